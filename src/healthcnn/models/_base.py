@@ -1,0 +1,93 @@
+"""The one model surface every architecture shares.
+
+``forward`` returns logits, always; ``forward_features`` returns the last feature map,
+``forward_head`` turns it into logits, ``reset_classifier`` swaps the last linear layer and
+``num_features`` is its width. Inputs are checked before any layer runs, so a wrong channel count
+or a too-small input raises a ``ValueError`` that names what the model needs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._validate import check_spatial_dims
+
+
+class ClassifierModel(nn.Module):
+    """Base class: subclasses set the attributes below and implement ``forward_features`` and
+    ``forward_head``.
+
+    Attributes:
+        spatial_dims: 1 (signals), 2 (images) or 3 (volumes).
+        in_channels: channels the first layer expects.
+        num_classes: number of logits.
+        num_features: width of the features the classifier sees.
+        min_input_size: smallest spatial size (per axis) the network accepts.
+        classifier_name: dotted path of the final ``nn.Linear`` (``"fc"``, ``"classifier.6"``).
+    """
+
+    classifier_name: str = "fc"
+    min_input_size: int = 1
+
+    def __init__(self, spatial_dims: int, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        for name, v in (("in_channels", in_channels), ("num_classes", num_classes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+    # -- the surface ---------------------------------------------------------------------------
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.forward_head(self.forward_features(x))
+
+    @property
+    def num_features(self) -> int:
+        return self.get_classifier().in_features
+
+    def get_classifier(self) -> nn.Linear:
+        return self.get_submodule(self.classifier_name)
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the final linear layer by a freshly initialised one with ``num_classes``."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
+        old = self.get_classifier()
+        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+        new.to(device=old.weight.device, dtype=old.weight.dtype)
+        parent_name, _, child = self.classifier_name.rpartition(".")
+        parent = self.get_submodule(parent_name) if parent_name else self
+        setattr(parent, child, new)
+        self.num_classes = num_classes
+
+    # -- input checks --------------------------------------------------------------------------
+    def check_input(self, x: torch.Tensor) -> None:
+        d = self.spatial_dims
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{type(self).__name__} expects a tensor, got {type(x).__name__}")
+        if x.dim() != d + 2:
+            what = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[d]
+            raise ValueError(
+                f"{type(self).__name__} with spatial_dims={d} expects a {what} batch, got "
+                f"shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} was built for in_channels={self.in_channels}, got "
+                f"{x.shape[1]} channels in input of shape {tuple(x.shape)}"
+            )
+        small = [s for s in x.shape[2:] if s < self.min_input_size]
+        if small:
+            raise ValueError(
+                f"{type(self).__name__} needs inputs of at least {self.min_input_size} per "
+                f"spatial axis, got {tuple(x.shape[2:])}; resize or pad the input"
+            )

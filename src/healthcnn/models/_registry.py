@@ -1,0 +1,146 @@
+"""The model registry: register builders by name, list them by pattern, create them uniformly."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._validate import check_spatial_dims, unknown_name
+
+Builder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows about one model name."""
+
+    name: str
+    family: str
+    paper: str
+    default_input_size: int  # per spatial axis, at spatial_dims=2 (e.g. 224)
+    min_input_size: int  # per spatial axis, the smallest input the model accepts
+    builder: Builder
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """``model_info(name)``: the entry plus the parameter count of the default 2D model
+    (3 input channels, 1000 classes, default options)."""
+
+    name: str
+    family: str
+    paper: str
+    description: str
+    default_input_size: int
+    min_input_size: int
+    params: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    *,
+    family: str,
+    paper: str,
+    default_input_size: int,
+    min_input_size: int,
+    name: str | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator: register ``builder(spatial_dims=, in_channels=, num_classes=, **kw)``.
+
+    The name defaults to the function's name; registering a name twice raises ``ValueError``.
+    """
+
+    def decorator(fn: Builder) -> Builder:
+        key = name or fn.__name__
+        if key in _REGISTRY:
+            raise ValueError(
+                f"model {key!r} is already registered (by {_REGISTRY[key].builder.__module__}); "
+                f"choose another name"
+            )
+        doc = (fn.__doc__ or "").strip().splitlines()
+        _REGISTRY[key] = ModelEntry(
+            name=key,
+            family=family,
+            paper=paper,
+            default_input_size=default_input_size,
+            min_input_size=min_input_size,
+            builder=fn,
+            description=doc[0] if doc else "",
+        )
+        return fn
+
+    return decorator
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern`` (``"resnet*"``), sorted."""
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_entry(name: str) -> ModelEntry:
+    if name not in _REGISTRY:
+        raise unknown_name("model", name, _REGISTRY)
+    return _REGISTRY[name]
+
+
+def create_model(
+    name: str,
+    *,
+    spatial_dims: int = 2,
+    in_channels: int = 3,
+    num_classes: int = 1000,
+    weights: str | Path | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model for ``spatial_dims`` 1, 2 or 3.
+
+    ``weights`` is a local ``.safetensors``/``.pt``/``.pth`` file (see
+    :func:`healthcnn.models.weights.load_weights`): loaded after building, adapting the classifier
+    and the first convolution where ``num_classes`` or ``in_channels`` differ.
+    """
+    entry = get_entry(name)
+    check_spatial_dims(spatial_dims)
+    try:
+        model = entry.builder(
+            spatial_dims=spatial_dims, in_channels=in_channels, num_classes=num_classes, **kwargs
+        )
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            raise TypeError(f"{name}: {exc}") from None
+        raise
+    if weights is not None:
+        from .weights import load_weights
+
+        load_weights(model, weights)
+    return model
+
+
+def model_info(name: str) -> ModelInfo:
+    """Family, paper, default and minimum input size, and the parameter count at defaults."""
+    entry = get_entry(name)
+    # Built on the meta device: no memory for the weights, no time spent initialising them.
+    with torch.device("meta"):
+        model = entry.builder(spatial_dims=2, in_channels=3, num_classes=1000)
+    params = sum(math.prod(p.shape) for p in model.parameters())
+    return ModelInfo(
+        name=entry.name,
+        family=entry.family,
+        paper=entry.paper,
+        description=entry.description,
+        default_input_size=entry.default_input_size,
+        min_input_size=entry.min_input_size,
+        params=params,
+    )
