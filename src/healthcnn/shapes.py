@@ -84,8 +84,13 @@ def _expand(value: Size, n: int, name: str, minimum: int) -> tuple[int, ...]:
     return items
 
 
-def _same_kind(template: Size, values: tuple[int, ...]) -> int | tuple[int, ...]:
-    return values[0] if _is_int(template) else values
+def _same_kind(sizes: tuple[Size | None, ...], values: tuple[int, ...]) -> int | tuple[int, ...]:
+    """An int when every size argument was an int, else one value per axis.
+
+    A tuple kernel on an int input (``conv_output_size(10, (3, 5))``) gives a different size
+    per axis, so the answer must be a tuple too.
+    """
+    return values[0] if all(s is None or _is_int(s) for s in sizes) else values
 
 
 def _fmt(x: Fraction) -> str:
@@ -109,34 +114,35 @@ def _output_axis(
     ndim: int,
     pooling: bool,
 ) -> int:
+    if rounding not in ("exact", "floor", "ceil"):
+        raise ValueError(f"rounding must be 'exact', 'floor' or 'ceil', got {rounding!r}")
     span = d * (f - 1) + 1
     kernel_txt = str(f) if d == 1 else f"({d}*({f} - 1) + 1)"
     formula = f"({w} - {kernel_txt} + 2*{p})/{s} + 1"
     where = f" on axis {axis}" if ndim > 1 else ""
-    if w + 2 * p < span:
+    exact = Fraction(w - span + 2 * p, s) + 1
+    if rounding == "ceil":
+        out = math.ceil(exact)
+        # PyTorch's rule for ceil_mode pooling: the last window must start inside the input
+        # or the left padding, never entirely in the right padding. A window may run past
+        # the end of the input, so ceil mode accepts inputs smaller than the window.
+        if pooling and (out - 1) * s >= w + p:
+            out -= 1
+    else:
+        out = math.floor(exact)
+    # Only ceil-mode pooling lets a window hang over the end; a convolution's kernel must fit.
+    if out < 1 or (not pooling and w + 2 * p < span):
         raise ValueError(
             f"{what} output size{where}: {formula} < 1: the kernel spans {span} but the padded "
             f"input has only {w + 2 * p}; use a smaller kernel or more padding"
         )
-    exact = Fraction(w - span + 2 * p, s) + 1
-    if rounding == "exact":
-        if exact.denominator != 1:
-            raise ValueError(
-                f"{what} output size{where} {formula} = {_fmt(exact)} is not a whole number: "
-                f"choose stride/padding so that {s} divides {w} - {span} + 2*padding "
-                f"(or pass rounding='floor' as PyTorch does)"
-            )
-        return int(exact)
-    if rounding == "floor":
-        return math.floor(exact)
-    if rounding == "ceil":
-        out = math.ceil(exact)
-        # PyTorch's rule for ceil_mode pooling: the last window must start inside the input
-        # or the left padding, never entirely in the right padding.
-        if pooling and (out - 1) * s >= w + p:
-            out -= 1
-        return out
-    raise ValueError(f"rounding must be 'exact', 'floor' or 'ceil', got {rounding!r}")
+    if rounding == "exact" and exact.denominator != 1:
+        raise ValueError(
+            f"{what} output size{where} {formula} = {_fmt(exact)} is not a whole number: "
+            f"choose stride/padding so that {s} divides {w} - {span} + 2*padding "
+            f"(or pass rounding='floor' as PyTorch does)"
+        )
+    return out
 
 
 def conv_output_size(
@@ -162,7 +168,7 @@ def conv_output_size(
         _output_axis("convolution", *args, rounding, i, n, False)
         for i, args in enumerate(zip(w, f, s, p, d, strict=True))
     )
-    return _same_kind(input_size, out)
+    return _same_kind((input_size, kernel_size, stride, padding, dilation), out)
 
 
 def pool_output_size(
@@ -195,7 +201,7 @@ def pool_output_size(
         _output_axis("pooling", *args, rounding, i, n, True)
         for i, args in enumerate(zip(w, f, s, p, d, strict=True))
     )
-    return _same_kind(input_size, out)
+    return _same_kind((input_size, kernel_size, stride, padding, dilation), out)
 
 
 # ---- parameters ------------------------------------------------------------------------------
@@ -209,8 +215,7 @@ def _check_channels(in_channels: int, out_channels: int, groups: int = 1) -> Non
         raise ValueError(f"groups must be an int >= 1, got {groups!r}")
     if in_channels % groups or out_channels % groups:
         raise ValueError(
-            f"groups={groups} must divide in_channels={in_channels} and "
-            f"out_channels={out_channels}"
+            f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
         )
 
 
@@ -409,8 +414,9 @@ def conv_layer(
     out = conv_output_size(spatial, kernel_size, stride, padding, dilation, rounding=rounding)
     k = _expand(kernel_size, n, "kernel_size", 1)
     params = conv_params(c, filters, k, groups=groups, bias=bias)
-    macs = conv_macs(spatial, c, filters, k, stride, padding, dilation, groups=groups,
-                     rounding=rounding)
+    macs = conv_macs(
+        spatial, c, filters, k, stride, padding, dilation, groups=groups, rounding=rounding
+    )
     per_filter = f"{_x(k)}x{c // groups}"
     return LayerArithmetic(
         kind="conv",
@@ -420,7 +426,8 @@ def conv_layer(
         calculations=macs,
         formulas=(
             f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{filters}",
-            f"parameters: {per_filter}x{filters}" + (f" + {filters}" if bias else "")
+            f"parameters: {per_filter}x{filters}"
+            + (f" + {filters}" if bias else "")
             + f" = {params:,}",
             f"calculations: {_x(out)}x{filters} x {per_filter} = {macs:,}",
         ),
@@ -471,8 +478,7 @@ def fc_layer(input_shape: Sequence[int] | int, units: int, *, bias: bool = True)
         calculations=macs,
         formulas=(
             f"output: {units}",
-            f"parameters: {_x(shape)}x{units}" + (f" + {units}" if bias else "")
-            + f" = {params:,}",
+            f"parameters: {_x(shape)}x{units}" + (f" + {units}" if bias else "") + f" = {params:,}",
             f"calculations: {_x(shape)}x{units} = {macs:,}",
         ),
     )
@@ -494,8 +500,9 @@ def lc_layer(
     n = len(spatial)
     out = conv_output_size(spatial, kernel_size, stride, padding, dilation, rounding=rounding)
     k = _expand(kernel_size, n, "kernel_size", 1)
-    params = lc_params(c, filters, spatial, k, stride, padding, dilation, bias=bias,
-                       rounding=rounding)
+    params = lc_params(
+        c, filters, spatial, k, stride, padding, dilation, bias=bias, rounding=rounding
+    )
     macs = lc_macs(spatial, c, filters, k, stride, padding, dilation, rounding=rounding)
     positions = math.prod(out)
     return LayerArithmetic(
@@ -507,7 +514,8 @@ def lc_layer(
         formulas=(
             f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{filters}",
             f"parameters: {positions} positions x ({_x(k)}x{c}x{filters}"
-            + (f" + {filters}" if bias else "") + f") = {params:,}",
+            + (f" + {filters}" if bias else "")
+            + f") = {params:,}",
             f"calculations: {_x(out)}x{filters} x {_x(k)}x{c} = {macs:,}",
         ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._validate import as_tuple, check_spatial_dims
 from .factories import LayerSpec, make_act, make_conv, make_dropout, make_norm, make_pool
 
 
@@ -32,11 +33,13 @@ class ConvNormAct(nn.Sequential):
         norm_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
+        spatial_dims = check_spatial_dims(spatial_dims)
         if padding is None:
-            # "same" for odd kernels at stride 1, per axis.
-            ks = kernel_size if isinstance(kernel_size, tuple | list) else (kernel_size,)
-            padding = tuple(dilation * (k - 1) // 2 for k in ks)
-            padding = padding[0] if len(padding) == 1 else padding
+            # "same" for odd kernels at stride 1, per axis; kernel and dilation may each be an
+            # int or one value per axis.
+            ks = as_tuple(kernel_size, spatial_dims, "kernel_size")
+            ds = as_tuple(dilation, spatial_dims, "dilation")
+            padding = tuple(d * (k - 1) // 2 for k, d in zip(ks, ds, strict=True))
         norm_layer = make_norm(norm, spatial_dims, out_channels)
         if norm_kwargs and norm_layer is not None:
             for key, value in norm_kwargs.items():

@@ -124,7 +124,7 @@ def _sum_pool_type(spatial_dims: int) -> type[nn.Module]:
 
 
 def _make_sum_pool_class(d: int) -> type[nn.Module]:
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):  # noqa: N807
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False):
         SumPool.__init__(self, d, kernel_size, stride, padding, ceil_mode)
 
     return type(f"SumPool{d}d", (SumPool,), {"__init__": __init__, "__module__": __name__})
@@ -145,13 +145,15 @@ def _split_spec(spec: LayerSpec, what: str) -> tuple[str | type[nn.Module] | Non
     if (
         isinstance(spec, tuple)
         and len(spec) == 2
-        and isinstance(spec[0], str | type)
+        and (
+            isinstance(spec[0], str)
+            or (isinstance(spec[0], type) and issubclass(spec[0], nn.Module))
+        )
         and isinstance(spec[1], Mapping)
     ):
         return spec[0], dict(spec[1])
     raise TypeError(
-        f"{what} must be a name, a (name, kwargs) pair, an nn.Module subclass or None, "
-        f"got {spec!r}"
+        f"{what} must be a name, a (name, kwargs) pair, an nn.Module subclass or None, got {spec!r}"
     )
 
 

@@ -62,8 +62,14 @@ class LocallyConnected(nn.Module):
         self.stride = as_tuple(stride, d, "stride")
         self.padding = as_tuple(padding, d, "padding")
         self.dilation = as_tuple(dilation, d, "dilation")
+        # Floor, as a convolution does: any configuration nn.ConvNd accepts is accepted here.
         self.output_size = conv_output_size(
-            self.input_size, self.kernel_size, self.stride, self.padding, self.dilation
+            self.input_size,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            rounding="floor",
         )
         positions = math.prod(self.output_size)
         fan_in = in_channels * math.prod(self.kernel_size)
