@@ -1,0 +1,31 @@
+"""Datasets: the data root and checksummed downloads, MedMNIST and image-folder loaders,
+group-level splits, batch transforms and the in-memory batch iterator the Trainer consumes."""
+
+from .arrays import ArrayDataset, balanced_sample_weights, iterate_batches
+from .catalog import CATALOG, DatasetInfo, RemoteFile, get_dataset, list_datasets
+from .images import load_image_csv
+from .medmnist import load_medmnist, load_medmnist_splits
+from .root import ChecksumError, DataError, data_root, download, verify_file
+from .splits import group_split
+from .transforms import build_augment
+
+__all__ = [
+    "CATALOG",
+    "ArrayDataset",
+    "ChecksumError",
+    "DataError",
+    "DatasetInfo",
+    "RemoteFile",
+    "balanced_sample_weights",
+    "build_augment",
+    "data_root",
+    "download",
+    "get_dataset",
+    "group_split",
+    "iterate_batches",
+    "list_datasets",
+    "load_image_csv",
+    "load_medmnist",
+    "load_medmnist_splits",
+    "verify_file",
+]

@@ -1,0 +1,92 @@
+"""Group-level (patient / lesion) splits: no group ever appears in two splits.
+
+Images of one patient or lesion are strongly correlated; splitting by image leaks them between
+train and test and inflates every metric. ``group_split`` assigns whole groups, stratified by
+each group's majority label so that class proportions stay close across splits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _rng(seed: int | np.random.Generator) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def group_split(
+    groups: Sequence[object] | np.ndarray,
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    *,
+    stratify: Sequence[object] | np.ndarray | None = None,
+    seed: int | np.random.Generator,
+) -> list[np.ndarray]:
+    """Split sample indices into ``len(fractions)`` parts by group.
+
+    Returns one sorted int64 index array per fraction. Sample counts follow ``fractions`` as
+    closely as whole groups allow; with ``stratify`` (one label per sample), groups are split
+    within each label stratum (a group's stratum is its most common label), so every split
+    gets a similar class mix. When there are at least as many groups as splits, no split is
+    left empty. The same seed gives the same split.
+    """
+    groups = np.asarray(groups, dtype=object)
+    if groups.ndim != 1 or len(groups) == 0:
+        raise ValueError(f"groups must be a non-empty 1-D sequence, got shape {groups.shape}")
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if fractions.ndim != 1 or len(fractions) < 2 or (fractions <= 0).any():
+        raise ValueError(f"fractions must be two or more positive numbers, got {fractions}")
+    if not np.isclose(fractions.sum(), 1.0, atol=1e-6):
+        raise ValueError(
+            f"fractions must sum to 1, got {fractions.tolist()} (sum {fractions.sum():.6g})"
+        )
+    if stratify is not None:
+        stratify = np.asarray(stratify, dtype=object)
+        if stratify.shape != groups.shape:
+            raise ValueError(
+                f"stratify must have one label per sample ({len(groups)}), got {stratify.shape}"
+            )
+    rng = _rng(seed)
+
+    members: dict[object, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups.tolist()):
+        members[g].append(i)
+    names = list(members)  # first-seen order: deterministic
+
+    strata: dict[object, list[object]] = defaultdict(list)
+    for g in names:
+        if stratify is None:
+            key = None
+        else:
+            counts = Counter(stratify[members[g]].tolist())
+            key = max(counts.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
+        strata[key].append(g)
+
+    k = len(fractions)
+    bounds = np.cumsum(fractions)
+    assigned: list[list[object]] = [[] for _ in range(k)]
+    for key in sorted(strata, key=str):
+        bucket = strata[key]
+        order = rng.permutation(len(bucket))
+        sizes = np.array([len(members[bucket[j]]) for j in order], dtype=np.float64)
+        total = sizes.sum()
+        mid = (np.cumsum(sizes) - sizes / 2) / total  # each group's centre on the [0, 1] line
+        which = np.minimum(np.searchsorted(bounds, mid, side="right"), k - 1)
+        for j, s in zip(order, which, strict=True):
+            assigned[int(s)].append(bucket[j])
+
+    if len(names) >= k:  # no empty split: borrow a random group from the largest one
+        for s in range(k):
+            if not assigned[s]:
+                donor = max(range(k), key=lambda t: len(assigned[t]))
+                assigned[s].append(assigned[donor].pop(int(rng.integers(len(assigned[donor])))))
+    return [
+        np.sort(np.array([i for g in part for i in members[g]], dtype=np.int64))
+        for part in assigned
+    ]
