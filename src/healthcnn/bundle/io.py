@@ -1,0 +1,281 @@
+"""Model bundles: a trained model as a directory anyone can load without running pickled code.
+
+::
+
+    bundle/
+      model.safetensors   the weights (state dict, contiguous CPU tensors)
+      config.json         how to rebuild the network: registry name + keyword arguments
+      metadata.json       task (kind, classes, label map), input spec, normalisation, thresholds,
+                          metrics, seeds, train config, library versions, creation time, and the
+                          SHA-256 of model.safetensors
+
+``save_bundle`` writes everything into a hidden temporary sibling directory and renames it into
+place: a reader never sees a half-written bundle, a failed write leaves nothing behind, and an
+existing bundle at the same path is replaced only once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .. import __version__
+from ..tasks import Task
+
+MODEL_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+BUNDLE_FILES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE)
+FORMAT = "healthcnn-bundle"
+FORMAT_VERSION = 1
+
+#: metadata keys save_bundle fills in itself (a caller's value for them is an error)
+_RESERVED = ("format", "format_version", "task", "library_versions", "created", "model_sha256")
+
+
+class BundleError(ValueError):
+    """A bundle directory is missing files, has invalid JSON, or does not match its weights."""
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model (eval mode, CPU unless asked), its task, and the two JSONs."""
+
+    model: nn.Module
+    task: Task
+    config: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide whether results reproduce."""
+    import safetensors
+
+    return {
+        "healthcnn": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "safetensors": safetensors.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{where} must be JSON-serialisable (numbers, strings, lists, dicts): {exc}"
+        ) from None
+    return value
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _write_weights(path: Path, model: nn.Module) -> None:
+    # clone: contiguous, on CPU, and no shared storage (safetensors refuses aliased tensors)
+    tensors = {
+        k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+        for k, v in model.state_dict().items()
+    }
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def save_bundle(
+    directory: str | Path,
+    model: nn.Module,
+    *,
+    model_name: str,
+    model_kwargs: Mapping[str, Any],
+    task: Task,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` as a bundle at ``directory`` (atomically); returns the directory.
+
+    ``model_kwargs`` must let ``create_model(model_name, **model_kwargs)`` rebuild the network:
+    ``spatial_dims``, ``in_channels``, ``num_classes`` and any extra options. ``metadata`` holds
+    the rest of the story: ``input`` (e.g. ``{"channels": 3, "size": [28, 28]}``),
+    ``normalisation``, ``thresholds``, ``metrics``, ``seeds``, ``train_config``, ``history``...;
+    any JSON-serialisable keys are kept (``input`` defaults to the channels and spatial_dims of
+    ``model_kwargs``).
+    """
+    directory = Path(directory)
+    kwargs = dict(_jsonable(dict(model_kwargs), "model_kwargs"))
+    missing = [k for k in ("spatial_dims", "in_channels", "num_classes") if k not in kwargs]
+    if missing:
+        raise ValueError(f"model_kwargs needs {missing} to rebuild the model")
+    if kwargs["num_classes"] != task.num_outputs:
+        raise ValueError(
+            f"model_kwargs num_classes={kwargs['num_classes']} but the {task.kind} task needs "
+            f"{task.num_outputs} outputs"
+        )
+    extra = dict(_jsonable(dict(metadata or {}), "metadata"))
+    clash = sorted(set(extra) & set(_RESERVED))
+    if clash:
+        raise ValueError(f"metadata keys {clash} are written by save_bundle itself; remove them")
+
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=parent))
+    old: Path | None = None
+    try:
+        _write_weights(tmp / MODEL_FILE, model)
+        _write_json(
+            tmp / CONFIG_FILE,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "model_name": model_name,
+                "model_kwargs": kwargs,
+            },
+        )
+        extra.setdefault(
+            "input", {"channels": kwargs["in_channels"], "spatial_dims": kwargs["spatial_dims"]}
+        )
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "task": task.to_dict(),
+            **extra,
+            "library_versions": library_versions(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model_sha256": _sha256(tmp / MODEL_FILE),
+        }
+        _write_json(tmp / METADATA_FILE, meta)
+        for name in BUNDLE_FILES:
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        if directory.exists():
+            if not (directory / CONFIG_FILE).is_file() and any(directory.iterdir()):
+                raise FileExistsError(
+                    f"{directory} exists and is not a bundle; refusing to replace it"
+                )
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=parent))
+            os.replace(directory, old / "bundle")
+        os.replace(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            if not directory.exists() and (old / "bundle").exists():
+                os.replace(old / "bundle", directory)  # put the previous bundle back
+            shutil.rmtree(old, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return directory
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise BundleError(f"{path.parent} is not a complete bundle: {path.name} is missing")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise BundleError(f"{path} is not a healthcnn bundle file (no format {FORMAT!r})")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{path} has format_version {data.get('format_version')!r}; this healthcnn reads "
+            f"version {FORMAT_VERSION}"
+        )
+    return data
+
+
+def _build(config: Mapping[str, Any], device: str | torch.device = "cpu") -> nn.Module:
+    from ..models import create_model
+
+    try:
+        name, kwargs = config["model_name"], dict(config["model_kwargs"])
+    except (KeyError, TypeError):
+        raise BundleError("config.json needs 'model_name' and 'model_kwargs'") from None
+    with torch.device(device):
+        return create_model(name, **kwargs)
+
+
+def verify_bundle(directory: str | Path) -> dict[str, Any]:
+    """Check a bundle without loading the weights into a model; returns its metadata.
+
+    Checks: the three files exist; both JSONs are valid bundle files; the SHA-256 of
+    ``model.safetensors`` matches ``metadata.json``; the task can be rebuilt; the tensor names
+    and shapes equal those of the network ``config.json`` describes (built on the meta device,
+    so no memory is spent). Raises :class:`BundleError` naming the first problem.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BundleError(f"{directory} is not a directory (a bundle is a directory)")
+    config = _read_json(directory / CONFIG_FILE)
+    metadata = _read_json(directory / METADATA_FILE)
+    weights = directory / MODEL_FILE
+    if not weights.is_file():
+        raise BundleError(f"{directory} is not a complete bundle: {MODEL_FILE} is missing")
+    digest = _sha256(weights)
+    if digest != metadata.get("model_sha256"):
+        raise BundleError(
+            f"{weights} was changed after the bundle was written: SHA-256 {digest[:12]}... but "
+            f"metadata.json records {str(metadata.get('model_sha256'))[:12]}..."
+        )
+    try:
+        Task.from_dict(metadata["task"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise BundleError(f"metadata.json has no valid task: {exc}") from None
+    try:
+        expected = {k: tuple(v.shape) for k, v in _build(config, "meta").state_dict().items()}
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"config.json cannot rebuild the model: {exc}") from None
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise BundleError(f"{weights} is not a readable safetensors file: {exc}") from None
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    if missing or unexpected:
+        raise BundleError(
+            f"{weights} does not fit {config['model_name']}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )
+    wrong = [(k, stored[k], expected[k]) for k in expected if stored[k] != expected[k]]
+    if wrong:
+        k, got, want = wrong[0]
+        raise BundleError(f"{weights}: tensor {k!r} has shape {got}, the model needs {want}")
+    return metadata
+
+
+def load_bundle(directory: str | Path, *, device: str | torch.device = "cpu") -> Bundle:
+    """Verify, rebuild the network with ``create_model`` and load the weights (eval mode)."""
+    directory = Path(directory)
+    metadata = verify_bundle(directory)
+    config = _read_json(directory / CONFIG_FILE)
+    model = _build(config)
+    model.load_state_dict(load_file(str(directory / MODEL_FILE)), strict=True)
+    model.to(device)
+    model.eval()
+    return Bundle(
+        model=model, task=Task.from_dict(metadata["task"]), config=config, metadata=metadata
+    )

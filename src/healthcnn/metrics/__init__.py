@@ -1,0 +1,5 @@
+"""Evaluation metrics: pure functions, numpy arrays in, floats (or frozen dataclasses) out."""
+
+from .classification import METRICS, DegenerateMetricWarning, accuracy, roc_auc
+
+__all__ = ["METRICS", "DegenerateMetricWarning", "accuracy", "roc_auc"]

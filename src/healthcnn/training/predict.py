@@ -1,0 +1,99 @@
+"""Inference over a dataset: ``predict(model, ds, task) -> Predictions`` for the metrics.
+
+``Predictions.scores`` are the task's probabilities (binary: ``(N,)`` P(positive); otherwise
+``(N, K)``), ``labels`` the task's encoded targets (after any label map), plus the dataset's ids
+and groups, so metrics can resample by patient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
+from ..tasks import Task
+from .precision import PrecisionPolicy
+
+
+@dataclass
+class Predictions:
+    """Scores and labels as numpy arrays, one row per sample in dataset order."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    ids: list[str] | None
+    groups: list[str] | None
+    classes: list[str]
+    task_kind: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def infer_logits(
+    model: nn.Module,
+    ds: ArrayDataset,
+    *,
+    batch_size: int,
+    policy: PrecisionPolicy,
+    device: str | torch.device = "cpu",
+    transform: BatchTransform | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All logits (float32, CPU) and the dataset's raw labels, in dataset order, in eval mode
+    (the model's train/eval mode is restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    chunks: list[torch.Tensor] = []
+    try:
+        with torch.no_grad():
+            for x, _, _ in iterate_batches(
+                ds,
+                batch_size,
+                shuffle=False,
+                transform=transform,
+                device=device,
+                channels_last=policy.channels_last,
+            ):
+                with policy.autocast():
+                    logits = model(x)
+                chunks.append(logits.float().cpu())
+    finally:
+        model.train(was_training)
+    if not chunks:
+        raise ValueError(f"cannot predict on an empty dataset ({ds.name or 'unnamed'})")
+    return torch.cat(chunks), ds.labels
+
+
+def predict(
+    model: nn.Module,
+    ds: ArrayDataset,
+    task: Task,
+    batch_size: int = 256,
+    policy: PrecisionPolicy | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    transform: BatchTransform | None = None,
+) -> Predictions:
+    """Run ``model`` over ``ds`` and return the task's probabilities with labels, ids, groups.
+
+    ``policy`` defaults to ``PrecisionPolicy.resolve("auto", device)``; pass
+    ``PrecisionPolicy.resolve("fp32")`` for full precision. ``transform`` is an evaluation-time
+    batch transform (e.g. normalisation), never a random augmentation.
+    """
+    if policy is None:
+        policy = PrecisionPolicy.resolve("auto", device)
+    logits, labels = infer_logits(
+        model, ds, batch_size=batch_size, policy=policy, device=device, transform=transform
+    )
+    targets = task.encode_labels(labels)
+    return Predictions(
+        scores=task.probabilities(logits).numpy(),
+        labels=targets.cpu().numpy(),
+        ids=None if ds.ids is None else list(ds.ids),
+        groups=None if ds.groups is None else list(ds.groups),
+        classes=list(task.classes),
+        task_kind=task.kind,
+    )

@@ -1,0 +1,407 @@
+"""The Trainer: ``Trainer(model, task, config).fit(train_ds, val_ds) -> History``.
+
+What it guarantees:
+
+- **Deterministic for a seed.** Every epoch draws its shuffling/augmentation generator and its
+  dropout seed from ``(config.seed, epoch)`` (numpy ``SeedSequence``). Dropout uses the global
+  torch RNG, so the whole fit runs inside ``torch.random.fork_rng()``: the caller's global RNG
+  state is the same after ``fit`` as before. Same seed, same data -> identical weights on CPU.
+- **Best weights.** After each epoch the monitored validation metric is compared with the best
+  so far; a new best is *copied* (cloned tensors). When ``fit`` returns, the model holds the best
+  epoch's weights (``History.best_epoch`` says which) and is in eval mode.
+- **Resume.** With ``out_dir``, a checkpoint (live weights, best weights, optimizer state,
+  history) is written atomically after every epoch (see :mod:`.checkpoint`). Because randomness
+  and the learning rate are functions of (seed, epoch, step), ``fit(..., resume=True)`` continues
+  bit-exactly where the checkpoint stopped.
+- **Ctrl-C** raises :class:`TrainingInterrupted` naming the checkpoint of the last completed
+  epoch; a NaN/inf loss raises :class:`TrainingError` (epoch, batch) before the optimiser step,
+  leaving the last good checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._progress import Progress
+from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
+from ..tasks import Task
+from .callbacks import Callback, CallbackList
+from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, save_checkpoint
+from .config import RESUMABLE_CHANGES, TrainConfig
+from .history import EpochRecord, History, TrainingError, TrainingInterrupted
+from .optim import build_optimizer, lr_at, set_lr
+from .precision import PrecisionPolicy
+from .predict import infer_logits
+
+LOG_JSONL = "log.jsonl"
+
+# stream ids for the per-epoch seeds
+_SHUFFLE, _DROPOUT = 0, 1
+
+
+def derive_seed(seed: int, epoch: int, stream: int) -> int:
+    """A 63-bit seed for (``seed``, 0-based ``epoch``, ``stream``): independent streams, no
+    arithmetic collisions such as seed + epoch."""
+    state = np.random.SeedSequence([seed, epoch, stream]).generate_state(1, dtype=np.uint64)
+    return int(state[0] & np.uint64(2**63 - 1))
+
+
+def _clone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Trainer:
+    """Train ``model`` on a :class:`~healthcnn.tasks.Task` with a :class:`TrainConfig`.
+
+    Args:
+        model: returns logits of shape ``(N, task.num_outputs)``; models with
+            ``forward_with_aux`` (and ``aux_logits`` on) add ``config.aux_weight`` x each
+            auxiliary loss during training.
+        task: what the labels mean (loss, probabilities, metrics, label map).
+        config: hyper-parameters (default ``TrainConfig()``).
+        out_dir: where ``checkpoint.json``/``.safetensors`` and ``log.jsonl`` go (None: nowhere;
+            then nothing is resumable).
+        transform: training batch transform ``transform(x, generator=g)`` (augmentation).
+        eval_transform: evaluation batch transform (deterministic, e.g. normalisation).
+        device: ``"cpu"`` or ``"cuda"``.
+        callbacks: :class:`~.callbacks.Callback` instances.
+        progress: show a per-epoch progress bar on stderr (None: on, summary line when not a
+            terminal; False: silent).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        config: TrainConfig | None = None,
+        out_dir: str | Path | None = None,
+        transform: BatchTransform | None = None,
+        eval_transform: BatchTransform | None = None,
+        device: str | torch.device = "cpu",
+        *,
+        callbacks: list[Callback] | tuple[Callback, ...] = (),
+        progress: bool | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(task, Task):
+            raise TypeError(f"task must be a healthcnn.tasks.Task, got {type(task).__name__}")
+        self.model = model
+        self.task = task
+        self.config = config if config is not None else TrainConfig()
+        if not isinstance(self.config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(self.config).__name__}")
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.transform = transform
+        self.eval_transform = eval_transform
+        self.device = torch.device(device)
+        self.callbacks = CallbackList(callbacks)
+        self.progress = progress
+        self.policy = PrecisionPolicy.resolve(self.config.precision, self.device)
+        self.history: History | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._saved_epochs = 0
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / CHECKPOINT_JSON
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _check_setup(self, train_ds: ArrayDataset, val_ds: ArrayDataset) -> torch.Tensor:
+        cfg, task, model = self.config, self.task, self.model
+        for split, ds in (("training", train_ds), ("validation", val_ds)):
+            if len(ds) == 0:
+                raise ValueError(f"the {split} dataset {ds.name!r} is empty")
+            dims = getattr(model, "spatial_dims", None)
+            if isinstance(dims, int) and ds.spatial_dims != dims:
+                raise ValueError(
+                    f"the model takes spatial_dims={dims} but the {split} data has "
+                    f"{ds.spatial_dims} spatial axes (images {tuple(ds.images.shape)})"
+                )
+            chans = getattr(model, "in_channels", None)
+            if isinstance(chans, int) and ds.in_channels != chans:
+                raise ValueError(
+                    f"the model takes in_channels={chans} but the {split} data has "
+                    f"{ds.in_channels}; build the model with in_channels={ds.in_channels}"
+                )
+        outputs = getattr(model, "num_classes", None)
+        if isinstance(outputs, int) and outputs != task.num_outputs:
+            raise ValueError(
+                f"the {task.kind} task with classes {list(task.classes)} needs "
+                f"{task.num_outputs} output(s) but the model has num_classes={outputs}; build it "
+                f"with num_classes={task.num_outputs}"
+            )
+        if cfg.monitor != "loss" and cfg.monitor not in task.default_metrics:
+            raise ValueError(
+                f"monitor={cfg.monitor!r} is not computed for this task; choose 'loss' or one of "
+                f"{list(task.default_metrics)}"
+            )
+        targets = task.encode_labels(train_ds.labels)
+        task.check_labels(targets, "training")
+        task.class_counts(task.encode_labels(val_ds.labels))  # range check only
+        return targets
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self, train_ds: ArrayDataset, val_ds: ArrayDataset, *, resume: bool = False) -> History:
+        """Train, validating after every epoch; returns the :class:`History`.
+
+        ``resume=True`` continues from ``out_dir/checkpoint.json`` (the same config is required,
+        except ``epochs`` and ``early_stopping_patience``, which may be changed to extend a run).
+        """
+        cfg, task, model = self.config, self.task, self.model
+        targets = self._check_setup(train_ds, val_ds)
+        class_weights = None
+        if cfg.class_weights == "balanced":
+            class_weights = task.balanced_class_weights(targets).to(self.device)
+        sample_weights = None
+        if cfg.sampling == "balanced":
+            sample_weights = task.balanced_sample_weights(targets)
+
+        model.to(self.device)
+        self.policy.prepare_model(model)
+        optimizer = build_optimizer(model.parameters(), cfg)
+        self.optimizer = optimizer
+        history = History(monitor=cfg.monitor, mode=cfg.mode)
+        self.best_state = None
+        self._saved_epochs = 0
+        start = 0
+        if resume:
+            if self.out_dir is None:
+                raise ValueError("resume=True needs the out_dir the interrupted run wrote to")
+            start, history = self._restore(optimizer)
+        elif self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / LOG_JSONL).write_text("")
+        self.history = history
+
+        # torch.manual_seed also reseeds every CUDA device: fork (and restore) them all
+        rng_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        self.callbacks.on_fit_start(self)
+        with torch.random.fork_rng(devices=rng_devices):
+            for epoch in range(start, cfg.epochs):
+                if self._should_stop(history):
+                    break
+                try:
+                    record = self._run_epoch(
+                        epoch, train_ds, val_ds, targets, class_weights, sample_weights
+                    )
+                    if history.add(record):
+                        self.best_state = _clone_state(model)
+                    history.stopped_early = self._should_stop(history)
+                    self._save(epoch + 1, history)
+                    self.callbacks.on_epoch_end(self, record)
+                except KeyboardInterrupt:
+                    saved = self._saved_epochs
+                    ckpt = self.checkpoint_path if saved else None
+                    done = saved if self.out_dir is not None else len(history.epochs)
+                    raise TrainingInterrupted(epochs_completed=done, checkpoint=ckpt) from None
+
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        else:
+            warnings.warn(
+                f"the monitored value {cfg.monitor!r} was never a number; the model keeps the "
+                f"last epoch's weights",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        model.eval()
+        self.callbacks.on_fit_end(self, history)
+        return history
+
+    def _should_stop(self, history: History) -> bool:
+        patience = self.config.early_stopping_patience
+        return bool(patience and history.epochs and history.epochs_since_best() >= patience)
+
+    def _run_epoch(
+        self,
+        epoch: int,
+        train_ds: ArrayDataset,
+        val_ds: ArrayDataset,
+        targets: torch.Tensor,
+        class_weights: torch.Tensor | None,
+        sample_weights: torch.Tensor | None,
+    ) -> EpochRecord:
+        cfg, task, model, optimizer = self.config, self.task, self.model, self.optimizer
+        n = len(train_ds)
+        # a last batch of one sample breaks batch norm in training mode: drop it
+        drop_last = n > 1 and n % cfg.batch_size == 1
+        steps = n // cfg.batch_size if drop_last else -(-n // cfg.batch_size)
+        use_aux = (
+            cfg.aux_weight > 0
+            and hasattr(model, "forward_with_aux")
+            and bool(getattr(model, "aux_logits", True))
+        )
+        self.callbacks.on_epoch_start(self, epoch + 1)
+        # seeded after the callbacks, so nothing they draw can shift this epoch's randomness
+        generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, _SHUFFLE))
+        torch.manual_seed(derive_seed(cfg.seed, epoch, _DROPOUT))
+        bar = Progress(
+            steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", enabled=self.progress
+        )
+        t0 = time.perf_counter()
+        model.train()
+        total, seen, lr = 0.0, 0, cfg.lr
+        try:
+            batches = iterate_batches(
+                train_ds,
+                cfg.batch_size,
+                shuffle=True,
+                generator=generator,
+                transform=self.transform,
+                sample_weights=sample_weights,
+                drop_last=drop_last,
+                device=self.device,
+                channels_last=self.policy.channels_last,
+            )
+            for step, (x, y, _) in enumerate(batches):
+                lr = lr_at(cfg, epoch, step, steps)
+                set_lr(optimizer, lr)
+                y = task.encode_labels(y)
+                loss = self._loss(x, y, class_weights, use_aux)
+                value = float(loss.detach())
+                if not np.isfinite(value):
+                    raise self._nan_error(epoch + 1, step + 1, value)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.max_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                total += value * len(y)
+                seen += len(y)
+                bar.update(1, loss=total / seen)
+                self.callbacks.on_batch_end(self, epoch + 1, step + 1, value)
+            train_seconds = time.perf_counter() - t0
+            val_loss, metrics = self._validate(val_ds)
+            bar.postfix.update({"val_loss": val_loss})
+            bar.postfix.update({f"val_{k}": v for k, v in metrics.items()})
+        finally:
+            bar.close()
+        return EpochRecord(
+            epoch=epoch + 1,
+            train_loss=total / max(seen, 1),
+            val_loss=val_loss,
+            val_metrics=metrics,
+            lr=lr,
+            seconds=time.perf_counter() - t0,
+            images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
+        )
+
+    def _loss(
+        self, x: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | None, use_aux: bool
+    ) -> torch.Tensor:
+        aux: Any = ()
+        with self.policy.autocast():
+            if use_aux:
+                logits, aux = self.model.forward_with_aux(x)
+            else:
+                logits = self.model(x)
+        loss = self.task.loss(logits.float(), y, class_weights)
+        if isinstance(aux, torch.Tensor):
+            aux = (aux,)
+        for a in aux or ():
+            loss = loss + self.config.aux_weight * self.task.loss(a.float(), y, class_weights)
+        return loss
+
+    def _validate(self, val_ds: ArrayDataset) -> tuple[float, dict[str, float]]:
+        logits, labels = infer_logits(
+            self.model,
+            val_ds,
+            batch_size=self.config.effective_eval_batch_size,
+            policy=self.policy,
+            device=self.device,
+            transform=self.eval_transform,
+        )
+        targets = self.task.encode_labels(labels)
+        loss = float(self.task.loss(logits, targets.to(logits.device)))
+        scores = self.task.probabilities(logits).numpy()
+        with warnings.catch_warnings():
+            # a small validation split may lack a class; the metric then says NaN or averages
+            # over what is there; one warning per epoch would only be noise
+            warnings.simplefilter("ignore")
+            metrics = self.task.evaluate(targets.cpu().numpy(), scores)
+        return loss, metrics
+
+    def _nan_error(self, epoch: int, batch: int, value: float) -> TrainingError:
+        ckpt = self.checkpoint_path if self._saved_epochs else None
+        where = f"the last good checkpoint is {ckpt}" if ckpt else "no checkpoint was written"
+        return TrainingError(
+            f"the training loss became {value} at epoch {epoch}, batch {batch}; {where}. "
+            f"Try a lower lr, max_grad_norm, or precision='fp32'",
+            epoch=epoch,
+            batch=batch,
+            checkpoint=ckpt,
+        )
+
+    # -- persistence ----------------------------------------------------------------------------
+    def _save(self, epochs_done: int, history: History) -> None:
+        if self.out_dir is None:
+            return
+        cfg = self.config
+        save_checkpoint(
+            self.out_dir,
+            epoch=epochs_done,
+            model_state=self.model.state_dict(),
+            optimizer_state=self.optimizer.state_dict(),
+            best_state=self.best_state,
+            info={
+                "config": cfg.to_dict(),
+                "task": self.task.to_dict(),
+                "precision": self.policy.name,
+                "schedule": {"name": cfg.schedule, "next_epoch": epochs_done},
+                "rng": {"scheme": "SeedSequence(seed, epoch, stream)", "seed": cfg.seed},
+                "history": history.to_dict(),
+            },
+        )
+        self._saved_epochs = epochs_done
+        with open(self.out_dir / LOG_JSONL, "a") as log:
+            log.write(json.dumps(history.epochs[-1].to_dict()) + "\n")
+
+    def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[int, History]:
+        ckpt = load_checkpoint(self.out_dir)
+        saved = TrainConfig.from_dict(ckpt.info["config"])
+        diffs = {
+            k: v for k, v in saved.differences(self.config).items() if k not in RESUMABLE_CHANGES
+        }
+        if diffs:
+            listing = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diffs.items())
+            raise ValueError(f"cannot resume with a different config ({listing})")
+        if ckpt.info["task"] != self.task.to_dict():
+            raise ValueError(
+                f"cannot resume: the checkpoint was trained for task {ckpt.info['task']}, "
+                f"not {self.task.to_dict()}"
+            )
+        try:
+            self.model.load_state_dict(ckpt.model_state)
+        except RuntimeError as exc:
+            raise ValueError(f"the checkpoint does not fit this model: {exc}") from None
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        _match_state_layout(optimizer)
+        if ckpt.best_state is not None:
+            self.best_state = {k: v.to(self.device) for k, v in ckpt.best_state.items()}
+        history = History.from_dict(ckpt.info["history"])
+        history.stopped_early = self._should_stop(history)
+        self._saved_epochs = ckpt.epoch
+        log = "".join(json.dumps(r.to_dict()) + "\n" for r in history.epochs)
+        atomic_write_bytes(self.out_dir / LOG_JSONL, log.encode())
+        return ckpt.epoch, history
+
+
+def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored optimizer buffers their parameter's memory layout (channels-last), as
+    buffers created during training have; the values are unchanged."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape:
+                    state[name] = torch.empty_like(p, dtype=value.dtype).copy_(value)

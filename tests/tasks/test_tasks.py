@@ -1,0 +1,201 @@
+"""Tasks: label maps, the four kinds' losses, probabilities, predictions and weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from healthcnn.tasks import (
+    BinaryTask,
+    LabelMap,
+    MulticlassTask,
+    MultilabelTask,
+    OrdinalTask,
+    Task,
+    make_task,
+    referable_dr,
+)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+# -- label maps ---------------------------------------------------------------------------------
+def test_referable_dr_maps_grades_two_and_up_to_referable():
+    lm = referable_dr()
+    grades = torch.tensor([0, 1, 2, 3, 4, 1])
+    assert lm.apply(grades).tolist() == [0, 0, 1, 1, 1, 0]
+    assert lm.classes == ("non-referable", "referable")
+    assert lm.source_classes[2] == "moderate"
+    np.testing.assert_array_equal(lm.apply(np.array([[4, 0]])), [[1, 0]])
+
+
+def test_label_map_rejects_uncovered_labels_and_bad_maps():
+    lm = LabelMap({1: 0, 2: 1}, classes=["low", "high"])
+    with pytest.raises(ValueError, match="label 5 is not covered"):
+        lm.apply(torch.tensor([1, 5]))
+    with pytest.raises(ValueError, match="label 0 is not covered"):
+        lm.apply(torch.tensor([0]))
+    with pytest.raises(ValueError, match="class index 2"):
+        LabelMap({0: 2}, classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"no source label maps to class\(es\) \['b'\]"):
+        LabelMap({0: 0, 1: 0}, classes=["a", "b"])
+    with pytest.raises(TypeError, match="integer labels"):
+        lm.apply(torch.tensor([1.0]))
+
+
+def test_label_map_round_trips_through_a_dict():
+    lm = referable_dr()
+    again = LabelMap.from_dict(lm.to_dict())
+    assert again == lm
+    assert hash(again) == hash(lm)
+
+
+# -- kinds --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kind", "cls", "classes", "outputs"),
+    [
+        ("binary-class", BinaryTask, ["benign", "malignant"], 1),
+        ("multi-class", MulticlassTask, ["a", "b", "c"], 3),
+        ("multi-label, binary-class", MultilabelTask, ["x", "y", "z", "w"], 4),
+        ("ordinal-regression", OrdinalTask, ["0", "1", "2", "3", "4"], 4),
+    ],
+)
+def test_make_task_accepts_medmnist_spellings(kind, cls, classes, outputs):
+    task = make_task(kind, classes)
+    assert type(task) is cls
+    assert task.num_outputs == outputs
+    assert task.num_classes == len(classes)
+    assert Task.from_dict(task.to_dict()) == task
+
+
+def test_unknown_kind_lists_valid_names_and_closest_match():
+    with pytest.raises(ValueError, match="Did you mean 'multiclass'"):
+        make_task("multiclas", ["a", "b"])
+
+
+def test_binary_needs_two_classes_and_logit_shape_is_checked():
+    with pytest.raises(ValueError, match="exactly 2 classes"):
+        make_task("binary", ["a", "b", "c"])
+    task = make_task("binary", ["neg", "pos"])
+    with pytest.raises(ValueError, match=r"shape \(N, 1\).*num_classes=1"):
+        task.loss(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
+
+
+def test_from_dataset_info_with_label_map_uses_target_classes():
+    task = Task.from_dataset_info("binary", list("01234"), label_map=referable_dr())
+    assert task.classes == ("non-referable", "referable")
+    assert task.encode_labels(torch.tensor([0, 2, 4, 1])).tolist() == [0, 1, 1, 0]
+    assert Task.from_dict(task.to_dict()) == task
+    with pytest.raises(ValueError, match="differ from the task's classes"):
+        make_task("binary", ["no", "yes"], label_map=referable_dr())
+
+
+# -- losses and probabilities -----------------------------------------------------------------
+def test_binary_loss_probabilities_and_prediction():
+    task = make_task("binary", ["neg", "pos"])
+    z = torch.tensor([[2.0], [-1.0], [0.5], [0.0]])
+    y = torch.tensor([1, 0, 0, 1])
+    sig = [1 / (1 + math.exp(-v)) for v in (2.0, -1.0, 0.5, 0.0)]
+    expected = np.mean(
+        [-math.log(sig[0]), -math.log(1 - sig[1]), -math.log(1 - sig[2]), -math.log(sig[3])]
+    )
+    assert task.loss(z, y).item() == pytest.approx(expected, rel=1e-6)
+    p = task.probabilities(z)
+    assert p.shape == (4,)
+    assert p[0].item() == pytest.approx(1 / (1 + math.exp(-2.0)))
+    # threshold 0.5 is strict (MedMNIST: score > 0.5), so sigmoid(0) = 0.5 is negative
+    assert task.predict(p.numpy()).tolist() == [1, 0, 1, 0]
+    # class weights: weighted mean sum(w_i l_i) / sum(w_i)
+    w = torch.tensor([1.0, 3.0])
+    per = F.binary_cross_entropy_with_logits(z[:, 0], y.float(), reduction="none")
+    wi = w[y]
+    assert task.loss(z, y, w).item() == pytest.approx(((per * wi).sum() / wi.sum()).item())
+
+
+def test_multiclass_matches_cross_entropy_and_softmax():
+    task = make_task("multiclass", ["a", "b", "c"])
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 2, 1, 0])
+    w = torch.tensor([0.5, 1.0, 2.0])
+    assert task.loss(z, y).item() == pytest.approx(F.cross_entropy(z, y).item())
+    assert task.loss(z, y, w).item() == pytest.approx(F.cross_entropy(z, y, weight=w).item())
+    p = task.probabilities(z)
+    torch.testing.assert_close(p.sum(1), torch.ones(6))
+    assert task.predict(p).tolist() == z.argmax(1).tolist()
+
+
+def test_multilabel_uses_pos_weight_and_thresholds_each_label():
+    task = make_task("multilabel", ["x", "y"])
+    z = torch.tensor([[1.0, -2.0], [0.2, 0.3]])
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    pw = torch.tensor([2.0, 3.0])
+    manual = -(pw * y * F.logsigmoid(z) + (1 - y) * F.logsigmoid(-z)).mean()
+    assert task.loss(z, y, pw).item() == pytest.approx(manual.item(), rel=1e-6)
+    assert task.predict(task.probabilities(z)).tolist() == [[1, 0], [1, 1]]
+    with pytest.raises(ValueError, match="takes no LabelMap"):
+        MultilabelTask(("a", "b"), label_map=LabelMap({0: 0, 1: 1}, classes=("a", "b")))
+
+
+def test_ordinal_decode_by_hand():
+    task = make_task("ordinal", ["g0", "g1", "g2", "g3"])
+    z = torch.tensor([[_logit(0.9), _logit(0.6), _logit(0.2)]])
+    p = task.probabilities(z)
+    torch.testing.assert_close(p, torch.tensor([[0.1, 0.3, 0.4, 0.2]]))
+    assert task.predict(p).tolist() == [2]  # P(y>0)=.9, P(y>1)=.6 above 0.5; P(y>2)=.2 not
+
+
+def test_ordinal_non_monotone_logits_still_give_a_distribution():
+    task = make_task("ordinal", ["g0", "g1", "g2"])
+    z = torch.tensor([[_logit(0.3), _logit(0.8)], [_logit(0.7), _logit(0.9)]])
+    p = task.probabilities(z)
+    assert bool((p >= 0).all())
+    torch.testing.assert_close(p.sum(1), torch.ones(2))
+    # running minimum: [0.3, 0.3] -> [0.7, 0.0, 0.3]; [0.7, 0.7] -> [0.3, 0.0, 0.7]
+    torch.testing.assert_close(p, torch.tensor([[0.7, 0.0, 0.3], [0.3, 0.0, 0.7]]))
+    assert task.predict(p).tolist() == [0, 2]
+
+
+def test_ordinal_loss_is_sum_of_cumulative_bces():
+    task = make_task("ordinal", ["g0", "g1", "g2"])
+    z = torch.tensor([[0.3, -0.4], [1.2, 0.1], [-2.0, -1.0]])
+    y = torch.tensor([0, 2, 1])
+    targets = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 0.0]])
+    torch.testing.assert_close(task.cumulative_targets(y), targets)
+    per = F.binary_cross_entropy_with_logits(z, targets, reduction="none").sum(1)
+    assert task.loss(z, y).item() == pytest.approx(per.mean().item())
+    w = torch.tensor([1.0, 2.0, 4.0])
+    assert task.loss(z, y, w).item() == pytest.approx(((per * w[y]).sum() / w[y].sum()).item())
+
+
+# -- label checks and weights -----------------------------------------------------------------
+def test_absent_class_is_named():
+    task = make_task("multiclass", ["akiec", "bcc", "mel"])
+    with pytest.raises(ValueError, match=r"\['bcc'\] have no samples in the training split"):
+        task.check_labels(torch.tensor([0, 0, 2, 2]))
+    with pytest.raises(ValueError, match=r"label 3 is outside 0\.\.2"):
+        task.check_labels(torch.tensor([0, 1, 3]))
+    ml = make_task("multilabel", ["x", "y"])
+    with pytest.raises(ValueError, match=r"\['y'\]"):
+        ml.check_labels(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
+
+
+def test_balanced_class_and_sample_weights():
+    task = make_task("binary", ["neg", "pos"])
+    y = torch.tensor([0] * 6 + [1] * 2)
+    # scikit-learn's "balanced": n / (K * count) = 8 / 12 and 8 / 4
+    torch.testing.assert_close(task.balanced_class_weights(y), torch.tensor([8 / 12, 2.0]))
+    sw = task.balanced_sample_weights(y)
+    assert sw.shape == (8,)
+    assert sw[y == 0].sum().item() == pytest.approx(sw[y == 1].sum().item())
+    ml = make_task("multilabel", ["x", "y"])
+    yl = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    torch.testing.assert_close(ml.balanced_class_weights(yl), torch.tensor([1.0, 1 / 3]))
+    with pytest.raises(ValueError, match="class_weights='balanced' instead"):
+        ml.balanced_sample_weights(yl)

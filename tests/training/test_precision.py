@@ -1,0 +1,86 @@
+"""The precision policy: resolving "auto" from CPU flags, autocast, channels-last."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from healthcnn.models import create_model
+from healthcnn.training import precision as precision_mod
+from healthcnn.training.precision import PrecisionPolicy, cpu_flags
+
+
+@pytest.fixture
+def fake_flags(monkeypatch):
+    """Pretend the CPU lists the given flags (clears the cached answer before and after)."""
+
+    def set_flags(*flags: str) -> None:
+        monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset(flags))
+        precision_mod.cpu_has_native_bf16.cache_clear()
+
+    yield set_flags
+    precision_mod.cpu_has_native_bf16.cache_clear()
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n\n")
+    assert {"avx512_bf16", "amx_tile", "fpu"} <= cpu_flags(info)
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [(("amx_bf16",), "bf16"), (("avx512_bf16",), "bf16"), (("avx512f", "avx2"), "fp32")],
+)
+def test_auto_picks_bf16_only_with_native_support(fake_flags, flags, expected):
+    fake_flags(*flags)
+    policy = PrecisionPolicy.resolve("auto", "cpu")
+    assert policy.name == expected
+    assert policy.channels_last is (expected == "bf16")
+    assert (policy.dtype is torch.bfloat16) is (expected == "bf16")
+
+
+def test_explicit_choices_override_the_cpu(fake_flags):
+    fake_flags("amx_bf16")
+    assert PrecisionPolicy.resolve("fp32").dtype is None
+    fake_flags()
+    assert PrecisionPolicy.resolve("bf16").dtype is torch.bfloat16
+    with pytest.raises(ValueError, match="precision must be one of"):
+        PrecisionPolicy.resolve("fp16")
+
+
+def test_autocast_runs_convolutions_in_bf16_only_when_enabled():
+    conv = torch.nn.Conv2d(2, 3, 3)
+    x = torch.rand(1, 2, 6, 6)
+    with PrecisionPolicy.resolve("bf16").autocast():
+        assert conv(x).dtype is torch.bfloat16
+    with PrecisionPolicy.resolve("fp32").autocast():
+        assert conv(x).dtype is torch.float32
+
+
+@pytest.mark.parametrize(
+    ("dims", "fmt"), [(2, torch.channels_last), (3, torch.channels_last_3d), (1, None)]
+)
+def test_prepare_model_and_input_use_channels_last(dims, fmt):
+    policy = PrecisionPolicy.resolve("bf16")
+    model = create_model("simple_cnn", spatial_dims=dims, in_channels=2, num_classes=3,
+                         channels=(4,))  # fmt: skip
+    policy.prepare_model(model)
+    x = policy.prepare_input(torch.rand((2, 2) + (4,) * dims))
+    conv_w = next(p for p in model.parameters() if p.dim() == dims + 2)
+    if fmt is None:
+        assert conv_w.is_contiguous() and x.is_contiguous()
+    else:
+        assert conv_w.is_contiguous(memory_format=fmt)
+        assert x.is_contiguous(memory_format=fmt) and not x.is_contiguous()
+        with policy.autocast():
+            out = model(x)
+        assert out.shape == (2, 3) and torch.isfinite(out.float()).all()
+
+
+def test_fp32_policy_leaves_layout_alone():
+    policy = PrecisionPolicy.resolve("fp32")
+    x = torch.rand(2, 3, 5, 5)
+    assert policy.prepare_input(x) is x
+    assert "fp32" in policy.describe()
