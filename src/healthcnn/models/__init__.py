@@ -4,11 +4,10 @@ Each family module registers its builders on import; :func:`create_model` builds
 for ``spatial_dims`` 1, 2 or 3.
 """
 
+# Family modules: each registers its models when imported.
+from . import alexnet, googlenet, inception, resnet, simple, vgg  # noqa: F401
 from ._base import ClassifierModel
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model
-
-# Family modules (each registers its models when imported).
-# -- families --
 
 __all__ = [
     "ClassifierModel",
