@@ -1,0 +1,202 @@
+"""``healthcnn summary TARGET --input CxHxW``: the exact per-layer table of a model.
+
+TARGET is a registered model name (built with ``create_model``) or ``package.module:callable``
+returning an ``nn.Module`` (an ``nn.Module`` object there is used as it is). ``--input`` is
+channels-first without the batch axis: ``12x5000`` (signal), ``3x224x224`` (image),
+``1x64x64x64`` (volume); several inputs are separated by commas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+from typing import Any
+
+from torch import nn
+
+from . import CLIError
+
+FORMATS = ("text", "md", "csv", "json", "html")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "summary",
+        help="per-layer shapes, parameters, MACs and pooling calculations of a model",
+        description=(
+            "Run one forward pass and print every layer call with its shapes, parameters, MACs "
+            "(bias excluded; FLOPs = 2 x MACs) and pooling calculations (output elements x "
+            "window volume)."
+        ),
+    )
+    parser.add_argument(
+        "target", help="registered model name, or package.module:callable returning a model"
+    )
+    parser.add_argument(
+        "--input",
+        dest="input",
+        help="input shape without batch, channels first: 3x224x224, 12x5000, 1x64x64x64; "
+        "several inputs separated by commas (default for a registered model: its default "
+        "size with --in-channels channels)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument(
+        "--spatial-dims",
+        type=int,
+        choices=(1, 2, 3),
+        help="spatial dimensions of a registered model (default: axes in --input minus one)",
+    )
+    parser.add_argument(
+        "--in-channels", type=int, help="input channels (default: the C of --input, else 3)"
+    )
+    parser.add_argument("--num-classes", type=int, help="classes (default 1000)")
+    parser.add_argument("--depth", type=int, help="fold calls deeper than this into one row")
+    parser.add_argument("--batch-size", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument(
+        "--set",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra builder argument, e.g. --set dropout=0.2 (repeatable)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import render, summarize
+
+    shapes = parse_inputs(args.input) if args.input is not None else None
+    model, shapes = build_target(args, shapes)
+    report = summarize(model, shapes, batch_size=args.batch_size, depth=args.depth)
+    print(render(report, args.format), end="")
+    return 0
+
+
+def parse_inputs(text: str) -> list[tuple[int, ...]]:
+    """``"3x224x224,10"`` -> ``[(3, 224, 224), (10,)]``; raises ``ValueError`` on bad text."""
+    shapes = []
+    for part in text.split(","):
+        try:
+            shape = tuple(int(v) for v in part.strip().lower().split("x"))
+        except ValueError:
+            shape = ()
+        if not shape or any(v < 1 for v in shape):
+            raise ValueError(
+                f"--input {text!r}: {part.strip()!r} is not a shape like 3x224x224 (channels "
+                f"first, positive integers joined by 'x'; several inputs joined by ',')"
+            )
+        shapes.append(shape)
+    return shapes
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``"dropout=0.2"`` -> ``("dropout", 0.2)``; values are Python literals, else strings."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"--set {text!r}: expected KEY=VALUE with KEY a Python identifier")
+    raw = raw.strip()
+    words = {"true": True, "false": False, "none": None}
+    if raw.lower() in words:
+        return key, words[raw.lower()]
+    try:
+        return key, ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return key, raw
+
+
+def build_target(
+    args: argparse.Namespace, shapes: list[tuple[int, ...]] | None
+) -> tuple[nn.Module, list[tuple[int, ...]]]:
+    """The model named by ``args.target`` and the input shapes to run it on."""
+    options = dict(parse_option(o) for o in args.options)
+    if ":" in args.target:
+        if shapes is None:
+            raise ValueError(f"--input is required for the target {args.target!r}")
+        explicit = {
+            "spatial_dims": args.spatial_dims,
+            "in_channels": args.in_channels,
+            "num_classes": args.num_classes,
+        }
+        options = {**{k: v for k, v in explicit.items() if v is not None}, **options}
+        return _from_callable(args.target, options), shapes
+    return _from_registry(args, shapes, options)
+
+
+def _from_registry(
+    args: argparse.Namespace, shapes: list[tuple[int, ...]] | None, options: dict[str, Any]
+) -> tuple[nn.Module, list[tuple[int, ...]]]:
+    from ..models import create_model
+    from ..models._registry import get_entry
+
+    entry = get_entry(args.target)  # unknown name: ValueError with the closest matches
+    if shapes is None:
+        dims = args.spatial_dims or 2
+        channels = args.in_channels or 3
+        shapes = [(channels, *(entry.default_input_size,) * dims)]
+    first = shapes[0]
+    dims = len(first) - 1
+    if args.spatial_dims is not None and args.spatial_dims != dims:
+        raise ValueError(
+            f"--spatial-dims {args.spatial_dims} disagrees with --input "
+            f"{'x'.join(map(str, first))}, which has {dims} spatial axes"
+        )
+    if dims not in (1, 2, 3):
+        raise ValueError(
+            f"--input {'x'.join(map(str, first))} has {dims} spatial axes; give channels then "
+            f"1 to 3 spatial sizes, e.g. 12x5000, 3x224x224 or 1x64x64x64"
+        )
+    in_channels = args.in_channels if args.in_channels is not None else first[0]
+    if in_channels != first[0]:
+        raise ValueError(
+            f"--in-channels {in_channels} disagrees with --input {'x'.join(map(str, first))} "
+            f"({first[0]} channels)"
+        )
+    num_classes = args.num_classes if args.num_classes is not None else 1000
+    model = _call_builder(
+        args.target,
+        lambda: create_model(
+            args.target,
+            spatial_dims=dims,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            **options,
+        ),
+    )
+    return model, shapes
+
+
+def _from_callable(target: str, options: dict[str, Any]) -> nn.Module:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"target {target!r} must look like package.module:callable")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CLIError(f"cannot import {module_name!r} (from target {target!r}): {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise CLIError(f"module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, nn.Module):
+        if options:
+            raise ValueError(f"{target} is a module object; it takes no --set or size options")
+        return obj
+    if not callable(obj):
+        raise TypeError(f"{target} is a {type(obj).__name__}, not a callable returning a model")
+    model = _call_builder(target, lambda: obj(**options))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{target}(...) returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _call_builder(target: str, build) -> Any:
+    try:
+        return build()
+    except (ValueError, TypeError, KeyError):
+        raise
+    except Exception as exc:
+        raise CLIError(f"building {target!r} failed: {type(exc).__name__}: {exc}") from None
