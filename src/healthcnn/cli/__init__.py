@@ -18,6 +18,11 @@ from .. import __version__
 # Command-group modules, in the order `healthcnn --help` lists them.
 COMMAND_MODULES = [
     "shapes",  # healthcnn shapes conv|pool|fc|lc
+    "models",  # healthcnn models list|info
+    "data",  # healthcnn data list|info|fetch
+    "summary",  # healthcnn summary TARGET --input CxHxW
+    "train",  # healthcnn train|evaluate|predict
+    "weights",  # healthcnn weights inflate|info
 ]
 
 #: exceptions that mean "the user asked for something impossible": one line, exit 2

@@ -1,0 +1,191 @@
+"""``healthcnn train``, ``healthcnn evaluate`` and ``healthcnn predict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..published import published_result
+from ..training import TrainingError, TrainingInterrupted
+from ..training.run import (
+    RunConfig,
+    evaluate_bundle,
+    load_config_file,
+    predict_files,
+    train_run,
+)
+from . import CLIError
+
+#: command-line flag -> TrainConfig field
+_TRAIN_FLAGS = {
+    "epochs": int,
+    "batch_size": int,
+    "lr": float,
+    "optimizer": str,
+    "schedule": str,
+    "weight_decay": float,
+    "warmup_epochs": int,
+    "augment": str,
+    "seed": int,
+    "precision": str,
+    "class_weights": str,
+    "sampling": str,
+    "early_stopping_patience": int,
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on a dataset and write a bundle",
+        description="Train a registered model on a dataset (registered name, .npz or .csv), "
+        "score validation and test, and write the model bundle to --out.",
+    )
+    p.add_argument("--data", help="dataset name (retinamnist), .npz or .csv path")
+    p.add_argument("--model", help="registered model name (default resnet18)")
+    p.add_argument("--out", help="bundle directory to write (e.g. runs/retina)")
+    p.add_argument("--config", help="YAML or JSON file with the same settings")
+    p.add_argument("--size", type=int, help="image size (MedMNIST: 28, 64, 128, 224)")
+    p.add_argument("--task", choices=["binary", "multiclass", "multilabel", "ordinal"])
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd"])
+    p.add_argument("--schedule", choices=["none", "multistep", "cosine"])
+    p.add_argument("--milestones", help="epochs where lr x gamma (multistep), e.g. 50,75")
+    p.add_argument("--warmup-epochs", type=int)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--augment", choices=["none", "basic", "strong"])
+    p.add_argument("--class-weights", choices=["none", "balanced"])
+    p.add_argument("--sampling", choices=["none", "balanced"])
+    p.add_argument("--early-stopping-patience", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model option, e.g. --set stem=imagenet (repeatable)",
+    )
+    p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA or ~/.cache/healthcnn)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=_train)
+
+    e = subparsers.add_parser("evaluate", help="score a bundle on a split of its data")
+    e.add_argument("bundle")
+    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    e.add_argument("--data", help="score on this dataset instead of the bundle's own")
+    e.add_argument("--data-dir")
+    e.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    e.add_argument("--format", choices=["text", "json"], default="text")
+    e.set_defaults(func=_evaluate)
+
+    r = subparsers.add_parser("predict", help="class probabilities for image or .npz files")
+    r.add_argument("bundle")
+    r.add_argument("files", nargs="+")
+    r.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.set_defaults(func=_predict)
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def run_config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Settings from --config, overridden by the flags given on the command line."""
+    settings = load_config_file(args.config) if args.config else {}
+    for key in ("data", "model", "out", "size", "task", "device", "data_dir"):
+        if getattr(args, key, None) is not None:
+            settings[key] = getattr(args, key)
+    train = dict(settings.pop("train", {}) or {})
+    for key in _TRAIN_FLAGS:
+        if getattr(args, key, None) is not None:
+            train[key] = getattr(args, key)
+    if args.milestones:
+        try:
+            train["milestones"] = [int(m) for m in args.milestones.split(",") if m]
+        except ValueError:
+            raise CLIError(
+                f"--milestones must be comma-separated epochs, got {args.milestones!r}"
+            ) from None
+    kwargs = dict(settings.pop("model_kwargs", {}) or {})
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+        kwargs[key] = _parse_value(value)
+    for key in ("data", "out"):
+        if not settings.get(key):
+            raise CLIError(f"--{key} is required (or set {key!r} in --config)")
+    return RunConfig.from_dict({**settings, "train": train, "model_kwargs": kwargs})
+
+
+def _train(args: argparse.Namespace) -> int:
+    cfg = run_config_from_args(args)
+    try:
+        result = train_run(cfg, resume=args.resume)
+    except TrainingInterrupted as exc:
+        raise CLIError(f"{exc}; resume with the same command and --resume") from None
+    except TrainingError as exc:
+        raise CLIError(str(exc)) from None
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    h = result.history
+    print(f"model {cfg.model} {result.model_kwargs} on {cfg.data}")
+    print(
+        f"best epoch {h.best_epoch} of {len(h.epochs)} (validation {h.monitor} "
+        f"{h.best_metric:.4f}); {result.seconds:.0f} s"
+    )
+    for split, m in result.metrics.items():
+        print(f"{split:>5}: AUC {m['auc']:.3f}  ACC {m['acc']:.3f}  (n={m['n']})")
+    ref = published_result(str(cfg.data), cfg.model, cfg.size)
+    if ref is not None:
+        print(
+            f"published: AUC {ref.auc:.3f}  ACC {ref.acc:.3f}  ({ref.method} ({ref.size}), "
+            f"{ref.source})"
+        )
+    print(f"bundle: {result.bundle}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    result = evaluate_bundle(
+        args.bundle,
+        split=args.split,
+        data=args.data,
+        data_dir=args.data_dir,
+        precision=args.precision,
+    )
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+        return 0
+    m = result["metrics"]
+    print(
+        f"{result['bundle']} on {result['data']} [{result['split']}], task {result['task']}: "
+        f"AUC {m['auc']:.4f}  ACC {m['acc']:.4f}  (n={m['n']})"
+    )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    rows = predict_files(args.bundle, args.files, precision=args.precision)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    classes = list(rows[0]["probabilities"]) if rows else []
+    width = max([len(r["input"]) for r in rows] + [5])
+    print("input".ljust(width) + "  " + "  ".join(c[:12].rjust(12) for c in classes))
+    for r in rows:
+        probs = "  ".join(f"{r['probabilities'][c]:12.4f}" for c in classes)
+        print(r["input"].ljust(width) + "  " + probs)
+    sys.stdout.flush()
+    return 0

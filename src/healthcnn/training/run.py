@@ -1,0 +1,414 @@
+"""The main job as one library function: data -> task -> model -> Trainer -> test metrics -> bundle.
+
+``train_run(RunConfig(...))`` is what ``healthcnn train`` and ``make demo`` call;
+``evaluate_bundle`` and ``predict_files`` are what ``healthcnn evaluate``/``predict`` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundle import load_bundle, save_bundle
+from ..data import ArrayDataset, build_augment, group_split, load_image_csv, load_medmnist
+from ..data.catalog import get_dataset
+from ..data.transforms import Compose, Normalize
+from ..metrics import accuracy, roc_auc
+from ..models import create_model
+from ..models._registry import get_entry
+from ..tasks import Task, make_task
+from .config import TrainConfig
+from .history import History
+from .precision import PrecisionPolicy
+from .predict import Predictions, predict
+from .trainer import Trainer
+
+SPLITS = ("train", "val", "test")
+
+#: MedMNIST's task names -> ours. The MedMNIST v2 benchmark trains its ordinal-regression set
+#: (RetinaMNIST) with cross-entropy and scores it as multi-class; ``task=`` overrides.
+_MEDMNIST_TASK = {
+    "binary-class": "binary",
+    "binary": "binary",
+    "multi-class": "multiclass",
+    "ordinal-regression": "multiclass",
+    "multi-label, binary-class": "multilabel",
+    "multi-label": "multilabel",
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs, as plain data (stored in the bundle).
+
+    Attributes:
+        data: a registered dataset name (``"retinamnist"``), a path to an ``.npz`` in MedMNIST
+            layout, or a path to a CSV (``path``, ``label``, optional ``split`` (train/val/test)
+            and ``group`` columns; without ``split``, a seeded group-level 70/15/15 split).
+        model: registered model name; ``model_kwargs`` go to ``create_model``.
+        size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
+        task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
+        normalise: scale [0, 1] inputs with mean 0.5, std 0.5 per channel (MedMNIST protocol).
+        train: the Trainer's hyper-parameters.
+        out: the bundle directory; checkpoints go to ``<out>.work/`` while training.
+        data_dir: the data root (``None``: ``$HEALTHCNN_DATA`` or ``~/.cache/healthcnn``).
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    data: str
+    out: str
+    model: str = "resnet18"
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    size: int = 28
+    task: str | None = None
+    normalise: bool = True
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data_dir: str | None = None
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["train"] = self.train.to_dict()
+        data["model_kwargs"] = dict(self.model_kwargs)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - set(TrainConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {unknown} in the run configuration; valid: "
+                f"{sorted(names | set(TrainConfig.__dataclass_fields__))}"
+            )
+        run = {k: v for k, v in data.items() if k in names and k != "train"}
+        train = dict(data.get("train") or {})
+        train.update({k: v for k, v in data.items() if k in TrainConfig.__dataclass_fields__})
+        return cls(**run, train=TrainConfig.from_dict(train))
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the bundle, the history and the validation/test metrics."""
+
+    bundle: Path
+    history: History
+    metrics: dict[str, dict[str, float]]
+    seconds: float
+    model_kwargs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "best_epoch": self.history.best_epoch,
+            "epochs_run": len(self.history.epochs),
+            "metrics": self.metrics,
+            "seconds": round(self.seconds, 2),
+            "model_kwargs": self.model_kwargs,
+        }
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+def load_splits(
+    data: str, *, size: int = 28, data_dir: str | None = None, seed: int = 0
+) -> tuple[dict[str, ArrayDataset], str | None]:
+    """The train/val/test splits of ``data`` and the dataset's own task name (if it has one)."""
+    text = os.fspath(data)
+    if text.endswith(".csv"):
+        return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed), None
+    splits = {s: load_medmnist(text, s, size=size, root=data_dir) for s in SPLITS}
+    task = None
+    if not text.endswith(".npz"):
+        task = get_dataset(text).task
+    return splits, task
+
+
+def _csv_splits(
+    path: Path, *, size: int | None, data_dir: str | None, seed: int
+) -> dict[str, ArrayDataset]:
+    if not path.is_file():
+        raise FileNotFoundError(f"CSV file {path} does not exist")
+    with path.open(newline="") as fh:
+        header = fh.readline().strip().split(",")
+    has_split = "split" in header
+    ds = load_image_csv(
+        path,
+        id_column="path",
+        group_column="group" if "group" in header else None,
+        size=size,
+        root=data_dir,
+    )
+    if has_split:
+        import csv
+
+        with path.open(newline="") as fh:
+            values = [row["split"].strip().lower() for row in csv.DictReader(fh)]
+        bad = sorted(set(values) - set(SPLITS))
+        if bad:
+            raise ValueError(f"{path}: column 'split' has {bad}; use train, val or test")
+        index = {s: [i for i, v in enumerate(values) if v == s] for s in SPLITS}
+    else:
+        groups = ds.groups if ds.groups is not None else [str(i) for i in range(len(ds))]
+        parts = group_split(groups, (0.7, 0.15, 0.15), stratify=ds.labels.numpy(), seed=seed)
+        index = dict(zip(SPLITS, parts, strict=True))
+    empty = [s for s in SPLITS if not len(index[s])]
+    if empty:
+        raise ValueError(f"{path}: split(s) {empty} are empty; every split needs samples")
+    return {s: ds.subset(index[s]) for s in SPLITS}
+
+
+def resolve_task(kind: str | None, dataset_task: str | None, train: ArrayDataset) -> Task:
+    if kind is None:
+        if dataset_task is not None:
+            kind = _MEDMNIST_TASK.get(dataset_task, dataset_task)
+        elif train.labels.dim() == 2:
+            kind = "multilabel"
+        else:
+            kind = "binary" if len(train.classes) == 2 else "multiclass"
+    return make_task(kind, train.classes)
+
+
+def default_model_kwargs(model: str, train: ArrayDataset, size: int) -> dict[str, Any]:
+    """Options the data implies: for ResNets on inputs under 64 px, the MedMNIST 28 px stem."""
+    kwargs: dict[str, Any] = {}
+    if model.startswith("resnet") and max(train.images.shape[2:]) < 64:
+        kwargs["stem"] = "small"
+    return kwargs
+
+
+def normaliser(channels: int, enabled: bool) -> Normalize | None:
+    return Normalize([0.5] * channels, [0.5] * channels) if enabled else None
+
+
+# ---- the run --------------------------------------------------------------------------------
+
+
+def score(pred: Predictions) -> dict[str, float]:
+    """AUC and accuracy, as the MedMNIST benchmark scores them."""
+    return {
+        "auc": float(roc_auc(pred.labels, pred.scores)),
+        "acc": float(accuracy(pred.labels, pred.scores)),
+        "n": len(pred),
+    }
+
+
+def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.data``, score val and test, write the bundle at ``cfg.out``."""
+    start = time.perf_counter()
+    get_entry(cfg.model)  # unknown model: fail before loading any data
+    splits, dataset_task = load_splits(
+        cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed
+    )
+    train, val, test = (splits[s] for s in SPLITS)
+    task = resolve_task(cfg.task, dataset_task, train)
+    model_kwargs = {
+        **default_model_kwargs(cfg.model, train, cfg.size),
+        **dict(cfg.model_kwargs),
+        "spatial_dims": train.spatial_dims,
+        "in_channels": train.in_channels,
+        "num_classes": task.num_outputs,
+    }
+    torch.manual_seed(cfg.train.seed)  # weight initialisation; the Trainer seeds the rest
+    model = create_model(cfg.model, **model_kwargs)
+    norm = normaliser(train.in_channels, cfg.normalise)
+    augment = build_augment(cfg.train.augment, train.spatial_dims, train.in_channels)
+    out = Path(cfg.out)
+    work = out.with_name(out.name + ".work")
+    trainer = Trainer(
+        model,
+        task,
+        cfg.train,
+        out_dir=work,
+        transform=Compose([augment, *([norm] if norm else [])]),
+        eval_transform=norm,
+        device=cfg.device,
+        progress=progress,
+    )
+    history = trainer.fit(train, val, resume=resume)
+    policy = PrecisionPolicy.resolve(cfg.train.precision, cfg.device)
+    batch = cfg.train.effective_eval_batch_size
+    metrics = {
+        name: score(predict(model, ds, task, batch, policy, device=cfg.device, transform=norm))
+        for name, ds in (("val", val), ("test", test))
+    }
+    model_kwargs.pop("weights", None)
+    save_bundle(
+        out,
+        model.float().cpu(),
+        model_name=cfg.model,
+        model_kwargs=model_kwargs,
+        task=task,
+        metadata={
+            "data": {
+                "source": cfg.data,
+                "size": cfg.size,
+                "classes": list(task.classes),
+                "splits": {s: len(splits[s]) for s in SPLITS},
+            },
+            "input": {"channels": train.in_channels, "size": list(train.images.shape[2:])},
+            "normalisation": (
+                {"mean": norm.mean.tolist(), "std": norm.std.tolist(), "scale": 1 / 255}
+                if norm
+                else {"scale": 1 / 255}
+            ),
+            "metrics": metrics,
+            "seeds": {"train": cfg.train.seed},
+            "train_config": cfg.to_dict(),
+            "history": history.to_dict(),
+            "precision": policy.name if hasattr(policy, "name") else cfg.train.precision,
+        },
+    )
+    return RunResult(
+        bundle=out,
+        history=history,
+        metrics=metrics,
+        seconds=time.perf_counter() - start,
+        model_kwargs=model_kwargs,
+    )
+
+
+# ---- using a bundle -------------------------------------------------------------------------
+
+
+def evaluate_bundle(
+    bundle_dir: str | Path,
+    *,
+    split: str = "test",
+    data: str | None = None,
+    data_dir: str | None = None,
+    precision: str = "auto",
+    batch_size: int = 256,
+) -> dict[str, Any]:
+    """Score a bundle on a split of its training data (or of ``data``)."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    bundle = load_bundle(bundle_dir)
+    meta = bundle.metadata
+    source = data or meta.get("data", {}).get("source")
+    if source is None:
+        raise ValueError(
+            f"bundle {bundle_dir} does not say which data it was trained on; pass data"
+        )
+    seed = meta.get("seeds", {}).get("train", 0)
+    splits, _ = load_splits(
+        source, size=meta.get("data", {}).get("size", 28), data_dir=data_dir, seed=seed
+    )
+    ds = splits[split]
+    norm = _bundle_normaliser(meta)
+    policy = PrecisionPolicy.resolve(precision)
+    pred = predict(bundle.model, ds, bundle.task, batch_size, policy, transform=norm)
+    return {
+        "bundle": str(bundle_dir),
+        "data": source,
+        "split": split,
+        "task": bundle.task.kind,
+        "metrics": score(pred),
+    }
+
+
+def _bundle_normaliser(meta: Mapping[str, Any]) -> Normalize | None:
+    norm = meta.get("normalisation") or {}
+    if "mean" in norm and "std" in norm:
+        return Normalize(norm["mean"], norm["std"])
+    return None
+
+
+def predict_files(
+    bundle_dir: str | Path, files: Sequence[str | Path], *, precision: str = "auto"
+) -> list[dict[str, Any]]:
+    """Class probabilities for image files (resized to the bundle's input) or ``.npz`` arrays."""
+    from PIL import Image, UnidentifiedImageError
+
+    bundle = load_bundle(bundle_dir)
+    meta = bundle.metadata
+    spec = meta.get("input", {})
+    channels, size = int(spec.get("channels", 3)), tuple(spec.get("size", ()))
+    items: list[tuple[str, np.ndarray]] = []
+    for f in map(Path, files):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} does not exist")
+        if f.suffix == ".npz":
+            with np.load(f, allow_pickle=False) as npz:
+                key = next((k for k in ("images", "test_images") if k in npz.files), None)
+                if key is None:
+                    raise ValueError(
+                        f"{f}: no 'images' or 'test_images' array (found {', '.join(npz.files)})"
+                    )
+                arr = npz[key]
+            expected = (len(size) + 1, len(size) + 2)
+            if arr.ndim not in expected:
+                raise ValueError(f"{f}: {key} has shape {arr.shape}; expected N x {size}")
+            if arr.ndim == len(size) + 1:
+                arr = arr[:, None] if channels == 1 else arr
+            elif arr.shape[-1] == channels and arr.shape[1] != channels:
+                arr = np.moveaxis(arr, -1, 1)
+            items += [(f"{f.name}[{i}]", a) for i, a in enumerate(arr)]
+            continue
+        if len(size) != 2:
+            raise ValueError(f"{f}: image files need a 2D model; this bundle expects {size}")
+        try:
+            with Image.open(f) as im:
+                im = im.convert("RGB" if channels == 3 else "L")
+                im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"{f} is not an image that can be decoded ({exc})") from None
+        items.append((f.name, a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)))
+    images = torch.from_numpy(np.stack([a for _, a in items]).astype(np.uint8))
+    if tuple(images.shape[1:]) != (channels, *size):
+        raise ValueError(
+            f"inputs have shape {tuple(images.shape[1:])}; the bundle expects {(channels, *size)}"
+        )
+    ds = ArrayDataset(
+        images=images,
+        labels=torch.zeros(len(items), dtype=torch.long),
+        classes=list(bundle.task.classes),
+        ids=[n for n, _ in items],
+    )
+    policy = PrecisionPolicy.resolve(precision)
+    pred = predict(bundle.model, ds, bundle.task, 256, policy, transform=_bundle_normaliser(meta))
+    out = []
+    for name, scores in zip(ds.ids, pred.scores, strict=True):
+        probs = np.atleast_1d(scores)
+        names = list(bundle.task.classes)
+        if bundle.task.kind == "binary":
+            probs = np.array([1 - probs[0], probs[0]])
+        out.append(
+            {"input": name, "probabilities": dict(zip(names, map(float, probs), strict=True))}
+        )
+    return out
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Run settings from YAML or JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ValueError(
+                f"{path}: reading YAML needs PyYAML (pip install 'healthcnn[yaml]'); or use JSON"
+            ) from None
+        data = yaml.safe_load(text)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
+    return data

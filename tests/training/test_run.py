@@ -1,0 +1,187 @@
+"""End to end on real data: data -> task -> model -> Trainer -> metrics -> bundle.
+
+A few optimisation steps on small real subsets; the pipeline is checked, not the accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from healthcnn.bundle import load_bundle, verify_bundle
+from healthcnn.training import TrainConfig
+from healthcnn.training.run import RunConfig, evaluate_bundle, predict_files, train_run
+
+pytestmark = pytest.mark.data
+
+FAST = {"epochs": 1, "batch_size": 16, "precision": "fp32", "seed": 3}
+
+
+def _subset_npz(src: Path, dst: Path, counts: dict[str, int], step: int = 1) -> Path:
+    """The first ``counts[split]`` samples of each split of a MedMNIST file (optionally every
+    ``step``-th voxel/pixel along each spatial axis), saved under a non-official name."""
+    with np.load(src) as npz:
+        arrays = {}
+        for split, n in counts.items():
+            images = npz[f"{split}_images"][:n]
+            if step > 1:
+                images = images[(slice(None), *[slice(None, None, step)] * 3)]
+            arrays[f"{split}_images"] = images
+            arrays[f"{split}_labels"] = npz[f"{split}_labels"][:n]
+    np.savez(dst, **arrays)
+    return dst
+
+
+def _check_metrics(result, n_test: int) -> None:
+    test = result.metrics["test"]
+    assert test["n"] == n_test
+    assert 0.0 <= test["acc"] <= 1.0
+    assert math.isnan(test["auc"]) or 0.0 <= test["auc"] <= 1.0
+
+
+def test_retinamnist_by_name_end_to_end(data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "retina"
+    cfg = RunConfig(
+        data="retinamnist",
+        out=str(out),
+        model="simple_cnn",
+        data_dir=str(data_root),
+        train=TrainConfig(**{**FAST, "batch_size": 256}),
+    )
+    result = train_run(cfg, progress=False)
+    _check_metrics(result, 400)
+    assert result.metrics["val"]["n"] == 120
+    verify_bundle(out)
+    bundle = load_bundle(out)
+    assert bundle.task.kind == "multiclass"  # the MedMNIST v2 protocol for the ordinal set
+    assert bundle.metadata["data"]["splits"] == {"train": 1080, "val": 120, "test": 400}
+    assert bundle.metadata["train_config"]["train"]["seed"] == 3
+    # Re-scoring the bundle gives the numbers the run reported.
+    again = evaluate_bundle(out, data_dir=str(data_root), precision="fp32")
+    assert again["metrics"]["auc"] == pytest.approx(result.metrics["test"]["auc"], abs=1e-6)
+    assert again["metrics"]["acc"] == pytest.approx(result.metrics["test"]["acc"], abs=1e-9)
+    # The checkpoints of the run stay beside the bundle (resumable), the log has one epoch.
+    log = (tmp_path / "retina.work" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 1 and json.loads(log[0])["epoch"] == 1
+
+
+def test_resnet_gets_the_small_stem_at_28px(data_root: Path, tmp_path: Path) -> None:
+    npz = _subset_npz(
+        data_root / "medmnist" / "retinamnist.npz",
+        tmp_path / "retina_small.npz",
+        {"train": 32, "val": 16, "test": 16},
+    )
+    cfg = RunConfig(
+        data=str(npz), out=str(tmp_path / "b"), model="resnet18", train=TrainConfig(**FAST)
+    )
+    result = train_run(cfg, progress=False)
+    assert result.model_kwargs["stem"] == "small"
+    model = load_bundle(tmp_path / "b").model
+    assert tuple(model.conv1.weight.shape[-2:]) == (3, 3)
+
+
+def test_adrenalmnist3d_end_to_end(data_root: Path, tmp_path: Path) -> None:
+    npz = _subset_npz(
+        data_root / "medmnist" / "adrenalmnist3d_64.npz",
+        tmp_path / "adrenal_small.npz",
+        {"train": 24, "val": 8, "test": 8},
+        step=4,  # 16^3 volumes keep the test quick
+    )
+    cfg = RunConfig(
+        data=str(npz),
+        out=str(tmp_path / "vol"),
+        model="simple_cnn",
+        task="binary",
+        train=TrainConfig(**{**FAST, "augment": "basic"}),
+    )
+    result = train_run(cfg, progress=False)
+    _check_metrics(result, 8)
+    bundle = load_bundle(tmp_path / "vol")
+    assert bundle.config["model_kwargs"]["spatial_dims"] == 3
+    assert bundle.metadata["input"] == {"channels": 1, "size": [16, 16, 16]}
+    rows = predict_files(tmp_path / "vol", [npz], precision="fp32")
+    # The npz's test images come first; probabilities of both classes sum to one.
+    assert len(rows) == 8
+    for r in rows:
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_image_folder_csv_with_lesion_groups(data_root: Path, tmp_path: Path) -> None:
+    """HAM10000 images in a folder, a CSV with lesion ids as groups, split by lesion."""
+    folder = data_root / "ham10000"
+    rows = []
+    with open(folder / "HAM10000_metadata.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["dx"] in ("nv", "mel") and sum(x["label"] == r["dx"] for x in rows) < 20:
+                rows.append(
+                    {"path": f"img/{r['image_id']}.jpg", "label": r["dx"], "group": r["lesion_id"]}
+                )
+    (tmp_path / "img").mkdir()
+    with zipfile.ZipFile(folder / "images_200x150.zip") as zf:
+        for r in rows:
+            name = Path(r["path"]).name
+            (tmp_path / "img" / name).write_bytes(zf.read(f"images/{name}"))
+    csv_path = tmp_path / "lesions.csv"
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "label", "group"])
+        writer.writeheader()
+        writer.writerows(rows)
+    cfg = RunConfig(
+        data=str(csv_path),
+        out=str(tmp_path / "skin"),
+        model="simple_cnn",
+        size=32,
+        data_dir=str(tmp_path / "root"),
+        train=TrainConfig(**FAST),
+    )
+    result = train_run(cfg, progress=False)
+    meta = load_bundle(tmp_path / "skin").metadata
+    splits = meta["data"]["splits"]
+    assert sum(splits.values()) == 40
+    assert meta["input"] == {"channels": 3, "size": [32, 32]}
+    assert result.metrics["test"]["n"] == splits["test"]
+    # Predicting a JPEG from the folder resizes it to the bundle's input.
+    out = predict_files(tmp_path / "skin", [tmp_path / rows[0]["path"]], precision="fp32")
+    assert set(out[0]["probabilities"]) == {"mel", "nv"}
+
+
+def test_same_seed_same_bundle_weights(data_root: Path, tmp_path: Path) -> None:
+    npz = _subset_npz(
+        data_root / "medmnist" / "retinamnist.npz",
+        tmp_path / "r.npz",
+        {"train": 32, "val": 16, "test": 16},
+    )
+    weights = []
+    for name in ("a", "b"):
+        cfg = RunConfig(
+            data=str(npz), out=str(tmp_path / name), model="simple_cnn", train=TrainConfig(**FAST)
+        )
+        train_run(cfg, progress=False)
+        weights.append(load_bundle(tmp_path / name).model.state_dict())
+    for key, value in weights[0].items():
+        assert torch.equal(value, weights[1][key]), key
+
+
+def test_unknown_model_fails_before_loading_data(tmp_path: Path) -> None:
+    cfg = RunConfig(data=str(tmp_path / "missing.npz"), out=str(tmp_path / "x"), model="resnet19")
+    with pytest.raises(ValueError, match="resnet18"):
+        train_run(cfg, progress=False)
+
+
+def test_missing_dataset_says_where_it_looked(tmp_path: Path) -> None:
+    cfg = RunConfig(
+        data="retinamnist",
+        out=str(tmp_path / "x"),
+        model="simple_cnn",
+        data_dir=str(tmp_path / "empty"),
+    )
+    with pytest.raises(ValueError, match=r"healthcnn data fetch"):
+        train_run(cfg, progress=False)
+    assert not (tmp_path / "x").exists()
