@@ -26,7 +26,8 @@ COMMAND_MODULES = [
 ]
 
 #: exceptions that mean "the user asked for something impossible": one line, exit 2
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, KeyError, PermissionError)
+#: (OSError covers a missing file, a permission problem and a full disk alike)
+USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
 
 class CLIError(Exception):
@@ -56,12 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("healthcnn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return 0
     except (CLIError, *USER_ERRORS) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"healthcnn {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
     return int(result or 0)
 
 
