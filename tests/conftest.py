@@ -39,7 +39,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if problem is None:
         return
     if _require_data():
-        pytest.fail(f"real-data test cannot run: {problem}; HEALTHCNN_REQUIRE_DATA=1 forbids a skip")
+        pytest.fail(
+            f"real-data test cannot run: {problem}; HEALTHCNN_REQUIRE_DATA=1 forbids a skip"
+        )
     pytest.skip(f"real-data test: {problem}")
 
 

@@ -31,9 +31,7 @@ def as_tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
     try:
         items = tuple(value)
     except TypeError:
-        raise TypeError(
-            f"{name} must be an int or a sequence of {n} ints, got {value!r}"
-        ) from None
+        raise TypeError(f"{name} must be an int or a sequence of {n} ints, got {value!r}") from None
     if len(items) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
         raise ValueError(
             f"{name} must be an int or a sequence of {n} ints (one per spatial dimension), "

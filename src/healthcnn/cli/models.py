@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     names = list_models(args.pattern)
     if not names:
-        raise ValueError(f"no registered model matches {args.pattern!r}; try 'healthcnn models list'")
+        raise ValueError(
+            f"no registered model matches {args.pattern!r}; try 'healthcnn models list'"
+        )
     infos = [model_info(n) for n in names]
     if args.format == "json":
         print(json.dumps([i.as_dict() for i in infos], indent=2))
@@ -38,10 +40,16 @@ def _list(args: argparse.Namespace) -> int:
     ]
     widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
     for r in [header, *rows]:
-        print("  ".join(v.ljust(w) if c < 2 else v.rjust(w) for c, (v, w) in
-                        enumerate(zip(r, widths, strict=True))))
-    print("parameters: every learnable scalar of the 2D model with 3 input channels and 1000 "
-          "classes, default options")
+        print(
+            "  ".join(
+                v.ljust(w) if c < 2 else v.rjust(w)
+                for c, (v, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )
+    print(
+        "parameters: every learnable scalar of the 2D model with 3 input channels and 1000 "
+        "classes, default options"
+    )
     return 0
 
 
