@@ -6,8 +6,12 @@ A few optimisation steps on small real subsets; the pipeline is checked, not the
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
+import http.server
 import json
 import math
+import threading
 import zipfile
 from pathlib import Path
 
@@ -181,7 +185,50 @@ def test_missing_dataset_says_where_it_looked(tmp_path: Path) -> None:
         out=str(tmp_path / "x"),
         model="simple_cnn",
         data_dir=str(tmp_path / "empty"),
+        download=False,
     )
     with pytest.raises(ValueError, match=r"healthcnn data fetch"):
         train_run(cfg, progress=False)
     assert not (tmp_path / "x").exists()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_missing_registered_dataset_is_downloaded_first(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a fresh machine the main job fetches the official file (here from a local server)."""
+    from healthcnn.data.catalog import CATALOG
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "retinamnist.npz").write_bytes(
+        (data_root / "medmnist" / "retinamnist.npz").read_bytes()
+    )
+    handler = functools.partial(_Quiet, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        entry = CATALOG["retinamnist"]
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/retinamnist.npz"
+        remote = dataclasses.replace(entry.files[28][0], url=url)
+        monkeypatch.setitem(
+            CATALOG, "retinamnist", dataclasses.replace(entry, files={28: (remote,)})
+        )
+        root = tmp_path / "fresh-root"
+        cfg = RunConfig(
+            data="retinamnist",
+            out=str(tmp_path / "b"),
+            model="simple_cnn",
+            data_dir=str(root),
+            train=TrainConfig(**{**FAST, "batch_size": 512}),
+        )
+        result = train_run(cfg, progress=False)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (root / "medmnist" / "retinamnist.npz").is_file()
+    assert result.metrics["test"]["n"] == 400

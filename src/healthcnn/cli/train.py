@@ -72,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA or ~/.cache/healthcnn)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_false",
+        default=None,
+        help="never download a missing registered dataset (say where to place it instead)",
+    )
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_train)
 
@@ -102,7 +109,7 @@ def _parse_value(text: str):
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """Settings from --config, overridden by the flags given on the command line."""
     settings = load_config_file(args.config) if args.config else {}
-    for key in ("data", "model", "out", "size", "task", "device", "data_dir"):
+    for key in ("data", "model", "out", "size", "task", "device", "data_dir", "download"):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     train = dict(settings.pop("train", {}) or {})

@@ -21,6 +21,9 @@ import torch
 from ..bundle import load_bundle, save_bundle
 from ..data import ArrayDataset, build_augment, group_split, load_image_csv, load_medmnist
 from ..data.catalog import get_dataset
+from ..data.fetch import fetch_dataset
+from ..data.medmnist import find_medmnist
+from ..data.root import DataError
 from ..data.transforms import Compose, Normalize
 from ..metrics import accuracy, roc_auc
 from ..models import create_model
@@ -61,6 +64,8 @@ class RunConfig:
         train: the Trainer's hyper-parameters.
         out: the bundle directory; checkpoints go to ``<out>.work/`` while training.
         data_dir: the data root (``None``: ``$HEALTHCNN_DATA`` or ``~/.cache/healthcnn``).
+        download: fetch a registered dataset that is not under the data root yet (checksum
+            verified); ``False`` raises an error saying where to place the file instead.
         device: ``"cpu"`` or ``"cuda"``.
     """
 
@@ -73,6 +78,7 @@ class RunConfig:
     normalise: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
     data_dir: str | None = None
+    download: bool = True
     device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,12 +127,26 @@ class RunResult:
 
 
 def load_splits(
-    data: str, *, size: int = 28, data_dir: str | None = None, seed: int = 0
+    data: str,
+    *,
+    size: int = 28,
+    data_dir: str | None = None,
+    seed: int = 0,
+    download: bool = False,
 ) -> tuple[dict[str, ArrayDataset], str | None]:
-    """The train/val/test splits of ``data`` and the dataset's own task name (if it has one)."""
+    """The train/val/test splits of ``data`` and the dataset's own task name (if it has one).
+
+    With ``download``, a registered MedMNIST dataset missing from the data root is fetched
+    first (one verified download into ``<root>/medmnist/``).
+    """
     text = os.fspath(data)
     if text.endswith(".csv"):
         return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed), None
+    if download and not text.endswith(".npz") and get_dataset(text).kind == "medmnist":
+        try:
+            find_medmnist(text, size, data_dir)
+        except DataError:
+            fetch_dataset(text, size, data_dir)
     splits = {s: load_medmnist(text, s, size=size, root=data_dir) for s in SPLITS}
     task = None
     if not text.endswith(".npz"):
@@ -208,7 +228,11 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
     start = time.perf_counter()
     get_entry(cfg.model)  # unknown model: fail before loading any data
     splits, dataset_task = load_splits(
-        cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed
+        cfg.data,
+        size=cfg.size,
+        data_dir=cfg.data_dir,
+        seed=cfg.train.seed,
+        download=cfg.download,
     )
     train, val, test = (splits[s] for s in SPLITS)
     task = resolve_task(cfg.task, dataset_task, train)
