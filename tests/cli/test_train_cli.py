@@ -1,0 +1,148 @@
+"""``healthcnn train``, ``evaluate`` and ``predict`` through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from healthcnn.cli import main
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture
+def small_npz(data_root: Path, tmp_path: Path) -> Path:
+    """48 real RetinaMNIST images (32 train, 8 val, 8 test) under a non-official name."""
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as npz:
+        arrays = {
+            f"{s}_{k}": npz[f"{s}_{k}"][:n]
+            for s, n in (("train", 32), ("val", 8), ("test", 8))
+            for k in ("images", "labels")
+        }
+    path = tmp_path / "retina_small.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def _train(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = main(["train", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_evaluate_predict_json(
+    small_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    out_dir = tmp_path / "run"
+    code, out, _ = _train(
+        [
+            "--data",
+            str(small_npz),
+            "--model",
+            "simple_cnn",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--precision",
+            "fp32",
+            "--schedule",
+            "multistep",
+            "--milestones",
+            "1",
+            "--seed",
+            "5",
+            "--out",
+            str(out_dir),
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["epochs_run"] == 2 and result["metrics"]["test"]["n"] == 8
+
+    assert main(["evaluate", str(out_dir), "--precision", "fp32", "--format", "json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert set(evaluated["metrics"]) >= {"auc", "acc"}
+    assert evaluated["metrics"]["acc"] == pytest.approx(result["metrics"]["test"]["acc"])
+
+    assert main(["predict", str(out_dir), str(small_npz), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 8  # the npz's test images
+    assert all(sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-5) for r in rows)
+
+    assert main(["predict", str(out_dir), str(small_npz)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("input") and len(table) == 9
+
+
+def test_config_file_and_flags(small_npz: Path, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "run.json"
+    config.write_text(
+        json.dumps(
+            {
+                "data": str(small_npz),
+                "model": "simple_cnn",
+                "out": str(tmp_path / "b"),
+                "train": {"epochs": 3, "batch_size": 16, "precision": "fp32"},
+            }
+        )
+    )
+    # A flag overrides the file.
+    code, out, _ = _train(["--config", str(config), "--epochs", "1", "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["epochs_run"] == 1
+    meta = json.loads((tmp_path / "b" / "metadata.json").read_text())
+    assert meta["train_config"]["train"]["epochs"] == 1
+    assert meta["train_config"]["data"] == str(small_npz)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "resnet19"], "resnet18"),
+        (["--set", "nonsense"], "KEY=VALUE"),
+        (["--set", "stem=tiny"], "stem"),
+        (["--milestones", "a,b"], "--milestones"),
+        (["--epochs", "0"], "epochs"),
+    ],
+)
+def test_bad_input_is_one_line(small_npz: Path, tmp_path: Path, capsys, args, message) -> None:
+    base = [
+        "--data",
+        str(small_npz),
+        "--model",
+        "simple_cnn",
+        "--out",
+        str(tmp_path / "x"),
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+    ]
+    code, _, err = _train([*base, *args], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_config_file(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "run.json"
+    config.write_text("{not json")
+    code, _, err = _train(["--config", str(config)], capsys)
+    assert code == 2 and "not valid JSON" in err
+    config.write_text(json.dumps({"data": "x.npz", "out": "o", "learning_rate": 1}))
+    code, _, err = _train(["--config", str(config)], capsys)
+    assert code == 2 and "learning_rate" in err
+
+
+def test_missing_out_and_missing_bundle(small_npz: Path, tmp_path: Path, capsys) -> None:
+    code, _, err = _train(["--data", str(small_npz)], capsys)
+    assert code == 2 and "--out is required" in err
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
