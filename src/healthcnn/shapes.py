@@ -140,7 +140,7 @@ def _output_axis(
         raise ValueError(
             f"{what} output size{where} {formula} = {_fmt(exact)} is not a whole number: "
             f"choose stride/padding so that {s} divides {w} - {span} + 2*padding "
-            f"(or pass rounding='floor' as PyTorch does)"
+            f"(or round down as PyTorch does: rounding='floor', --rounding floor)"
         )
     return out
 
