@@ -21,7 +21,10 @@ COMMAND_MODULES = [
     "models",  # healthcnn models list|info
     "data",  # healthcnn data list|info|fetch
     "summary",  # healthcnn summary TARGET --input CxHxW
-    "train",  # healthcnn train|evaluate|predict
+    "train",  # healthcnn train --data ... --model ... --out ...
+    "evaluate",  # healthcnn evaluate BUNDLE --split test
+    "predict",  # healthcnn predict BUNDLE FILE...
+    "study",  # healthcnn study NAME ...
     "weights",  # healthcnn weights inflate|info
 ]
 

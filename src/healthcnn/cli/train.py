@@ -1,20 +1,13 @@
-"""``healthcnn train``, ``healthcnn evaluate`` and ``healthcnn predict``."""
+"""``healthcnn train``: train a model on a dataset and write its bundle."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from ..published import published_result
 from ..training import TrainingError, TrainingInterrupted
-from ..training.run import (
-    RunConfig,
-    evaluate_bundle,
-    load_config_file,
-    predict_files,
-    train_run,
-)
+from ..training.run import RunConfig, load_config_file, train_run
 from . import CLIError
 
 #: command-line flag -> TrainConfig field
@@ -82,22 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_train)
 
-    e = subparsers.add_parser("evaluate", help="score a bundle on a split of its data")
-    e.add_argument("bundle")
-    e.add_argument("--split", default="test", choices=["train", "val", "test"])
-    e.add_argument("--data", help="score on this dataset instead of the bundle's own")
-    e.add_argument("--data-dir")
-    e.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    e.add_argument("--format", choices=["text", "json"], default="text")
-    e.set_defaults(func=_evaluate)
-
-    r = subparsers.add_parser("predict", help="class probabilities for image or .npz files")
-    r.add_argument("bundle")
-    r.add_argument("files", nargs="+")
-    r.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    r.add_argument("--format", choices=["text", "json"], default="text")
-    r.set_defaults(func=_predict)
-
 
 def _parse_value(text: str):
     try:
@@ -161,38 +138,4 @@ def _train(args: argparse.Namespace) -> int:
             f"{ref.source})"
         )
     print(f"bundle: {result.bundle}")
-    return 0
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    result = evaluate_bundle(
-        args.bundle,
-        split=args.split,
-        data=args.data,
-        data_dir=args.data_dir,
-        precision=args.precision,
-    )
-    if args.format == "json":
-        print(json.dumps(result, indent=2))
-        return 0
-    m = result["metrics"]
-    print(
-        f"{result['bundle']} on {result['data']} [{result['split']}], task {result['task']}: "
-        f"AUC {m['auc']:.4f}  ACC {m['acc']:.4f}  (n={m['n']})"
-    )
-    return 0
-
-
-def _predict(args: argparse.Namespace) -> int:
-    rows = predict_files(args.bundle, args.files, precision=args.precision)
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
-        return 0
-    classes = list(rows[0]["probabilities"]) if rows else []
-    width = max([len(r["input"]) for r in rows] + [5])
-    print("input".ljust(width) + "  " + "  ".join(c[:12].rjust(12) for c in classes))
-    for r in rows:
-        probs = "  ".join(f"{r['probabilities'][c]:12.4f}" for c in classes)
-        print(r["input"].ljust(width) + "  " + probs)
-    sys.stdout.flush()
     return 0

@@ -1,0 +1,33 @@
+"""``healthcnn predict``: class probabilities from a bundle for image or ``.npz`` files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..training.run import predict_files
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    r = subparsers.add_parser("predict", help="class probabilities for image or .npz files")
+    r.add_argument("bundle")
+    r.add_argument("files", nargs="+")
+    r.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    rows = predict_files(args.bundle, args.files, precision=args.precision)
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    classes = list(rows[0]["probabilities"]) if rows else []
+    width = max([len(r["input"]) for r in rows] + [5])
+    print("input".ljust(width) + "  " + "  ".join(c[:12].rjust(12) for c in classes))
+    for r in rows:
+        probs = "  ".join(f"{r['probabilities'][c]:12.4f}" for c in classes)
+        print(r["input"].ljust(width) + "  " + probs)
+    sys.stdout.flush()
+    return 0
