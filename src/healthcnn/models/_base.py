@@ -29,6 +29,8 @@ class ClassifierModel(nn.Module):
 
     classifier_name: str = "fc"
     min_input_size: int = 1
+    #: models with auxiliary classifiers set this from their ``aux_logits`` option
+    aux_logits: bool = False
 
     def __init__(self, spatial_dims: int, in_channels: int, num_classes: int) -> None:
         super().__init__()
@@ -57,8 +59,35 @@ class ClassifierModel(nn.Module):
     def get_classifier(self) -> nn.Linear:
         return self.get_submodule(self.classifier_name)
 
+    # -- auxiliary classifiers (GoogLeNet, Inception-v3) --------------------------------------
+    def aux_heads(self) -> list[nn.Module]:
+        """The auxiliary classifiers that exist (each has ``reset_classifier``); none here."""
+        return []
+
+    def _trunk(self, x: torch.Tensor, aux: list[torch.Tensor] | None) -> torch.Tensor:
+        """Features, appending auxiliary logits to ``aux`` on the way (models with aux heads)."""
+        raise NotImplementedError(f"{type(self).__name__} has no auxiliary classifiers")
+
+    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Main logits and the auxiliary heads' logits, for training with auxiliary losses.
+
+        ``forward`` never returns these, so its return type is the same in train and eval mode.
+        Raises ``ValueError`` when the model was built without ``aux_logits=True``.
+        """
+        if not self.aux_logits:
+            raise ValueError(
+                f"{type(self).__name__} was built with aux_logits=False and has no auxiliary "
+                f"classifiers; build it with aux_logits=True "
+                f"(create_model(..., aux_logits=True)) to get auxiliary outputs"
+            )
+        self.check_input(x)
+        aux: list[torch.Tensor] = []
+        logits = self.forward_head(self._trunk(x, aux))
+        return logits, aux
+
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final linear layer by a freshly initialised one with ``num_classes``."""
+        """Replace the final linear layer by a freshly initialised one with ``num_classes``
+        (and the last layer of every auxiliary head)."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
         old = self.get_classifier()
@@ -68,6 +97,8 @@ class ClassifierModel(nn.Module):
         parent = self.get_submodule(parent_name) if parent_name else self
         setattr(parent, child, new)
         self.num_classes = num_classes
+        for head in self.aux_heads():
+            head.reset_classifier(num_classes)
 
     # -- input checks --------------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:

@@ -291,29 +291,8 @@ class GoogLeNet(ClassifierModel):
         x = self.dropout(torch.flatten(self.avgpool(x), 1))
         return x if pre_logits else self.fc(x)
 
-    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Main logits and the auxiliary heads' logits ``[aux1, aux2]`` (after (4a) and (4d)).
-
-        The paper trains on ``loss(main) + 0.3 * (loss(aux1) + loss(aux2))``. Raises
-        ``ValueError`` when the model was built without ``aux_logits=True``.
-        """
-        if not self.aux_logits:
-            raise ValueError(
-                f"{type(self).__name__} was built with aux_logits=False and has no auxiliary "
-                f"classifiers; build it with aux_logits=True "
-                f"(create_model(..., aux_logits=True)) to get auxiliary outputs"
-            )
-        self.check_input(x)
-        aux: list[torch.Tensor] = []
-        logits = self.forward_head(self._trunk(x, aux))
-        return logits, aux
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final linear layer, and the auxiliary heads' last layers, if any."""
-        super().reset_classifier(num_classes)
-        for head in (self.aux1, self.aux2):
-            if head is not None:
-                head.reset_classifier(num_classes)
+    def aux_heads(self) -> list[nn.Module]:
+        return [h for h in (self.aux1, self.aux2) if h is not None]
 
 
 @register_model(

@@ -339,27 +339,8 @@ class Inception3(ClassifierModel):
         x = torch.flatten(self.dropout(self.avgpool(x)), 1)
         return x if pre_logits else self.fc(x)
 
-    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Main logits and ``[aux]``, the auxiliary head's logits (after Mixed_6e).
-
-        Raises ``ValueError`` when the model was built without ``aux_logits=True``.
-        """
-        if not self.aux_logits:
-            raise ValueError(
-                f"{type(self).__name__} was built with aux_logits=False and has no auxiliary "
-                f"classifier; build it with aux_logits=True "
-                f"(create_model(..., aux_logits=True)) to get auxiliary outputs"
-            )
-        self.check_input(x)
-        aux: list[torch.Tensor] = []
-        logits = self.forward_head(self._trunk(x, aux))
-        return logits, aux
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final linear layer, and the auxiliary head's last layer, if any."""
-        super().reset_classifier(num_classes)
-        if self.AuxLogits is not None:
-            self.AuxLogits.reset_classifier(num_classes)
+    def aux_heads(self) -> list[nn.Module]:
+        return [] if self.AuxLogits is None else [self.AuxLogits]
 
 
 @register_model(
