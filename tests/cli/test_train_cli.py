@@ -69,7 +69,7 @@ def test_train_evaluate_predict_json(
     assert main(["evaluate", str(out_dir), "--precision", "fp32", "--format", "json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert set(evaluated["metrics"]) >= {"auc", "acc"}
-    assert evaluated["metrics"]["acc"] == pytest.approx(result["metrics"]["test"]["acc"])
+    assert evaluated["metrics"]["acc"]["value"] == pytest.approx(result["metrics"]["test"]["acc"])
 
     assert main(["predict", str(out_dir), str(small_npz), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)

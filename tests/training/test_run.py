@@ -69,8 +69,9 @@ def test_retinamnist_by_name_end_to_end(data_root: Path, tmp_path: Path) -> None
     assert bundle.metadata["train_config"]["train"]["seed"] == 3
     # Re-scoring the bundle gives the numbers the run reported.
     again = evaluate_bundle(out, data_dir=str(data_root), precision="fp32")
-    assert again["metrics"]["auc"] == pytest.approx(result.metrics["test"]["auc"], abs=1e-6)
-    assert again["metrics"]["acc"] == pytest.approx(result.metrics["test"]["acc"], abs=1e-9)
+    auc, acc = again["metrics"]["auc"]["value"], again["metrics"]["acc"]["value"]
+    assert auc == pytest.approx(result.metrics["test"]["auc"], abs=1e-6)
+    assert acc == pytest.approx(result.metrics["test"]["acc"], abs=1e-9)
     # The checkpoints of the run stay beside the bundle (resumable), the log has one epoch.
     log = (tmp_path / "retina.work" / "log.jsonl").read_text().splitlines()
     assert len(log) == 1 and json.loads(log[0])["epoch"] == 1

@@ -23,7 +23,9 @@ COMMAND_MODULES = [
     "summary",  # healthcnn summary TARGET --input CxHxW
     "train",  # healthcnn train --data ... --model ... --out ...
     "evaluate",  # healthcnn evaluate BUNDLE --split test
+    "report",  # healthcnn report BUNDLE [--compare B2 ...] -o report.html
     "predict",  # healthcnn predict BUNDLE FILE...
+    "export",  # healthcnn export BUNDLE --format onnx
     "study",  # healthcnn study NAME ...
     "weights",  # healthcnn weights inflate|info
 ]

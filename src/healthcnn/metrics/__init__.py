@@ -1,5 +1,68 @@
-"""Evaluation metrics: pure functions, numpy arrays in, floats (or frozen dataclasses) out."""
+"""Evaluation metrics: pure functions, numpy arrays in, floats or frozen dataclasses out.
 
-from .classification import METRICS, DegenerateMetricWarning, accuracy, roc_auc
+Metrics with uncertainty return an :class:`Estimate` (value, CI low, CI high, method, n); it
+converts to ``float``. ``METRICS`` holds float-valued versions for the Trainer.
+"""
 
-__all__ = ["METRICS", "DegenerateMetricWarning", "accuracy", "roc_auc"]
+from .agreement import cohen_kappa
+from .auc import (
+    DelongTest,
+    delong_test,
+    delong_variance,
+    precision_recall_curve,
+    roc_auc,
+    roc_curve,
+)
+from .calibration import (
+    CalibrationFit,
+    CalibrationResult,
+    TemperatureScaler,
+    brier_score,
+    calibration_slope_intercept,
+    expected_calibration_error,
+    maximum_calibration_error,
+    reliability_diagram,
+)
+from .classification import METRICS, accuracy
+from .estimate import DegenerateMetricWarning, Estimate
+from .intervals import bootstrap_ci, proportion_ci
+from .threshold import (
+    balanced_accuracy,
+    confusion_matrix,
+    f1,
+    npv,
+    ppv,
+    sensitivity,
+    specificity,
+)
+
+__all__ = [
+    "METRICS",
+    "CalibrationFit",
+    "CalibrationResult",
+    "DegenerateMetricWarning",
+    "DelongTest",
+    "Estimate",
+    "TemperatureScaler",
+    "accuracy",
+    "balanced_accuracy",
+    "bootstrap_ci",
+    "brier_score",
+    "calibration_slope_intercept",
+    "cohen_kappa",
+    "confusion_matrix",
+    "delong_test",
+    "delong_variance",
+    "expected_calibration_error",
+    "f1",
+    "maximum_calibration_error",
+    "npv",
+    "ppv",
+    "precision_recall_curve",
+    "proportion_ci",
+    "reliability_diagram",
+    "roc_auc",
+    "roc_curve",
+    "sensitivity",
+    "specificity",
+]

@@ -1,7 +1,8 @@
 """The main job as one library function: data -> task -> model -> Trainer -> test metrics -> bundle.
 
 ``train_run(RunConfig(...))`` is what ``healthcnn train`` and ``make demo`` call;
-``evaluate_bundle`` and ``predict_files`` are what ``healthcnn evaluate``/``predict`` call.
+``evaluate_bundle`` (re-exported from :mod:`healthcnn.evaluation`) and ``predict_files`` are
+what ``healthcnn evaluate``/``predict`` call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..bundle import load_bundle, save_bundle
+from ..bundle import save_bundle
 from ..data import ArrayDataset, build_augment, group_split, load_image_csv, load_medmnist
 from ..data.catalog import get_dataset
 from ..data.fetch import fetch_dataset
@@ -29,6 +30,7 @@ from ..metrics import accuracy, roc_auc
 from ..models import create_model
 from ..models._registry import get_entry
 from ..tasks import Task, make_task
+from . import distributed
 from .config import TrainConfig
 from .history import History
 from .precision import PrecisionPolicy
@@ -217,15 +219,22 @@ def normaliser(channels: int, enabled: bool) -> Normalize | None:
 def score(pred: Predictions) -> dict[str, float]:
     """AUC and accuracy, as the MedMNIST benchmark scores them."""
     return {
-        "auc": float(roc_auc(pred.labels, pred.scores)),
+        "auc": float(roc_auc(pred.labels, pred.scores, ci=None)),
         "acc": float(accuracy(pred.labels, pred.scores)),
         "n": len(pred),
     }
 
 
 def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> RunResult:
-    """Train ``cfg.model`` on ``cfg.data``, score val and test, write the bundle at ``cfg.out``."""
+    """Train ``cfg.model`` on ``cfg.data``, score val and test, write the bundle at ``cfg.out``.
+
+    Inside a ``torch.distributed`` group (``torchrun``, or :func:`train_distributed`) every rank
+    runs this function: training is data-parallel, rank 0 scores and writes the bundle, and
+    every rank returns rank 0's result.
+    """
     start = time.perf_counter()
+    ctx = distributed.current()
+    device = distributed.rank_device(cfg.device, ctx)
     get_entry(cfg.model)  # unknown model: fail before loading any data
     splits, dataset_task = load_splits(
         cfg.data,
@@ -256,17 +265,19 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
         out_dir=work,
         transform=Compose([augment, *([norm] if norm else [])]),
         eval_transform=norm,
-        device=cfg.device,
+        device=device,
         progress=progress,
     )
     history = trainer.fit(train, val, resume=resume)
-    policy = PrecisionPolicy.resolve(cfg.train.precision, cfg.device)
+    model_kwargs.pop("weights", None)
+    if ctx is not None and not ctx.is_main:
+        return distributed.broadcast_object(None, ctx)
+    policy = PrecisionPolicy.resolve(cfg.train.precision, device)
     batch = cfg.train.effective_eval_batch_size
     metrics = {
-        name: score(predict(model, ds, task, batch, policy, device=cfg.device, transform=norm))
+        name: score(predict(model, ds, task, batch, policy, device=device, transform=norm))
         for name, ds in (("val", val), ("test", test))
     }
-    model_kwargs.pop("weights", None)
     save_bundle(
         out,
         model.float().cpu(),
@@ -293,52 +304,47 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
             "precision": policy.name if hasattr(policy, "name") else cfg.train.precision,
         },
     )
-    return RunResult(
+    result = RunResult(
         bundle=out,
         history=history,
         metrics=metrics,
         seconds=time.perf_counter() - start,
         model_kwargs=model_kwargs,
     )
+    return result if ctx is None else distributed.broadcast_object(result, ctx)
+
+
+def _rank_main(cfg: dict[str, Any], resume: bool) -> RunResult:
+    """One process of :func:`train_distributed` (module level, so spawn can import it)."""
+    run = RunConfig.from_dict(cfg)
+    distributed.init_from_env(run.device)
+    return train_run(run, resume=resume)
+
+
+def train_distributed(cfg: RunConfig, nproc: int, *, resume: bool = False) -> RunResult:
+    """:func:`train_run` in ``nproc`` local processes (DDP; gloo on CPU, nccl on CUDA), each
+    with ``cpu_count // nproc`` threads; ``cfg.train.batch_size`` is the global batch. Returns
+    rank 0's result. Multi-node runs use ``torchrun`` instead (see docs/scaling.md)."""
+    if nproc == 1:
+        return train_run(cfg, resume=resume)
+    if cfg.device.startswith("cuda") and torch.cuda.device_count() < nproc:
+        raise ValueError(
+            f"--nproc {nproc} on {cfg.device} needs {nproc} GPUs; "
+            f"{torch.cuda.device_count()} are visible"
+        )
+    return distributed.launch(_rank_main, nproc, cfg.to_dict(), resume)
 
 
 # ---- using a bundle -------------------------------------------------------------------------
 
 
-def evaluate_bundle(
-    bundle_dir: str | Path,
-    *,
-    split: str = "test",
-    data: str | None = None,
-    data_dir: str | None = None,
-    precision: str = "auto",
-    batch_size: int = 256,
-) -> dict[str, Any]:
-    """Score a bundle on a split of its training data (or of ``data``)."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    bundle = load_bundle(bundle_dir)
-    meta = bundle.metadata
-    source = data or meta.get("data", {}).get("source")
-    if source is None:
-        raise ValueError(
-            f"bundle {bundle_dir} does not say which data it was trained on; pass data"
-        )
-    seed = meta.get("seeds", {}).get("train", 0)
-    splits, _ = load_splits(
-        source, size=meta.get("data", {}).get("size", 28), data_dir=data_dir, seed=seed
-    )
-    ds = splits[split]
-    norm = _bundle_normaliser(meta)
-    policy = PrecisionPolicy.resolve(precision)
-    pred = predict(bundle.model, ds, bundle.task, batch_size, policy, transform=norm)
-    return {
-        "bundle": str(bundle_dir),
-        "data": source,
-        "split": split,
-        "task": bundle.task.kind,
-        "metrics": score(pred),
-    }
+def evaluate_bundle(bundle_dir: str | Path, **kwargs: Any) -> Any:
+    """Score a bundle; moved to :func:`healthcnn.evaluation.evaluate_bundle` (re-exported here
+    for existing callers). Returns an ``EvaluationResult`` (``result["metrics"]`` reads its
+    JSON form)."""
+    from ..evaluation import evaluate_bundle as _evaluate
+
+    return _evaluate(bundle_dir, **kwargs)
 
 
 def _bundle_normaliser(meta: Mapping[str, Any]) -> Normalize | None:
@@ -349,12 +355,21 @@ def _bundle_normaliser(meta: Mapping[str, Any]) -> Normalize | None:
 
 
 def predict_files(
-    bundle_dir: str | Path, files: Sequence[str | Path], *, precision: str = "auto"
+    bundle_dir: str | Path,
+    files: Sequence[str | Path],
+    *,
+    precision: str = "auto",
+    engine: str = "torch",
 ) -> list[dict[str, Any]]:
-    """Class probabilities for image files (resized to the bundle's input) or ``.npz`` arrays."""
+    """Class probabilities for image files (resized to the bundle's input) or ``.npz`` arrays,
+    computed by an inference ``engine`` (``torch``, ``compiled`` or ``onnx``; see
+    :mod:`healthcnn.inference`)."""
     from PIL import Image, UnidentifiedImageError
 
-    bundle = load_bundle(bundle_dir)
+    from ..data.fundus import apply_recorded_preprocessing
+    from ..inference import load_predictor
+
+    bundle, predictor = load_predictor(bundle_dir, engine, precision=precision)
     meta = bundle.metadata
     spec = meta.get("input", {})
     channels, size = int(spec.get("channels", 3)), tuple(spec.get("size", ()))
@@ -384,6 +399,7 @@ def predict_files(
         try:
             with Image.open(f) as im:
                 im = im.convert("RGB" if channels == 3 else "L")
+                im = apply_recorded_preprocessing(meta, im)  # e.g. fundus FOV crop (metadata)
                 im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 a = np.asarray(im, dtype=np.uint8)
         except (UnidentifiedImageError, OSError) as exc:
@@ -400,8 +416,7 @@ def predict_files(
         classes=list(bundle.task.classes),
         ids=[n for n, _ in items],
     )
-    policy = PrecisionPolicy.resolve(precision)
-    pred = predict(bundle.model, ds, bundle.task, 256, policy, transform=_bundle_normaliser(meta))
+    pred = predictor.predict(ds, bundle.task, batch_size=256, transform=_bundle_normaliser(meta))
     out = []
     for name, scores in zip(ds.ids, pred.scores, strict=True):
         probs = np.atleast_1d(scores)
