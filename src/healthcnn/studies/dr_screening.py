@@ -1,0 +1,447 @@
+"""The diabetic-retinopathy screening study, in the manner of Gulshan et al. (JAMA 2016).
+
+``run_study(StudyConfig(out="runs/dr"))`` goes from data to report in one call, reproducibly
+from ``seed``:
+
+1. **Ensemble.** ``ensemble_size`` networks of the recipe (seeds ``seed .. seed + N - 1``) are
+   trained on the training split; each keeps its best-validation epoch. Their 5-grade
+   probabilities are averaged.
+2. **Tasks.** 5-grade DR (macro one-vs-rest AUC, accuracy, quadratic-weighted kappa) and
+   referable DR (grade >= 2): the score is ``P(grade >= 2)`` of the 5-grade model, or a binary
+   network trained on referable labels; with ``referable_model="auto"`` both are tried and the
+   one with the higher *validation* AUC is used.
+3. **Operating points.** High sensitivity and high specificity thresholds are fitted on the
+   validation (tuning) split; only then is test scored; sensitivity and specificity on test
+   carry Wilson intervals, the AUC a DeLong interval.
+4. **Single vs ensemble**: the paired DeLong test of the referable AUCs.
+5. **Image sampling**: a learning curve over training fractions (several seeds each).
+6. **Grade sampling** (SIMULATION): k simulated graders per tuning image (see
+   :mod:`.grade_sampling`).
+
+Writes ``<out>/bundles/...`` (one bundle per network; preprocessing, thresholds and metrics in
+their metadata), ``<out>/study.json`` (every number) and ``<out>/report.html``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import ArrayDataset
+from ..data.fundus import FundusConfig
+from ..evaluation import OperatingPoint
+from ..metrics import roc_auc
+from ..tasks import make_task, referable_dr
+from ..training import TrainConfig
+from ..training.run import SPLITS, load_splits
+from .dr_data import prepare_fundus_csv
+from .ensemble import average_probabilities, compare_single_vs_ensemble
+from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
+from .grading import grade_metrics, referable_labels, referable_scores
+from .learning_curve import learning_curve
+from .recipe import Member, Recipe, fit_member, save_member
+
+REFERABLE_CHOICES = ("auto", "derived", "binary")
+
+#: The recipe chosen on validation by ``scripts/dr_recipe_sweep.py`` (ordinal CORAL head, flips
+#: and right-angle rotations, AdamW + cosine; see docs/results-dr.md), with early stopping so a
+#: CPU run stops once the validation AUC has not improved for 10 epochs.
+DEFAULT_RECIPE = Recipe(
+    name="ordinal-aug-cos",
+    task="ordinal",
+    train=TrainConfig(
+        epochs=40,
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=0.05,
+        schedule="cosine",
+        warmup_epochs=2,
+        augment="basic",
+        monitor="auc",
+        early_stopping_patience=10,
+    ),
+)
+
+#: ``--quick``: a small CNN, one epoch, small subsets (pipeline checks, not accuracy)
+QUICK_RECIPE = Recipe(
+    name="quick",
+    model="simple_cnn",
+    task="ordinal",
+    train=TrainConfig(epochs=1, batch_size=64, augment="basic", monitor="auc"),
+)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Every setting of the study (stored in ``study.json``).
+
+    ``data`` is a dataset name, a MedMNIST-layout ``.npz``, or an images CSV of full-size
+    photographs (see :mod:`.dr_data`), whose labels may come from ``grades_csv`` (image, grader,
+    grade) reduced by ``grade_rule``; CSV photographs are preprocessed with ``fundus``.
+    """
+
+    out: str
+    data: str = "retinamnist"
+    data_dir: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    recipe: Recipe = DEFAULT_RECIPE
+    ensemble_size: int = 5
+    referable_model: str = "auto"
+    sensitivity_target: float = 0.90
+    specificity_target: float = 0.90
+    fractions: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
+    curve_seeds: int = 3
+    grader_ks: tuple[int, ...] = (1, 3, 5, 7)
+    grader_replicates: int = 50
+    grader_kappa: float = DEFAULT_KAPPA
+    fundus: FundusConfig = field(default_factory=lambda: FundusConfig(size=28))
+    grades_csv: str | None = None
+    grade_rule: str = "majority"
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        if self.referable_model not in REFERABLE_CHOICES:
+            raise ValueError(
+                f"referable_model must be one of {REFERABLE_CHOICES}, got {self.referable_model!r}"
+            )
+        for name in ("ensemble_size", "curve_seeds", "grader_replicates"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        for name in ("sensitivity_target", "specificity_target"):
+            v = getattr(self, name)
+            if not 0 < v < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {v}")
+        fr = tuple(float(f) for f in self.fractions)
+        if not fr or any(not 0 < f <= 1 for f in fr):
+            raise ValueError(f"fractions must lie in (0, 1], got {self.fractions}")
+        object.__setattr__(self, "fractions", tuple(sorted(set(fr))))
+        object.__setattr__(self, "grader_ks", tuple(int(k) for k in self.grader_ks))
+
+    def effective(self) -> StudyConfig:
+        """The configuration actually run (``quick`` shrinks everything)."""
+        if not self.quick:
+            return self
+        return dataclasses.replace(
+            self,
+            recipe=dataclasses.replace(QUICK_RECIPE, name=f"quick-{self.recipe.name}"),
+            ensemble_size=min(self.ensemble_size, 2),
+            fractions=(0.5, 1.0),
+            curve_seeds=2,
+            grader_ks=(1, 3),
+            grader_replicates=5,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["recipe"] = self.recipe.to_dict()
+        data["fundus"] = self.fundus.to_dict()
+        data["fractions"] = list(self.fractions)
+        data["grader_ks"] = list(self.grader_ks)
+        return data
+
+
+@dataclass
+class StudyResult:
+    """Where the study wrote its outputs, and every number (``numbers`` = ``study.json``)."""
+
+    out: Path
+    numbers: dict[str, Any]
+    bundles: list[Path]
+    report: Path | None
+    seconds: float
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        n = self.numbers
+        return {
+            "out": str(self.out),
+            "grade_test_ensemble": n["ensemble"]["ensemble"]["grade"],
+            "referable_test_auc": n["referable"]["test_auc"],
+            "operating_points": n["referable"]["operating_points"],
+            "ensemble_p_value": n["ensemble"]["delong_ensemble_minus_single"]["p_value"],
+            "report": None if self.report is None else str(self.report),
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def _quick_splits(splits: dict[str, ArrayDataset], seed: int) -> dict[str, ArrayDataset]:
+    """Stratified small subsets: 160 train, the whole val (operating points need it), 200 test."""
+    from .learning_curve import stratified_subset
+
+    out = {}
+    for name, n in (("train", 160), ("val", None), ("test", 200)):
+        ds = splits[name]
+        if n is None or len(ds) <= n:
+            out[name] = ds
+        else:
+            out[name] = ds.subset(stratified_subset(ds.labels.numpy(), n / len(ds), seed))
+    return out
+
+
+def _operating_points(cfg: StudyConfig) -> dict[str, OperatingPoint]:
+    return {
+        "high_sensitivity": OperatingPoint(
+            "sensitivity", cfg.sensitivity_target, name="high sensitivity"
+        ),
+        "high_specificity": OperatingPoint(
+            "specificity", cfg.specificity_target, name="high specificity"
+        ),
+    }
+
+
+def _est(e: Any) -> dict[str, Any]:
+    return e.as_dict() if hasattr(e, "as_dict") else {"value": float(e)}
+
+
+def _referable(
+    cfg: StudyConfig, y: dict[str, np.ndarray], candidates: dict[str, dict[str, np.ndarray]]
+) -> dict[str, Any]:
+    """Choose the referable scorer on val, fit both operating points on val, then score test.
+
+    ``candidates`` maps a name (``"derived"``: P(grade >= 2) of the ensemble; ``"binary"``) to
+    its ``{"val": scores, "test": scores}``."""
+    yr = {s: referable_labels(y[s]) for s in ("val", "test")}
+    val_auc = {k: float(roc_auc(yr["val"], v["val"], ci=None)) for k, v in candidates.items()}
+    chosen = max(val_auc, key=lambda k: (val_auc[k], k == "derived"))
+    scores = candidates[chosen]
+    points = {}
+    for key, op in _operating_points(cfg).items():
+        op.fit(yr["val"], scores["val"])  # fitted on the tuning split, before test is scored
+        val_res = op.apply(yr["val"], scores["val"])
+        test_res = op.apply(yr["test"], scores["test"])
+        points[key] = {
+            **op.to_dict(),
+            "fitted_on": "val",
+            "val": {k: _est(v) for k, v in val_res.items()},
+            "test": {k: _est(v) for k, v in test_res.items()},
+        }
+    test_aucs = {k: _est(roc_auc(yr["test"], v["test"])) for k, v in candidates.items()}
+    return {
+        "definition": "referable = grade >= 2 (moderate or worse)",
+        "candidates_val_auc": val_auc,
+        "chosen_on_val": chosen,
+        "test_auc": test_aucs[chosen],
+        "test_auc_all_candidates": test_aucs,
+        "val_prevalence": float(yr["val"].mean()),
+        "test_prevalence": float(yr["test"].mean()),
+        "operating_points": points,
+    }
+
+
+def _member_metadata(
+    cfg: StudyConfig, source: str, splits: dict[str, ArrayDataset], member: Member
+) -> dict:
+    train = splits["train"]
+    scores = member.scores
+    meta: dict[str, Any] = {
+        "data": {
+            "source": source,
+            "size": int(train.spatial_shape[-1]),
+            "classes": list(member.task.classes),
+            "splits": {s: len(splits[s]) for s in SPLITS},
+        },
+        "input": {"channels": train.in_channels, "size": list(train.spatial_shape)},
+        "preprocessing": {
+            "fundus": {
+                **cfg.fundus.to_dict(),
+                "size": int(train.spatial_shape[-1]),
+                "applies_to": "image files of full-size photographs (healthcnn predict)",
+            }
+        },
+        "study": "dr-screening",
+    }
+    if scores["val"].ndim == 2:
+        y = {s: splits[s].labels.numpy() for s in ("val", "test")}
+        meta["metrics"] = {s: grade_metrics(y[s], scores[s]) for s in ("val", "test")}
+        yr = referable_labels(y["val"])
+        sv = referable_scores(scores["val"])
+        meta["thresholds"] = {
+            k: {**op.fit(yr, sv).to_dict(), "score": "P(grade >= 2)", "fitted_on": "val"}
+            for k, op in _operating_points(cfg).items()
+        }
+    return meta
+
+
+def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = None) -> StudyResult:
+    """Run the whole study (see the module docstring) and write its outputs."""
+    start = time.perf_counter()
+    cfg = config.effective()
+    say = progress or (lambda _msg: None)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data, size = cfg.data, 28
+    if str(data).endswith(".csv"):
+        say("preprocessing the photographs (field of view, crop, rescale)")
+        data = str(
+            prepare_fundus_csv(
+                cfg.data,
+                out / "data",
+                grades_csv=cfg.grades_csv,
+                rule=cfg.grade_rule,
+                fundus=cfg.fundus,
+            ).resolve()
+        )
+        size = cfg.fundus.size
+    elif cfg.grades_csv is not None:
+        raise ValueError("grades_csv needs data to be an images CSV of photographs")
+    splits, _ = load_splits(data, size=size, data_dir=cfg.data_dir, seed=cfg.seed)
+    if size >= 64 and cfg.recipe.stem == "small" and cfg.recipe.model.startswith("resnet"):
+        # the 28 px stem keeps full resolution through stage 1: far too costly at 64 px and up
+        cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, stem="imagenet"))
+    if splits["train"].labels.ndim != 1 or len(splits["train"].classes) != 5:
+        raise ValueError(
+            f"the DR study needs 5 grades (0 none .. 4 proliferative); {cfg.data} has classes "
+            f"{splits['train'].classes}"
+        )
+    if cfg.quick:
+        splits = _quick_splits(splits, cfg.seed)
+    train, val, test = (splits[s] for s in SPLITS)
+    y = {s: splits[s].labels.numpy() for s in SPLITS}
+    fit = dict(device=cfg.device)
+
+    # 1. the ensemble (5-grade networks)
+    members: list[Member] = []
+    bundles: list[Path] = []
+    for i in range(cfg.ensemble_size):
+        seed = cfg.seed + i
+        say(f"ensemble member {i + 1}/{cfg.ensemble_size} (seed {seed})")
+        m = fit_member(cfg.recipe, seed, train, val, {"test": test}, **fit)
+        members.append(m)
+        bundles.append(
+            save_member(
+                m, out / "bundles" / f"grade-seed{seed}", _member_metadata(cfg, data, splits, m)
+            )
+        )
+    ens = {s: average_probabilities([m.scores[s] for m in members]) for s in ("val", "test")}
+    single = members[0].scores
+    ensemble = compare_single_vs_ensemble(
+        y["test"], single["test"], [m.scores["test"] for m in members]
+    )
+    ensemble["val"] = {
+        "single": grade_metrics(y["val"], single["val"]),
+        "ensemble": grade_metrics(y["val"], ens["val"]),
+    }
+    ensemble["members_test"] = [grade_metrics(y["test"], m.scores["test"]) for m in members]
+    ensemble["members_val"] = [grade_metrics(y["val"], m.scores["val"]) for m in members]
+
+    # 2. referable DR: derived P(grade >= 2) of the ensemble, or a binary network
+    derived = {s: referable_scores(ens[s]) for s in ("val", "test")}
+    binary = None
+    if cfg.referable_model in ("auto", "binary"):
+        say("binary referable-DR network")
+        task = make_task(
+            "binary", ("non-referable", "referable"), label_map=referable_dr(), name="referable DR"
+        )
+        bm = fit_member(cfg.recipe, cfg.seed, train, val, {"test": test}, task=task, **fit)
+        binary = bm.scores
+        meta = _member_metadata(cfg, data, splits, bm)
+        bundles.append(save_member(bm, out / "bundles" / "referable-binary", meta))
+    candidates = {} if cfg.referable_model == "binary" else {"derived": derived}
+    if binary is not None:
+        candidates["binary"] = binary
+    referable = _referable(cfg, y, candidates)
+
+    # 3. image sampling
+    say("learning curve")
+    reuse = {(1.0, m.seed): m.scores for m in members}
+    curve_seeds = [cfg.seed + i for i in range(cfg.curve_seeds)]
+
+    def fit_subset(seed: int, subset: ArrayDataset) -> dict[str, np.ndarray]:
+        say(f"  learning curve: {len(subset)} images, seed {seed}")
+        return fit_member(cfg.recipe, seed, subset, val, {"test": test}, **fit).scores
+
+    curve = learning_curve(
+        fit_subset, train, y["test"], fractions=cfg.fractions, seeds=curve_seeds, reuse=reuse
+    )
+
+    # 4. grade sampling (simulation) on the tuning split, with the chosen referable scorer
+    say("grade sampling (simulation)")
+    chosen = candidates[referable["chosen_on_val"]]
+    prior = np.bincount(y["val"], minlength=5) / len(y["val"])
+    grading = simulate_grade_sampling(
+        y["val"],
+        chosen["val"],
+        referable_labels(y["test"]),
+        chosen["test"],
+        ks=cfg.grader_ks,
+        replicates=cfg.grader_replicates,
+        targets={
+            "high_sensitivity": ("sensitivity", cfg.sensitivity_target),
+            "high_specificity": ("specificity", cfg.specificity_target),
+        },
+        model=GraderModel.for_kappa(cfg.grader_kappa, prior),
+        seed=cfg.seed,
+    )
+
+    seconds = time.perf_counter() - start
+    numbers = {
+        "study": "dr-screening",
+        "config": cfg.to_dict(),
+        "data": {
+            s: {"n": len(splits[s]), "grades": np.bincount(y[s], minlength=5).tolist()}
+            for s in SPLITS
+        },
+        "grade": {
+            "single_test": grade_metrics(y["test"], single["test"]),
+            "ensemble_test": ensemble["ensemble"]["grade"],
+            "members_test_mean": _mean_of(ensemble["members_test"]),
+        },
+        "referable": referable,
+        "ensemble": ensemble,
+        "learning_curve": curve,
+        "grade_sampling": grading,
+        "bundles": [str(b.relative_to(out)) for b in bundles],
+        "seconds": round(seconds, 1),
+        "device": _device_name(cfg.device),
+    }
+    path = out / "study.json"
+    path.write_text(json.dumps(_clean(numbers), indent=1))
+    say("report")
+    from .dr_report import write_study_report
+
+    report = write_study_report(out, numbers, bundles[0], data_dir=cfg.data_dir)
+    return StudyResult(out, numbers, bundles, report, time.perf_counter() - start)
+
+
+def _mean_of(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = [k for k in rows[0] if k != "n"]
+    out = {}
+    for k in keys:
+        v = np.array([r[k] for r in rows], dtype=np.float64)
+        out[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    return out
+
+
+def _device_name(device: str) -> str:
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    threads = torch.get_num_threads()
+    return f"CPU {platform.machine()}, {threads} thread(s), torch {torch.__version__}"
+
+
+def _clean(x: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python numbers."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        f = float(x)
+        return f if math.isfinite(f) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x

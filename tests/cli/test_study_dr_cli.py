@@ -1,0 +1,58 @@
+"""``healthcnn study dr-screening`` and ``healthcnn predict`` on a full-size fundus photograph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from healthcnn.cli import main
+
+
+def test_bad_fractions_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["study", "dr-screening", "--out", str(tmp_path), "--fractions", "0.5,x"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--fractions must be comma-separated numbers" in err
+
+
+def test_bad_target_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["study", "dr-screening", "--out", str(tmp_path), "--sensitivity-target", "1.5"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1
+    assert "sensitivity_target must be in (0, 1), got 1.5" in err
+
+
+@pytest.mark.data
+def test_quick_study_then_predict_a_full_size_photo(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    skdata = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    out = tmp_path / "dr"
+    argv = ["study", "dr-screening", "--quick", "--out", str(out), "--data-dir", str(data_root)]
+    code = main([*argv, "--format", "json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert set(summary["operating_points"]) == {"high_sensitivity", "high_specificity"}
+    assert summary["referable_test_auc"]["method"] == "delong"
+    assert Path(summary["report"]).is_file() and (out / "study.json").is_file()
+
+    # the bundle records the fundus preprocessing: a 1411 px photograph is cropped to its
+    # field of view and rescaled before the 28 px network sees it
+    meta = json.loads((out / "bundles" / "grade-seed0" / "metadata.json").read_text())
+    assert meta["preprocessing"]["fundus"]["size"] == 28
+    photo = tmp_path / "retina.png"
+    Image.fromarray(skdata.retina()).save(photo)
+    code = main(["predict", str(out / "bundles" / "grade-seed0"), str(photo), "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(rows) == 1
+    assert sum(rows[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+
+    not_fundus = tmp_path / "astronaut.png"
+    Image.fromarray(skdata.astronaut()).save(not_fundus)
+    code = main(["predict", str(out / "bundles" / "grade-seed0"), str(not_fundus)])
+    err = capsys.readouterr().err
+    assert code != 0 and "does not look like a fundus photograph" in err
