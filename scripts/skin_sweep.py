@@ -1,0 +1,364 @@
+"""The skin studies' final runs, in parallel processes: DermaMNIST targets and HAM10000 study.
+
+Three phases, each run as ``--jobs`` processes at a time (one process per run):
+
+1. ``derma:<recipe>:<seed>``: ResNet-18 (28 px stem) on the DermaMNIST rebuild, for each recipe
+   in ``DERMA_RECIPES`` and seed; the recipe and test-time augmentation (flip averaging) are
+   chosen on the *validation* mean accuracy; test AUC/ACC are reported for the choice.
+2. ``ham:<seed>``: the skin-taxonomy study (three approaches, paired DeLong tests) on HAM10000
+   at ``--size`` px, one fixed lesion-level split, one training seed per run.
+3. ``curve:<approach>:<fraction>:<seed>``: the learning curve of the approach with the best
+   mean validation 2-way AUC in phase 2 (fraction 1 reuses phase 2's runs).
+
+Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep keeps what it
+finished); ``--report docs/results-skin.md`` summarises a result folder.
+
+    PYTHONPATH=src python scripts/skin_sweep.py --device cuda --jobs 8 --data-dir .gpu-data \\
+        --out runs/skin-sweep
+    .venv/bin/python scripts/skin_sweep.py --quick --out runs/skin-smoke     # CPU smoke test
+    .venv/bin/python scripts/skin_sweep.py --report docs/results-skin.md --out runs/skin-sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DERMA_RECIPES = {
+    # AdamW + cosine (2 warm-up epochs), batch 128; only the augmentation differs
+    "basic": {"augment": "basic"},
+    "strong": {"augment": "strong"},
+}
+CURVE_FRACTIONS = (0.125, 0.25, 0.5)
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
+    from healthcnn.training import TrainConfig
+
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=128,
+        lr=args.lr,
+        optimizer="adamw",
+        weight_decay=0.05,
+        schedule="cosine",
+        warmup_epochs=min(2, epochs - 1),
+        seed=seed,
+        precision=args.precision,
+        **extra,
+    )
+
+
+def _flip_probs(model, ds, task, policy, device, norm):
+    """Class probabilities averaged over the identity and the three flips (test-time
+    augmentation) and without it."""
+    import torch
+
+    from healthcnn.training.predict import predict
+
+    plain = predict(model, ds, task, 512, policy, device=device, transform=norm).scores
+    total = plain.copy()
+    for dims in ((3,), (2,), (2, 3)):
+
+        def flipped(x, generator=None, dims=dims):
+            return norm(torch.flip(x, dims))
+
+        total += predict(model, ds, task, 512, policy, device=device, transform=flipped).scores
+    return plain, total / 4
+
+
+def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
+    import torch
+
+    from healthcnn.data import load_medmnist_splits
+    from healthcnn.data.transforms import Compose, Normalize, build_augment
+    from healthcnn.metrics import accuracy, roc_auc
+    from healthcnn.models import create_model
+    from healthcnn.tasks import make_task
+    from healthcnn.training.precision import PrecisionPolicy
+    from healthcnn.training.trainer import Trainer
+
+    splits = load_medmnist_splits("dermamnist", root=args.data_dir)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    cfg = _train_config(args, args.derma_epochs, seed, **DERMA_RECIPES[recipe])
+    task = make_task("multiclass", train.classes)
+    torch.manual_seed(seed)
+    kwargs = {"stem": "small"} if args.derma_model.startswith("resnet") else {}
+    model = create_model(args.derma_model, in_channels=3, num_classes=7, **kwargs)
+    norm = Normalize([0.5] * 3, [0.5] * 3)
+    trainer = Trainer(
+        model,
+        task,
+        cfg,
+        transform=Compose([build_augment(cfg.augment, 2, 3), norm]),
+        eval_transform=norm,
+        device=args.device,
+        progress=False,
+    )
+    start = time.perf_counter()
+    history = trainer.fit(train, val)
+    policy = PrecisionPolicy.resolve(cfg.precision, args.device)
+    out = {"recipe": recipe, "seed": seed, "best_epoch": history.best_epoch}
+    for name, ds in (("val", val), ("test", test)):
+        y = ds.labels.numpy()
+        plain, tta = _flip_probs(model, ds, task, policy, args.device, norm)
+        for tag, p in (("plain", plain), ("tta", tta)):
+            out[f"{name}_{tag}"] = {
+                "auc": float(roc_auc(y, p, ci=None)),
+                "acc": float(accuracy(y, p)),
+            }
+    out["seconds"] = round(time.perf_counter() - start, 1)
+    out["train_config"] = cfg.to_dict()
+    return out
+
+
+def _ham_config(args: argparse.Namespace, seed: int, out: str):
+    from healthcnn.studies.skin_taxonomy import SkinStudyConfig
+
+    return SkinStudyConfig(
+        out=out,
+        data_dir=args.data_dir,
+        size=args.size,
+        model=args.ham_model,
+        seed=seed,
+        split_seed=0,
+        train=_train_config(args, args.ham_epochs, seed, augment="strong"),
+        curve_fractions=(),
+        curve_seeds=(),
+        subsample=args.subsample,
+        device=args.device,
+    )
+
+
+def run_ham(seed: int, args: argparse.Namespace, folder: Path) -> dict:
+    from healthcnn.studies.skin_taxonomy import run_study
+
+    return run_study(_ham_config(args, seed, str(folder)))
+
+
+def run_curve(approach: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
+    from healthcnn.studies.skin_taxonomy import curve_point, load_parts
+    from healthcnn.tasks.taxonomy import load_taxonomy
+
+    cfg = _ham_config(args, seed, "")
+    point = curve_point(cfg, load_taxonomy(cfg.taxonomy), load_parts(cfg), approach, fraction, seed)
+    return {"approach": approach, **point}
+
+
+def run_one(job: str, args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    folder = Path(args.out) / job.replace(":", "-")
+    folder.mkdir(parents=True, exist_ok=True)
+    kind, *rest = job.split(":")
+    start = time.perf_counter()
+    if kind == "derma":
+        record = run_derma(rest[0], int(rest[1]), args)
+    elif kind == "ham":
+        study = run_ham(int(rest[0]), args, folder)
+        record = {"seed": int(rest[0]), "study": "study.json"}
+        record["summary"] = {
+            a: {
+                "val_malignant_auc": ev["val_malignant_auc"],
+                "two_way_auc": ev["two_way"]["auc"],
+                "seven_way": None
+                if not ev["seven_way"]
+                else {
+                    k: ev["seven_way"][k]
+                    for k in (
+                        "macro_auc",
+                        "balanced_accuracy",
+                        "balanced_accuracy_prior_corrected",
+                        "accuracy",
+                        "mel_vs_nv_auc",
+                    )
+                },
+                "training_classes": ev["training_classes"],
+                "seconds": ev["seconds"],
+            }
+            for a, ev in study["approaches"].items()
+        }
+        record["comparisons"] = study["comparisons"]
+        record["partition"] = study["taxonomy"]["partitions"]["partition"]
+    elif kind == "curve":
+        record = run_curve(rest[0], float(rest[1]), int(rest[2]), args)
+    else:
+        raise SystemExit(f"unknown job {job!r}")
+    record.update(
+        job=job,
+        wall_seconds=round(time.perf_counter() - start, 1),
+        device=args.device,
+        device_name=_device_name(args.device),
+        torch=torch.__version__,
+    )
+    (folder / "result.json").write_text(json.dumps(record, indent=2, allow_nan=True))
+    print(f"done {job} in {record['wall_seconds']} s", flush=True)
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    out = []
+    for key in (
+        "device",
+        "out",
+        "precision",
+        "threads",
+        "derma_epochs",
+        "ham_epochs",
+        "size",
+        "lr",
+        "derma_model",
+        "ham_model",
+        "data_dir",
+        "subsample",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            out += [f"--{key.replace('_', '-')}", str(value)]
+    return out
+
+
+def _run_jobs(jobs: list[str], args: argparse.Namespace, deadline: float) -> tuple[int, int]:
+    """Run ``jobs`` as subprocesses, ``args.jobs`` at a time; past ``deadline`` (a
+    ``time.perf_counter()`` value) nothing new starts and running jobs are stopped. Returns
+    (failed, not finished)."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p
+        ),
+    )
+    pending, running, failed = list(jobs), [], 0
+    while pending or running:
+        still = [p for p in running if p.poll() is None]
+        failed += sum(p.returncode != 0 for p in running if p not in still)
+        running = still
+        if time.perf_counter() > deadline:
+            for p in running:
+                p.terminate()
+            for p in running:
+                p.wait()
+            print(f"time limit: stopped {len(running)} runs, skipped {len(pending)}", flush=True)
+            return failed, len(running) + len(pending)
+        while pending and len(running) < args.jobs:
+            cmd = [sys.executable, __file__, "--one", pending.pop(0), *_passthrough(args)]
+            running.append(subprocess.Popen(cmd, env=env))
+        time.sleep(0.5)
+    return failed, 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from healthcnn.data.ham10000 import load_ham10000
+
+    start = time.perf_counter()
+    jobs = []
+    try:
+        load_ham10000(args.data_dir, size=args.size)  # decode once, before the processes start
+        print(
+            f"HAM10000 cached at {args.size} px ({time.perf_counter() - start:.0f} s)", flush=True
+        )
+        jobs += [f"ham:{s}" for s in args.seeds]  # the longest runs first
+    except (ImportError, OSError, ValueError) as exc:  # e.g. no Pillow, data not carried
+        print(f"skipping the HAM10000 runs: {exc}", flush=True)
+    jobs += [f"derma:{r}:{s}" for r in args.derma_recipes for s in args.seeds]
+    deadline = start + (args.time_limit or float("inf"))
+    failed, unfinished = _run_jobs(jobs, args, deadline)
+    results = [json.loads(p.read_text()) for p in Path(args.out).glob("ham-*/result.json")]
+    if results and args.curve:
+        approaches = results[0]["summary"]
+        mean_val = {
+            a: sum(r["summary"][a]["val_malignant_auc"] for r in results) / len(results)
+            for a in approaches
+        }
+        chosen = max(mean_val, key=mean_val.get)
+        print(f"learning curve for {chosen} (mean validation 2-way AUC {mean_val})", flush=True)
+        more = [f"curve:{chosen}:{f}:{s}" for f in args.curve_fractions for s in args.seeds]
+        f2, u2 = _run_jobs(more, args, deadline)
+        failed, unfinished = failed + f2, unfinished + u2
+    total = time.perf_counter() - start
+    print(f"sweep finished in {total:.0f} s, {failed} failed runs, {unfinished} not finished")
+    record = {
+        "wall_seconds": round(total, 1),
+        "failed_runs": failed,
+        "unfinished_runs": unfinished,
+        "argv": sys.argv[1:],
+    }
+    (Path(args.out) / "sweep.json").write_text(json.dumps(record, indent=2))
+    return 1 if failed else 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads per process")
+    p.add_argument("--data-dir")
+    p.add_argument("--out", default="runs/skin-sweep")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--derma-epochs", type=int, default=50)
+    p.add_argument("--derma-model", default="resnet18")
+    p.add_argument(
+        "--derma-recipes", nargs="+", choices=list(DERMA_RECIPES), default=list(DERMA_RECIPES)
+    )
+    p.add_argument("--ham-epochs", type=int, default=30)
+    p.add_argument("--ham-model", default="resnet18")
+    p.add_argument("--size", type=int, default=128, help="HAM10000 image side in px")
+    p.add_argument("--subsample", type=int, help="keep this many HAM10000 lesions (smoke tests)")
+    p.add_argument("--no-curve", dest="curve", action="store_false")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        help="seconds: after this, start nothing new and stop running jobs (finished results stay)",
+    )
+    p.add_argument("--curve-fractions", nargs="+", type=float, default=list(CURVE_FRACTIONS))
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="CPU smoke test: 1 epoch, small CNN, 32 px, 900 lesions, one seed",
+    )
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--report", help="write a Markdown summary of --out to this file")
+    args = p.parse_args()
+    if args.quick:
+        args.derma_epochs = args.ham_epochs = 1
+        args.derma_model = args.ham_model = "simple_cnn"
+        args.size, args.subsample, args.seeds = 32, 900, [0]
+        args.curve_fractions = [0.5]
+    if args.report:
+        from skin_sweep_report import write_report
+
+        write_report(Path(args.out), Path(args.report))
+        return 0
+    if args.one:
+        run_one(args.one, args)
+        return 0
+    return sweep(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""``healthcnn study skin-taxonomy``: HAM10000 over a disease taxonomy (Esteva et al. 2017)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..training import TrainConfig
+from . import CLIError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "skin-taxonomy",
+        help="HAM10000: benign/malignant vs 7 diagnoses vs PartitionDisease classes",
+        description="Train three models on HAM10000 (benign/malignant directly, the 7 "
+        "diagnoses, and the training classes PartitionDisease makes from the taxonomy), score "
+        "them at the 2-way and 7-way levels with DeLong CIs and paired tests, subgroups and a "
+        "learning curve; writes study.json and report.html to --out.",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--data-dir", help="data root holding ham10000/ (default $HEALTHCNN_DATA)")
+    p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
+    p.add_argument("--model", default="resnet18")
+    p.add_argument("--taxonomy", default="ham10000", help="shipped name or a JSON file")
+    p.add_argument("--max-class-size", type=int, default=1000)
+    p.add_argument(
+        "--no-refine", dest="refine", action="store_false", help="do not split leaves by body site"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong")
+    p.add_argument("--class-weights", choices=["none", "balanced"], default="none")
+    p.add_argument("--sampling", choices=["none", "balanced"], default="none")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument(
+        "--curve-fractions",
+        default="0.125,0.25,0.5,1",
+        help="comma-separated fractions of the training lesions ('' for no curve)",
+    )
+    p.add_argument("--curve-seeds", default="0,1,2")
+    p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch",
+    )
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=_run)
+
+
+def _numbers(text: str, kind: type, flag: str) -> tuple:
+    try:
+        return tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise CLIError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..studies.skin_taxonomy import SkinStudyConfig, quick_config, run_study, summarize
+
+    common = {
+        "taxonomy": args.taxonomy,
+        "refine": args.refine,
+        "seed": args.seed,
+        "readers_csv": args.readers,
+        "device": args.device,
+    }
+    if args.quick:
+        cfg = quick_config(args.out, args.data_dir, **common)
+    else:
+        cfg = SkinStudyConfig(
+            out=args.out,
+            data_dir=args.data_dir,
+            size=args.size,
+            model=args.model,
+            max_class_size=args.max_class_size,
+            curve_fractions=_numbers(args.curve_fractions, float, "--curve-fractions"),
+            curve_seeds=_numbers(args.curve_seeds, int, "--curve-seeds"),
+            train=TrainConfig(
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                optimizer="adamw",
+                weight_decay=args.weight_decay,
+                schedule="cosine",
+                warmup_epochs=min(2, args.epochs - 1),
+                augment=args.augment,
+                class_weights=args.class_weights,
+                sampling=args.sampling,
+                precision=args.precision,
+            ),
+            **common,
+        )
+    result = run_study(cfg, progress=args.format == "text")
+    if args.format == "json":
+        print(json.dumps(result, allow_nan=True))
+    else:
+        print("\n".join(summarize(result)))
+        print(f"wrote {args.out}/study.json and {args.out}/report.html")
+    return 0

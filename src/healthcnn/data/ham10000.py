@@ -1,0 +1,258 @@
+"""HAM10000 dermoscopy (Tschandl et al., Sci Data 2018) read straight from its zip and metadata.
+
+Layout under the data root: ``ham10000/HAM10000_metadata.csv`` (columns ``lesion_id, image_id,
+dx, dx_type, age, sex, localization``) and ``ham10000/images_200x150.zip`` (entries
+``images/<image_id>.jpg``). Nothing is extracted: every JPEG is decoded once, resized to a square
+``size x size`` chosen by the caller, and the uint8 array is cached as ``.npy`` under the data
+root's ``cache/ham10000/`` folder (or ``~/.cache/healthcnn`` when the root is read-only), keyed by
+the size and the zip's size and modification time. Later loads memory-map nothing and decode
+nothing: one ``np.load``.
+
+Several images show the same lesion (7,470 lesions for 10,015 images), so splits are made by
+``lesion_id`` (:func:`ham10000_splits`), stratified by diagnosis and seeded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .arrays import ArrayDataset
+from .root import DEFAULT_ROOT, DataError, data_root
+from .splits import group_split
+
+FOLDER = "ham10000"
+METADATA_FILE = "HAM10000_metadata.csv"
+ZIP_FILE = "images_200x150.zip"
+#: diagnoses in MedMNIST's (alphabetical) label order
+DIAGNOSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Ham10000:
+    """All images with their metadata, in metadata-file order.
+
+    ``dataset.labels`` index :data:`DIAGNOSES`, ``dataset.ids`` are image ids and
+    ``dataset.groups`` lesion ids. ``meta`` holds one numpy array per metadata column
+    (``age`` float with NaN where missing; the others strings).
+    """
+
+    dataset: ArrayDataset
+    meta: dict[str, np.ndarray]
+    size: int
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> Ham10000:
+        idx = np.asarray(indices, dtype=np.int64)
+        return Ham10000(
+            dataset=self.dataset.subset(idx),
+            meta={k: v[idx] for k, v in self.meta.items()},
+            size=self.size,
+        )
+
+
+def read_metadata(path: str | os.PathLike[str], image_names: set[str] | None = None) -> dict:
+    """Parse and check ``HAM10000_metadata.csv``; returns ``{column: np.ndarray}``.
+
+    Errors name the file and line: a missing column, an empty id, an unknown ``dx``, an age that
+    is not a number, a duplicated ``image_id``, or (with ``image_names``, the zip's entry names)
+    an image id with no ``images/<image_id>.jpg`` in the zip.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"HAM10000 metadata {path} does not exist")
+    cols: dict[str, list] = {c: [] for c in COLUMNS}
+    seen: dict[str, int] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise DataError(
+                f"{path}, line 1: missing column(s) {missing}; the header must hold "
+                f"{', '.join(COLUMNS)} (found {', '.join(header) or 'nothing'})"
+            )
+        reader.fieldnames = header
+        for row in reader:
+            line = reader.line_num
+            rec = {c: (row.get(c) or "").strip() for c in COLUMNS}
+            for c in ("lesion_id", "image_id", "dx"):
+                if not rec[c]:
+                    raise DataError(f"{path}, line {line}: empty {c}")
+            if rec["dx"] not in DIAGNOSES:
+                raise DataError(
+                    f"{path}, line {line}: unknown dx {rec['dx']!r}; expected one of "
+                    f"{', '.join(DIAGNOSES)}"
+                )
+            if rec["image_id"] in seen:
+                raise DataError(
+                    f"{path}, line {line}: image_id {rec['image_id']} already appeared on line "
+                    f"{seen[rec['image_id']]}"
+                )
+            seen[rec["image_id"]] = line
+            if image_names is not None and _entry(rec["image_id"]) not in image_names:
+                raise DataError(
+                    f"{path}, line {line}: image_id {rec['image_id']} has no "
+                    f"{_entry(rec['image_id'])} in the image zip"
+                )
+            try:
+                age = float(rec["age"]) if rec["age"] else math.nan
+            except ValueError:
+                raise DataError(
+                    f"{path}, line {line}: age {rec['age']!r} is not a number (leave it empty "
+                    "when unknown)"
+                ) from None
+            for c in COLUMNS:
+                cols[c].append(age if c == "age" else rec[c] or "unknown")
+    if not cols["image_id"]:
+        raise DataError(f"{path} holds a header but no rows")
+    return {c: np.asarray(v, dtype=np.float64 if c == "age" else object) for c, v in cols.items()}
+
+
+def _entry(image_id: str) -> str:
+    return f"images/{image_id}.jpg"
+
+
+def _decode(zf: zipfile.ZipFile, names: Sequence[str], size: int) -> np.ndarray:
+    """Decode each entry to RGB, resize to ``size x size`` (bilinear, antialiased), stack as
+    uint8 ``(N, 3, size, size)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(names), 3, size, size), dtype=np.uint8)
+    for i, name in enumerate(names):
+        try:
+            with Image.open(io.BytesIO(zf.read(name))) as im:
+                im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                out[i] = np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(
+                f"{zf.filename}: entry {name} is not a decodable image ({exc})"
+            ) from None
+    return out
+
+
+def _cache_paths(root: Path, zip_path: Path, size: int) -> list[tuple[Path, Path]]:
+    st = zip_path.stat()
+    tag = f"{zip_path.stem}-{st.st_size}-{st.st_mtime_ns}-{size}px"
+    return [
+        (base / "cache" / FOLDER / f"{tag}.npy", base / "cache" / FOLDER / f"{tag}.names.json")
+        for base in (root, DEFAULT_ROOT.expanduser())
+    ]
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` (or its nearest existing parent) is writable by its mode bits: a
+    shared read-only data root stays untouched even for root, who bypasses permissions."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return bool(p.stat().st_mode & 0o222) and os.access(p, os.W_OK)
+    return False
+
+
+def decoded_images(zip_path: Path, names: Sequence[str], size: int, root: Path) -> np.ndarray:
+    """uint8 ``(N, 3, size, size)`` for the zip entries ``names`` (in that order), decoded once
+    per (zip, size) and cached; a cache holding other entries is rebuilt."""
+    names = list(names)
+    caches = _cache_paths(root, zip_path, size)
+    for arr_path, names_path in caches:
+        if arr_path.is_file() and names_path.is_file():
+            cached = json.loads(names_path.read_text())
+            if set(names) <= set(cached):
+                where = {n: i for i, n in enumerate(cached)}
+                arr = np.load(arr_path)
+                return arr[[where[n] for n in names]]
+    with zipfile.ZipFile(zip_path) as zf:
+        images = _decode(zf, names, size)
+    for arr_path, names_path in caches:  # first writable location wins
+        if not _writable(arr_path.parent):
+            continue
+        try:
+            arr_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = arr_path.with_name(f"{arr_path.name}.tmp{os.getpid()}")
+            with open(tmp, "wb") as fh:
+                np.save(fh, images)
+            tmp_names = names_path.with_name(f"{names_path.name}.tmp{os.getpid()}")
+            tmp_names.write_text(json.dumps(names))
+            os.replace(tmp_names, names_path)
+            os.replace(tmp, arr_path)
+            break
+        except OSError:
+            continue
+    return images
+
+
+def load_ham10000(
+    root: str | os.PathLike[str] | None = None, *, size: int = 64, folder: str = FOLDER
+) -> Ham10000:
+    """All 10,015 HAM10000 images at ``size x size`` px with their metadata.
+
+    ``root`` is the data root (``--data-dir``; default ``$HEALTHCNN_DATA`` or
+    ``~/.cache/healthcnn``); the files are read from ``<root>/<folder>/``.
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 600:
+        raise ValueError(f"size must be an int between 8 and 600 px, got {size!r}")
+    base = data_root(root)
+    where = base / folder
+    meta_path, zip_path = where / METADATA_FILE, where / ZIP_FILE
+    for p in (meta_path, zip_path):
+        if not p.is_file():
+            raise DataError(
+                f"{p} not found: place HAM10000's {p.name} in {where} (see the dataset README; "
+                "HAM10000 has no direct download URL)"
+            )
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            entries = set(zf.namelist())
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{zip_path} is not a readable zip file ({exc})") from None
+    meta = read_metadata(meta_path, entries)
+    images = decoded_images(zip_path, [_entry(i) for i in meta["image_id"]], size, base)
+    labels = np.array([DIAGNOSES.index(d) for d in meta["dx"]], dtype=np.int64)
+    ds = ArrayDataset(
+        images=torch.from_numpy(np.ascontiguousarray(images)),
+        labels=torch.from_numpy(labels),
+        classes=list(DIAGNOSES),
+        ids=meta["image_id"].tolist(),
+        groups=meta["lesion_id"].tolist(),
+        name=f"ham10000-{size}px",
+    )
+    return Ham10000(dataset=ds, meta=meta, size=size)
+
+
+def ham10000_splits(
+    ham: Ham10000 | Mapping[str, np.ndarray],
+    fractions: Sequence[float] = (0.7, 0.15, 0.15),
+    *,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Lesion-level train/val/test indices (no lesion in two splits), stratified by diagnosis,
+    seeded: ``{"train": idx, "val": idx, "test": idx}``. ``ham`` may also be the metadata
+    alone (:func:`read_metadata`), so a split needs no pixels."""
+    if len(fractions) != 3:
+        raise ValueError(f"fractions must be three numbers (train, val, test), got {fractions}")
+    meta = ham.meta if isinstance(ham, Ham10000) else ham
+    parts = group_split(meta["lesion_id"], fractions, stratify=meta["dx"], seed=seed)
+    return dict(zip(SPLITS, parts, strict=True))
+
+
+def age_band(age: np.ndarray) -> np.ndarray:
+    """Age bands for subgroup analysis: ``<30``, ``30-49``, ``50-69``, ``70+``, ``unknown``."""
+    age = np.asarray(age, dtype=np.float64)
+    out = np.full(age.shape, "unknown", dtype=object)
+    for lo, hi, name in ((0, 30, "<30"), (30, 50, "30-49"), (50, 70, "50-69"), (70, 1e9, "70+")):
+        out[(age >= lo) & (age < hi)] = name
+    return out

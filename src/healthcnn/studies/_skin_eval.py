@@ -1,0 +1,283 @@
+"""Clinical evaluation of the skin-taxonomy study's models at the 2-way and 7-way levels.
+
+Each model's test probabilities over its own training classes become inference-class
+probabilities by summing descendants (:func:`healthcnn.tasks.taxonomy.node_probabilities`).
+2-way: P(malignant) -> AUC with DeLong CI (and a lesion-level bootstrap CI, since a lesion can
+contribute several test images), sensitivity/specificity at 0.5 (Wilson), balanced
+accuracy, ECE (15 equal-width bins) and Brier score; subgroups by sex, age band and body site;
+reader points. 7-way: macro one-vs-rest AUC (DeLong), balanced accuracy of the argmax and of
+the prior-corrected argmax (argmax of P(class) / training prevalence, the decision that targets
+balanced accuracy, fixed before looking at test data), per-class sensitivity (Wilson), top-label
+ECE; melanoma vs nevus AUC among mel and nv lesions.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..data.ham10000 import Ham10000, age_band
+from ..metrics import (
+    DegenerateMetricWarning,
+    Estimate,
+    balanced_accuracy,
+    brier_score,
+    delong_test,
+    expected_calibration_error,
+    roc_auc,
+    roc_curve,
+    sensitivity,
+    specificity,
+)
+from ..tasks.taxonomy import TaxonomyError, node_probabilities
+
+ECE_BINS = 15
+#: two-sided 97.5% Student t quantiles for 1..10 degrees of freedom (seed-spread intervals)
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def _est(e: Any) -> dict[str, Any]:
+    return e.as_dict() if hasattr(e, "as_dict") else {"value": float(e)}
+
+
+def level_probs(prep, run: Mapping[str, Any], split: str, nodes: Sequence[str]):
+    """``(N, len(nodes))`` inference-class probabilities, or None when the model's training
+    classes are coarser than ``nodes`` (the binary model has no 7-way answer)."""
+    try:
+        return node_probabilities(prep.tree, run["classes"], run[split], nodes)
+    except TaxonomyError:
+        return None
+
+
+def malignant_truth(prep, ham: Ham10000) -> np.ndarray:
+    malignant = set(prep.base.leaves_under("malignant"))
+    return np.array([d in malignant for d in ham.meta["dx"]], dtype=np.int64)
+
+
+def malignant_auc(prep, run: Mapping[str, Any], ham: Ham10000, split: str = "val") -> float:
+    p = level_probs(prep, run, split, ("benign", "malignant"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateMetricWarning)
+        return float(roc_auc(malignant_truth(prep, ham), p[:, 1], ci=None))
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> Estimate:
+    return roc_auc(y, s, ci="delong")
+
+
+def two_way(prep, run, ham: Ham10000, readers=None) -> dict[str, Any]:
+    y = malignant_truth(prep, ham)
+    s = level_probs(prep, run, "test", ("benign", "malignant"))[:, 1]
+    pred = (s >= 0.5).astype(np.int64)
+    fpr, tpr, _ = roc_curve(y, s)
+    out: dict[str, Any] = {
+        "positive": "malignant",
+        "n": len(y),
+        "n_positive": int(y.sum()),
+        "auc": _est(_auc(y, s)),
+        # several images per lesion: the interval that resamples whole lesions
+        "auc_lesion_bootstrap": _est(
+            roc_auc(y, s, ci="bootstrap", groups=ham.meta["lesion_id"].tolist(), n_resamples=1000)
+        ),
+        "sensitivity@0.5": _est(sensitivity(y, pred)),
+        "specificity@0.5": _est(specificity(y, pred)),
+        "balanced_accuracy": _est(balanced_accuracy(y, pred, n_resamples=500)),
+        "ece": float(expected_calibration_error(y, s, n_bins=ECE_BINS)),
+        "ece_bins": ECE_BINS,
+        "brier": float(brier_score(y, s, ci=None)),
+        "roc": {"fpr": _thin(fpr), "tpr": _thin(tpr)},
+        "subgroups": subgroups(y, s, ham),
+    }
+    if readers:
+        from ..evaluation.readers import compare_readers, readers_to_dict
+
+        out["readers"] = readers_to_dict(compare_readers(readers, y, s, n_resamples=500))
+    return out
+
+
+def _thin(x: np.ndarray, k: int = 200) -> list[float]:
+    """At most ``k`` + 1 points of a curve (for the JSON and the figure)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) <= k:
+        return x.tolist()
+    idx = np.unique(np.linspace(0, len(x) - 1, k + 1).round().astype(int))
+    return x[idx].tolist()
+
+
+def subgroups(y: np.ndarray, s: np.ndarray, ham: Ham10000) -> dict[str, list[dict[str, Any]]]:
+    from ..evaluation.subgroups import subgroup_metrics, subgroups_to_dict
+
+    columns = {
+        "sex": ham.meta["sex"],
+        "age band": age_band(ham.meta["age"]),
+        "body site": ham.meta["localization"],
+    }
+    return {
+        name: subgroups_to_dict(subgroup_metrics(y, s, values, {"auc": _auc}))
+        for name, values in columns.items()
+    }
+
+
+def seven_way(prep, run, ham: Ham10000) -> dict[str, Any] | None:
+    dx = list(prep.base.leaves)
+    p = level_probs(prep, run, "test", dx)
+    if p is None:
+        return None
+    y = np.array([dx.index(d) for d in ham.meta["dx"]], dtype=np.int64)
+    train_dx = prep.splits["train"].ham.meta["dx"].tolist()
+    prior = np.array([max(train_dx.count(d), 1) for d in dx], dtype=np.float64)
+    prior /= prior.sum()
+    pred = p.argmax(axis=1)
+    pred_bal = (p / prior).argmax(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateMetricWarning)
+        per_class = {
+            d: _est(sensitivity((y == k).astype(int), (pred == k).astype(int)))
+            for k, d in enumerate(dx)
+        }
+        per_class_bal = {
+            d: _est(sensitivity((y == k).astype(int), (pred_bal == k).astype(int)))
+            for k, d in enumerate(dx)
+        }
+        mel, nv = dx.index("mel"), dx.index("nv")
+        keep = np.isin(y, (mel, nv))
+        mel_score = p[keep, mel] / np.clip(p[keep, mel] + p[keep, nv], 1e-12, None)
+        return {
+            "classes": dx,
+            "n": len(y),
+            "macro_auc": _est(roc_auc(y, p, ci="delong")),
+            "per_class_auc": {
+                d: _est(roc_auc((y == k).astype(int), p[:, k], ci="delong"))
+                for k, d in enumerate(dx)
+            },
+            "accuracy": float((pred == y).mean()),
+            "balanced_accuracy": _est(balanced_accuracy(y, pred, n_resamples=500)),
+            "balanced_accuracy_prior_corrected": _est(
+                balanced_accuracy(y, pred_bal, n_resamples=500)
+            ),
+            "sensitivity": per_class,
+            "sensitivity_prior_corrected": per_class_bal,
+            "ece_top_label": float(expected_calibration_error(y, p, n_bins=ECE_BINS)),
+            "mel_vs_nv_auc": _est(roc_auc((y[keep] == mel).astype(int), mel_score, ci="delong")),
+        }
+
+
+def evaluate(prep, run, ham: Ham10000, *, readers=None) -> dict[str, Any]:
+    """Everything for one approach on the test split."""
+    return {
+        "training_classes": len(run["classes"]),
+        "two_way": two_way(prep, run, ham, readers),
+        "seven_way": seven_way(prep, run, ham),
+    }
+
+
+def compare(prep, runs: Mapping[str, Mapping[str, Any]], ham: Ham10000) -> list[dict[str, Any]]:
+    """Paired DeLong tests between every pair of approaches on the same test images: the 2-way
+    (malignant) AUC, and melanoma-vs-nevus AUC where both models have a 7-way answer (the binary
+    model's P(malignant) stands in for it otherwise)."""
+    y = malignant_truth(prep, ham)
+    dx = list(prep.base.leaves)
+    ydx = np.array([dx.index(d) for d in ham.meta["dx"]])
+    mel, nv = dx.index("mel"), dx.index("nv")
+    keep = np.isin(ydx, (mel, nv))
+    scores, melnv = {}, {}
+    for a, run in runs.items():
+        scores[a] = level_probs(prep, run, "test", ("benign", "malignant"))[:, 1]
+        p7 = level_probs(prep, run, "test", dx)
+        melnv[a] = (
+            scores[a][keep]
+            if p7 is None
+            else p7[keep, mel] / np.clip(p7[keep, mel] + p7[keep, nv], 1e-12, None)
+        )
+    names = list(runs)
+    out = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            for level, yy, sa, sb in (
+                ("2-way malignant", y, scores[a], scores[b]),
+                ("melanoma vs nevus", (ydx[keep] == mel).astype(int), melnv[a], melnv[b]),
+            ):
+                t = delong_test(yy, sa, sb)
+                out.append({"a": a, "b": b, "level": level, **t.as_dict()})
+    return out
+
+
+def curve_point(prep, run, ham: Ham10000, fraction: float, seed: int) -> dict[str, Any]:
+    y = malignant_truth(prep, ham)
+    s = level_probs(prep, run, "test", ("benign", "malignant"))[:, 1]
+    seven = level_probs(prep, run, "test", list(prep.base.leaves))
+    point = {
+        "fraction": fraction,
+        "seed": seed,
+        "train_images": len(prep.splits["train"].ham),
+        "train_lesions": len(set(prep.splits["train"].ham.meta["lesion_id"].tolist())),
+        "training_classes": len(run["classes"]),
+        "malignant_auc": _est(_auc(y, s)),
+    }
+    if seven is not None:
+        dx = list(prep.base.leaves)
+        y7 = np.array([dx.index(d) for d in ham.meta["dx"]])
+        point["macro_auc"] = _est(roc_auc(y7, seven, ci=None))
+    return point
+
+
+def curve_summary(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per fraction: mean test AUC over seeds with a t interval over seeds (the spread of
+    retraining), and the mean of the per-run DeLong intervals (the spread of the test set)."""
+    out = []
+    for f in sorted({p["fraction"] for p in points}):
+        rows = [p for p in points if p["fraction"] == f]
+        v = np.array([r["malignant_auc"]["value"] for r in rows])
+        k = len(v)
+        half = (
+            _T975[min(k - 1, len(_T975)) - 1] * v.std(ddof=1) / math.sqrt(k) if k > 1 else math.nan
+        )
+        out.append(
+            {
+                "fraction": f,
+                "seeds": k,
+                "train_images": float(np.mean([r["train_images"] for r in rows])),
+                "malignant_auc_mean": float(v.mean()),
+                "seed_ci_low": float(v.mean() - half),
+                "seed_ci_high": float(v.mean() + half),
+                "delong_ci_low_mean": float(np.mean([r["malignant_auc"]["ci_low"] for r in rows])),
+                "delong_ci_high_mean": float(
+                    np.mean([r["malignant_auc"]["ci_high"] for r in rows])
+                ),
+            }
+        )
+    return out
+
+
+def data_summary(prep) -> dict[str, Any]:
+    out = {}
+    for name, lab in prep.splits.items():
+        meta = lab.ham.meta
+        out[name] = {
+            "images": len(lab.ham),
+            "lesions": len(set(meta["lesion_id"].tolist())),
+            "dx_counts": {d: int((meta["dx"] == d).sum()) for d in prep.base.leaves},
+        }
+    out["split"] = "lesion-level (no lesion_id in two splits), stratified by diagnosis, seeded"
+    return out
+
+
+def jsonable(obj: Any) -> Any:
+    """numpy scalars/arrays and tuples -> plain Python for ``json.dumps``."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if hasattr(obj, "as_dict"):
+        return jsonable(obj.as_dict())
+    return obj

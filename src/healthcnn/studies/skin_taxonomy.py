@@ -1,0 +1,407 @@
+"""Skin-lesion classification over a disease taxonomy, in the manner of Esteva et al. (2017).
+
+``run_study(SkinStudyConfig(...))`` is what ``healthcnn study skin-taxonomy`` calls:
+
+1. HAM10000 at ``size`` px, a seeded lesion-level 70/15/15 split stratified by diagnosis;
+2. the taxonomy (shipped ``ham10000``: benign/malignant > melanocytic/non-melanocytic > the 7
+   diagnoses), its leaves refined by body site from the training data, and PartitionDisease
+   with ``max_class_size`` (keeping the 7 diagnoses apart so they stay predictable);
+3. three models with the same recipe, trained (a) on benign/malignant directly, (b) on the 7
+   diagnoses, (c) on the partition's training classes; each is scored on the test split at the
+   2-way and 7-way levels, inference-class probabilities being sums over training classes
+   (:mod:`._skin_eval`), with paired DeLong tests between approaches;
+4. the "more data, better performance" curve: the approach with the best validation 2-way AUC
+   retrained on fractions of the training lesions, several seeds each;
+5. ``study.json`` and ``report.html`` in ``out``.
+
+Every model choice uses the validation split only (best epoch by validation AUC; the learning
+curve's approach by validation AUC); the test split is scored once per model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.arrays import ArrayDataset
+from ..data.ham10000 import Ham10000, ham10000_splits, load_ham10000
+from ..data.splits import group_split
+from ..data.transforms import Compose, Normalize, build_augment
+from ..models import create_model
+from ..tasks import LabelMap, make_task
+from ..tasks.taxonomy import (
+    Partition,
+    Taxonomy,
+    load_taxonomy,
+    partition_disease,
+    partition_from_nodes,
+)
+from ..training import TrainConfig
+from ..training.precision import PrecisionPolicy
+from ..training.predict import predict
+from ..training.trainer import Trainer
+from . import _skin_eval, _skin_report
+
+APPROACHES = ("binary", "diagnosis", "partition")
+TWO_WAY = ("benign", "malignant")
+
+
+@dataclass(frozen=True)
+class SkinStudyConfig:
+    """Everything the study needs, as plain data (written into ``study.json``).
+
+    Attributes:
+        out: output folder (``study.json``, ``report.html``).
+        data_dir: data root holding ``ham10000/`` (None: ``$HEALTHCNN_DATA`` or the default).
+        size: image side in px (HAM10000 is decoded once per size and cached).
+        model / model_kwargs: registry model (ResNets under 64 px get the 28 px stem).
+        taxonomy: shipped name or a JSON path.
+        refine: split the leaves by the taxonomy's ``refine`` field (body site) before
+            partitioning, as Esteva's taxonomy had finer leaves than the clinical classes.
+        max_class_size: PartitionDisease threshold (Esteva: 1,000 of 129,450 images).
+        seed: training seed (initialisation, shuffling, augmentation).
+        split_seed: seed of the lesion-level split (fixed across training seeds, so every
+            model is scored on the same test images).
+        train: the Trainer's recipe, shared by all approaches.
+        curve_fractions / curve_seeds: the learning curve (empty fractions: no curve).
+        readers_csv: optional ``reader,sensitivity,specificity`` points for benign/malignant.
+        subsample: keep this many lesions (stratified), for quick runs; None keeps all.
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    out: str
+    data_dir: str | None = None
+    size: int = 64
+    model: str = "resnet18"
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    taxonomy: str = "ham10000"
+    refine: bool = True
+    max_class_size: int = 1000
+    seed: int = 0
+    split_seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+    curve_seeds: tuple[int, ...] = (0, 1, 2)
+    readers_csv: str | None = None
+    subsample: int | None = None
+    device: str = "cpu"
+    approaches: tuple[str, ...] = APPROACHES
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "curve_fractions", tuple(float(f) for f in self.curve_fractions))
+        object.__setattr__(self, "curve_seeds", tuple(int(s) for s in self.curve_seeds))
+        object.__setattr__(self, "approaches", tuple(self.approaches))
+        bad = [a for a in self.approaches if a not in APPROACHES]
+        if bad or not self.approaches:
+            raise ValueError(f"approaches must be taken from {APPROACHES}, got {self.approaches}")
+        if any(not 0 < f <= 1 for f in self.curve_fractions):
+            raise ValueError(f"curve_fractions must lie in (0, 1], got {self.curve_fractions}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["train"] = self.train.to_dict()
+        d["model_kwargs"] = dict(self.model_kwargs)
+        d["curve_fractions"], d["curve_seeds"] = list(self.curve_fractions), list(self.curve_seeds)
+        d["approaches"] = list(self.approaches)
+        return d
+
+
+@dataclass
+class Labelled:
+    """One split with each sample's refined-leaf index as its label."""
+
+    ham: Ham10000
+    dataset: ArrayDataset
+
+
+@dataclass
+class Prepared:
+    """The data and label meaning for one training set: refined tree, splits, partitions."""
+
+    base: Taxonomy
+    tree: Taxonomy
+    splits: dict[str, Labelled]
+    leaf_counts: dict[str, int]
+    partitions: dict[str, Partition]
+
+
+def _labelled(ham: Ham10000, tree: Taxonomy, field_name: str | None) -> Labelled:
+    dx = ham.meta["dx"].tolist()
+    if field_name is None:
+        labels = dx
+    else:
+        labels = [
+            tree.refined_label(d, str(v)) for d, v in zip(dx, ham.meta[field_name], strict=True)
+        ]
+    leaves = tree.leaves
+    index = {leaf: i for i, leaf in enumerate(leaves)}
+    y = np.array([index[tree.leaf_of(lab)] for lab in labels], dtype=np.int64)
+    ds = ham.dataset
+    return Labelled(
+        ham,
+        ArrayDataset(ds.images, torch.from_numpy(y), leaves, ds.ids, ds.groups, ds.name),
+    )
+
+
+def prepare(
+    base: Taxonomy,
+    parts: Mapping[str, Ham10000],
+    *,
+    refine: bool,
+    max_class_size: int,
+) -> Prepared:
+    """Refine the tree on the training split, label every split, and partition three ways."""
+    base.check_labels(sorted(set().union(*(set(h.meta["dx"].tolist()) for h in parts.values()))))
+    train = parts["train"]
+    field_name = base.refine_field if refine else None
+    if field_name is not None:
+        if field_name not in train.meta:
+            raise ValueError(
+                f"the taxonomy refines by {field_name!r}, which is not a metadata column "
+                f"({', '.join(train.meta)})"
+            )
+        tree = base.refine(train.meta["dx"].tolist(), [str(v) for v in train.meta[field_name]])
+    else:
+        tree = base
+    splits = {k: _labelled(h, tree, field_name) for k, h in parts.items()}
+    y = splits["train"].dataset.labels.numpy()
+    counts = {leaf: int((y == i).sum()) for i, leaf in enumerate(tree.leaves)}
+    tree.check_counts(counts)
+    diagnoses = base.leaves
+    partitions = {
+        "binary": partition_from_nodes(tree, TWO_WAY, counts),
+        "diagnosis": partition_from_nodes(tree, diagnoses, counts),
+        "partition": partition_disease(tree, counts, max_class_size, keep_apart=diagnoses),
+    }
+    return Prepared(base, tree, splits, counts, partitions)
+
+
+def _task(tree: Taxonomy, partition: Partition):
+    mapping = {i: partition.leaf_class[leaf] for i, leaf in enumerate(tree.leaves)}
+    kind = "binary" if len(partition.classes) == 2 else "multiclass"
+    label_map = LabelMap(mapping, classes=partition.classes, source_classes=tree.leaves)
+    return make_task(kind, partition.classes, label_map=label_map)
+
+
+def train_approach(
+    prep: Prepared, approach: str, cfg: SkinStudyConfig, seed: int
+) -> dict[str, Any]:
+    """Train one approach; returns test/val class probabilities ``(N, K)`` over its training
+    classes, the classes, the best epoch and the wall time."""
+    start = time.perf_counter()
+    partition = prep.partitions[approach]
+    task = _task(prep.tree, partition)
+    train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
+    kwargs = dict(cfg.model_kwargs)
+    if cfg.model.startswith("resnet") and cfg.size < 64:
+        kwargs.setdefault("stem", "small")
+    torch.manual_seed(seed)
+    model = create_model(
+        cfg.model, spatial_dims=2, in_channels=3, num_classes=task.num_outputs, **kwargs
+    )
+    norm = Normalize([0.5] * 3, [0.5] * 3)
+    augment = build_augment(cfg.train.augment, 2, 3)
+    tcfg = dataclasses.replace(cfg.train, seed=seed)
+    trainer = Trainer(
+        model,
+        task,
+        tcfg,
+        transform=Compose([augment, norm]),
+        eval_transform=norm,
+        device=cfg.device,
+        progress=False,
+    )
+    history = trainer.fit(train, val)
+    policy = PrecisionPolicy.resolve(tcfg.precision, cfg.device)
+    out: dict[str, Any] = {"classes": list(partition.classes)}
+    for name, ds in (("val", val), ("test", test)):
+        p = predict(
+            model,
+            ds,
+            task,
+            tcfg.effective_eval_batch_size,
+            policy,
+            device=cfg.device,
+            transform=norm,
+        ).scores
+        out[name] = np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
+    out["best_epoch"] = history.best_epoch
+    out["epochs_run"] = len(history.epochs)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _subsample(ham: Ham10000, n_lesions: int, seed: int) -> Ham10000:
+    lesions = ham.meta["lesion_id"]
+    total = len(set(lesions.tolist()))
+    if n_lesions >= total:
+        return ham
+    keep, _ = group_split(
+        lesions, (n_lesions / total, 1 - n_lesions / total), stratify=ham.meta["dx"], seed=seed
+    )
+    return ham.subset(keep)
+
+
+def lesion_fraction(ham: Ham10000, fraction: float, seed: int) -> Ham10000:
+    """The images of a seeded, diagnosis-stratified ``fraction`` of the lesions."""
+    if fraction >= 1.0:
+        return ham
+    keep, _ = group_split(
+        ham.meta["lesion_id"], (fraction, 1 - fraction), stratify=ham.meta["dx"], seed=seed
+    )
+    return ham.subset(keep)
+
+
+def load_parts(cfg: SkinStudyConfig) -> dict[str, Ham10000]:
+    ham = load_ham10000(cfg.data_dir, size=cfg.size)
+    if cfg.subsample is not None:
+        ham = _subsample(ham, cfg.subsample, cfg.split_seed)
+    idx = ham10000_splits(ham, seed=cfg.split_seed)
+    return {k: ham.subset(v) for k, v in idx.items()}
+
+
+def curve_point(
+    cfg: SkinStudyConfig,
+    base: Taxonomy,
+    parts: Mapping[str, Ham10000],
+    approach: str,
+    fraction: float,
+    seed: int,
+) -> dict[str, Any]:
+    """One learning-curve point: ``approach`` trained with ``seed`` on a seeded ``fraction`` of
+    the training lesions (the taxonomy is refined and partitioned on that subset), scored on
+    the full test split."""
+    sub = dict(parts, train=lesion_fraction(parts["train"], fraction, seed))
+    prep = prepare(base, sub, refine=cfg.refine, max_class_size=cfg.max_class_size)
+    run = train_approach(prep, approach, cfg, seed)
+    point = _skin_eval.curve_point(prep, run, parts["test"], fraction, seed)
+    point["seconds"] = round(run["seconds"], 2)
+    return point
+
+
+def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]:
+    """Run the whole study; writes ``study.json`` and ``report.html`` under ``cfg.out`` and
+    returns the JSON-ready result."""
+    start = time.perf_counter()
+    out = Path(cfg.out)
+    base = load_taxonomy(cfg.taxonomy)
+    parts = load_parts(cfg)
+    prep = prepare(base, parts, refine=cfg.refine, max_class_size=cfg.max_class_size)
+    test = prep.splits["test"].ham
+    readers = None
+    if cfg.readers_csv:
+        from ..evaluation.readers import load_readers
+
+        readers = load_readers(cfg.readers_csv)
+
+    def say(msg: str) -> None:
+        if progress:
+            print(f"[skin-taxonomy {time.perf_counter() - start:6.1f}s] {msg}", flush=True)
+
+    runs, evals = {}, {}
+    for approach in cfg.approaches:
+        say(f"training approach {approach} ({len(prep.partitions[approach].classes)} classes)")
+        runs[approach] = train_approach(prep, approach, cfg, cfg.seed)
+        evals[approach] = _skin_eval.evaluate(prep, runs[approach], test, readers=readers)
+    comparisons = _skin_eval.compare(prep, runs, test)
+    val_auc = {a: _skin_eval.malignant_auc(prep, runs[a], prep.splits["val"].ham) for a in runs}
+    chosen = max(val_auc, key=lambda a: (val_auc[a], -cfg.approaches.index(a)))
+    curve = []
+    for fraction in cfg.curve_fractions:
+        for s in cfg.curve_seeds:
+            if fraction >= 1.0 and s == cfg.seed:
+                curve.append(_skin_eval.curve_point(prep, runs[chosen], test, fraction, s))
+            else:
+                say(f"learning curve: {chosen}, {fraction:.3g} of the lesions, seed {s}")
+                curve.append(curve_point(cfg, base, parts, chosen, fraction, s))
+    result = {
+        "study": "skin-taxonomy",
+        "config": cfg.to_dict(),
+        "data": _skin_eval.data_summary(prep),
+        "taxonomy": {
+            "name": base.name,
+            "levels": {"2-way": list(TWO_WAY), "7-way": list(base.leaves)},
+            "refined_leaves": prep.leaf_counts,
+            "partitions": {a: p.to_dict() for a, p in prep.partitions.items()},
+        },
+        "approaches": {
+            a: {
+                **evals[a],
+                "best_epoch": runs[a]["best_epoch"],
+                "epochs_run": runs[a]["epochs_run"],
+                "seconds": round(runs[a]["seconds"], 2),
+                "val_malignant_auc": val_auc[a],
+            }
+            for a in runs
+        },
+        "comparisons": comparisons,
+        "learning_curve": {
+            "approach": chosen,
+            "chosen_by": "validation 2-way AUC",
+            "points": curve,
+            "summary": _skin_eval.curve_summary(curve),
+        },
+        "seconds": round(time.perf_counter() - start, 2),
+        "device": cfg.device,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    result = _skin_eval.jsonable(result)
+    tmp = out / "study.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2, allow_nan=True))
+    tmp.replace(out / "study.json")
+    _skin_report.write(out / "report.html", result)
+    return result
+
+
+def quick_config(out: str, data_dir: str | None = None, **overrides: Any) -> SkinStudyConfig:
+    """A seconds-long setting for tests: 32 px, 700 lesions, a small CNN, one epoch, a
+    two-point learning curve with one seed."""
+    base = {
+        "out": out,
+        "data_dir": data_dir,
+        "size": 32,
+        "model": "simple_cnn",
+        "model_kwargs": {"channels": (8, 16, 32)},
+        "subsample": 700,
+        "max_class_size": 150,
+        "train": TrainConfig(epochs=1, batch_size=64, precision="fp32"),
+        "curve_fractions": (0.5, 1.0),
+        "curve_seeds": (0,),
+    }
+    base.update(overrides)
+    return SkinStudyConfig(**base)
+
+
+def summarize(result: Mapping[str, Any]) -> list[str]:
+    """The partition's training classes, then one line per approach, for the CLI."""
+    part = result["taxonomy"]["partitions"].get("partition")
+    lines = []
+    if part:
+        classes = ", ".join(f"{c['node']} ({c['images']})" for c in part["classes"])
+        lines.append(
+            f"PartitionDisease (max_class_size {part['max_class_size']}): "
+            f"{len(part['classes'])} training classes: {classes}"
+        )
+    for a, ev in result["approaches"].items():
+        two = ev["two_way"]["auc"]
+        seven = ev.get("seven_way")
+        tail = (
+            f"7-way macro AUC {seven['macro_auc']['value']:.3f}  balanced acc "
+            f"{seven['balanced_accuracy']['value']:.3f} (prior-corrected "
+            f"{seven['balanced_accuracy_prior_corrected']['value']:.3f})"
+            if seven
+            else "7-way: n/a (trained on benign/malignant only)"
+        )
+        lines.append(
+            f"{a:10s} 2-way AUC {two['value']:.3f} ({two['ci_low']:.3f}-{two['ci_high']:.3f})"
+            f"  {tail}"
+        )
+    return lines

@@ -1,0 +1,62 @@
+"""``healthcnn study skin-taxonomy`` through the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from healthcnn.cli import main
+
+
+def test_bad_taxonomy_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "tree.json"
+    bad.write_text('{"nodes": [\n{"id": "root", "parent": null},\n{"id": "x", "parent": "y"}\n]}')
+    code = main(
+        [
+            "study",
+            "skin-taxonomy",
+            "--quick",
+            "--out",
+            str(tmp_path / "o"),
+            "--taxonomy",
+            str(bad),
+            "--data-dir",
+            str(tmp_path),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "line 3 (node 'x'): parent 'y' is not a node id" in err
+
+
+def test_bad_curve_fractions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["study", "skin-taxonomy", "--out", str(tmp_path), "--curve-fractions", "a,b"])
+    assert code == 2
+    assert "--curve-fractions must be comma-separated numbers" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_quick_study_json(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "skin"
+    code = main(
+        [
+            "study",
+            "skin-taxonomy",
+            "--quick",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data_root),
+            "--format",
+            "json",
+        ]
+    )
+    stdout = capsys.readouterr().out
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["study"] == "skin-taxonomy"
+    assert result["config"]["size"] == 32 and result["config"]["subsample"] == 700
+    assert (out / "study.json").is_file() and (out / "report.html").is_file()
+    assert result["learning_curve"]["approach"] in result["approaches"]

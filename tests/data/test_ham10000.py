@@ -1,0 +1,144 @@
+"""HAM10000 from its zip and metadata: parsing errors by line, decoding and the cache, and
+lesion-level splits on the real metadata."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from healthcnn.data import ham10000 as hm
+from healthcnn.data.ham10000 import (
+    DIAGNOSES,
+    age_band,
+    ham10000_splits,
+    load_ham10000,
+    read_metadata,
+)
+from healthcnn.data.root import DataError
+
+HEADER = "lesion_id,image_id,dx,dx_type,age,sex,localization\n"
+ROWS = [
+    "HAM_1,ISIC_1,nv,follow_up,45.0,male,back",
+    "HAM_1,ISIC_2,nv,follow_up,45.0,male,back",
+    "HAM_2,ISIC_3,mel,histo,,female,face",
+]
+
+
+def _colour(i: int) -> tuple[int, int, int]:
+    return (40 * i, 255 - 40 * i, 100)
+
+
+def _write(root: Path, rows: list[str], header: str = HEADER, images=("1", "2", "3")) -> Path:
+    folder = root / "ham10000"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / hm.METADATA_FILE).write_text(header + "\n".join(rows) + "\n")
+    with zipfile.ZipFile(folder / hm.ZIP_FILE, "w") as zf:
+        for i in images:
+            buf = io.BytesIO()
+            Image.new("RGB", (200, 150), _colour(int(i))).save(buf, format="PNG")
+            zf.writestr(f"images/ISIC_{i}.jpg", buf.getvalue())
+    return folder
+
+
+def test_load_decodes_resizes_and_keeps_metadata(tmp_path: Path) -> None:
+    _write(tmp_path, ROWS)
+    ham = load_ham10000(tmp_path, size=16)
+    ds = ham.dataset
+    assert tuple(ds.images.shape) == (3, 3, 16, 16)
+    assert ds.ids == ["ISIC_1", "ISIC_2", "ISIC_3"]
+    assert ds.groups == ["HAM_1", "HAM_1", "HAM_2"]
+    assert [DIAGNOSES[i] for i in ds.labels.tolist()] == ["nv", "nv", "mel"]
+    # a flat colour survives decoding and resizing
+    assert ds.images[2, :, 8, 8].tolist() == list(_colour(3))
+    assert np.isnan(ham.meta["age"][2]) and ham.meta["age"][0] == 45.0
+    assert ham.meta["localization"].tolist() == ["back", "back", "face"]
+
+
+def test_second_load_reads_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path, ROWS)
+    first = load_ham10000(tmp_path, size=12)
+    assert list((tmp_path / "cache" / "ham10000").glob("*-12px.npy"))
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again despite the cache")
+
+    monkeypatch.setattr(hm, "_decode", no_decoding)
+    again = load_ham10000(tmp_path, size=12)
+    assert bool((again.dataset.images == first.dataset.images).all())
+    with pytest.raises(AssertionError, match="decoded again"):
+        load_ham10000(tmp_path, size=10)  # another size is another cache entry
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "message"),
+    [
+        (ROWS, "lesion_id,image_id,dx,age,sex,localization\n", r"line 1: missing column.*dx_type"),
+        ([*ROWS[:2], "HAM_2,ISIC_3,melanoma,histo,50,male,face"], HEADER, r"line 4: unknown dx"),
+        ([*ROWS, "HAM_3,ISIC_9,nv,histo,50,male,face"], HEADER, r"line 5: image_id ISIC_9 has no"),
+        (
+            [*ROWS, "HAM_3,ISIC_1,nv,histo,50,male,face"],
+            HEADER,
+            r"line 5: .*already appeared on line 2",
+        ),
+        ([*ROWS[:2], "HAM_2,ISIC_3,mel,histo,old,male,face"], HEADER, r"line 4: age 'old'"),
+        ([*ROWS[:2], ",ISIC_3,mel,histo,50,male,face"], HEADER, r"line 4: empty lesion_id"),
+    ],
+)
+def test_malformed_metadata_names_the_line(
+    tmp_path: Path, rows: list[str], header: str, message: str
+) -> None:
+    _write(tmp_path, rows, header=header)
+    with pytest.raises(DataError, match=message):
+        load_ham10000(tmp_path, size=8)
+
+
+def test_missing_files_say_where(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"HAM10000_metadata\.csv not found"):
+        load_ham10000(tmp_path, size=8)
+    with pytest.raises(ValueError, match="size must be"):
+        load_ham10000(tmp_path, size=4)
+
+
+def test_age_bands() -> None:
+    bands = age_band(np.array([5.0, 30.0, 49.9, 50.0, 69.0, 70.0, np.nan]))
+    assert bands.tolist() == ["<30", "30-49", "30-49", "50-69", "50-69", "70+", "unknown"]
+
+
+@pytest.mark.data
+def test_real_metadata_and_lesion_level_split(data_root: Path) -> None:
+    folder = data_root / "ham10000"
+    with zipfile.ZipFile(folder / hm.ZIP_FILE) as zf:
+        meta = read_metadata(folder / hm.METADATA_FILE, set(zf.namelist()))
+    # totals from the dataset's README (Tschandl et al. 2018)
+    assert len(meta["image_id"]) == 10015
+    assert len(set(meta["lesion_id"].tolist())) == 7470
+    counts = {d: int((meta["dx"] == d).sum()) for d in DIAGNOSES}
+    assert counts == {
+        "nv": 6705,
+        "mel": 1113,
+        "bkl": 1099,
+        "bcc": 514,
+        "akiec": 327,
+        "vasc": 142,
+        "df": 115,
+    }
+    splits = ham10000_splits(meta, seed=3)
+    lesions = {k: set(meta["lesion_id"][v].tolist()) for k, v in splits.items()}
+    assert not lesions["train"] & lesions["val"]
+    assert not lesions["train"] & lesions["test"]
+    assert not lesions["val"] & lesions["test"]
+    assert sorted(np.concatenate(list(splits.values())).tolist()) == list(range(10015))
+    for name, share in (("train", 0.7), ("val", 0.15), ("test", 0.15)):
+        assert abs(len(splits[name]) / 10015 - share) < 0.01
+        for d in DIAGNOSES:  # stratified: every diagnosis in every split, near its share
+            in_split = int((meta["dx"][splits[name]] == d).sum())
+            assert abs(in_split - share * counts[d]) <= max(6, 0.1 * share * counts[d])
+    again = ham10000_splits(meta, seed=3)
+    assert all(np.array_equal(again[k], splits[k]) for k in splits)
+    other = ham10000_splits(meta, seed=4)
+    assert not np.array_equal(other["test"], splits["test"])

@@ -1,0 +1,177 @@
+"""The skin-taxonomy study: label plumbing on synthetic data, the learning-curve summary, and one
+end-to-end ``--quick`` run on the real HAM10000."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from healthcnn.data.arrays import ArrayDataset
+from healthcnn.data.ham10000 import DIAGNOSES, Ham10000
+from healthcnn.studies import _skin_eval
+from healthcnn.studies.skin_taxonomy import _task, prepare, quick_config, run_study
+from healthcnn.tasks.taxonomy import load_taxonomy
+
+
+def _fake_ham(dx: list[str], sites: list[str], prefix: str = "L") -> Ham10000:
+    n = len(dx)
+    meta = {
+        "lesion_id": np.array([f"{prefix}{i}" for i in range(n)], dtype=object),
+        "image_id": np.array([f"I{prefix}{i}" for i in range(n)], dtype=object),
+        "dx": np.array(dx, dtype=object),
+        "dx_type": np.array(["histo"] * n, dtype=object),
+        "age": np.full(n, 50.0),
+        "sex": np.array(["male"] * n, dtype=object),
+        "localization": np.array(sites, dtype=object),
+    }
+    ds = ArrayDataset(
+        images=torch.zeros((n, 3, 4, 4), dtype=torch.uint8),
+        labels=torch.tensor([DIAGNOSES.index(d) for d in dx]),
+        classes=list(DIAGNOSES),
+        ids=meta["image_id"].tolist(),
+        groups=meta["lesion_id"].tolist(),
+    )
+    return Ham10000(ds, meta, 4)
+
+
+def _parts() -> dict[str, Ham10000]:
+    train_dx = ["nv"] * 100 + ["mel"] * 12 + ["bkl"] * 10 + ["bcc"] * 6 + ["akiec"] * 4
+    train_dx += ["df"] * 3 + ["vasc"] * 3
+    sites = (["back"] * 50 + ["face"] * 45 + ["ear"] * 5) + ["back"] * (len(train_dx) - 100)
+    test_dx = list(DIAGNOSES) * 2
+    return {
+        "train": _fake_ham(train_dx, sites, "T"),
+        "val": _fake_ham(test_dx, ["hand"] * len(test_dx), "V"),
+        "test": _fake_ham(test_dx, ["back"] * len(test_dx), "S"),
+    }
+
+
+def test_prepare_partitions_three_ways() -> None:
+    prep = prepare(load_taxonomy("ham10000"), _parts(), refine=True, max_class_size=40)
+    # nv (100 images) splits by body site: back 50, face 45, ear (5 < min_count 40) -> other
+    assert prep.tree.children["nv"] == ["nv@back", "nv@face", "nv@other"]
+    assert prep.partitions["binary"].classes == ("benign", "malignant")
+    assert prep.partitions["binary"].sizes == (116, 22)
+    assert prep.partitions["diagnosis"].classes == tuple(load_taxonomy("ham10000").leaves)
+    part = prep.partitions["partition"]
+    # nv is too large, its site children are classes; the 7 diagnoses stay apart
+    assert part.classes == (
+        "nv@back",
+        "nv@face",
+        "nv@other",
+        "bkl",
+        "df",
+        "vasc",
+        "mel",
+        "bcc",
+        "akiec",
+    )
+    assert part.sizes == (50, 45, 5, 10, 3, 3, 12, 6, 4)
+    # a training label for every sample; a site never seen in training ("hand") -> nv@other
+    task = _task(prep.tree, part)
+    val_targets = task.encode_labels(prep.splits["val"].dataset.labels)
+    nv_val = prep.splits["val"].ham.meta["dx"] == "nv"
+    assert {part.classes[i] for i in val_targets[torch.from_numpy(nv_val)].tolist()} == {"nv@other"}
+
+
+def test_inference_levels_from_partition_probabilities() -> None:
+    prep = prepare(load_taxonomy("ham10000"), _parts(), refine=True, max_class_size=40)
+    classes = prep.partitions["partition"].classes
+    probs = np.random.default_rng(1).dirichlet(np.ones(len(classes)), size=14)
+    run = {"classes": list(classes), "test": probs}
+    two = _skin_eval.level_probs(prep, run, "test", ("benign", "malignant"))
+    seven = _skin_eval.level_probs(prep, run, "test", prep.base.leaves)
+    np.testing.assert_allclose(two.sum(1), 1.0)
+    np.testing.assert_allclose(seven.sum(1), 1.0)
+    nv_cols = [i for i, c in enumerate(classes) if c.startswith("nv")]
+    np.testing.assert_allclose(seven[:, prep.base.leaves.index("nv")], probs[:, nv_cols].sum(1))
+    binary = {"classes": ["benign", "malignant"], "test": two}
+    assert _skin_eval.level_probs(prep, binary, "test", prep.base.leaves) is None
+
+
+def test_curve_summary_t_interval() -> None:
+    points = [
+        {
+            "fraction": 0.5,
+            "seed": s,
+            "train_images": 100,
+            "malignant_auc": {"value": v, "ci_low": v - 0.05, "ci_high": v + 0.05},
+        }
+        for s, v in enumerate((0.80, 0.82, 0.84))
+    ]
+    (row,) = _skin_eval.curve_summary(points)
+    # mean 0.82, sd 0.02, t(0.975, 2 df) = 4.303: half-width 4.303 * 0.02 / sqrt(3)
+    half = 4.303 * 0.02 / np.sqrt(3)
+    assert row["malignant_auc_mean"] == pytest.approx(0.82)
+    assert row["seed_ci_low"] == pytest.approx(0.82 - half)
+    assert row["delong_ci_high_mean"] == pytest.approx(0.87)
+
+
+@pytest.mark.data
+def test_quick_study_end_to_end(data_root: Path, tmp_path: Path) -> None:
+    readers = tmp_path / "readers.csv"
+    readers.write_text("reader,sensitivity,specificity\nderm A,0.7,0.6\nderm B,0.5,0.9\n")
+    result = run_study(
+        quick_config(str(tmp_path / "out"), str(data_root), readers_csv=str(readers))
+    )
+    saved = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert saved["approaches"].keys() == {"binary", "diagnosis", "partition"}
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Paired comparisons" in html and "Learning curve" in html
+    first_table = html.split("<table>")[1].split("</table>")[0]
+    header_cells = first_table.split("</thead>")[0].count("<th class")
+    first_row = first_table.split("<tbody>")[1].split("</tr>")[0]
+    assert header_cells == first_row.count("<td class") == 11
+    data = result["data"]
+    assert data["train"]["images"] + data["val"]["images"] + data["test"]["images"] > 800
+    binary = result["approaches"]["binary"]
+    assert binary["seven_way"] is None and binary["training_classes"] == 2
+    for name in ("diagnosis", "partition"):
+        seven = result["approaches"][name]["seven_way"]
+        assert seven["classes"] == list(load_taxonomy("ham10000").leaves)
+        assert 0.0 <= seven["macro_auc"]["value"] <= 1.0
+        assert set(seven["sensitivity"]) == set(DIAGNOSES)
+    two = result["approaches"]["partition"]["two_way"]
+    assert two["auc"]["method"] == "delong" and two["auc"]["ci_low"] <= two["auc"]["value"]
+    assert {"sex", "age band", "body site"} == set(two["subgroups"])
+    assert [r["reader"] for r in result["approaches"]["binary"]["two_way"]["readers"]] == [
+        "derm A",
+        "derm B",
+    ]
+    # 3 pairs x (2-way, melanoma vs nevus)
+    assert len(result["comparisons"]) == 6
+    assert {p["fraction"] for p in result["learning_curve"]["points"]} == {0.5, 1.0}
+    part = result["taxonomy"]["partitions"]["partition"]
+    assert all(
+        c["images"] < part["max_class_size"] or "@" in c["node"] or c["node"] in DIAGNOSES
+        for c in part["classes"]
+    )
+
+
+def test_evaluate_scores_a_perfect_model_as_perfect() -> None:
+    prep = prepare(load_taxonomy("ham10000"), _parts(), refine=True, max_class_size=40)
+    dx = prep.base.leaves
+    test = prep.splits["test"].ham
+    y = np.array([dx.index(d) for d in test.meta["dx"]])
+    probs = np.full((len(y), 7), 0.01)
+    probs[np.arange(len(y)), y] = 0.94
+    ev = _skin_eval.evaluate(prep, {"classes": list(dx), "test": probs}, test)
+    assert ev["two_way"]["auc"]["value"] == 1.0
+    assert ev["two_way"]["n_positive"] == 6  # mel, bcc, akiec twice each
+    assert ev["two_way"]["sensitivity@0.5"]["value"] == 1.0
+    seven = ev["seven_way"]
+    assert seven["macro_auc"]["value"] == 1.0 and seven["accuracy"] == 1.0
+    assert seven["balanced_accuracy"]["value"] == 1.0
+    assert seven["mel_vs_nv_auc"]["value"] == 1.0
+    # a model that swaps mel and nv: the 2-way question stays right for nv but not for mel
+    swapped = probs.copy()
+    mel, nv = dx.index("mel"), dx.index("nv")
+    swapped[:, [mel, nv]] = swapped[:, [nv, mel]]
+    ev = _skin_eval.evaluate(prep, {"classes": list(dx), "test": swapped}, test)
+    assert ev["seven_way"]["mel_vs_nv_auc"]["value"] == 0.0
+    assert ev["seven_way"]["sensitivity"]["mel"]["value"] == 0.0
+    assert ev["seven_way"]["sensitivity"]["bcc"]["value"] == 1.0
