@@ -1,7 +1,7 @@
 """``docs/results-skin.md`` from a ``scripts/skin_sweep.py`` result folder (``--report``).
 
 Only numbers found in the result files are written; targets are the issue's Done-when lines and
-the published MedMNIST v2 DermaMNIST rows (REFERENCES.md section 2).
+the published MedMNIST v2 DermaMNIST rows (Yang et al., Scientific Data 2023, Table 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The lecture's layer formulas (healthcnn.shapes): worked examples, errors, and properties.
 
-The worked examples are the lecture's numbers (REFERENCES.md §1). The property-based tests
+The worked examples are the lecture's numbers (the lecture and the canonical torchvision counts). The property-based tests
 draw random small 1D/2D/3D configurations and check each formula against what PyTorch's real
 layers produce, so the formulas and the layers cannot drift apart.
 """
@@ -70,7 +70,7 @@ def test_quiz_fully_connected_after_the_last_pool():
 
 
 def test_single_tower_alexnet_totals_from_the_formulas():
-    # REFERENCES.md §1: 62,378,344 parameters and 1,135,256,096 MACs at 227 px.
+    # Published: 62,378,344 parameters and 1,135,256,096 MACs at 227 px.
     convs = [  # (input HxWxC, filters, kernel, stride, padding)
         ((227, 227, 3), 96, 11, 4, 0),
         ((27, 27, 96), 256, 5, 1, 2),

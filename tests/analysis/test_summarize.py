@@ -76,7 +76,7 @@ def test_single_tower_alexnet_matches_the_lecture_row_by_row():
     assert got == ALEXNET_ROWS
     assert report.layers[0].input_shape == (1, 3, 227, 227)
     assert report.layers[0].kernel_size == (11, 11) and report.layers[0].stride == (4, 4)
-    assert report.totals.params == 62_378_344  # REFERENCES.md section 1
+    assert report.totals.params == 62_378_344  # the lecture's total
     assert report.totals.macs == 1_135_256_096
     assert report.totals.flops == 2 * 1_135_256_096
     assert report.totals.params_outside_layers == 0

@@ -1,4 +1,4 @@
-"""Parameter and MAC counts against the published numbers (REFERENCES.md §1).
+"""Parameter and MAC counts against the published numbers (the lecture and the canonical torchvision counts).
 
 Models are built on the meta device (no memory, no initialisation) and MACs are measured with
 PyTorch's own ``FlopCounterMode`` (FLOPs / 2; it counts convolutions and matrix products, bias
@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from healthcnn.models import create_model, model_info
 from healthcnn.shapes import conv_params, fc_params
 
-# REFERENCES.md §1: canonical parameter counts at 2D, 3 channels, 1000 classes.
+# Published: canonical parameter counts at 2D, 3 channels, 1000 classes.
 PARAMS = {
     "alexnet": 62_378_344,
     "alexnet_tv": 61_100_840,
@@ -24,7 +24,7 @@ PARAMS = {
     "resnet152": 60_192_808,
 }
 
-# REFERENCES.md §1: MACs (conv + linear, bias excluded), one image.
+# Published: MACs (conv + linear, bias excluded), one image.
 MACS = {
     ("alexnet", 227): 1_135_256_096,
     ("alexnet_tv", 224): 714_188_480,
@@ -62,12 +62,12 @@ def test_macs(name: str, size: int, expected: int) -> None:
 
 
 def test_vgg19_is_the_lectures_19_6_billion() -> None:
-    # REFERENCES.md §1: the lecture's "VGG 19.6B" is VGG-19's figure (rounded).
+    # Published: the lecture's "VGG 19.6B" is VGG-19's figure (rounded).
     assert round(macs(meta_model("vgg19"), 3, 224, 224) / 1e9, 1) == 19.6
 
 
 def test_lecture_alexnet_layer_arithmetic() -> None:
-    # REFERENCES.md §1 worked examples: the first convolution on 227x227x3 (96 filters 11/4,
+    # The lecture's worked examples: the first convolution on 227x227x3 (96 filters 11/4,
     # no padding) has 34,944 parameters, gives 55x55x96 and costs 105,415,200 calculations;
     # max pool 3/2 makes 27x27x96 of it, and the last one 6x6x256 of 13x13x256.
     model = meta_model("alexnet")
@@ -87,7 +87,7 @@ def test_lecture_alexnet_layer_arithmetic() -> None:
 
 
 def test_lecture_resnet18_count() -> None:
-    # REFERENCES.md §1: the lecture's 11,511,784 counts convolutions with bias, no batch norm and
+    # Published: the lecture's 11,511,784 counts convolutions with bias, no batch norm and
     # no 1x1 projection shortcuts. norm=None gives the biased convolutions without norms; taking
     # the projection shortcuts away leaves the lecture's network.
     model = meta_model("resnet18", norm=None)

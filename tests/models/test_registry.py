@@ -72,7 +72,7 @@ def test_model_info_fields() -> None:
     assert "He et al." in info.paper
     assert info.default_input_size == 224
     assert info.min_input_size == 1
-    assert info.params == 11_689_512  # REFERENCES.md §1
+    assert info.params == 11_689_512  # torchvision's published count
     assert info.description.startswith("ResNet-18")
     assert info.as_dict()["params"] == info.params
     lecture = model_info("alexnet")

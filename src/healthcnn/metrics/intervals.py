@@ -2,7 +2,7 @@
 
 - :func:`proportion_ci`: sensitivity, specificity, accuracy, ... are proportions ``k / n``. Wilson
   (score) and Clopper-Pearson (exact) keep their coverage at small ``n`` and near 0 or 1, where
-  the Wald interval fails (REFERENCES.md §5). Clopper-Pearson is computed without scipy, by
+  the Wald interval fails. Clopper-Pearson is computed without scipy, by
   bisection on the binomial tail sums it is defined by.
 - :func:`bootstrap_ci`: a percentile interval for any metric. ``groups`` resamples whole
   patients (clusters), so several images of one patient are never split across a resample;
