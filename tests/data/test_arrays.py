@@ -39,7 +39,7 @@ def test_dataset_properties_and_subset() -> None:
 def test_dataset_validation() -> None:
     imgs = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
     with pytest.raises(TypeError, match="uint8"):
-        ArrayDataset(images=imgs.float(), labels=torch.zeros(4, dtype=torch.int64), classes=["a"])
+        ArrayDataset(images=imgs.double(), labels=torch.zeros(4, dtype=torch.int64), classes=["a"])
     with pytest.raises(ValueError, match="4 images but 3 labels"):
         ArrayDataset(images=imgs, labels=torch.zeros(3, dtype=torch.int64), classes=["a"])
     with pytest.raises(ValueError, match="2 ids for 4 samples"):
@@ -142,3 +142,17 @@ def test_real_epoch_on_retinamnist(data_root: Path) -> None:
         assert x.shape[1:] == (3, 28, 28) and float(x.min()) >= 0 and float(x.max()) <= 1
         seen.extend(idx.tolist())
     assert sorted(seen) == list(range(120))
+
+
+def test_float_signals_pass_through_unscaled() -> None:
+    # float32 samples (ECG windows, already normalised) are used as stored: no /255
+    signals = torch.linspace(-3.0, 3.0, 6 * 2 * 50).reshape(6, 2, 50)
+    ds = ArrayDataset(images=signals, labels=torch.arange(6) % 2, classes=["a", "b"])
+    assert (ds.spatial_dims, ds.in_channels, ds.spatial_shape) == (1, 2, (50,))
+    batches = list(iterate_batches(ds, 4, shuffle=False))
+    x = torch.cat([b[0] for b in batches])
+    assert x.dtype == torch.float32
+    assert torch.equal(x, signals)
+    # the batch is a copy: an in-place transform cannot change the dataset
+    batches[0][0].mul_(0)
+    assert torch.equal(ds.images, signals)

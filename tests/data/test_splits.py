@@ -62,3 +62,51 @@ def test_ham10000_lesion_split_is_stratified(data_root: Path) -> None:
     for p in parts:
         mix = np.array([sum(labels[i] == c for i in p) for c in classes]) / len(p)
         assert np.abs(mix - overall).max() < 0.03, (mix, overall)
+
+
+# ---- group_kfold ------------------------------------------------------------------------------
+
+
+def test_group_kfold_has_no_leakage_and_covers_every_sample() -> None:
+    from healthcnn.data.splits import group_kfold
+
+    rng = np.random.default_rng(0)
+    groups = [f"p{g}" for g in rng.integers(0, 23, 300)]
+    labels = rng.integers(0, 3, 300)
+    folds = group_kfold(groups, 5, stratify=labels, seed=1)
+    assert len(folds) == 5
+    tests = [te for _, te in folds]
+    _check_partition(tests, groups)  # test folds partition the samples, groups disjoint
+    for train, test in folds:
+        assert sorted(np.r_[train, test].tolist()) == list(range(300))
+        assert not {groups[i] for i in train} & {groups[i] for i in test}
+    again = group_kfold(groups, 5, stratify=labels, seed=1)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+
+
+def test_group_kfold_stratifies_singletons_and_leaves_one_group_out() -> None:
+    from healthcnn.data.splits import group_kfold
+
+    # one sample per group: stratified k-fold; every class spread as evenly as possible
+    labels = np.array([0] * 50 + [1] * 20 + [2] * 3)
+    folds = group_kfold(range(len(labels)), 5, stratify=labels, seed=0)
+    per_fold = np.array([np.bincount(labels[te], minlength=3) for _, te in folds])
+    assert per_fold[:, 0].tolist() == [10] * 5
+    assert per_fold[:, 1].tolist() == [4] * 5
+    assert sorted(per_fold[:, 2].tolist()) == [0, 0, 1, 1, 1]
+    # n_splits == number of groups: each test fold is exactly one group
+    groups = ["a"] * 4 + ["b"] * 2 + ["c"] * 3
+    loo = group_kfold(groups, 3, seed=0)
+    assert sorted({groups[i] for i in te}.pop() for _, te in loo) == ["a", "b", "c"]
+    assert all(len({groups[i] for i in te}) == 1 for _, te in loo)
+
+
+def test_group_kfold_rejects_bad_arguments() -> None:
+    from healthcnn.data.splits import group_kfold
+
+    with pytest.raises(ValueError, match="more than the 2 groups"):
+        group_kfold(["a", "b", "a"], 3, seed=0)
+    with pytest.raises(ValueError, match="n_splits must be an int >= 2"):
+        group_kfold(["a", "b"], 1, seed=0)
+    with pytest.raises(ValueError, match="one label per sample"):
+        group_kfold(["a", "b"], 2, stratify=[0], seed=0)

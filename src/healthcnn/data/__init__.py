@@ -6,7 +6,7 @@ from .catalog import CATALOG, DatasetInfo, RemoteFile, get_dataset, list_dataset
 from .images import load_image_csv
 from .medmnist import load_medmnist, load_medmnist_splits
 from .root import ChecksumError, DataError, data_root, download, verify_file
-from .splits import group_split
+from .splits import group_kfold, group_split
 from .transforms import build_augment
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "data_root",
     "download",
     "get_dataset",
+    "group_kfold",
     "group_split",
     "iterate_batches",
     "list_datasets",

@@ -1,8 +1,10 @@
 """The in-memory dataset the Trainer consumes, and the batch iterator over it.
 
 Images are decoded once into one uint8 tensor ``(N, C, *spatial)``; an epoch only indexes that
-tensor and converts each batch to float32 in [0, 1] (then applies the batch transform). No
-per-sample Python objects, no re-decoding, no worker processes.
+tensor and converts each batch to float32 in [0, 1] (then applies the batch transform). Signals
+(ECG) have no fixed integer range: they are kept as one float32 tensor ``(N, leads, samples)``,
+already filtered and normalised, and pass through unchanged. No per-sample Python objects, no
+re-decoding, no worker processes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ BatchTransform = Callable[..., torch.Tensor]
 class ArrayDataset:
     """Decoded samples plus labels, class names and optional per-sample ids and groups.
 
+    ``images`` is uint8 ``(N, C, *spatial)`` (pixels/voxels, scaled to [0, 1] per batch) or
+    float32 (signals such as ECG windows ``(N, leads, samples)``, used as they are).
     ``labels`` are int64 ``(N,)`` for binary, multi-class and ordinal tasks, float32 ``(N, K)``
     (0/1) for multi-label tasks. ``groups`` (patient or lesion id) drive grouped splits and
     bootstraps.
@@ -34,10 +38,14 @@ class ArrayDataset:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.images, torch.Tensor) or self.images.dtype != torch.uint8:
+        if not isinstance(self.images, torch.Tensor) or self.images.dtype not in (
+            torch.uint8,
+            torch.float32,
+        ):
             raise TypeError(
-                f"{self.name or 'dataset'}: images must be a uint8 torch.Tensor "
-                f"(N, C, *spatial), got {getattr(self.images, 'dtype', type(self.images))}"
+                f"{self.name or 'dataset'}: images must be a uint8 (images) or float32 "
+                f"(signals) torch.Tensor (N, C, *spatial), got "
+                f"{getattr(self.images, 'dtype', type(self.images))}"
             )
         if self.images.ndim < 3:
             raise ValueError(
@@ -176,7 +184,8 @@ def iterate_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """One epoch of ``(x, y, indices)`` batches.
 
-    ``x`` is float32 in [0, 1] (``uint8 / 255``) on ``device``, then ``transform(x,
+    ``x`` is float32 on ``device``: in [0, 1] (``uint8 / 255``) for uint8 images, the stored
+    values for float32 signals; then ``transform(x,
     generator=generator)`` is applied; ``y`` are the labels; ``indices`` index ``ds`` (CPU,
     int64). Without ``sample_weights`` every sample appears exactly once (shuffled or in order);
     with them, ``len(ds)`` samples are drawn with replacement in proportion to the weights
@@ -196,7 +205,8 @@ def iterate_batches(
         if drop_last and len(idx) < batch_size:
             break
         x = ds.images.index_select(0, idx).to(device, non_blocking=True)
-        x = x.to(torch.float32).div_(255.0)
+        if x.dtype == torch.uint8:
+            x = x.to(torch.float32).div_(255.0)
         if transform is not None:
             x = transform(x, generator=generator)
         if memory_format is not None:

@@ -90,3 +90,71 @@ def group_split(
         np.sort(np.array([i for g in part for i in members[g]], dtype=np.int64))
         for part in assigned
     ]
+
+
+def group_kfold(
+    groups: Sequence[object] | np.ndarray,
+    n_splits: int,
+    *,
+    stratify: Sequence[object] | np.ndarray | None = None,
+    seed: int | np.random.Generator,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-validation folds by group: ``n_splits`` pairs ``(train_idx, test_idx)``.
+
+    Every group lands in exactly one test fold, so no patient is ever on both sides of a fold,
+    and the test folds together cover every sample once. Groups are dealt out per stratum (a
+    group's stratum is its most common ``stratify`` label), largest first with random ties,
+    each to the fold holding the fewest samples of that stratum so far; class proportions thus
+    stay close across folds. With one sample per group (``groups=range(n)``) this is stratified
+    k-fold. ``n_splits`` equal to the number of groups is leave-one-group-out. The same seed
+    gives the same folds.
+    """
+    groups = np.asarray(groups, dtype=object)
+    if groups.ndim != 1 or len(groups) == 0:
+        raise ValueError(f"groups must be a non-empty 1-D sequence, got shape {groups.shape}")
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ValueError(f"n_splits must be an int >= 2, got {n_splits!r}")
+    if stratify is not None:
+        stratify = np.asarray(stratify, dtype=object)
+        if stratify.shape != groups.shape:
+            raise ValueError(
+                f"stratify must have one label per sample ({len(groups)}), got {stratify.shape}"
+            )
+    rng = _rng(seed)
+    members: dict[object, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups.tolist()):
+        members[g].append(i)
+    names = list(members)
+    if n_splits > len(names):
+        raise ValueError(
+            f"n_splits={n_splits} is more than the {len(names)} groups; use at most "
+            f"{len(names)} (leave-one-group-out)"
+        )
+    strata: dict[object, list[object]] = defaultdict(list)
+    for g in names:
+        if stratify is None:
+            key = None
+        else:
+            counts = Counter(stratify[members[g]].tolist())
+            key = max(counts.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
+        strata[key].append(g)
+
+    fold_of: dict[object, int] = {}
+    total = np.zeros(n_splits, dtype=np.int64)
+    for key in sorted(strata, key=str):
+        bucket = strata[key]
+        jitter = rng.permutation(len(bucket))
+        order = sorted(range(len(bucket)), key=lambda j: (-len(members[bucket[j]]), jitter[j]))
+        in_stratum = np.zeros(n_splits, dtype=np.int64)
+        for j in order:
+            g = bucket[j]
+            # fewest of this stratum, then fewest overall, then a random fold
+            ties = rng.permutation(n_splits)
+            f = int(min(ties, key=lambda t: (in_stratum[t], total[t])))
+            fold_of[g] = f
+            in_stratum[f] += len(members[g])
+            total[f] += len(members[g])
+    # an empty fold scores (0, 0), the minimum, so it receives a group before any fold gets a
+    # second one: with n_splits <= groups no test fold is empty
+    fold = np.array([fold_of[g] for g in groups.tolist()], dtype=np.int64)
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(n_splits)]
