@@ -14,12 +14,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("bundle")
     r.add_argument("files", nargs="+")
     r.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    r.add_argument(
+        "--engine",
+        default="torch",
+        choices=["torch", "compiled", "onnx"],
+        help="torch: eager (default); compiled: torch.compile, frozen (slow first call); "
+        "onnx: ONNX Runtime on the bundle's model.onnx or a checked in-memory export",
+    )
     r.add_argument("--format", choices=["text", "json"], default="text")
     r.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    rows = predict_files(args.bundle, args.files, precision=args.precision)
+    rows = predict_files(args.bundle, args.files, precision=args.precision, engine=args.engine)
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return 0

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from ..published import published_result
-from ..training import TrainingError, TrainingInterrupted
-from ..training.run import RunConfig, load_config_file, train_run
+from ..training import TrainingError, TrainingInterrupted, distributed
+from ..training.run import RunConfig, load_config_file, train_distributed, train_run
 from . import CLIError
 
 #: command-line flag -> TrainConfig field
@@ -56,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--device", help="cpu (default) or cuda")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel processes on this machine (DDP: gloo on CPU, nccl on GPU, one GPU "
+        "each); --batch-size stays the global batch. Under torchrun, leave it out",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -114,11 +121,22 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = run_config_from_args(args)
+    if args.nproc < 1:
+        raise CLIError(f"--nproc must be >= 1, got {args.nproc}")
+    torchrun = distributed.launched_by_torchrun()
+    if torchrun and args.nproc > 1:
+        raise CLIError("launched by torchrun: leave out --nproc (torchrun sets the processes)")
     try:
-        result = train_run(cfg, resume=args.resume)
+        if torchrun:
+            ctx = distributed.init_from_env(cfg.device)
+            result = train_run(cfg, resume=args.resume, progress=None if ctx.is_main else False)
+            if not ctx.is_main:
+                return 0  # rank 0 prints the result
+        else:
+            result = train_distributed(cfg, args.nproc, resume=args.resume)
     except TrainingInterrupted as exc:
         raise CLIError(f"{exc}; resume with the same command and --resume") from None
-    except TrainingError as exc:
+    except (TrainingError, distributed.LaunchError) as exc:
         raise CLIError(str(exc)) from None
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))

@@ -13,6 +13,10 @@ What it guarantees:
   history) is written atomically after every epoch (see :mod:`.checkpoint`). Because randomness
   and the learning rate are functions of (seed, epoch, step), ``fit(..., resume=True)`` continues
   bit-exactly where the checkpoint stopped.
+- **Data-parallel.** Inside a ``torch.distributed`` group of several processes (``torchrun`` or
+  ``healthcnn train --nproc N``), the model trains under DDP on this rank's piece of every global
+  batch, validation predictions are gathered from all ranks, and only rank 0 writes checkpoints
+  and logs (see :mod:`.distributed`).
 - **Ctrl-C** raises :class:`TrainingInterrupted` naming the checkpoint of the last completed
   epoch; a NaN/inf loss raises :class:`TrainingError` (epoch, batch) before the optimiser step,
   leaving the last good checkpoint intact.
@@ -33,6 +37,7 @@ from torch import nn
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
 from ..tasks import Task
+from . import distributed
 from .callbacks import Callback, CallbackList
 from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
@@ -110,6 +115,9 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._saved_epochs = 0
+        self._dist: distributed.DistContext | None = None
+        self._ddp: nn.Module | None = None
+        self._val_shard: ArrayDataset | None = None
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -168,6 +176,8 @@ class Trainer:
 
         model.to(self.device)
         self.policy.prepare_model(model)
+        self._setup_distributed(val_ds)
+        is_main = self._dist is None or self._dist.is_main
         optimizer = build_optimizer(model.parameters(), cfg)
         self.optimizer = optimizer
         history = History(monitor=cfg.monitor, mode=cfg.mode)
@@ -178,7 +188,7 @@ class Trainer:
             if self.out_dir is None:
                 raise ValueError("resume=True needs the out_dir the interrupted run wrote to")
             start, history = self._restore(optimizer)
-        elif self.out_dir is not None:
+        elif self.out_dir is not None and is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / LOG_JSONL).write_text("")
         self.history = history
@@ -218,6 +228,35 @@ class Trainer:
         self.callbacks.on_fit_end(self, history)
         return history
 
+    def _setup_distributed(self, val_ds: ArrayDataset) -> None:
+        """Wrap the model in DDP and shard the validation set when in a process group."""
+        ctx = self._dist = distributed.current()
+        self._ddp, self._val_shard = None, None
+        if ctx is None:
+            return
+        if self.config.batch_size < ctx.world_size:
+            raise ValueError(
+                f"batch_size {self.config.batch_size} is the global batch; it must be at least "
+                f"the number of processes ({ctx.world_size})"
+            )
+        model = self.model
+        with_aux = bool(getattr(model, "aux_logits", False))
+        use_aux = self._use_aux()
+        module = _AuxForward(model) if use_aux else model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # a model with auxiliary heads that are not used leaves their parameters without grads
+        self._ddp = nn.parallel.DistributedDataParallel(
+            module, device_ids=ids, find_unused_parameters=with_aux and not use_aux
+        )
+        self._val_shard = val_ds.subset(range(ctx.rank, len(val_ds), ctx.world_size))
+
+    def _use_aux(self) -> bool:
+        return (
+            self.config.aux_weight > 0
+            and hasattr(self.model, "forward_with_aux")
+            and bool(getattr(self.model, "aux_logits", True))
+        )
+
     def _should_stop(self, history: History) -> bool:
         patience = self.config.early_stopping_patience
         return bool(patience and history.epochs and history.epochs_since_best() >= patience)
@@ -233,42 +272,36 @@ class Trainer:
     ) -> EpochRecord:
         cfg, task, model, optimizer = self.config, self.task, self.model, self.optimizer
         n = len(train_ds)
-        # a last batch of one sample breaks batch norm in training mode: drop it
-        drop_last = n > 1 and n % cfg.batch_size == 1
-        steps = n // cfg.batch_size if drop_last else -(-n // cfg.batch_size)
-        use_aux = (
-            cfg.aux_weight > 0
-            and hasattr(model, "forward_with_aux")
-            and bool(getattr(model, "aux_logits", True))
-        )
+        ctx = self._dist
+        # a last batch of one sample breaks batch norm in training mode, and one smaller than
+        # the number of processes would leave a rank without data: drop it
+        steps, drop_last = distributed.epoch_steps(n, cfg.batch_size, ctx.world_size if ctx else 1)
+        use_aux = self._use_aux()
         self.callbacks.on_epoch_start(self, epoch + 1)
         # seeded after the callbacks, so nothing they draw can shift this epoch's randomness
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, _SHUFFLE))
         torch.manual_seed(derive_seed(cfg.seed, epoch, _DROPOUT))
-        bar = Progress(
-            steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", enabled=self.progress
-        )
+        show = self.progress if ctx is None or ctx.is_main else False
+        bar = Progress(steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", enabled=show)
         t0 = time.perf_counter()
         model.train()
         total, seen, lr = 0.0, 0, cfg.lr
         try:
-            batches = iterate_batches(
-                train_ds,
-                cfg.batch_size,
-                shuffle=True,
-                generator=generator,
-                transform=self.transform,
-                sample_weights=sample_weights,
-                drop_last=drop_last,
-                device=self.device,
-                channels_last=self.policy.channels_last,
-            )
-            for step, (x, y, _) in enumerate(batches):
+            batches = self._batches(train_ds, generator, sample_weights, drop_last)
+            for step, (x, y, n_global) in enumerate(batches):
                 lr = lr_at(cfg, epoch, step, steps)
                 set_lr(optimizer, lr)
                 y = task.encode_labels(y)
                 loss = self._loss(x, y, class_weights, use_aux)
-                value = float(loss.detach())
+                if ctx is None:
+                    value, count = float(loss.detach()), len(y)
+                else:
+                    # this rank's share of the global mean (uneven pieces included); the loss
+                    # sum and count over all ranks also make every rank see a NaN together
+                    loss = loss * (ctx.world_size * len(y) / n_global)
+                    local = torch.tensor([float(loss.detach()) * n_global / ctx.world_size, len(y)])
+                    summed = distributed.all_sum(local.double(), ctx)
+                    value, count = float(summed[0] / summed[1]), int(summed[1])
                 if not np.isfinite(value):
                     raise self._nan_error(epoch + 1, step + 1, value)
                 optimizer.zero_grad(set_to_none=True)
@@ -276,8 +309,8 @@ class Trainer:
                 if cfg.max_grad_norm is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
-                total += value * len(y)
-                seen += len(y)
+                total += value * count
+                seen += count
                 bar.update(1, loss=total / seen)
                 self.callbacks.on_batch_end(self, epoch + 1, step + 1, value)
             train_seconds = time.perf_counter() - t0
@@ -296,12 +329,40 @@ class Trainer:
             images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
         )
 
+    def _batches(
+        self,
+        train_ds: ArrayDataset,
+        generator: torch.Generator,
+        sample_weights: torch.Tensor | None,
+        drop_last: bool,
+    ) -> Any:
+        """``(x, y, global batch size)`` for this process: the whole batch, or under DDP this
+        rank's piece of it."""
+        kwargs = {
+            "generator": generator,
+            "transform": self.transform,
+            "sample_weights": sample_weights,
+            "drop_last": drop_last,
+            "device": self.device,
+            "channels_last": self.policy.channels_last,
+        }
+        bs = self.config.batch_size
+        if self._dist is not None:
+            for x, y, _, n_global in distributed.shard_batches(train_ds, bs, self._dist, **kwargs):
+                yield x, y, n_global
+            return
+        for x, y, _ in iterate_batches(train_ds, bs, shuffle=True, **kwargs):
+            yield x, y, len(y)
+
     def _loss(
         self, x: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | None, use_aux: bool
     ) -> torch.Tensor:
         aux: Any = ()
         with self.policy.autocast():
-            if use_aux:
+            if self._ddp is not None:
+                out = self._ddp(x)
+                logits, aux = out if use_aux else (out, ())
+            elif use_aux:
                 logits, aux = self.model.forward_with_aux(x)
             else:
                 logits = self.model(x)
@@ -313,14 +374,19 @@ class Trainer:
         return loss
 
     def _validate(self, val_ds: ArrayDataset) -> tuple[float, dict[str, float]]:
+        ctx = self._dist
         logits, labels = infer_logits(
             self.model,
-            val_ds,
+            val_ds if ctx is None else self._val_shard,
             batch_size=self.config.effective_eval_batch_size,
             policy=self.policy,
             device=self.device,
             transform=self.eval_transform,
         )
+        if ctx is not None:
+            # every rank predicted a strided shard: gather and score the whole set on each
+            logits = distributed.gather_in_order(logits, ctx, len(val_ds))
+            labels = val_ds.labels
         targets = self.task.encode_labels(labels)
         loss = float(self.task.loss(logits, targets.to(logits.device)))
         scores = self.task.probabilities(logits).numpy()
@@ -345,6 +411,9 @@ class Trainer:
     # -- persistence ----------------------------------------------------------------------------
     def _save(self, epochs_done: int, history: History) -> None:
         if self.out_dir is None:
+            return
+        if self._dist is not None and not self._dist.is_main:
+            self._saved_epochs = epochs_done  # rank 0 writes the checkpoint
             return
         cfg = self.config
         save_checkpoint(
@@ -391,9 +460,21 @@ class Trainer:
         history = History.from_dict(ckpt.info["history"])
         history.stopped_early = self._should_stop(history)
         self._saved_epochs = ckpt.epoch
-        log = "".join(json.dumps(r.to_dict()) + "\n" for r in history.epochs)
-        atomic_write_bytes(self.out_dir / LOG_JSONL, log.encode())
+        if self._dist is None or self._dist.is_main:
+            log = "".join(json.dumps(r.to_dict()) + "\n" for r in history.epochs)
+            atomic_write_bytes(self.out_dir / LOG_JSONL, log.encode())
         return ckpt.epoch, history
+
+
+class _AuxForward(nn.Module):
+    """``forward`` = the wrapped model's ``forward_with_aux``, so DDP sees (and syncs) it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.model.forward_with_aux(x)
 
 
 def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:

@@ -1,0 +1,206 @@
+"""Shared pieces of the speed benchmarks: the machine header, interleaved timing, the matmul
+peak, and the two training loops (the Trainer and a hand-written fp32 eager baseline).
+
+Every benchmark times OUR path and a plain-PyTorch BASELINE in the same process, round-robin
+(so a load spike on a shared machine hits both alike), and prints medians and the ratio
+ours / baseline (above 1: ours is faster), next to the target the project set for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from healthcnn.training.precision import cpu_flags, cpu_has_native_bf16
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_header(title: str) -> str:
+    """What the numbers depend on: CPU, its bf16/AMX/AVX-512 flags, threads, load, versions."""
+    flags = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512f")))
+    try:
+        load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return (
+        f"{title}\n"
+        f"  CPU {cpu_name()} ({os.cpu_count()} logical cores), flags {' '.join(flags) or 'none'}"
+        f" (native bf16: {cpu_has_native_bf16()}); torch threads {torch.get_num_threads()}; "
+        f"load average {load}\n"
+        f"  Python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}"
+    )
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny repeat counts (smoke test)")
+    parser.add_argument("--repeats", type=int, help="timed repeats per path (median reported)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (default 0: torch's default)"
+    )
+    return parser
+
+
+def setup_threads(threads: int) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def interleaved(fns: dict[str, Callable[[], float | None]], repeats: int) -> dict[str, list]:
+    """Each function once to warm up, then ``repeats`` rounds round-robin. A function may
+    return its own measurement (e.g. images/s from the Trainer's epoch record); otherwise its
+    wall time in seconds is recorded."""
+    for fn in fns.values():
+        fn()
+    out: dict[str, list] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            value = fn()
+            out[name].append(time.perf_counter() - start if value is None else value)
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio_line(label: str, ratio: float, target: float | None) -> str:
+    if target is None:
+        return f"  {label}: {ratio:.2f}x"
+    verdict = "meets" if ratio >= target else "BELOW"
+    return f"  {label}: {ratio:.2f}x (target >= {target:.1f}x: {verdict})"
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """Measured GFLOP/s of an ``n x n`` by ``n x n`` matrix product in ``dtype``."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / min(times) / 1e9
+
+
+# ---- training: the Trainer vs a hand-written loop -----------------------------------------
+
+
+class TrainCase:
+    """One training throughput case: a model builder, a sample shape, a batch size.
+
+    ``real_valued`` cases (ECG) hold float32 signals; image cases uint8 pixels. Both paths get
+    the same samples, labels, initial weights and optimiser (Adam, lr 1e-3).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[], nn.Module],
+        shape: tuple[int, ...],
+        batch: int,
+        num_classes: int,
+        *,
+        real_valued: bool = False,
+    ) -> None:
+        self.name, self.build, self.shape, self.batch = name, build, shape, batch
+        self.num_classes, self.real_valued = num_classes, real_valued
+
+    def data(self, steps: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(seed)
+        n = steps * self.batch
+        if self.real_valued:
+            x = torch.randn(n, *self.shape, generator=g)
+        else:
+            x = torch.randint(0, 256, (n, *self.shape), generator=g, dtype=torch.uint8)
+        return x, torch.randint(0, self.num_classes, (n,), generator=g)
+
+
+def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Callable[[], float]:
+    """A function running one Trainer epoch over ``steps`` batches; returns its images/s (the
+    Trainer's own measurement of the training loop, validation excluded)."""
+    from healthcnn.data.arrays import ArrayDataset
+    from healthcnn.tasks import make_task
+    from healthcnn.training import TrainConfig, Trainer
+
+    x, y = case.data(steps)
+    classes = [str(i) for i in range(case.num_classes)]
+    train = ArrayDataset(x, y, classes)
+    val = train.subset(range(min(len(train), case.batch)))
+    torch.manual_seed(0)
+    model = case.build()
+    # monitor the loss: a throughput run on random labels has no meaningful AUC
+    cfg = TrainConfig(
+        epochs=1, batch_size=case.batch, lr=1e-3, precision=precision, monitor="loss", mode="min"
+    )
+    task = make_task("multiclass", classes)
+
+    def run() -> float:
+        trainer = Trainer(model, task, cfg, progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            history = trainer.fit(train, val)
+        record = history.epochs[-1]
+        if not np.isfinite(record.val_loss):
+            print(f"  note: {case.name}: validation loss {record.val_loss} after this epoch")
+        return record.images_per_second
+
+    return run
+
+
+def baseline_epoch_fn(case: TrainCase, steps: int) -> Callable[[], float]:
+    """The plain-PyTorch baseline: fp32, eager, contiguous; the same data and model; a loop
+    as a tutorial writes it. Returns images/s."""
+    x, y = case.data(steps)
+    torch.manual_seed(0)
+    model = case.build()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(1)
+
+    def run() -> float:
+        model.train()
+        start = time.perf_counter()
+        order = torch.randperm(len(x), generator=g)
+        for i in range(0, len(x), case.batch):
+            idx = order[i : i + case.batch]
+            xb = x[idx] if case.real_valued else x[idx].float() / 255.0
+            loss = loss_fn(model(xb), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return len(x) / (time.perf_counter() - start)
+
+    return run
+
+
+def compare_training(case: TrainCase, steps: int, repeats: int) -> dict[str, Any]:
+    """Median images/s of the Trainer (policy "auto") and of the baseline, interleaved."""
+    results = interleaved(
+        {"ours": trainer_epoch_fn(case, steps), "baseline": baseline_epoch_fn(case, steps)},
+        repeats,
+    )
+    ours, base = median(results["ours"]), median(results["baseline"])
+    return {"ours": ours, "baseline": base, "ratio": ours / base}

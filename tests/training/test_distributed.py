@@ -1,0 +1,154 @@
+"""Data-parallel training: 2 gloo processes on CPU against one process with the same global batch.
+
+The model has no batch norm (simple_cnn with ``norm=None``): batch statistics are per rank under
+DDP, so a BN model would legitimately differ. Without it, each step of the 2-process run is the
+single-process step up to float summation order (DDP averages two half-batch gradients instead
+of summing the whole batch at once), so weights and metrics agree to ~1e-5 after 2 epochs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from healthcnn.data.arrays import ArrayDataset
+from healthcnn.models import create_model
+from healthcnn.tasks import make_task
+from healthcnn.training import TrainConfig, Trainer, distributed
+
+CLASSES = ["a", "b", "c"]
+# 45 training samples, global batch 8: 5 full batches and a last one of 5, cut 3 + 2 (uneven);
+# 13 validation samples: shards of 7 and 6 (uneven)
+N_TRAIN, N_VAL, BATCH = 45, 13, 8
+TOL = 1e-4
+
+
+def _ds(n: int, seed: int) -> ArrayDataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = (torch.randint(0, 120, (n, 1, 8, 8), generator=g) + 60 * y.view(-1, 1, 1, 1)).clamp(0, 255)
+    return ArrayDataset(x.to(torch.uint8), y.long(), CLASSES)
+
+
+def _fit(out_dir: str | None, epochs: int = 2, resume: bool = False) -> dict:
+    """Train the same tiny model on the same data; returns what the test compares."""
+    torch.manual_seed(0)
+    model = create_model(
+        "simple_cnn", spatial_dims=2, in_channels=1, num_classes=3, channels=(4, 8), norm=None
+    )
+    cfg = TrainConfig(epochs=epochs, batch_size=BATCH, lr=3e-3, seed=1, precision="fp32")
+    trainer = Trainer(model, make_task("multiclass", CLASSES), cfg, out_dir=out_dir, progress=False)
+    history = trainer.fit(_ds(N_TRAIN, 0), _ds(N_VAL, 1), resume=resume)
+    return {
+        "train_loss": [e.train_loss for e in history.epochs],
+        "val_loss": [e.val_loss for e in history.epochs],
+        "val_auc": [e.val_metrics["auc"] for e in history.epochs],
+        "weights": {k: v.clone() for k, v in model.state_dict().items()},
+        "rank": distributed.current().rank if distributed.current() else 0,
+    }
+
+
+def _ddp_fit(out_dir: str | None, epochs: int, resume: bool) -> dict:
+    distributed.init_from_env("cpu")
+    result = _fit(out_dir, epochs, resume)
+    result["world"] = distributed.current().world_size
+    return result
+
+
+def _ddp_fit_batch_1() -> None:
+    distributed.init_from_env("cpu")
+    model = create_model("simple_cnn", spatial_dims=2, in_channels=1, num_classes=3, norm=None)
+    cfg = TrainConfig(epochs=1, batch_size=1, precision="fp32")
+    Trainer(model, make_task("multiclass", CLASSES), cfg, progress=False).fit(
+        _ds(N_TRAIN, 0), _ds(N_VAL, 1)
+    )
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    for key in ("train_loss", "val_loss", "val_auc"):
+        np.testing.assert_allclose(a[key], b[key], atol=TOL, rtol=0, err_msg=key)
+    for name, w in a["weights"].items():
+        torch.testing.assert_close(b["weights"][name], w, atol=TOL, rtol=0)
+
+
+def test_batch_pieces_cover_the_batch_once():
+    for n in (1, 5, 8, 13):
+        for world in (1, 2, 3):
+            pieces = [distributed.batch_piece(n, r, world) for r in range(world)]
+            covered = [i for p in pieces for i in range(n)[p]]
+            assert covered == list(range(n))
+            sizes = [p.stop - p.start for p in pieces]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_epoch_steps_drops_batches_a_rank_would_miss():
+    assert distributed.epoch_steps(45, 8, 2) == (6, False)  # last batch of 5: 3 + 2
+    assert distributed.epoch_steps(41, 8, 2) == (5, True)  # last batch of 1: dropped
+    assert distributed.epoch_steps(42, 8, 4) == (5, True)  # 2 samples for 4 ranks: dropped
+    assert distributed.epoch_steps(40, 8, 2) == (5, False)
+
+
+def test_launch_rejects_bad_nproc():
+    with pytest.raises(ValueError, match="nproc"):
+        distributed.launch(_ddp_fit, 0, None, 1, False)
+
+
+def test_two_processes_match_one(tmp_path):
+    single = _fit(None)
+    ddp = distributed.launch(_ddp_fit, 2, str(tmp_path / "ddp"), 2, False)
+    assert ddp["world"] == 2 and ddp["rank"] == 0
+    _assert_same(single, ddp)
+    # rank 0 wrote the checkpoint and the log; resuming for a third epoch in 2 processes
+    # matches 3 epochs in one
+    log = (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in log] == [1, 2]
+    resumed = distributed.launch(_ddp_fit, 2, str(tmp_path / "ddp"), 3, True)
+    _assert_same(_fit(None, epochs=3), resumed)
+
+
+def test_a_failing_rank_raises_launch_error_naming_it():
+    with pytest.raises(distributed.LaunchError, match=r"rank \d: ValueError: batch_size 1"):
+        distributed.launch(_ddp_fit_batch_1, 2)
+
+
+def test_not_in_a_group_means_no_context(monkeypatch):
+    assert distributed.current() is None
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not distributed.launched_by_torchrun()
+    with pytest.raises(ValueError, match="torchrun"):
+        distributed.init_from_env()
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_cli_nproc_2_matches_one_process(data_root, tmp_path, capsys):
+    """``healthcnn train --nproc 2`` on real RetinaMNIST images (37 train: uneven last batch;
+    9 validation: uneven shards) gives the one-process validation and test scores."""
+    from healthcnn.bundle import load_bundle
+    from healthcnn.cli import main
+
+    with np.load(data_root / "medmnist" / "retinamnist.npz") as npz:
+        arrays = {
+            f"{s}_{k}": npz[f"{s}_{k}"][:n]
+            for s, n in (("train", 37), ("val", 9), ("test", 8))
+            for k in ("images", "labels")
+        }
+    data = tmp_path / "retina_small.npz"
+    np.savez(data, **arrays)
+    results = {}
+    for nproc in (1, 2):
+        out = tmp_path / f"run{nproc}"
+        args = ["train", "--data", str(data), "--model", "simple_cnn", "--set", "norm=null",
+                "--set", "channels=[4,8]", "--epochs", "2", "--batch-size", "16",
+                "--precision", "fp32", "--nproc", str(nproc), "--out", str(out),
+                "--format", "json"]  # fmt: skip
+        assert main(args) == 0
+        results[nproc] = json.loads(capsys.readouterr().out)
+        assert load_bundle(out).metadata["metrics"] == results[nproc]["metrics"]
+    for split in ("val", "test"):
+        for key in ("auc", "acc"):
+            a, b = results[1]["metrics"][split][key], results[2]["metrics"][split][key]
+            assert b == pytest.approx(a, abs=TOL), (split, key)
