@@ -1,6 +1,6 @@
 """The lecture's layer formulas (healthcnn.shapes): worked examples, errors, and properties.
 
-The worked examples are the lecture's numbers (the lecture and the canonical torchvision counts). The property-based tests
+The worked examples are the lecture's numbers. The property-based tests
 draw random small 1D/2D/3D configurations and check each formula against what PyTorch's real
 layers produce, so the formulas and the layers cannot drift apart.
 """

@@ -1,4 +1,4 @@
-"""Parameter and MAC counts against the published numbers (the lecture and the canonical torchvision counts).
+"""Parameter and MAC counts against the published numbers (lecture and torchvision).
 
 Models are built on the meta device (no memory, no initialisation) and MACs are measured with
 PyTorch's own ``FlopCounterMode`` (FLOPs / 2; it counts convolutions and matrix products, bias

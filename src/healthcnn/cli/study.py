@@ -10,7 +10,7 @@ import argparse
 import importlib
 
 #: CLI modules of the studies (``healthcnn/cli/study_<name>.py``), in help order.
-STUDIES: list[str] = []
+STUDIES: list[str] = ["skin", "ecg", "dr", "volumes"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
