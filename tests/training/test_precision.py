@@ -84,3 +84,21 @@ def test_fp32_policy_leaves_layout_alone():
     x = torch.rand(2, 3, 5, 5)
     assert policy.prepare_input(x) is x
     assert "fp32" in policy.describe()
+
+
+def test_auto_trains_3d_models_in_fp32_on_cpu() -> None:
+    """bf16 3D training diverged on this CPU; "auto" keeps 3D models in fp32, "bf16" obeys."""
+    from healthcnn.models import create_model
+    from healthcnn.tasks import make_task
+    from healthcnn.training import TrainConfig, Trainer
+    from healthcnn.training.trainer import training_precision
+
+    cpu = torch.device("cpu")
+    vol = create_model("simple_cnn", spatial_dims=3, in_channels=1, num_classes=1)
+    img = create_model("simple_cnn", spatial_dims=2, in_channels=1, num_classes=1)
+    assert training_precision("auto", vol, cpu) == "fp32"
+    assert training_precision("bf16", vol, cpu) == "bf16"
+    assert training_precision("auto", img, cpu) == "auto"
+    task = make_task("binary", ["a", "b"])
+    trainer = Trainer(vol, task, TrainConfig(precision="auto"), progress=False)
+    assert trainer.policy.dtype is None and not trainer.policy.channels_last
