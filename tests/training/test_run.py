@@ -233,3 +233,31 @@ def test_missing_registered_dataset_is_downloaded_first(
         httpd.server_close()
     assert (root / "medmnist" / "retinamnist.npz").is_file()
     assert result.metrics["test"]["n"] == 400
+
+
+def test_ecg_database_by_name_trains_a_1d_model(data_root: Path, tmp_path: Path) -> None:
+    """`healthcnn train --data ecg5000`: float signals, a 1D model, no image rescaling."""
+    cfg = RunConfig(
+        data="ecg5000",
+        out=str(tmp_path / "ecg"),
+        model="simple_cnn",
+        data_dir=str(data_root),
+        train=TrainConfig(**{**FAST, "batch_size": 64}),
+    )
+    result = train_run(cfg, progress=False)
+    bundle = load_bundle(tmp_path / "ecg")
+    assert bundle.config["model_kwargs"]["spatial_dims"] == 1
+    assert bundle.metadata["input"] == {"channels": 1, "size": [140]}
+    assert bundle.metadata["normalisation"] == {"scale": 1.0}
+    splits = bundle.metadata["data"]["splits"]
+    assert sum(splits.values()) == 500 and result.metrics["test"]["n"] == splits["test"]
+    assert bundle.task.kind == "multiclass" and len(bundle.task.classes) == 5
+
+
+def test_cpsc2021_split_keeps_patients_apart(data_root: Path) -> None:
+    from healthcnn.training.run import load_splits
+
+    splits, _ = load_splits("cpsc2021", data_dir=str(data_root), seed=0)
+    patients = [set(splits[s].groups) for s in ("train", "val", "test")]
+    assert all(patients)
+    assert not (patients[0] & patients[1] or patients[0] & patients[2] or patients[1] & patients[2])

@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a registered model on a dataset (registered name, .npz or .csv), "
         "score validation and test, and write the model bundle to --out.",
     )
-    p.add_argument("--data", help="dataset name (retinamnist), .npz or .csv path")
+    p.add_argument(
+        "--data", help="dataset name (retinamnist, ecg5000, cpsc2021, ...), .npz or .csv path"
+    )
     p.add_argument("--model", help="registered model name (default resnet18)")
     p.add_argument("--out", help="bundle directory to write (e.g. runs/retina)")
     p.add_argument("--config", help="YAML or JSON file with the same settings")

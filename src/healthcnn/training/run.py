@@ -58,7 +58,9 @@ class RunConfig:
     Attributes:
         data: a registered dataset name (``"retinamnist"``), a path to an ``.npz`` in MedMNIST
             layout, or a path to a CSV (``path``, ``label``, optional ``split`` (train/val/test)
-            and ``group`` columns; without ``split``, a seeded group-level 70/15/15 split).
+            and ``group`` columns; without ``split``, a seeded group-level 70/15/15 split), or an
+            ECG database (``cpsc2021``, ``mitdb``, ``cinc2021-georgia``, ``ecg5000``: a seeded
+            patient-level 70/15/15 split; see ``healthcnn study ecg-af`` for cross-validation).
         model: registered model name; ``model_kwargs`` go to ``create_model``.
         size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
         task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
@@ -144,6 +146,8 @@ def load_splits(
     text = os.fspath(data)
     if text.endswith(".csv"):
         return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed), None
+    if text in ECG_LOADERS:
+        return _ecg_splits(text, data_dir=data_dir, seed=seed), None
     if download and not text.endswith(".npz") and get_dataset(text).kind == "medmnist":
         try:
             find_medmnist(text, size, data_dir)
@@ -154,6 +158,31 @@ def load_splits(
     if not text.endswith(".npz"):
         task = get_dataset(text).task
     return splits, task
+
+
+#: ECG databases ``train_run`` accepts by name -> their loader in ``healthcnn.data.ecg_datasets``
+#: (windows or beats with the loaders' default filtering and sampling rate).
+ECG_LOADERS = {
+    "cpsc2021": "load_cpsc2021",
+    "mitdb": "load_mitdb",
+    "cinc2021-georgia": "load_georgia",
+    "ecg5000": "load_ecg5000",
+}
+
+
+def _ecg_splits(name: str, *, data_dir: str | None, seed: int) -> dict[str, ArrayDataset]:
+    """A seeded 70/15/15 split of an ECG database, by patient where the database has patients
+    (no patient in two splits), stratified by label for single-label tasks."""
+    from ..data import ecg_datasets
+
+    ds = getattr(ecg_datasets, ECG_LOADERS[name])(data_dir)
+    groups = ds.groups if ds.groups is not None else [str(i) for i in range(len(ds))]
+    stratify = ds.labels.numpy() if ds.labels.dim() == 1 else None
+    parts = group_split(groups, (0.7, 0.15, 0.15), stratify=stratify, seed=seed)
+    empty = [s for s, idx in zip(SPLITS, parts, strict=True) if not len(idx)]
+    if empty:
+        raise ValueError(f"{name}: split(s) {empty} came out empty; the database is too small")
+    return {s: ds.subset(idx) for s, idx in zip(SPLITS, parts, strict=True)}
 
 
 def _csv_splits(
@@ -254,7 +283,9 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
     }
     torch.manual_seed(cfg.train.seed)  # weight initialisation; the Trainer seeds the rest
     model = create_model(cfg.model, **model_kwargs)
-    norm = normaliser(train.in_channels, cfg.normalise)
+    # Signals arrive as float, already normalised per lead; only uint8 images are rescaled.
+    is_uint8 = train.images.dtype == torch.uint8
+    norm = normaliser(train.in_channels, cfg.normalise and is_uint8)
     augment = build_augment(cfg.train.augment, train.spatial_dims, train.in_channels)
     out = Path(cfg.out)
     work = out.with_name(out.name + ".work")
@@ -295,7 +326,7 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
             "normalisation": (
                 {"mean": norm.mean.tolist(), "std": norm.std.tolist(), "scale": 1 / 255}
                 if norm
-                else {"scale": 1 / 255}
+                else {"scale": 1 / 255 if is_uint8 else 1.0}
             ),
             "metrics": metrics,
             "seeds": {"train": cfg.train.seed},
