@@ -121,6 +121,13 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict({**settings, "train": train, "model_kwargs": kwargs})
 
 
+def _num(value: float | None) -> str:
+    """A metric for a person: 4 decimals, or why there is none."""
+    if value is None or value != value:
+        return "undefined (a split holds one class only)"
+    return f"{value:.4f}"
+
+
 def _train(args: argparse.Namespace) -> int:
     cfg = run_config_from_args(args)
     if args.nproc < 1:
@@ -146,8 +153,8 @@ def _train(args: argparse.Namespace) -> int:
     h = result.history
     print(f"model {cfg.model} {result.model_kwargs} on {cfg.data}")
     print(
-        f"best epoch {h.best_epoch} of {len(h.epochs)} (validation {h.monitor} "
-        f"{h.best_metric:.4f}); {result.seconds:.0f} s"
+        f"best epoch {h.best_epoch or 'none'} of {len(h.epochs)} (validation {h.monitor} "
+        f"{_num(h.best_metric)}); {result.seconds:.0f} s"
     )
     for split, m in result.metrics.items():
         print(f"{split:>5}: AUC {m['auc']:.3f}  ACC {m['acc']:.3f}  (n={m['n']})")
