@@ -2,8 +2,8 @@
 
 Decision on URLs: the report holds none at all, not even in citations (those are plain text:
 "DeLong et al., Biometrics 1988"), so the test is simply that ``http://``/``https://`` never
-occur, nothing is loaded from ``src``/``href`` other than in-page ``#`` anchors, and every SVG
-``url(...)`` points inside the page.
+occur, every ``src`` is an inline ``data:image/png;base64`` image (the example slices), every
+``href`` an in-page ``#`` anchor, and every SVG ``url(...)`` points inside the page.
 """
 
 from __future__ import annotations
@@ -110,7 +110,9 @@ def test_report_holds_no_url_script_or_external_resource(tiny_bundle, evaluation
     doc = build_report(tiny_bundle, evaluation, compare=[("other", evaluation)])
     assert not re.search(r"https?://", doc)
     assert "<script" not in doc.lower() and "<link" not in doc.lower()
-    assert not re.search(r"\bsrc\s*=", doc)
+    # the only src allowed: an inline PNG (the "Example input" slices), never a fetched resource
+    srcs = re.findall(r"<[a-zA-Z][^<>]*?\bsrc\s*=\s*([^\s>]*)", doc)
+    assert all(s.startswith('"data:image/png;base64,') for s in srcs), srcs
     assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', doc))
     assert all(u.startswith("url(#") for u in re.findall(r"url\([^)]*\)", doc))
     assert "@media print" in doc  # print-friendly

@@ -56,5 +56,5 @@ def make_report(
     }
     evaluation = _evaluate(bundle, groups_column=groups_column, readers_csv=readers_csv, **common)
     others = [(Path(b).name or str(b), _evaluate(b, **common)) for b in compare]
-    html = build_report(bundle, evaluation, compare=others, title=title)
+    html = build_report(bundle, evaluation, compare=others, title=title, data_dir=data_dir)
     return write_report(out, html)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import card, results
+from . import card, examples, results
 from ._format import CI_METHODS, methods_used
 from .svg import esc
 
@@ -77,11 +77,14 @@ footer p{max-width:70em}
  a{color:inherit;text-decoration:none}.tablewrap{overflow:visible}
 }
 @page{size:A4;margin:16mm}
+img.example-slice{display:block;image-rendering:pixelated;border:1px solid var(--rule)}
+figure.slice{margin:4px 0}figure.slice figcaption{text-align:center}
 """
 
 _NAV = (
     ("intended-use", "Intended use"),
     ("data", "Data"),
+    ("example", "Example input"),
     ("task", "Task"),
     ("model", "Model"),
     ("training", "Training"),
@@ -110,12 +113,16 @@ def build_report(
     *,
     compare: Sequence[tuple[str, Mapping[str, Any]]] = (),
     title: str | None = None,
+    data_dir: str | Path | None = None,
+    example_data: Any = None,
 ) -> str:
     """The model card of the bundle at ``bundle_dir`` as one HTML document (a string).
 
     ``evaluation`` is ``EvaluationResult.to_dict()`` for this bundle; ``compare`` holds
     ``(label, evaluation dict)`` of other bundles scored the same way; ``title`` defaults to
-    "Model card: <model> on <dataset>".
+    "Model card: <model> on <dataset>". The "Example input" section loads the evaluated split
+    from ``data_dir`` (or takes it as ``example_data``, an ArrayDataset) and shows one sample
+    with its prediction (see :mod:`healthcnn.report.examples`).
     """
     if not isinstance(evaluation, Mapping):
         raise TypeError(
@@ -136,6 +143,7 @@ def build_report(
     sections = [
         card.intended_use(meta, evaluation),
         card.data_provenance(meta, evaluation),
+        examples.example_section(bundle_dir, evaluation, dataset=example_data, data_dir=data_dir),
         card.task_section(meta, evaluation),
         card.model_section(config, meta, model),
         card.training_section(meta),
@@ -193,7 +201,6 @@ def build_report(
             "<main>",
             f"<header><h1>{esc(title)}</h1><p class=subtitle>{subtitle}</p>",
             results.headline(evaluation),
-            results.notes(evaluation),
             results.notes(evaluation),
             f"<nav>{nav}</nav></header>",
             *[s for s in sections if s],

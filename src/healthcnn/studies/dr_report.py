@@ -248,6 +248,7 @@ def write_study_report(
             evaluation.to_dict(),
             title="Diabetic-retinopathy screening study (Gulshan-style) on "
             f"{numbers['config']['data']}",
+            data_dir=data_dir,
         )
         marker = "<footer>"
         at = doc.rfind(marker)
