@@ -258,6 +258,7 @@ def test_cpsc2021_split_keeps_patients_apart(data_root: Path) -> None:
     from healthcnn.training.run import load_splits
 
     splits, _ = load_splits("cpsc2021", data_dir=str(data_root), seed=0)
+    assert splits["train"].spatial_dims == 1 and splits["train"].images.shape[1:] == (2, 1000)
     patients = [set(splits[s].groups) for s in ("train", "val", "test")]
     assert all(patients)
     assert not (patients[0] & patients[1] or patients[0] & patients[2] or patients[1] & patients[2])

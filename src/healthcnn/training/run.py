@@ -168,6 +168,8 @@ ECG_LOADERS = {
     "cinc2021-georgia": "load_georgia",
     "ecg5000": "load_ecg5000",
 }
+#: Hz of the signals those loaders return by default (ECG5000's beats carry no rate)
+ECG_SAMPLING_RATES = {"cpsc2021": 100.0, "cinc2021-georgia": 100.0, "mitdb": 360.0}
 
 
 def _ecg_splits(name: str, *, data_dir: str | None, seed: int) -> dict[str, ArrayDataset]:
@@ -321,6 +323,11 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
                 "size": cfg.size,
                 "classes": list(task.classes),
                 "splits": {s: len(splits[s]) for s in SPLITS},
+                **(
+                    {"sampling_rate": ECG_SAMPLING_RATES[cfg.data]}
+                    if cfg.data in ECG_SAMPLING_RATES
+                    else {}
+                ),
             },
             "input": {"channels": train.in_channels, "size": list(train.images.shape[2:])},
             "normalisation": (
