@@ -197,19 +197,32 @@ def iterate_batches(
     n = len(ds)
     order = _epoch_indices(n, shuffle, generator, sample_weights)
     device = torch.device(device)
-    memory_format = None
-    if channels_last:
-        memory_format = {4: torch.channels_last, 5: torch.channels_last_3d}.get(ds.images.ndim)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         if drop_last and len(idx) < batch_size:
             break
-        x = ds.images.index_select(0, idx).to(device, non_blocking=True)
-        if x.dtype == torch.uint8:
-            x = x.to(torch.float32).div_(255.0)
-        if transform is not None:
-            x = transform(x, generator=generator)
+        x, y = make_batch(ds, idx, device, transform, generator, channels_last)
+        yield x, y, idx
+
+
+def make_batch(
+    ds: ArrayDataset,
+    idx: torch.Tensor,
+    device: torch.device,
+    transform: BatchTransform | None,
+    generator: torch.Generator | None,
+    channels_last: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float inputs and labels of samples ``idx``: uint8 images scaled to [0, 1] (float32
+    signals pass through as stored), then ``transform``, then the memory format."""
+    x = ds.images.index_select(0, idx).to(device, non_blocking=True)
+    if x.dtype == torch.uint8:
+        x = x.to(torch.float32).div_(255.0)
+    if transform is not None:
+        x = transform(x, generator=generator)
+    if channels_last:
+        memory_format = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.ndim)
         if memory_format is not None:
             x = x.contiguous(memory_format=memory_format)
-        y = ds.labels.index_select(0, idx).to(device, non_blocking=True)
-        yield x, y, idx
+    y = ds.labels.index_select(0, idx).to(device, non_blocking=True)
+    return x, y

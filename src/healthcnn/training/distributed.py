@@ -250,27 +250,17 @@ def shard_batches(
     with ``shuffle=True`` and the same generator state); only this rank's piece of each global
     batch is converted to float and transformed.
     """
-    from ..data.arrays import _epoch_indices
+    from ..data.arrays import _epoch_indices, make_batch
 
     n = len(ds)
     order = _epoch_indices(n, True, generator, sample_weights)
     device = torch.device(device)
-    memory_format = None
-    if channels_last:
-        memory_format = {4: torch.channels_last, 5: torch.channels_last_3d}.get(ds.images.ndim)
     for start in range(0, n, batch_size):
         batch = order[start : start + batch_size]
         if drop_last and len(batch) < batch_size:
             break
         idx = batch[batch_piece(len(batch), ctx.rank, ctx.world_size)]
-        x = ds.images.index_select(0, idx).to(device, non_blocking=True)
-        if x.dtype == torch.uint8:  # images; float32 signals pass through as stored
-            x = x.to(torch.float32).div_(255.0)
-        if transform is not None:
-            x = transform(x, generator=generator)
-        if memory_format is not None:
-            x = x.contiguous(memory_format=memory_format)
-        y = ds.labels.index_select(0, idx).to(device, non_blocking=True)
+        x, y = make_batch(ds, idx, device, transform, generator, channels_last)
         yield x, y, idx, len(batch)
 
 
