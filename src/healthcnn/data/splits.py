@@ -21,6 +21,33 @@ def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+def _group_strata(
+    groups: np.ndarray, stratify: Sequence[object] | np.ndarray | None
+) -> tuple[dict[object, list[int]], list[object], dict[object, list[object]]]:
+    """``(members, names, strata)``: each group's sample indices, the groups in first-seen order
+    (deterministic), and the groups of each stratum (a group's most common ``stratify`` label;
+    one stratum ``None`` without ``stratify``)."""
+    if stratify is not None:
+        stratify = np.asarray(stratify, dtype=object)
+        if stratify.shape != groups.shape:
+            raise ValueError(
+                f"stratify must have one label per sample ({len(groups)}), got {stratify.shape}"
+            )
+    members: dict[object, list[int]] = defaultdict(list)
+    for i, g in enumerate(groups.tolist()):
+        members[g].append(i)
+    names = list(members)
+    strata: dict[object, list[object]] = defaultdict(list)
+    for g in names:
+        if stratify is None:
+            key = None
+        else:
+            counts = Counter(stratify[members[g]].tolist())
+            key = max(counts.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
+        strata[key].append(g)
+    return members, names, strata
+
+
 def group_split(
     groups: Sequence[object] | np.ndarray,
     fractions: Sequence[float] = (0.7, 0.15, 0.15),
@@ -46,27 +73,8 @@ def group_split(
         raise ValueError(
             f"fractions must sum to 1, got {fractions.tolist()} (sum {fractions.sum():.6g})"
         )
-    if stratify is not None:
-        stratify = np.asarray(stratify, dtype=object)
-        if stratify.shape != groups.shape:
-            raise ValueError(
-                f"stratify must have one label per sample ({len(groups)}), got {stratify.shape}"
-            )
     rng = _rng(seed)
-
-    members: dict[object, list[int]] = defaultdict(list)
-    for i, g in enumerate(groups.tolist()):
-        members[g].append(i)
-    names = list(members)  # first-seen order: deterministic
-
-    strata: dict[object, list[object]] = defaultdict(list)
-    for g in names:
-        if stratify is None:
-            key = None
-        else:
-            counts = Counter(stratify[members[g]].tolist())
-            key = max(counts.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
-        strata[key].append(g)
+    members, names, strata = _group_strata(groups, stratify)
 
     k = len(fractions)
     bounds = np.cumsum(fractions)
@@ -114,31 +122,13 @@ def group_kfold(
         raise ValueError(f"groups must be a non-empty 1-D sequence, got shape {groups.shape}")
     if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
         raise ValueError(f"n_splits must be an int >= 2, got {n_splits!r}")
-    if stratify is not None:
-        stratify = np.asarray(stratify, dtype=object)
-        if stratify.shape != groups.shape:
-            raise ValueError(
-                f"stratify must have one label per sample ({len(groups)}), got {stratify.shape}"
-            )
     rng = _rng(seed)
-    members: dict[object, list[int]] = defaultdict(list)
-    for i, g in enumerate(groups.tolist()):
-        members[g].append(i)
-    names = list(members)
+    members, names, strata = _group_strata(groups, stratify)
     if n_splits > len(names):
         raise ValueError(
             f"n_splits={n_splits} is more than the {len(names)} groups; use at most "
             f"{len(names)} (leave-one-group-out)"
         )
-    strata: dict[object, list[object]] = defaultdict(list)
-    for g in names:
-        if stratify is None:
-            key = None
-        else:
-            counts = Counter(stratify[members[g]].tolist())
-            key = max(counts.items(), key=lambda kv: (kv[1], str(kv[0])))[0]
-        strata[key].append(g)
-
     fold_of: dict[object, int] = {}
     total = np.zeros(n_splits, dtype=np.int64)
     for key in sorted(strata, key=str):
