@@ -89,5 +89,7 @@ class ClassifierHead(nn.Module):
         self.drop = make_dropout("dropout", spatial_dims, dropout) or nn.Identity()
         self.fc = nn.Linear(in_features, num_classes)
 
-    def forward(self, x):
-        return self.fc(self.drop(self.flatten(self.pool(x))))
+    def forward(self, x, pre_logits: bool = False):
+        """Logits, or with ``pre_logits`` the pooled features the linear layer would see."""
+        x = self.drop(self.flatten(self.pool(x)))
+        return x if pre_logits else self.fc(x)

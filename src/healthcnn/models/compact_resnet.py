@@ -142,9 +142,7 @@ class CompactResNet(ClassifierModel):
         return self.stages(self.stem(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        head = self.head
-        x = head.drop(head.flatten(head.pool(x)))
-        return x if pre_logits else head.fc(x)
+        return self.head(x, pre_logits=pre_logits)
 
 
 @register_model(
