@@ -21,7 +21,6 @@ import pytest
 
 from healthcnn.bundle import load_bundle
 from healthcnn.report import build_report, write_report
-from healthcnn.report import html as report_html
 
 HOSTILE = '<img src=x onerror="alert(1)">&'
 
@@ -176,7 +175,9 @@ def test_write_report_is_atomic(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_html.os, "replace", fail)
+    import healthcnn._atomic as atomic
+
+    monkeypatch.setattr(atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_report(path, "<p>three</p>")
     assert path.read_text() == "<p>two</p>"  # the old report survives a failed write

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._atomic import atomic_write_bytes
 from .io import BundleError, load_bundle
 
 #: the default tolerance on the largest absolute logit difference, ONNX Runtime vs eager fp32
@@ -190,20 +189,6 @@ def read_onnx_metadata(path: str | Path) -> dict[str, str]:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_onnx(
     bundle_dir: str | Path,
     out: str | Path | None = None,
@@ -253,7 +238,7 @@ def export_onnx(
             "input_shape": json.dumps(list(shape)),
         },
     )
-    _atomic_write(path, graph)
+    atomic_write_bytes(path, graph)
     return ExportResult(
         path=path,
         opset=opset,

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
 from ..analysis import summarize
 from ..data import ArrayDataset, build_augment, load_medmnist
 from ..data.resample import resize_dataset
@@ -423,6 +424,4 @@ def run_adrenal3d(
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=True))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, allow_nan=True))
