@@ -15,24 +15,13 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from healthcnn.training.precision import cpu_flags, cpu_has_native_bf16
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from healthcnn.training.precision import cpu_flags, cpu_has_native_bf16, cpu_name
 
 
 def machine_header(title: str) -> str:

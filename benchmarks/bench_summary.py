@@ -16,17 +16,16 @@ in noise.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from healthcnn.analysis import summarize
+from healthcnn.training.precision import cpu_name
 
 
 def alexnet_single_tower() -> nn.Module:
@@ -113,16 +112,6 @@ MODELS: list[tuple[str, Callable[[], nn.Module], tuple[int, ...]]] = [
     ("ResNet-18 224 px", resnet18_like, (3, 224, 224)),
     ("3D CNN 64^3", small_3d_cnn, (1, 64, 64, 64)),
 ]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 from healthcnn.published import published_result
+from healthcnn.training.precision import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("retinamnist", "breastmnist")
@@ -72,7 +72,7 @@ def run_one(dataset: str, seed: int, args: argparse.Namespace) -> dict:
         "seconds": round(time.perf_counter() - start, 1),
         "device": args.device,
         "device_name": (
-            torch.cuda.get_device_name() if args.device.startswith("cuda") else _cpu_name()
+            torch.cuda.get_device_name() if args.device.startswith("cuda") else cpu_name()
         ),
         "precision": args.precision,
         "torch": torch.__version__,
@@ -124,16 +124,6 @@ def sweep(args: argparse.Namespace) -> int:
 
 def _sd(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else float("nan")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(folder: Path, out: Path) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -42,15 +41,11 @@ CURVE_FRACTIONS = (0.125, 0.25, 0.5)
 def _device_name(device: str) -> str:
     import torch
 
+    from healthcnn.training.precision import cpu_name
+
     if device.startswith("cuda"):
         return torch.cuda.get_device_name()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_name()
 
 
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
