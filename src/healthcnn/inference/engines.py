@@ -78,16 +78,7 @@ class Predictor:
         ]
         if not chunks:
             raise ValueError(f"cannot predict on an empty dataset ({ds.name or 'unnamed'})")
-        logits = torch.cat(chunks)
-        targets = task.encode_labels(ds.labels)
-        return Predictions(
-            scores=task.probabilities(logits).numpy(),
-            labels=targets.cpu().numpy(),
-            ids=None if ds.ids is None else list(ds.ids),
-            groups=None if ds.groups is None else list(ds.groups),
-            classes=list(task.classes),
-            task_kind=task.kind,
-        )
+        return Predictions.from_logits(torch.cat(chunks), ds, task)
 
     def _batch_logits(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Logits of one batch of a dataset run with ``batch_size`` (the last may be smaller)."""

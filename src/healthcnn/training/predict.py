@@ -32,6 +32,19 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @classmethod
+    def from_logits(cls, logits: torch.Tensor, ds: ArrayDataset, task: Task) -> Predictions:
+        """The task's probabilities for ``logits`` (one row per sample of ``ds``, in order),
+        with the dataset's labels (encoded by the task), ids and groups."""
+        return cls(
+            scores=task.probabilities(logits).numpy(),
+            labels=task.encode_labels(ds.labels).cpu().numpy(),
+            ids=None if ds.ids is None else list(ds.ids),
+            groups=None if ds.groups is None else list(ds.groups),
+            classes=list(task.classes),
+            task_kind=task.kind,
+        )
+
 
 def infer_logits(
     model: nn.Module,
@@ -85,15 +98,7 @@ def predict(
     """
     if policy is None:
         policy = PrecisionPolicy.resolve("auto", device)
-    logits, labels = infer_logits(
+    logits, _ = infer_logits(
         model, ds, batch_size=batch_size, policy=policy, device=device, transform=transform
     )
-    targets = task.encode_labels(labels)
-    return Predictions(
-        scores=task.probabilities(logits).numpy(),
-        labels=targets.cpu().numpy(),
-        ids=None if ds.ids is None else list(ds.ids),
-        groups=None if ds.groups is None else list(ds.groups),
-        classes=list(task.classes),
-        task_kind=task.kind,
-    )
+    return Predictions.from_logits(logits, ds, task)
