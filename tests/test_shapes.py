@@ -271,11 +271,12 @@ def test_conv_output_size_floor_equals_nn_conv(cfg, channels):
 
 
 def _torch_shape(module: nn.Module, x: torch.Tensor) -> tuple[int, ...] | None:
-    """The spatial output shape, or None where PyTorch refuses the configuration."""
+    """The spatial output shape, or None where the layer refuses the configuration (PyTorch's
+    layers raise RuntimeError; ours raise ValueError)."""
     try:
         with torch.no_grad():
             return tuple(module(x).shape[2:])
-    except RuntimeError:
+    except (RuntimeError, ValueError):
         return None
 
 
@@ -293,6 +294,10 @@ def test_pool_output_size_equals_max_avg_and_sum_pooling(cfg, ceil_mode):
         ]
     for layer in layers:
         expected = _torch_shape(layer, x)
+        if expected is None and isinstance(layer, torch.nn.AvgPool3d):
+            # PyTorch's 3D average pooling refuses an input smaller than its window even where
+            # the padding makes room; max pooling and SumPool decide validity in that case.
+            continue
         if expected is None:
             with pytest.raises(ValueError, match="< 1"):
                 shapes.pool_output_size(w, k, s, p, dil, rounding=rounding)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -149,3 +150,28 @@ def test_gradients_flow_through_pooling(name, d):
     assert torch.autograd.gradcheck(pool, (x,))
     pool(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "stride", "padding", "ceil_mode"),
+    [
+        ((1, 1, 1), (1, 2, 1), (1, 2, 1), (0, 1, 0), False),
+        ((2, 1, 3), (2, 2, 2), (1, 1, 2), (1, 1, 1), False),
+        ((1, 1, 1), (1, 1, 2), (1, 1, 2), (0, 0, 0), True),
+        ((1, 2, 3), (2, 3, 2), (2, 2, 2), (1, 1, 1), True),
+    ],
+)
+def test_sum_pool_3d_on_inputs_smaller_than_the_window(shape, kernel, stride, padding, ceil_mode):
+    """avg_pool3d refuses these; SumPool pads itself and still sums every window exactly."""
+    x = torch.randn(2, 3, *shape, dtype=torch.float64)
+    out = SumPool(3, kernel, stride, padding, ceil_mode=ceil_mode)(x)
+    expected_size = torch.nn.MaxPool3d(kernel, stride, padding, ceil_mode=ceil_mode)(x).shape
+    assert out.shape == expected_size
+    # Reference: the sum of the input inside each window (windows placed on the padded grid).
+    for idx in np.ndindex(*out.shape[2:]):
+        lo = [i * s - p for i, s, p in zip(idx, stride, padding, strict=True)]
+        sl = tuple(
+            slice(max(a, 0), min(a + k, n)) for a, k, n in zip(lo, kernel, shape, strict=True)
+        )
+        ref = x[(..., *sl)].sum(dim=(-3, -2, -1))
+        torch.testing.assert_close(out[(..., *idx)], ref)

@@ -63,15 +63,42 @@ class SumPool(nn.Module):
             )
             return out.squeeze(-2)
         pool = F.avg_pool2d if d == 2 else F.avg_pool3d
-        return pool(
+        spatial = tuple(x.shape[-d:])
+        padding = self.padding
+        ceil_mode = self.ceil_mode
+        if d == 3 and any(w < k for w, k in zip(spatial, self.kernel_size, strict=True)):
+            # avg_pool3d refuses an input smaller than the window even when the padding makes
+            # room. Zero padding adds nothing to a sum, so pad explicitly (on the right as far
+            # as the last window reaches), pool without padding and keep the formula's windows.
+            from ..shapes import pool_output_size
+
+            size = pool_output_size(
+                spatial,
+                self.kernel_size,
+                self.stride,
+                self.padding,
+                rounding="ceil" if self.ceil_mode else "floor",
+            )
+            pads = []
+            for w, k, st, p, n in zip(
+                spatial, self.kernel_size, self.stride, self.padding, size, strict=True
+            ):
+                right = max(p, (n - 1) * st + k - w - p)
+                pads.append((p, right))
+            x = F.pad(x, [q for pair in reversed(pads) for q in pair])
+            padding, ceil_mode = (0,) * d, False
+        out = pool(
             x,
             self.kernel_size,
             self.stride,
-            self.padding,
-            ceil_mode=self.ceil_mode,
+            padding,
+            ceil_mode=ceil_mode,
             count_include_pad=True,
             divisor_override=1,
         )
+        if padding is not self.padding:
+            out = out[(..., *[slice(0, n) for n in size])]
+        return out
 
     def extra_repr(self) -> str:
         return (
