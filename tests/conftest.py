@@ -6,8 +6,11 @@ with ``HEALTHCNN_REQUIRE_DATA=1`` (set by ``.ci/run``) a missing data root is a 
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -51,3 +54,13 @@ def data_root() -> Path:
     root = _data_root()
     assert root is not None, "mark the test with @pytest.mark.data"
     return root
+
+
+@pytest.fixture
+def strict_json() -> Callable[[str], Any]:
+    """Parse JSON text as a strict parser (JavaScript, jq) would: NaN or Infinity fail the test."""
+
+    def refuse(constant: str) -> None:
+        pytest.fail(f"non-standard JSON constant {constant} in a file users read")
+
+    return lambda text: json.loads(text, parse_constant=refuse)

@@ -50,10 +50,12 @@ def test_text_table(bundle: Path, capsys: pytest.CaptureFixture) -> None:
     assert "wilson" in out and "fitted on val" in out
 
 
-def test_json_with_options(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_json_with_options(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture, strict_json
+) -> None:
     args = ["evaluate", str(bundle), "--precision", "fp32", "--n-resamples", "100"]
     assert main([*args, "--target-sensitivity", "0.8", "--youden", "--format", "json"]) == 0
-    d = json.loads(capsys.readouterr().out)
+    d = strict_json(capsys.readouterr().out)
     assert {"value", "ci_low", "ci_high", "method", "n"} <= set(d["metrics"]["auc"])
     assert [o["name"] for o in d["operating_points"]] == ["high sensitivity", "youden"]
     assert d["operating_points"][0]["target"] == 0.8

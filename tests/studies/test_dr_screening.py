@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -179,9 +178,9 @@ def quick_study(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.data
-def test_quick_study_end_to_end(quick_study) -> None:
+def test_quick_study_end_to_end(quick_study, strict_json) -> None:
     out = quick_study.out
-    numbers = json.loads((out / "study.json").read_text())
+    numbers = strict_json((out / "study.json").read_text())
     assert numbers["config"]["quick"] is True
     for key in ("grade", "referable", "ensemble", "learning_curve", "grade_sampling"):
         assert key in numbers

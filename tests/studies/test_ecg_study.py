@@ -3,7 +3,6 @@ for a few steps (a tiny model, one epoch: the pipeline is checked, not the accur
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -56,10 +55,10 @@ def test_aggregate_max_per_record() -> None:
 
 
 @pytest.mark.data
-def test_af_study_end_to_end(data_root: Path, tmp_path: Path) -> None:
+def test_af_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) -> None:
     records = ["data_8_4", "data_92_12", "data_21_7", "data_101_6"]
     result = run_ecg_af(TINY, data_dir=str(data_root), out=tmp_path, records=records)
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = strict_json((tmp_path / "results.json").read_text())
     assert saved["study"] == "ecg-af" and saved["data"]["records"] == sorted(records)
     (seed,) = result["per_seed"]
     for key in ("window_auc", "record_auc", "patient_auc"):

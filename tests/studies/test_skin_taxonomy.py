@@ -3,7 +3,6 @@ end-to-end ``--quick`` run on the real HAM10000."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -112,13 +111,13 @@ def test_curve_summary_t_interval() -> None:
 
 
 @pytest.mark.data
-def test_quick_study_end_to_end(data_root: Path, tmp_path: Path) -> None:
+def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) -> None:
     readers = tmp_path / "readers.csv"
     readers.write_text("reader,sensitivity,specificity\nderm A,0.7,0.6\nderm B,0.5,0.9\n")
     result = run_study(
         quick_config(str(tmp_path / "out"), str(data_root), readers_csv=str(readers))
     )
-    saved = json.loads((tmp_path / "out" / "study.json").read_text())
+    saved = strict_json((tmp_path / "out" / "study.json").read_text())
     assert saved["approaches"].keys() == {"binary", "diagnosis", "partition"}
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Paired comparisons" in html and "Learning curve" in html

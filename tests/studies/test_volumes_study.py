@@ -3,7 +3,6 @@ checks, and one short end-to-end run on the real 64^3 file."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -190,7 +189,9 @@ def test_config_rejects_bad_settings() -> None:
 
 
 @pytest.mark.data
-def test_inflated_pipeline_end_to_end_on_real_volumes(data_root: Path, tmp_path: Path) -> None:
+def test_inflated_pipeline_end_to_end_on_real_volumes(
+    data_root: Path, tmp_path: Path, strict_json
+) -> None:
     cfg = VolumeStudyConfig(
         size=16,
         seeds=(0,),
@@ -204,7 +205,7 @@ def test_inflated_pipeline_end_to_end_on_real_volumes(data_root: Path, tmp_path:
     )
     lines: list[str] = []
     result = run_adrenal3d(cfg, data_dir=str(data_root), out=tmp_path, progress=lines.append)
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = strict_json((tmp_path / "results.json").read_text())
     assert saved["data"]["splits"] == {"train": 8, "val": 8, "test": 8}
     assert saved["data"]["positives"] == {"train": 4, "val": 4, "test": 4}
     assert saved["data"]["file_size"] == 64 and saved["data"]["resampled_to"] == 16

@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import __version__
+from .._json import dumps
 from ..tasks import Task
 
 MODEL_FILE = "model.safetensors"
@@ -94,7 +95,7 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    path.write_text(dumps(data, indent=2) + "\n")
 
 
 def _write_weights(path: Path, model: nn.Module) -> None:

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .._json import dumps
 from ..evaluation import OperatingPoints, evaluate_bundle, parse_points
 
 
@@ -93,7 +94,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     data = result.to_dict()
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print(dumps(data, indent=2))
         return 0
     print(format_text(data))
     return 0

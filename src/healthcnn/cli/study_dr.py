@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from .._json import dumps
 from . import CLIError
 
 
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run_study(cfg, progress=(lambda m: print(m, file=sys.stderr)) if text else None)
     summary = result.summary
     if not text:
-        print(json.dumps(summary, default=float))
+        print(dumps(summary))
         return 0
     g = summary["grade_test_ensemble"]
     auc = summary["referable_test_auc"]

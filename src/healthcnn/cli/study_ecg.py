@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from .._json import dumps
 from . import CLIError
 
 _STUDIES = {
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         result = ecg.run_ecg_georgia(cfg, fs=args.fs, **common)
     if args.format == "json":
-        print(json.dumps(result, indent=2, default=str))
+        print(dumps(result, indent=2))
         return 0
     _print_summary(result)
     if args.out:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from .._json import dumps
 from ..training import TrainConfig
 from . import CLIError
 
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     result = run_study(cfg, progress=args.format == "text")
     if args.format == "json":
-        print(json.dumps(result, allow_nan=True))
+        print(dumps(result))
     else:
         print("\n".join(summarize(result)))
         print(f"wrote {args.out}/study.json and {args.out}/report.html")

@@ -4,11 +4,11 @@ AdrenalMNIST3D, several seeds, test AUC and accuracy with CIs."""
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any
 
+from .._json import dumps
 from . import CLIError
 
 _HELP = "AdrenalMNIST3D: 3D ResNet-18 from scratch vs inflated 2D weights vs a 2.5D slice model"
@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     cfg = _config(args)
     result = run_adrenal3d(cfg, data_dir=args.data_dir, out=args.out, progress=_progress)
     if args.format == "json":
-        print(json.dumps(result, indent=2, default=str))
+        print(dumps(result, indent=2))
         return 0
     _print_summary(result)
     if args.out:

@@ -3,29 +3,19 @@ form (the contract ``healthcnn evaluate --format json`` prints and ``healthcnn r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..metrics.estimate import Estimate
+from .._json import plain
 from .readers import readers_to_dict
 from .subgroups import subgroups_to_dict
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Estimate) or hasattr(value, "as_dict"):
-        return value.as_dict()
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _plain(value: Any) -> Any:
+    """Plain data; NaN stays NaN here (the CLI's JSON turns it into null)."""
+    return plain(value, nonfinite=True)
 
 
 @dataclass
@@ -67,18 +57,18 @@ class EvaluationResult:
             "classes": list(self.classes),
             "n": self.n,
             "positive": self.positive,
-            "metrics": _jsonable(self.metrics),
-            "per_class": _jsonable(self.per_class),
-            "operating_points": _jsonable(self.operating_points),
-            "curves": _jsonable(self.curves),
-            "confusion_matrix": _jsonable(self.confusion_matrix),
+            "metrics": _plain(self.metrics),
+            "per_class": _plain(self.per_class),
+            "operating_points": _plain(self.operating_points),
+            "curves": _plain(self.curves),
+            "confusion_matrix": _plain(self.confusion_matrix),
             "subgroups": (
                 None
                 if self.subgroups is None
                 else {k: subgroups_to_dict(v) for k, v in self.subgroups.items()}
             ),
             "readers": None if self.readers is None else readers_to_dict(self.readers),
-            "calibration": _jsonable(self.calibration),
+            "calibration": _plain(self.calibration),
             "seed": self.seed,
             "level": self.level,
             "notes": list(self.notes),

@@ -264,20 +264,3 @@ def data_summary(prep) -> dict[str, Any]:
         }
     out["split"] = "lesion-level (no lesion_id in two splits), stratified by diagnosis, seeded"
     return out
-
-
-def jsonable(obj: Any) -> Any:
-    """numpy scalars/arrays and tuples -> plain Python for ``json.dumps``."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if hasattr(obj, "as_dict"):
-        return jsonable(obj.as_dict())
-    return obj

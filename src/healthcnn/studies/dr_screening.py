@@ -25,8 +25,6 @@ their metadata), ``<out>/study.json`` (every number) and ``<out>/report.html``.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import platform
 import time
 from collections.abc import Callable
@@ -37,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
+from .._json import dumps
 from ..data import ArrayDataset
 from ..data.fundus import FundusConfig
 from ..evaluation import OperatingPoint
@@ -407,7 +407,7 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         "device": _device_name(cfg.device),
     }
     path = out / "study.json"
-    path.write_text(json.dumps(_clean(numbers), indent=1))
+    atomic_write_text(path, dumps(numbers, indent=1))
     say("report")
     from .dr_report import write_study_report
 
@@ -429,19 +429,3 @@ def _device_name(device: str) -> str:
         return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
     threads = torch.get_num_threads()
     return f"CPU {platform.machine()}, {threads} thread(s), torch {torch.__version__}"
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python numbers."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        f = float(x)
-        return f if math.isfinite(f) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x

@@ -23,7 +23,6 @@ the configuration, per-fold and per-seed values and the wall time.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
@@ -36,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
+from .._json import dumps
 from ..data.arrays import ArrayDataset
 from ..data.ecg_datasets import (
     load_cpsc2021,
@@ -229,19 +230,7 @@ def _write(out: str | Path | None, result: dict[str, Any]) -> None:
         return
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
-    tmp = path / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, default=_jsonable) + "\n")
-    tmp.replace(path / "results.json")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+    atomic_write_text(path / "results.json", dumps(result, indent=2) + "\n")
 
 
 def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:

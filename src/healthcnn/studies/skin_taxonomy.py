@@ -21,7 +21,6 @@ curve's approach by validation AUC); the test split is scored once per model.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_text
+from .._json import dumps, plain
 from ..data.arrays import ArrayDataset
 from ..data.ham10000 import Ham10000, ham10000_splits, load_ham10000
 from ..data.splits import group_split
@@ -353,10 +354,8 @@ def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]
         "device": cfg.device,
     }
     out.mkdir(parents=True, exist_ok=True)
-    result = _skin_eval.jsonable(result)
-    tmp = out / "study.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, allow_nan=True))
-    tmp.replace(out / "study.json")
+    result = plain(result, nonfinite=True)
+    atomic_write_text(out / "study.json", dumps(result, indent=2))
     _skin_report.write(out / "report.html", result)
     return result
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write_text
+from .._json import dumps
 from ..analysis import summarize
 from ..data import ArrayDataset, build_augment, load_medmnist
 from ..data.resample import resize_dataset
@@ -424,4 +424,4 @@ def run_adrenal3d(
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, allow_nan=True))
+    atomic_write_text(path, dumps(data, indent=1))
