@@ -1,0 +1,110 @@
+"""docs/results-skin.md is generated from result files: the verdicts must follow the numbers,
+and choices must come from validation numbers only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import skin_sweep_report
+
+
+def _est(v: float) -> dict:
+    return {"value": v, "ci_low": v - 0.02, "ci_high": v + 0.02, "method": "delong", "n": 100}
+
+
+def _ham(seed: int, val: dict[str, float], macro: dict[str, float], bacc: float) -> dict:
+    summary = {
+        a: {
+            "val_malignant_auc": val[a],
+            "two_way_auc": _est(0.85),
+            "seven_way": None
+            if a == "binary"
+            else {
+                "macro_auc": _est(macro[a]),
+                "balanced_accuracy": _est(bacc),
+                "balanced_accuracy_prior_corrected": _est(bacc + 0.1),
+                "accuracy": _est(0.8),
+                "mel_vs_nv_auc": _est(0.8),
+            },
+            "training_classes": {"binary": 2, "diagnosis": 7, "partition": 18}[a],
+            "seconds": 10.0,
+        }
+        for a in ("binary", "diagnosis", "partition")
+    }
+    return {
+        "seed": seed,
+        "summary": summary,
+        "comparisons": [
+            {
+                "level": "2-way",
+                "a": "partition",
+                "b": "binary",
+                "difference": 0.01,
+                "ci_low": -0.01,
+                "ci_high": 0.03,
+                "p_value": 0.3,
+            }
+        ],
+        "partition": {"max_class_size": 1000, "classes": [{"node": "nv@back", "images": 900}]},
+        "wall_seconds": 100.0,
+        "device_name": "test CPU",
+        "torch": "2.x",
+    }
+
+
+def _derma(recipe: str, seed: int, val_acc: float, test_acc: float) -> dict:
+    m = {"auc": 0.93, "acc": test_acc}
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "val_plain": {"auc": 0.9, "acc": val_acc},
+        "val_tta": {"auc": 0.9, "acc": val_acc - 0.01},
+        "test_plain": m,
+        "test_tta": {"auc": 0.5, "acc": 0.5},
+        "seconds": 60.0,
+        "device_name": "test CPU",
+        "torch": "2.x",
+    }
+
+
+def _write(folder: Path, name: str, record: dict) -> None:
+    (folder / name).mkdir(parents=True)
+    (folder / name / "result.json").write_text(json.dumps(record))
+
+
+def test_report_verdicts_follow_the_numbers(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    # partition has the best *validation* 2-way AUC; diagnosis the best 7-way test macro AUC
+    val = {"binary": 0.80, "diagnosis": 0.81, "partition": 0.84}
+    for seed in (0, 1, 2):
+        _write(runs, f"ham-{seed}", _ham(seed, val, {"diagnosis": 0.96, "partition": 0.94}, 0.70))
+        _write(runs, f"derma-strong-{seed}", _derma("strong", seed, 0.80, 0.77))
+        _write(runs, f"derma-basic-{seed}", _derma("basic", seed, 0.70, 0.99))
+    (runs / "sweep.json").write_text(
+        json.dumps({"wall_seconds": 1234, "failed_runs": 0, "argv": ["--device", "cpu"]})
+    )
+    out = tmp_path / "results.md"
+    skin_sweep_report.write_report(runs, out)
+    text = out.read_text()
+    assert "the whole sweep took 1234 s" in text
+    chosen = "Approach chosen on validation (mean validation 2-way AUC): **partition** (0.840)"
+    assert chosen in text
+    assert "7-way macro AUC >= 0.95, mean over seeds: reached by diagnosis" in text
+    assert "balanced accuracy >= 0.75 (argmax rule), mean over seeds: **not reached**" in text
+    assert "balanced accuracy >= 0.75 (prior-corrected rule), mean over seeds: reached by" in text
+    # the DermaMNIST recipe is chosen on validation accuracy, not on the better test accuracy
+    assert "Chosen on validation accuracy: **strong**, test-time flips off" in text
+    assert "test AUC 0.930, ACC 0.770 (mean of 3 seeds)" in text
+    assert "ACC > 0.768: reached" in text and "Target AUC > 0.920: reached" in text
+    assert "| Google AutoML Vision, published |" in text
+    assert "scripts/skin_sweep.py --device cpu" in text
+
+
+def test_empty_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"no result\.json files"):
+        skin_sweep_report.write_report(tmp_path, tmp_path / "x.md")
