@@ -76,9 +76,14 @@ def _require(module: str) -> Any:
 
 
 def bundle_input_shape(metadata: dict[str, Any]) -> tuple[int, ...]:
-    """``(C, *spatial)`` from a bundle's ``metadata["input"]`` (``channels`` and ``size``)."""
+    """The network's ``(C, *spatial)``: ``metadata["input"]`` (``channels`` and ``size``), the
+    spatial size replaced by ``preprocessing.model_input_size`` where the bundle resizes its
+    inputs before the network."""
     spec = metadata.get("input") or {}
     channels, size = spec.get("channels"), spec.get("size")
+    resized = (metadata.get("preprocessing") or {}).get("model_input_size")
+    if resized is not None and isinstance(size, list | tuple) and size:
+        size = [int(resized)] * len(size) if isinstance(resized, int) else list(resized)
     if not isinstance(channels, int) or not isinstance(size, list | tuple) or not size:
         raise BundleError(
             f"the bundle's metadata does not record its input size (input={spec!r}); pass "

@@ -223,6 +223,26 @@ class Resize:
         return f"Resize({self.size})"
 
 
+class Dihedral:
+    """One of the 8 symmetries of the square: ``k`` quarter turns, then an optional flip
+    (deterministic; used for test-time augmentation of 2D images)."""
+
+    def __init__(self, k: int, flip: bool) -> None:
+        self.k, self.flip = k, flip
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = torch.rot90(x, self.k, dims=(-2, -1))
+        return torch.flip(x, dims=(-1,)) if self.flip else x
+
+    def __repr__(self) -> str:
+        return f"Dihedral(k={self.k}, flip={self.flip})"
+
+
+def dihedral_views() -> list[Dihedral]:
+    """The 8 symmetries of the square (identity first)."""
+    return [Dihedral(k, f) for f in (False, True) for k in range(4)]
+
+
 def _check_crop(x: torch.Tensor, size: tuple[int, ...]) -> None:
     if any(s > e for s, e in zip(size, x.shape[2:], strict=True)):
         raise ValueError(f"crop size {size} is larger than the input {tuple(x.shape[2:])}")

@@ -44,7 +44,7 @@ from ..metrics.estimate import Estimate
 from ..tasks import Task
 from ..training.precision import PrecisionPolicy
 from ..training.predict import infer_logits
-from ..training.run import SPLITS, _bundle_normaliser, load_splits
+from ..training.run import SPLITS, bundle_views, load_splits
 from .operating_points import OperatingPoint, OperatingPoints
 from .readers import compare_readers, load_readers
 from .result import EvaluationResult
@@ -107,14 +107,19 @@ def evaluate_bundle(
         source, size=meta.get("data", {}).get("size", 28), data_dir=data_dir, seed=split_seed
     )
     policy = PrecisionPolicy.resolve(precision)
-    norm = _bundle_normaliser(meta)
+    views = bundle_views(meta)
 
     def infer(ds):
-        logits, raw = infer_logits(
-            bundle.model, ds, batch_size=batch_size, policy=policy, transform=norm
-        )
-        z = logits.numpy().astype(np.float64)
-        return z, task_probabilities(task, z), task.encode_labels(raw).cpu().numpy()
+        """Mean logits (for temperature scaling) and mean probabilities over the recorded
+        views (one view unless the bundle recorded test-time augmentation)."""
+        zs = []
+        for tf in views:
+            logits, raw = infer_logits(
+                bundle.model, ds, batch_size=batch_size, policy=policy, transform=tf
+            )
+            zs.append(logits.numpy().astype(np.float64))
+        probs = np.mean([task_probabilities(task, z) for z in zs], axis=0)
+        return np.mean(zs, axis=0), probs, task.encode_labels(raw).cpu().numpy()
 
     ds = splits[split]
     z_val, p_val, y_val = infer(splits["val"])

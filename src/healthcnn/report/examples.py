@@ -80,7 +80,7 @@ def pick_example(
 
     from ..training.precision import PrecisionPolicy
     from ..training.predict import infer_logits
-    from ..training.run import _bundle_normaliser
+    from ..training.run import bundle_views
 
     if len(dataset) == 0:
         raise ValueError(f"the {split} split is empty: no example to show")
@@ -93,14 +93,23 @@ def pick_example(
         hits = np.flatnonzero(np.isin(y, positive)) if positive else np.array([], dtype=int)
     i = int(hits[0]) if len(hits) else 0
     one = dataset.subset([i])
-    logits, _ = infer_logits(
-        bundle.model,
-        one,
-        batch_size=1,
-        policy=PrecisionPolicy.resolve("fp32"),
-        transform=_bundle_normaliser(bundle.metadata),
+    p = np.mean(
+        [
+            task.probabilities(
+                infer_logits(
+                    bundle.model,
+                    one,
+                    batch_size=1,
+                    policy=PrecisionPolicy.resolve("fp32"),
+                    transform=tf,
+                )[0].to(torch.float32)
+            )
+            .numpy()
+            .astype(np.float64)
+            for tf in bundle_views(bundle.metadata)
+        ],
+        axis=0,
     )
-    p = task.probabilities(logits.to(torch.float32)).numpy().astype(np.float64)
     classes = [str(c) for c in task.classes]
     if task.kind == "binary":
         probs = {classes[0]: 1.0 - float(p[0]), classes[1]: float(p[0])}

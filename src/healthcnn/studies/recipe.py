@@ -25,7 +25,7 @@ from torch import nn
 
 from ..bundle import save_bundle
 from ..data import ArrayDataset, build_augment
-from ..data.transforms import Compose, Normalize, Resize
+from ..data.transforms import Compose, Normalize, Resize, dihedral_views
 from ..models import create_model
 from ..tasks import DR_GRADES, Task, make_task
 from ..training import TrainConfig
@@ -159,17 +159,6 @@ class Member:
         return {"model_input_size": self.recipe.upsample, "tta": self.recipe.tta}
 
 
-class Dihedral:
-    """One of the 8 symmetries of the square: ``k`` quarter turns, then an optional flip."""
-
-    def __init__(self, k: int, flip: bool) -> None:
-        self.k, self.flip = k, flip
-
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = torch.rot90(x, self.k, dims=(-2, -1))
-        return torch.flip(x, dims=(-1,)) if self.flip else x
-
-
 def predict_probs(
     model: nn.Module,
     ds: ArrayDataset,
@@ -182,7 +171,7 @@ def predict_probs(
 ) -> np.ndarray:
     """Class probabilities of ``model`` on ``ds``; with ``tta``, averaged over 8 views."""
     policy = PrecisionPolicy.resolve(precision, device)
-    views = [Dihedral(k, f) for f in (False, True) for k in range(4)] if tta else [None]
+    views = dihedral_views() if tta else [None]
     total = None
     for view in views:
         tf = eval_transform if view is None else Compose([eval_transform, view])

@@ -25,7 +25,7 @@ from ..data.catalog import get_dataset
 from ..data.fetch import fetch_dataset
 from ..data.medmnist import find_medmnist
 from ..data.root import DataError
-from ..data.transforms import Compose, Normalize
+from ..data.transforms import Compose, Normalize, Resize, dihedral_views
 from ..metrics import accuracy, roc_auc
 from ..models import create_model
 from ..models._registry import get_entry
@@ -385,11 +385,33 @@ def evaluate_bundle(bundle_dir: str | Path, **kwargs: Any) -> Any:
     return _evaluate(bundle_dir, **kwargs)
 
 
-def _bundle_normaliser(meta: Mapping[str, Any]) -> Normalize | None:
+def bundle_transform(meta: Mapping[str, Any]) -> Compose | None:
+    """The evaluation transform a bundle recorded: its normalisation, then a resize to the
+    network's input size when that differs from the data's (``preprocessing.model_input_size``,
+    e.g. 28 px images upsampled to 64 px inside the batch transform during training)."""
+    steps: list[Any] = []
     norm = meta.get("normalisation") or {}
     if "mean" in norm and "std" in norm:
-        return Normalize(norm["mean"], norm["std"])
-    return None
+        steps.append(Normalize(norm["mean"], norm["std"]))
+    size = (meta.get("preprocessing") or {}).get("model_input_size")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, int | list) or not size:
+            raise ValueError(
+                f"bundle metadata preprocessing.model_input_size must be pixels, got {size!r}"
+            )
+        steps.append(Resize(size if isinstance(size, int) else tuple(size)))
+    return Compose(steps) if steps else None
+
+
+def bundle_views(meta: Mapping[str, Any]) -> list[Any]:
+    """The evaluation transforms whose predictions are averaged: the bundle transform alone, or,
+    when the bundle recorded ``preprocessing.tta`` (test-time augmentation), followed by each of
+    the 8 flips/right-angle rotations (probabilities are averaged over them, as in training's
+    validation)."""
+    base = bundle_transform(meta)
+    if not (meta.get("preprocessing") or {}).get("tta"):
+        return [base]
+    return [Compose([v]) if base is None else Compose([base, v]) for v in dihedral_views()]
 
 
 def predict_files(
@@ -454,9 +476,12 @@ def predict_files(
         classes=list(bundle.task.classes),
         ids=[n for n, _ in items],
     )
-    pred = predictor.predict(ds, bundle.task, batch_size=256, transform=_bundle_normaliser(meta))
+    views = bundle_views(meta)
+    scores_all = sum(
+        predictor.predict(ds, bundle.task, batch_size=256, transform=tf).scores for tf in views
+    ) / len(views)
     out = []
-    for name, scores in zip(ds.ids, pred.scores, strict=True):
+    for name, scores in zip(ds.ids, scores_all, strict=True):
         probs = np.atleast_1d(scores)
         names = list(bundle.task.classes)
         if bundle.task.kind == "binary":

@@ -1,0 +1,111 @@
+"""A bundle's recorded inference settings (input resize, test-time augmentation) are applied
+by every consumer: ``predict_files`` (torch and onnx engines), ``evaluate_bundle``, the ONNX
+input shape. Without them a network trained on upsampled inputs would silently be fed the
+native size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from healthcnn.bundle import save_bundle
+from healthcnn.bundle.export import bundle_input_shape
+from healthcnn.data.transforms import Compose, Normalize, Resize, dihedral_views
+from healthcnn.evaluation import evaluate_bundle
+from healthcnn.models import create_model
+from healthcnn.tasks import make_task
+from healthcnn.training.run import bundle_transform, bundle_views, predict_files
+
+KWARGS = {"spatial_dims": 2, "in_channels": 1, "num_classes": 3, "channels": [4, 8]}
+TASK = make_task("multiclass", ["0", "1", "2"])
+
+
+def _npz(path: Path) -> Path:
+    g = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 12), ("val", 9), ("test", 10)):
+        arrays[f"{split}_images"] = g.integers(0, 256, (n, 12, 12), dtype=np.uint8)
+        arrays[f"{split}_labels"] = np.arange(n).reshape(-1, 1) % 3
+    np.savez(path, **arrays)
+    return path
+
+
+def _bundle(tmp_path: Path, preprocessing: dict) -> tuple[Path, torch.nn.Module, Path]:
+    npz = _npz(tmp_path / "tiny.npz")
+    torch.manual_seed(0)
+    model = create_model("simple_cnn", **KWARGS)
+    model.train()
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        model(torch.randn(16, 1, 20, 20) * 2)
+    model.eval()
+    meta = {
+        "input": {"channels": 1, "size": [12, 12]},
+        "normalisation": {"mean": [0.5], "std": [0.5], "scale": 1 / 255},
+        "data": {"source": str(npz), "size": 12},
+        "preprocessing": preprocessing,
+    }
+    path = save_bundle(tmp_path / "b", model, model_name="simple_cnn", model_kwargs=KWARGS,
+                       task=TASK, metadata=meta)  # fmt: skip
+    return path, model, npz
+
+
+def _expected(model: torch.nn.Module, images: np.ndarray, size: int, tta: bool) -> np.ndarray:
+    x = torch.from_numpy(images[:, None].astype(np.float32) / 255)
+    x = Resize(size)(Normalize([0.5], [0.5])(x))
+    views = dihedral_views() if tta else [lambda t: t]
+    with torch.no_grad():
+        probs = [torch.softmax(model(v(x)), 1).numpy() for v in views]
+    return np.mean(probs, axis=0)
+
+
+def test_transform_and_views_follow_the_metadata() -> None:
+    plain = {"normalisation": {"mean": [0.5], "std": [0.5]}}
+    assert len(bundle_views(plain)) == 1 and len(bundle_transform(plain).transforms) == 1
+    both = {**plain, "preprocessing": {"model_input_size": 64, "tta": True}}
+    assert len(bundle_views(both)) == 8
+    x = torch.zeros(2, 3, 28, 28)
+    assert bundle_transform(both)(x).shape == (2, 3, 64, 64)
+    assert bundle_transform({}) is None and bundle_views({}) == [None]
+    assert bundle_input_shape({"input": {"channels": 3, "size": [28, 28]}, **both}) == (3, 64, 64)
+    with pytest.raises(ValueError, match="model_input_size must be pixels, got '64'"):
+        bundle_transform({"preprocessing": {"model_input_size": "64"}})
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_predict_and_evaluate_apply_resize_and_tta(tmp_path: Path, tta: bool) -> None:
+    path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "tta": tta})
+    with np.load(npz) as f:
+        test_images = f["test_images"]
+    want = _expected(model, test_images, 20, tta)
+    # what the bug looked like: the native 12 px input gives other probabilities
+    assert np.abs(want - _expected(model, test_images, 12, tta)).max() > 1e-3
+
+    rows = predict_files(path, [npz], precision="fp32")
+    got = np.array([[r["probabilities"][c] for c in "012"] for r in rows])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+    result = evaluate_bundle(path, precision="fp32", n_resamples=50)
+    np.testing.assert_allclose(result.scores, want, atol=1e-5)
+
+
+def test_onnx_engine_exports_at_the_network_input_size(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "tta": True})
+    with np.load(npz) as f:
+        want = _expected(model, f["test_images"], 20, True)
+    rows = predict_files(path, [npz], precision="fp32", engine="onnx")
+    got = np.array([[r["probabilities"][c] for c in "012"] for r in rows])
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_compose_of_views_keeps_order() -> None:
+    # normalise, resize, then the view: a flip after the resize
+    meta = {"normalisation": {"mean": [0.0], "std": [1.0]}, "preprocessing": {"tta": True}}
+    x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    outs = [v(x) for v in bundle_views(meta)]
+    assert all(isinstance(v, Compose) for v in bundle_views(meta))
+    assert torch.equal(outs[0], x)  # identity first
+    assert len({tuple(o.flatten().tolist()) for o in outs}) == 8  # 8 distinct views
