@@ -72,6 +72,19 @@ def _devices(records: list[dict]) -> str:
     return "; ".join(sorted({f"{r['device_name']} (torch {r['torch']})" for r in records}))
 
 
+def _derma_model(records: list[dict]) -> str:
+    m = records[0].get("model") or {"name": "resnet18", "stem": "small", "input_px": 28}
+    stem = {"small": "the 28 px stem", "imagenet": "the ImageNet stem"}.get(m.get("stem"), "")
+    px = m.get("input_px", 28)
+    size = "28 px inputs" if px == 28 else f"inputs upsampled from 28 to {px} px"
+    return f"{m['name']} with {stem}, {size}" if stem else f"{m['name']}, {size}"
+
+
+def _epochs(records: list[dict]) -> str:
+    epochs = sorted({r["train_config"]["epochs"] for r in records if "train_config" in r})
+    return "/".join(map(str, epochs)) or "?"
+
+
 def derma_section(records: list[dict]) -> list[str]:
     if not records:
         return ["No DermaMNIST runs in this folder.", ""]
@@ -80,8 +93,9 @@ def derma_section(records: list[dict]) -> list[str]:
         "",
         "The rebuild was decoded from a third-party JPEG export: pixel values differ from the",
         "official npz by JPEG compression error, so comparisons with published rows are",
-        "indicative only. ResNet-18 with the 28 px stem, AdamW (weight decay 0.05), cosine",
-        "schedule with 2 warm-up epochs, batch 128, best epoch by validation AUC.",
+        f"indicative only. Model: {_derma_model(records)}; AdamW (weight decay 0.05), cosine",
+        f"schedule with 2 warm-up epochs, batch 128, {_epochs(records)} epochs, best epoch by",
+        "validation AUC.",
         "",
         "| recipe | test-time flips | seeds | val ACC mean | test AUC mean (sd) | "
         "test ACC mean (sd) | wall time per run |",
