@@ -355,6 +355,11 @@ def main() -> int:
     )
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--report", help="write a Markdown summary of --out to this file")
+    p.add_argument(
+        "--notes",
+        help="with --report: a Markdown file of hand-written notes (what was tried, limits), "
+        "included under its own heading",
+    )
     args = p.parse_args()
     if args.quick:
         args.derma_epochs = args.ham_epochs = 1
@@ -364,7 +369,7 @@ def main() -> int:
     if args.report:
         from skin_sweep_report import write_report
 
-        write_report(Path(args.out), Path(args.report))
+        write_report(Path(args.out), Path(args.report), Path(args.notes) if args.notes else None)
         return 0
     if args.one:
         run_one(args.one, args)

@@ -258,7 +258,7 @@ def _reproduce(total: dict | None) -> list[str]:
     ]
 
 
-def write_report(folder: Path, out: Path) -> None:
+def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
     derma, ham, curve = _load(folder, "derma"), _load(folder, "ham"), _load(folder, "curve")
     if not (derma or ham or curve):
         raise SystemExit(f"no result.json files under {folder}")
@@ -280,6 +280,11 @@ def write_report(folder: Path, out: Path) -> None:
         *derma_section(derma),
         *ham_section(ham),
         *curve_section(curve),
+        *(
+            ["## Notes (written by hand, not generated)", "", notes.read_text().strip(), ""]
+            if notes
+            else []
+        ),
         *_reproduce(total),
     ]
     out.write_text("\n".join(lines))

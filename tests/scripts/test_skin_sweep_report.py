@@ -89,8 +89,11 @@ def test_report_verdicts_follow_the_numbers(tmp_path: Path) -> None:
         json.dumps({"wall_seconds": 1234, "failed_runs": 0, "argv": ["--device", "cpu"]})
     )
     out = tmp_path / "results.md"
-    skin_sweep_report.write_report(runs, out)
+    notes = tmp_path / "notes.md"
+    notes.write_text("Tried: nothing else.\n")
+    skin_sweep_report.write_report(runs, out, notes)
     text = out.read_text()
+    assert "## Notes (written by hand, not generated)\n\nTried: nothing else.\n" in text
     assert "the whole sweep took 1234 s" in text
     chosen = "Approach chosen on validation (mean validation 2-way AUC): **partition** (0.840)"
     assert chosen in text
