@@ -31,9 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DERMA_RECIPES = {
-    # AdamW + cosine (2 warm-up epochs), batch 128; only the augmentation differs
+    # AdamW + cosine (2 warm-up epochs), batch 128; the augmentation differs, and "epochs"
+    # (where given) overrides --derma-epochs
     "basic": {"augment": "basic"},
     "strong": {"augment": "strong"},
+    "strong-e20": {"augment": "strong", "epochs": 20},
 }
 CURVE_FRACTIONS = (0.125, 0.25, 0.5)
 
@@ -96,7 +98,8 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
 
     splits = load_medmnist_splits("dermamnist", root=args.data_dir)
     train, val, test = splits["train"], splits["val"], splits["test"]
-    cfg = _train_config(args, args.derma_epochs, seed, **DERMA_RECIPES[recipe])
+    options = dict(DERMA_RECIPES[recipe])
+    cfg = _train_config(args, options.pop("epochs", args.derma_epochs), seed, **options)
     task = make_task("multiclass", train.classes)
     torch.manual_seed(seed)
     up = args.derma_upsample
