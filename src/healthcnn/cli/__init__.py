@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import __version__
 
@@ -37,6 +38,22 @@ USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
 class CLIError(Exception):
     """Raised by commands for a user-facing error; printed as one line, exit code 2."""
+
+
+def emit_study_result(
+    result: dict[str, Any], fmt: str, out: str | None, summary: Callable[[dict[str, Any]], None]
+) -> int:
+    """A study's result on stdout: strict JSON (``fmt == "json"``) or the summary lines and
+    where the results file went."""
+    if fmt == "json":
+        from .._json import dumps
+
+        print(dumps(result, indent=2))
+        return 0
+    summary(result)
+    if out:
+        print(f"results: {out}/results.json")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

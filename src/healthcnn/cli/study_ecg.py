@@ -7,8 +7,7 @@ import json
 import sys
 from typing import Any
 
-from .._json import dumps
-from . import CLIError
+from . import CLIError, emit_study_result
 
 _STUDIES = {
     "ecg-af": "AF vs non-AF on CPSC 2021 10-s windows, leave-patients-out cross-validation",
@@ -120,13 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         result = ecg.run_ecg5000(cfg, **common)
     else:
         result = ecg.run_ecg_georgia(cfg, fs=args.fs, **common)
-    if args.format == "json":
-        print(dumps(result, indent=2))
-        return 0
-    _print_summary(result)
-    if args.out:
-        print(f"results: {args.out}/results.json")
-    return 0
+    return emit_study_result(result, args.format, args.out, _print_summary)
 
 
 def _fmt(e: dict[str, Any]) -> str:

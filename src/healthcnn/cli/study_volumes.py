@@ -8,8 +8,7 @@ import math
 import sys
 from typing import Any
 
-from .._json import dumps
-from . import CLIError
+from . import CLIError, emit_study_result
 
 _HELP = "AdrenalMNIST3D: 3D ResNet-18 from scratch vs inflated 2D weights vs a 2.5D slice model"
 
@@ -105,13 +104,7 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     result = run_adrenal3d(cfg, data_dir=args.data_dir, out=args.out, progress=_progress)
-    if args.format == "json":
-        print(dumps(result, indent=2))
-        return 0
-    _print_summary(result)
-    if args.out:
-        print(f"results: {args.out}/results.json")
-    return 0
+    return emit_study_result(result, args.format, args.out, _print_summary)
 
 
 def _ci(e: dict[str, Any]) -> str:
