@@ -70,8 +70,14 @@ def test_transform_and_views_follow_the_metadata() -> None:
     assert bundle_transform(both)(x).shape == (2, 3, 64, 64)
     assert bundle_transform({}) is None and bundle_views({}) == [None]
     assert bundle_input_shape({"input": {"channels": 3, "size": [28, 28]}, **both}) == (3, 64, 64)
-    with pytest.raises(ValueError, match="model_input_size must be pixels, got '64'"):
+    with pytest.raises(ValueError, match="must be a pixel count or 2 of them, got '64'"):
         bundle_transform({"preprocessing": {"model_input_size": "64"}})
+    with pytest.raises(ValueError, match=r"or 2 of them, got \[64, 64, 64\]"):
+        bundle_transform({"preprocessing": {"model_input_size": [64, 64, 64]}})
+    assert bundle_transform({"preprocessing": {"model_input_size": [30, 40]}})(x).shape[2:] == (
+        30,
+        40,
+    )
 
 
 @pytest.mark.parametrize("tta", [False, True])

@@ -4,13 +4,22 @@
 never unpickles; ``verify_bundle`` checks files, JSON, checksum and tensor shapes.
 """
 
-from .io import Bundle, BundleError, library_versions, load_bundle, save_bundle, verify_bundle
+from .io import (
+    Bundle,
+    BundleError,
+    library_versions,
+    load_bundle,
+    model_input_resize,
+    save_bundle,
+    verify_bundle,
+)
 
 __all__ = [
     "Bundle",
     "BundleError",
     "library_versions",
     "load_bundle",
+    "model_input_resize",
     "save_bundle",
     "verify_bundle",
 ]

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_write_bytes
-from .io import BundleError, load_bundle
+from .io import BundleError, load_bundle, model_input_resize
 
 #: the default tolerance on the largest absolute logit difference, ONNX Runtime vs eager fp32
 #: (float32 kernels that sum in another order differ by ~1e-6 to 1e-4 on ResNet-scale logits)
@@ -81,9 +81,8 @@ def bundle_input_shape(metadata: dict[str, Any]) -> tuple[int, ...]:
     inputs before the network."""
     spec = metadata.get("input") or {}
     channels, size = spec.get("channels"), spec.get("size")
-    resized = (metadata.get("preprocessing") or {}).get("model_input_size")
-    if resized is not None and isinstance(size, list | tuple) and size:
-        size = [int(resized)] * len(size) if isinstance(resized, int) else list(resized)
+    if isinstance(size, list | tuple) and size:
+        size = model_input_resize(metadata, len(size)) or size
     if not isinstance(channels, int) or not isinstance(size, list | tuple) or not size:
         raise BundleError(
             f"the bundle's metadata does not record its input size (input={spec!r}); pass "

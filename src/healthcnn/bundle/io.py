@@ -76,6 +76,27 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def model_input_resize(metadata: Mapping[str, Any], spatial_dims: int) -> tuple[int, ...] | None:
+    """The network's spatial input size when the bundle resizes its data first
+    (``metadata["preprocessing"]["model_input_size"]``: pixels, or one per axis); None when
+    the network sees the data's own size."""
+    size = (metadata.get("preprocessing") or {}).get("model_input_size")
+    if size is None:
+        return None
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return (size,) * spatial_dims
+    if (
+        isinstance(size, list | tuple)
+        and len(size) == spatial_dims
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        return tuple(size)
+    raise BundleError(
+        f"bundle metadata preprocessing.model_input_size must be a pixel count or "
+        f"{spatial_dims} of them, got {size!r}"
+    )
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -76,10 +76,9 @@ def pick_example(
 ) -> Example:
     """The first sample of ``dataset`` (an ArrayDataset of the evaluated split) in a positive
     class (else the first sample), predicted by ``bundle`` (a loaded Bundle)."""
-    import torch
 
     from ..training.precision import PrecisionPolicy
-    from ..training.predict import infer_logits
+    from ..training.predict import predict_views
     from ..training.run import bundle_views
 
     if len(dataset) == 0:
@@ -93,23 +92,9 @@ def pick_example(
         hits = np.flatnonzero(np.isin(y, positive)) if positive else np.array([], dtype=int)
     i = int(hits[0]) if len(hits) else 0
     one = dataset.subset([i])
-    p = np.mean(
-        [
-            task.probabilities(
-                infer_logits(
-                    bundle.model,
-                    one,
-                    batch_size=1,
-                    policy=PrecisionPolicy.resolve("fp32"),
-                    transform=tf,
-                )[0].to(torch.float32)
-            )
-            .numpy()
-            .astype(np.float64)
-            for tf in bundle_views(bundle.metadata)
-        ],
-        axis=0,
-    )
+    views = bundle_views(bundle.metadata)
+    fp32 = PrecisionPolicy.resolve("fp32")
+    p = predict_views(bundle.model, one, task, views, 1, fp32).astype(np.float64)
     classes = [str(c) for c in task.classes]
     if task.kind == "binary":
         probs = {classes[0]: 1.0 - float(p[0]), classes[1]: float(p[0])}

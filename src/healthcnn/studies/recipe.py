@@ -31,7 +31,7 @@ from ..tasks import DR_GRADES, Task, make_task
 from ..training import TrainConfig
 from ..training.history import History
 from ..training.precision import PrecisionPolicy
-from ..training.predict import predict
+from ..training.predict import predict_views
 from ..training.trainer import Trainer
 
 TASK_KINDS = ("multiclass", "ordinal")
@@ -171,13 +171,8 @@ def predict_probs(
 ) -> np.ndarray:
     """Class probabilities of ``model`` on ``ds``; with ``tta``, averaged over 8 views."""
     policy = PrecisionPolicy.resolve(precision, device)
-    views = dihedral_views() if tta else [None]
-    total = None
-    for view in views:
-        tf = eval_transform if view is None else Compose([eval_transform, view])
-        p = predict(model, ds, task, 256, policy, device=device, transform=tf).scores
-        total = p if total is None else total + p
-    return total / len(views)
+    views = [Compose([eval_transform, v]) for v in dihedral_views()] if tta else [eval_transform]
+    return predict_views(model, ds, task, views, 256, policy, device=device)
 
 
 def transforms_for(recipe: Recipe, channels: int) -> tuple[Compose, Compose]:

@@ -7,6 +7,7 @@ and groups, so metrics can resample by patient.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,3 +103,22 @@ def predict(
         model, ds, batch_size=batch_size, policy=policy, device=device, transform=transform
     )
     return Predictions.from_logits(logits, ds, task)
+
+
+def predict_views(
+    model: nn.Module,
+    ds: ArrayDataset,
+    task: Task,
+    views: Sequence[BatchTransform | None],
+    batch_size: int = 256,
+    policy: PrecisionPolicy | None = None,
+    *,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Class probabilities averaged over evaluation transforms ``views`` (test-time
+    augmentation; a single view is a plain :func:`predict`)."""
+    scores = [
+        predict(model, ds, task, batch_size, policy, device=device, transform=tf).scores
+        for tf in views
+    ]
+    return np.mean(scores, axis=0) if len(scores) > 1 else scores[0]

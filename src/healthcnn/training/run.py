@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..bundle import save_bundle
+from ..bundle import model_input_resize, save_bundle
 from ..data import ArrayDataset, build_augment, group_split, load_image_csv, load_medmnist
 from ..data.catalog import get_dataset
 from ..data.fetch import fetch_dataset
@@ -393,13 +393,10 @@ def bundle_transform(meta: Mapping[str, Any]) -> Compose | None:
     norm = meta.get("normalisation") or {}
     if "mean" in norm and "std" in norm:
         steps.append(Normalize(norm["mean"], norm["std"]))
-    size = (meta.get("preprocessing") or {}).get("model_input_size")
+    dims = len((meta.get("input") or {}).get("size") or (0, 0))
+    size = model_input_resize(meta, dims)
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int | list) or not size:
-            raise ValueError(
-                f"bundle metadata preprocessing.model_input_size must be pixels, got {size!r}"
-            )
-        steps.append(Resize(size if isinstance(size, int) else tuple(size)))
+        steps.append(Resize(size))
     return Compose(steps) if steps else None
 
 
