@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from healthcnn.training.precision import cpu_flags, cpu_has_native_bf16, cpu_name
+from healthcnn.inference.precision import cpu_flags, cpu_has_native_bf16, cpu_name
 
 
 def machine_header(title: str) -> str:

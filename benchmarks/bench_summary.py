@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from healthcnn.analysis import summarize
-from healthcnn.training.precision import cpu_name
+from healthcnn.inference.precision import cpu_name
 
 
 def alexnet_single_tower() -> nn.Module:

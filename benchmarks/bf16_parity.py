@@ -21,8 +21,9 @@ import time
 
 import torch
 
+from healthcnn.studies.run import train_run
 from healthcnn.training import TrainConfig
-from healthcnn.training.run import RunConfig, train_run
+from healthcnn.training.config import RunConfig
 
 TARGET = 0.01
 

@@ -63,16 +63,12 @@ def run_one(name: str, seed: int, args_dict: dict) -> dict:
         {"test": splits["test"]},
         device=args_dict["device"],
     )
-    from healthcnn.studies.recipe import predict_probs, transforms_for
+    from healthcnn.studies.recipe import predict_probs
 
     # the same network scored with test-time augmentation (8 flips/rotations): a choice the
     # summary makes on validation
-    model = member.model.to(args_dict["device"])
-    tf_eval = transforms_for(recipe, splits["train"].in_channels)[1]
     tta = {
-        s: predict_probs(
-            model, splits[s], member.task, tf_eval, tta=True, device=args_dict["device"]
-        )
+        s: predict_probs(member, splits[s], tta=True, device=args_dict["device"])
         for s in ("val", "test")
     }
     scratch = Path(args_dict["scratch"]) / name

@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from healthcnn.inference.precision import cpu_name
 from healthcnn.published import published_result
-from healthcnn.training.precision import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ("retinamnist", "breastmnist")
@@ -34,8 +34,9 @@ BAR = 0.03  # the acceptance band around the published mean AUC
 def run_one(dataset: str, seed: int, args: argparse.Namespace) -> dict:
     import torch
 
+    from healthcnn.studies.run import train_run
     from healthcnn.training import TrainConfig
-    from healthcnn.training.run import RunConfig, train_run
+    from healthcnn.training.config import RunConfig
 
     torch.set_num_threads(args.threads)
     out = Path(args.out) / f"{dataset}-seed{seed}"

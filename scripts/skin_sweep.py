@@ -43,7 +43,7 @@ CURVE_FRACTIONS = (0.125, 0.25, 0.5)
 def _device_name(device: str) -> str:
     import torch
 
-    from healthcnn.training.precision import cpu_name
+    from healthcnn.inference.precision import cpu_name
 
     if device.startswith("cuda"):
         return torch.cuda.get_device_name()
@@ -72,7 +72,7 @@ def _flip_probs(model, ds, task, policy, device, ev):
     augmentation) and without it; ``ev`` is the evaluation transform."""
     import torch
 
-    from healthcnn.training.predict import predict
+    from healthcnn.inference.predict import predict
 
     plain = predict(model, ds, task, 512, policy, device=device, transform=ev).scores
     total = plain.copy()
@@ -90,10 +90,10 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
 
     from healthcnn.data import load_medmnist_splits
     from healthcnn.data.transforms import Compose, Normalize, Resize, build_augment
+    from healthcnn.inference.precision import PrecisionPolicy
     from healthcnn.metrics import accuracy, roc_auc
     from healthcnn.models import create_model
     from healthcnn.tasks import make_task
-    from healthcnn.training.precision import PrecisionPolicy
     from healthcnn.training.trainer import Trainer
 
     splits = load_medmnist_splits("dermamnist", root=args.data_dir)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from healthcnn import __version__
-from healthcnn.bundle import BundleError, load_bundle, save_bundle, verify_bundle
+from healthcnn.bundle import BundleError, Preprocessing, load_bundle, save_bundle, verify_bundle
 from healthcnn.bundle import io as bundle_io
 from healthcnn.models import create_model
 from healthcnn.tasks import make_task, referable_dr
@@ -30,7 +30,8 @@ def make_model() -> torch.nn.Module:
 
 
 def save(path, model=None, **kw):
-    meta = {"input": {"channels": 1, "size": [8, 8]}, "metrics": {"val_auc": 0.9}, "seeds": [0]}
+    meta = {"metrics": {"val_auc": 0.9}, "seeds": [0]}
+    kw.setdefault("preprocessing", Preprocessing(channels=1, size=(8, 8), spatial_dims=2))
     return save_bundle(path, model or make_model(), model_name="simple_cnn", model_kwargs=KWARGS,
                        task=TASK, metadata=kw.pop("metadata", meta), **kw)  # fmt: skip
 
@@ -63,7 +64,8 @@ def test_round_trip_gives_the_same_logits_and_metadata(tmp_path, monkeypatch):
     assert bundle.task.encode_labels(torch.tensor([1, 3])).tolist() == [0, 1]
     assert bundle.config["model_kwargs"] == KWARGS
     meta = bundle.metadata
-    assert meta["metrics"] == {"val_auc": 0.9} and meta["input"]["size"] == [8, 8]
+    assert meta["metrics"] == {"val_auc": 0.9} and meta["preprocessing"]["size"] == [8, 8]
+    assert meta["format_version"] == 2 and bundle.preprocessing.size == (8, 8)
     assert meta["library_versions"]["healthcnn"] == __version__
     assert meta["library_versions"]["torch"] == torch.__version__
     assert {"numpy", "python", "safetensors"} <= set(meta["library_versions"])
@@ -101,9 +103,18 @@ def test_verify_names_missing_files_bad_json_and_wrong_shapes(tmp_path):
         verify_bundle(tmp_path / "nowhere")
 
 
-def test_input_spec_defaults_to_the_model_kwargs(tmp_path):
-    meta = load_bundle(save(tmp_path / "b", metadata={})).metadata
-    assert meta["input"] == {"channels": 1, "spatial_dims": 2}
+def test_preprocessing_defaults_to_the_model_kwargs(tmp_path):
+    bundle = load_bundle(save(tmp_path / "b", metadata={}, preprocessing=None))
+    assert (bundle.preprocessing.channels, bundle.preprocessing.spatial_dims) == (1, 2)
+    assert bundle.preprocessing.size is None and bundle.preprocessing.transform() is None
+
+
+def test_preprocessing_must_fit_the_model_and_is_written_only_as_the_record(tmp_path):
+    wrong = Preprocessing(channels=3, size=(8, 8), spatial_dims=2)
+    with pytest.raises(ValueError, match="says 3 channels in 2D, the model takes 1 in 2D"):
+        save(tmp_path / "b", preprocessing=wrong)
+    with pytest.raises(ValueError, match=r"metadata keys \['normalisation'\]"):
+        save(tmp_path / "b", metadata={"normalisation": {"mean": [0.5]}})
 
 
 def test_save_rejects_inconsistent_arguments(tmp_path):

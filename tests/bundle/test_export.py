@@ -11,7 +11,7 @@ import torch
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from healthcnn.bundle import BundleError, load_bundle, save_bundle
+from healthcnn.bundle import BundleError, Preprocessing, load_bundle, save_bundle
 from healthcnn.bundle import export as export_mod
 from healthcnn.bundle.export import ExportError, export_onnx, read_onnx_metadata
 from healthcnn.models import create_model
@@ -30,9 +30,12 @@ def make_bundle(path, *, metadata=None, kwargs=KWARGS):
     with torch.no_grad():  # non-default batch-norm statistics, so folding them is tested
         g = torch.Generator().manual_seed(0)
         model(torch.rand(8, kwargs["in_channels"], *INPUT["size"], generator=g) * 3)
-    meta = {"input": INPUT, "normalisation": {"mean": [0.5], "std": [0.5]}}
+    record = Preprocessing(
+        channels=INPUT["channels"], size=tuple(INPUT["size"]), spatial_dims=2, mean=(0.5,),
+        std=(0.5,),
+    ) if metadata is None else None  # fmt: skip
     return save_bundle(path, model.eval(), model_name="simple_cnn", model_kwargs=kwargs,
-                       task=TASK, metadata=meta if metadata is None else metadata)  # fmt: skip
+                       task=TASK, preprocessing=record, metadata=metadata)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,8 @@ def test_export_matches_torch_and_records_metadata(bundle_dir, tmp_path):
     bundle_meta = json.loads((bundle_dir / "metadata.json").read_text())
     assert meta["model_sha256"] == bundle_meta["model_sha256"]
     assert json.loads(meta["task"])["classes"] == ["a", "b", "c"]
-    assert json.loads(meta["normalisation"]) == {"mean": [0.5], "std": [0.5]}
+    assert json.loads(meta["preprocessing"])["mean"] == [0.5]
+    assert json.loads(meta["preprocessing"])["std"] == [0.5]
     assert [p.name for p in out.parent.iterdir()] == ["m.onnx"]  # no temporary leftovers
 
 
@@ -113,8 +117,8 @@ def test_one_dimensional_model_exports(tmp_path):
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = create_model("simple_cnn", **kwargs)
+    record = Preprocessing(channels=2, size=(64,), spatial_dims=1)
     path = save_bundle(tmp_path / "ecg", model.eval(), model_name="simple_cnn",
-                       model_kwargs=kwargs, task=TASK,
-                       metadata={"input": {"channels": 2, "size": [64]}})  # fmt: skip
+                       model_kwargs=kwargs, task=TASK, preprocessing=record)  # fmt: skip
     result = export_onnx(path, tmp_path / "ecg.onnx")
     assert result.input_shape == (2, 64) and result.max_abs_diff <= result.atol

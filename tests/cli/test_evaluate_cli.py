@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from healthcnn.cli import main
+from healthcnn.studies.run import train_run
 from healthcnn.training import TrainConfig
-from healthcnn.training.run import RunConfig, train_run
+from healthcnn.training.config import RunConfig
 
 pytestmark = pytest.mark.data
 

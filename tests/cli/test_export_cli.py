@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
-from healthcnn.bundle import save_bundle
+from healthcnn.bundle import Preprocessing, save_bundle
 from healthcnn.cli import main
 from healthcnn.models import create_model
 from healthcnn.tasks import make_task
@@ -23,10 +23,10 @@ def bundle(tmp_path):
     with torch.random.fork_rng():
         torch.manual_seed(0)
         model = create_model("simple_cnn", **KWARGS).eval()
-    meta = {"input": {"channels": 1, "size": [12, 12]},
-            "normalisation": {"mean": [0.5], "std": [0.5], "scale": 1 / 255}}  # fmt: skip
+    record = Preprocessing(channels=1, size=(12, 12), spatial_dims=2, mean=(0.5,), std=(0.5,))
+    task = make_task("multiclass", ["a", "b", "c"])
     return save_bundle(tmp_path / "b", model, model_name="simple_cnn", model_kwargs=KWARGS,
-                       task=make_task("multiclass", ["a", "b", "c"]), metadata=meta)  # fmt: skip
+                       task=task, preprocessing=record)  # fmt: skip
 
 
 def test_export_prints_the_parity_and_writes_the_file(bundle, tmp_path, capsys):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import healthcnn.report as report_pkg
-from healthcnn.bundle import save_bundle
+from healthcnn.bundle import Preprocessing, save_bundle
 from healthcnn.cli import main
 from healthcnn.evaluation import evaluate_bundle
 from healthcnn.models import create_model
@@ -29,7 +29,8 @@ def _bundle(path: Path) -> Path:
         model_name="simple_cnn",
         model_kwargs=kwargs,
         task=make_task("multiclass", ["benign", "malignant"]),
-        metadata={"input": {"channels": 1, "size": [8, 8]}, "data": {"source": "x.npz"}},
+        preprocessing=Preprocessing(channels=1, size=(8, 8), spatial_dims=2),
+        metadata={"data": {"source": "x.npz"}},
     )
 
 

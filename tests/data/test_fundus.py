@@ -7,7 +7,7 @@ import pytest
 
 from healthcnn.data.fundus import (
     FundusConfig,
-    apply_recorded_preprocessing,
+    apply_fundus_preprocessing,
     crop_to_fov,
     find_field_of_view,
     preprocess_fundus,
@@ -97,11 +97,11 @@ def test_non_fundus_and_empty_inputs_fail_clearly() -> None:
 def test_recorded_preprocessing_hook(retina: np.ndarray) -> None:
     from PIL import Image
 
-    meta = {"input": {"size": [28, 28]}, "preprocessing": {"fundus": {"size": 28}}}
-    out = apply_recorded_preprocessing(meta, Image.fromarray(retina))
+    settings, size = {"size": 28}, (28, 28)
+    out = apply_fundus_preprocessing(settings, size, Image.fromarray(retina))
     assert out.size == (28, 28)
     small = Image.fromarray(retina).resize((40, 40))
-    assert apply_recorded_preprocessing(meta, small) is small  # already small: untouched
-    assert apply_recorded_preprocessing({}, small) is small
+    assert apply_fundus_preprocessing(settings, size, small) is small  # already small: untouched
+    assert apply_fundus_preprocessing(None, size, small) is small
     with pytest.raises(ValueError, match="not a circular field of view"):
-        apply_recorded_preprocessing(meta, Image.fromarray(skdata.astronaut()))
+        apply_fundus_preprocessing(settings, size, Image.fromarray(skdata.astronaut()))

@@ -12,8 +12,9 @@ import pytest
 
 from healthcnn.evaluation import OperatingPoint, evaluate_bundle
 from healthcnn.metrics import TemperatureScaler, roc_auc
+from healthcnn.studies.run import train_run
 from healthcnn.training import TrainConfig
-from healthcnn.training.run import RunConfig, train_run
+from healthcnn.training.config import RunConfig
 
 pytestmark = pytest.mark.data
 
@@ -94,11 +95,6 @@ def test_contract_and_thresholds_fitted_on_val(bundle: Path, tmp_path: Path) -> 
     assert sum(r["n"] for r in d["per_class"]) == 40
     assert d["readers"][0]["reader"] == "R1" and isinstance(d["readers"][0]["below_curve"], bool)
     assert d["subgroups"] is None and d["seed"] == 1 and d["level"] == 0.95
-    # the thin re-export keeps old callers working
-    from healthcnn.training.run import evaluate_bundle as old
-
-    again = old(bundle, precision="fp32", n_resamples=50)
-    assert again["metrics"]["auc"]["value"] == pytest.approx(d["metrics"]["auc"]["value"])
 
 
 def test_positive_option_and_errors(bundle: Path) -> None:

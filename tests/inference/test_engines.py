@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from healthcnn.bundle import save_bundle
+from healthcnn.bundle import Preprocessing, save_bundle
 from healthcnn.bundle.export import export_onnx
 from healthcnn.data.arrays import ArrayDataset
 from healthcnn.data.transforms import Normalize
@@ -41,9 +41,9 @@ def make_model(seed=0):
 
 
 def make_bundle(path, seed=0):
-    meta = {"input": {"channels": 1, "size": [12, 12]}}
+    record = Preprocessing(channels=1, size=(12, 12), spatial_dims=2)
     return save_bundle(path, make_model(seed), model_name="simple_cnn", model_kwargs=KWARGS,
-                       task=TASK, metadata=meta)  # fmt: skip
+                       task=TASK, preprocessing=record)  # fmt: skip
 
 
 def dataset(n=11):

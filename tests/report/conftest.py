@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from healthcnn.bundle import save_bundle
+from healthcnn.bundle import Preprocessing, save_bundle
 from healthcnn.models import create_model
 from healthcnn.tasks import make_task
 
@@ -57,16 +57,23 @@ def make_bundle(path: Path, *, classes=CLASSES, source: str = "retinamnist") -> 
             "classes": list(classes),
             "splits": {"train": 1080, "val": 120, "test": 400},
         },
-        "input": {"channels": 3, "size": [16, 16]},
-        "normalisation": {"mean": [0.5] * 3, "std": [0.5] * 3},
         "seeds": {"train": 0},
         "train_config": {"model": "simple_cnn", "train": {"epochs": 3, "lr": 0.001}},
         "history": history,
         "precision": "fp32",
     }
     task = make_task("multiclass", list(classes))
+    record = Preprocessing(
+        channels=3, size=(16, 16), spatial_dims=2, mean=(0.5,) * 3, std=(0.5,) * 3
+    )
     return save_bundle(
-        path, model, model_name="simple_cnn", model_kwargs=kwargs, task=task, metadata=meta
+        path,
+        model,
+        model_name="simple_cnn",
+        model_kwargs=kwargs,
+        task=task,
+        preprocessing=record,
+        metadata=meta,
     )
 
 

@@ -20,14 +20,14 @@ import pytest
 import torch
 from test_html import CHROMIUM, HOSTILE, _Balance, needs_browser, render
 
-from healthcnn.bundle import load_bundle, save_bundle
+from healthcnn.bundle import Preprocessing, load_bundle, save_bundle
 from healthcnn.data import ArrayDataset
 from healthcnn.models import create_model
 from healthcnn.report import build_report, write_report
 from healthcnn.report.examples import central_slices, ecg_strip, load_example, png_data_uri
+from healthcnn.studies.run import train_run
 from healthcnn.tasks import make_task
-from healthcnn.training.config import TrainConfig
-from healthcnn.training.run import RunConfig, train_run
+from healthcnn.training.config import RunConfig, TrainConfig
 
 LEADS = 3
 ECG_CLASSES = ["normal", HOSTILE]
@@ -66,9 +66,7 @@ def ecg(tmp_path_factory) -> tuple[Path, ArrayDataset]:
     torch.manual_seed(0)
     model = create_model("simple_cnn", **kwargs)
     meta = {
-        "data": {"source": "ecg-synthetic", "size": 64, "sampling_rate": 50, "classes": []},
-        "input": {"channels": LEADS, "size": [64]},
-        "normalisation": {"scale": 1.0},
+        "data": {"source": "ecg-synthetic", "size": 64, "classes": []},
         "seeds": {"train": 0},
     }
     meta["data"]["classes"] = ECG_CLASSES
@@ -78,6 +76,9 @@ def ecg(tmp_path_factory) -> tuple[Path, ArrayDataset]:
         model_name="simple_cnn",
         model_kwargs=kwargs,
         task=make_task("binary", ECG_CLASSES),
+        preprocessing=Preprocessing(
+            channels=LEADS, size=(64,), spatial_dims=1, scale=1.0, sampling_rate=50.0
+        ),
         metadata=meta,
     )
     t = np.linspace(0, 2 * np.pi, 64, dtype=np.float32)
@@ -191,7 +192,7 @@ def test_volume_shows_three_central_slices_and_the_prediction(volume, evaluation
     assert sum(_probs(part)) == pytest.approx(1.0, abs=2e-3)
     # same prediction as running the model by hand (eval, fp32, the bundle's normalisation)
     b = load_bundle(bundle)
-    norm = b.metadata["normalisation"]
+    norm = {"mean": b.preprocessing.mean, "std": b.preprocessing.std}
     x = torch.from_numpy(vol[None, None].astype(np.float32)) / 255.0
     x = (x - norm["mean"][0]) / norm["std"][0]
     with torch.no_grad():

@@ -219,7 +219,7 @@ def test_quick_study_thresholds_come_from_validation_predictions(quick_study) ->
     for b in numbers["bundles"]:
         if ("grade-seed" in b) == (chosen == "derived"):
             bundle = load_bundle(quick_study.out / b)
-            norm = Normalize(bundle.metadata["normalisation"]["mean"], [0.5] * 3)
+            norm = Normalize(list(bundle.preprocessing.mean), [0.5] * 3)
             probs.append(predict(bundle.model, val, bundle.task, transform=norm).scores)
     s = referable_scores(np.mean(probs, axis=0)) if chosen == "derived" else probs[0]
     y = referable_labels(val.labels.numpy())

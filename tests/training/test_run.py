@@ -20,8 +20,11 @@ import pytest
 import torch
 
 from healthcnn.bundle import load_bundle, verify_bundle
+from healthcnn.evaluation import evaluate_bundle
+from healthcnn.inference.files import predict_files
+from healthcnn.studies.run import train_run
 from healthcnn.training import TrainConfig
-from healthcnn.training.run import RunConfig, evaluate_bundle, predict_files, train_run
+from healthcnn.training.config import RunConfig
 
 pytestmark = pytest.mark.data
 
@@ -110,7 +113,8 @@ def test_adrenalmnist3d_end_to_end(data_root: Path, tmp_path: Path) -> None:
     _check_metrics(result, 8)
     bundle = load_bundle(tmp_path / "vol")
     assert bundle.config["model_kwargs"]["spatial_dims"] == 3
-    assert bundle.metadata["input"] == {"channels": 1, "size": [16, 16, 16]}
+    record = bundle.preprocessing
+    assert (record.channels, record.size, record.mean) == (1, (16, 16, 16), (0.5,))
     rows = predict_files(tmp_path / "vol", [npz], precision="fp32")
     # The npz's test images come first; probabilities of both classes sum to one.
     assert len(rows) == 8
@@ -150,7 +154,7 @@ def test_image_folder_csv_with_lesion_groups(data_root: Path, tmp_path: Path) ->
     meta = load_bundle(tmp_path / "skin").metadata
     splits = meta["data"]["splits"]
     assert sum(splits.values()) == 40
-    assert meta["input"] == {"channels": 3, "size": [32, 32]}
+    assert meta["preprocessing"]["channels"] == 3 and meta["preprocessing"]["size"] == [32, 32]
     assert result.metrics["test"]["n"] == splits["test"]
     # Predicting a JPEG from the folder resizes it to the bundle's input.
     out = predict_files(tmp_path / "skin", [tmp_path / rows[0]["path"]], precision="fp32")
@@ -247,15 +251,16 @@ def test_ecg_database_by_name_trains_a_1d_model(data_root: Path, tmp_path: Path)
     result = train_run(cfg, progress=False)
     bundle = load_bundle(tmp_path / "ecg")
     assert bundle.config["model_kwargs"]["spatial_dims"] == 1
-    assert bundle.metadata["input"] == {"channels": 1, "size": [140]}
-    assert bundle.metadata["normalisation"] == {"scale": 1.0}
+    record = bundle.preprocessing
+    assert (record.channels, record.size, record.scale, record.mean) == (1, (140,), 1.0, None)
+    assert record.sampling_rate is None  # ECG5000's beats carry no sampling rate
     splits = bundle.metadata["data"]["splits"]
     assert sum(splits.values()) == 500 and result.metrics["test"]["n"] == splits["test"]
     assert bundle.task.kind == "multiclass" and len(bundle.task.classes) == 5
 
 
 def test_cpsc2021_split_keeps_patients_apart(data_root: Path) -> None:
-    from healthcnn.training.run import load_splits
+    from healthcnn.data.sources import load_splits
 
     splits, _ = load_splits("cpsc2021", data_dir=str(data_root), seed=0)
     assert splits["train"].spatial_dims == 1 and splits["train"].images.shape[1:] == (2, 1000)

@@ -1,7 +1,8 @@
 """Bundles: a trained model as a directory (weights, how to rebuild it, what it means).
 
-``save_bundle`` writes atomically; ``load_bundle`` rebuilds through the model registry and
-never unpickles; ``verify_bundle`` checks files, JSON, checksum and tensor shapes.
+``save_bundle`` writes atomically, with the :class:`Preprocessing` record; ``load_bundle``
+rebuilds through the model registry and never unpickles; ``verify_bundle`` checks files, JSON,
+checksum and tensor shapes.
 """
 
 from .io import (
@@ -9,17 +10,18 @@ from .io import (
     BundleError,
     library_versions,
     load_bundle,
-    model_input_resize,
     save_bundle,
     verify_bundle,
 )
+from .schema import Preprocessing, PreprocessingError
 
 __all__ = [
     "Bundle",
     "BundleError",
+    "Preprocessing",
+    "PreprocessingError",
     "library_versions",
     "load_bundle",
-    "model_input_resize",
     "save_bundle",
     "verify_bundle",
 ]

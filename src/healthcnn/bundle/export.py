@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_write_bytes
-from .io import BundleError, load_bundle, model_input_resize
+from .io import BundleError, load_bundle
+from .schema import Preprocessing
 
 #: the default tolerance on the largest absolute logit difference, ONNX Runtime vs eager fp32
 #: (float32 kernels that sum in another order differ by ~1e-6 to 1e-4 on ResNet-scale logits)
@@ -75,20 +76,16 @@ def _require(module: str) -> Any:
         ) from None
 
 
-def bundle_input_shape(metadata: dict[str, Any]) -> tuple[int, ...]:
-    """The network's ``(C, *spatial)``: ``metadata["input"]`` (``channels`` and ``size``), the
-    spatial size replaced by ``preprocessing.model_input_size`` where the bundle resizes its
-    inputs before the network."""
-    spec = metadata.get("input") or {}
-    channels, size = spec.get("channels"), spec.get("size")
-    if isinstance(size, list | tuple) and size:
-        size = model_input_resize(metadata, len(size)) or size
-    if not isinstance(channels, int) or not isinstance(size, list | tuple) or not size:
+def bundle_input_shape(record: Preprocessing) -> tuple[int, ...]:
+    """The network's ``(C, *spatial)`` from a bundle's preprocessing record: the data's size,
+    replaced by ``model_input_size`` where the bundle resizes its inputs before the network."""
+    shape = record.network_input_shape
+    if shape is None:
         raise BundleError(
-            f"the bundle's metadata does not record its input size (input={spec!r}); pass "
-            f"input_shape=(C, H, W)"
+            "the bundle's preprocessing record does not say its input size; pass "
+            "input_shape=(C, H, W)"
         )
-    return (int(channels), *(int(s) for s in size))
+    return shape
 
 
 def graph_bytes(
@@ -216,7 +213,9 @@ def export_onnx(
     """
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir)
-    shape = tuple(input_shape) if input_shape is not None else bundle_input_shape(bundle.metadata)
+    shape = (
+        tuple(input_shape) if input_shape is not None else bundle_input_shape(bundle.preprocessing)
+    )
     dims = bundle.config["model_kwargs"].get("spatial_dims")
     if isinstance(dims, int) and len(shape) != dims + 1:
         raise ValueError(
@@ -238,7 +237,7 @@ def export_onnx(
             "model_sha256": str(meta.get("model_sha256", "")),
             "model_name": str(bundle.config.get("model_name", "")),
             "task": json.dumps(meta.get("task")),
-            "normalisation": json.dumps(meta.get("normalisation")),
+            "preprocessing": json.dumps(bundle.preprocessing.to_dict()),
             "input_shape": json.dumps(list(shape)),
         },
     )

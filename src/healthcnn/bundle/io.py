@@ -37,20 +37,29 @@ from torch import nn
 from .. import __version__
 from .._json import dumps
 from ..tasks import Task
+from .schema import BundleError, Preprocessing
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 BUNDLE_FILES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE)
 FORMAT = "healthcnn-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: format versions this healthcnn reads (1: before the preprocessing record)
+READABLE_VERSIONS = (1, 2)
 
 #: metadata keys save_bundle fills in itself (a caller's value for them is an error)
-_RESERVED = ("format", "format_version", "task", "library_versions", "created", "model_sha256")
-
-
-class BundleError(ValueError):
-    """A bundle directory is missing files, has invalid JSON, or does not match its weights."""
+_RESERVED = (
+    "format",
+    "format_version",
+    "task",
+    "library_versions",
+    "created",
+    "model_sha256",
+    "preprocessing",
+    "input",
+    "normalisation",
+)
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Bundle:
     task: Task
     config: dict[str, Any]
     metadata: dict[str, Any]
+    preprocessing: Preprocessing
 
 
 def library_versions() -> dict[str, str]:
@@ -74,27 +84,6 @@ def library_versions() -> dict[str, str]:
         "safetensors": safetensors.__version__,
         "python": platform.python_version(),
     }
-
-
-def model_input_resize(metadata: Mapping[str, Any], spatial_dims: int) -> tuple[int, ...] | None:
-    """The network's spatial input size when the bundle resizes its data first
-    (``metadata["preprocessing"]["model_input_size"]``: pixels, or one per axis); None when
-    the network sees the data's own size."""
-    size = (metadata.get("preprocessing") or {}).get("model_input_size")
-    if size is None:
-        return None
-    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
-        return (size,) * spatial_dims
-    if (
-        isinstance(size, list | tuple)
-        and len(size) == spatial_dims
-        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
-    ):
-        return tuple(size)
-    raise BundleError(
-        f"bundle metadata preprocessing.model_input_size must be a pixel count or "
-        f"{spatial_dims} of them, got {size!r}"
-    )
 
 
 def _sha256(path: Path) -> str:
@@ -135,16 +124,17 @@ def save_bundle(
     model_name: str,
     model_kwargs: Mapping[str, Any],
     task: Task,
+    preprocessing: Preprocessing | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` as a bundle at ``directory`` (atomically); returns the directory.
 
     ``model_kwargs`` must let ``create_model(model_name, **model_kwargs)`` rebuild the network:
-    ``spatial_dims``, ``in_channels``, ``num_classes`` and any extra options. ``metadata`` holds
-    the rest of the story: ``input`` (e.g. ``{"channels": 3, "size": [28, 28]}``),
-    ``normalisation``, ``thresholds``, ``metrics``, ``seeds``, ``train_config``, ``history``...;
-    any JSON-serialisable keys are kept (``input`` defaults to the channels and spatial_dims of
-    ``model_kwargs``).
+    ``spatial_dims``, ``in_channels``, ``num_classes`` and any extra options. ``preprocessing``
+    is the record of what inference must do to an input (default: the channels and
+    spatial_dims of ``model_kwargs``, no normalisation, size unknown). ``metadata`` holds the
+    rest of the story: ``data``, ``thresholds``, ``metrics``, ``seeds``, ``train_config``,
+    ``history``...; any JSON-serialisable keys are kept.
     """
     directory = Path(directory)
     kwargs = dict(_jsonable(dict(model_kwargs), "model_kwargs"))
@@ -159,7 +149,18 @@ def save_bundle(
     extra = dict(_jsonable(dict(metadata or {}), "metadata"))
     clash = sorted(set(extra) & set(_RESERVED))
     if clash:
-        raise ValueError(f"metadata keys {clash} are written by save_bundle itself; remove them")
+        raise ValueError(
+            f"metadata keys {clash} are written by save_bundle itself (input and normalisation "
+            f"belong to the preprocessing record); remove them"
+        )
+    record = preprocessing or Preprocessing(
+        channels=kwargs["in_channels"], size=None, spatial_dims=kwargs["spatial_dims"], scale=1.0
+    )
+    if (record.channels, record.spatial_dims) != (kwargs["in_channels"], kwargs["spatial_dims"]):
+        raise ValueError(
+            f"the preprocessing record says {record.channels} channels in {record.spatial_dims}D, "
+            f"the model takes {kwargs['in_channels']} in {kwargs['spatial_dims']}D"
+        )
 
     parent = directory.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -176,13 +177,11 @@ def save_bundle(
                 "model_kwargs": kwargs,
             },
         )
-        extra.setdefault(
-            "input", {"channels": kwargs["in_channels"], "spatial_dims": kwargs["spatial_dims"]}
-        )
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "task": task.to_dict(),
+            "preprocessing": record.to_dict(),
             **extra,
             "library_versions": library_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -221,10 +220,10 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BundleError(f"{path} is not a healthcnn bundle file (no format {FORMAT!r})")
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_VERSIONS:
         raise BundleError(
             f"{path} has format_version {data.get('format_version')!r}; this healthcnn reads "
-            f"version {FORMAT_VERSION}"
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     return data
 
@@ -267,6 +266,10 @@ def verify_bundle(directory: str | Path) -> dict[str, Any]:
     except (KeyError, ValueError, TypeError) as exc:
         raise BundleError(f"metadata.json has no valid task: {exc}") from None
     try:
+        Preprocessing.from_metadata(metadata)
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{directory / METADATA_FILE}: {exc}") from None
+    try:
         expected = {k: tuple(v.shape) for k, v in _build(config, "meta").state_dict().items()}
     except (ValueError, TypeError) as exc:
         raise BundleError(f"config.json cannot rebuild the model: {exc}") from None
@@ -299,5 +302,9 @@ def load_bundle(directory: str | Path, *, device: str | torch.device = "cpu") ->
     model.to(device)
     model.eval()
     return Bundle(
-        model=model, task=Task.from_dict(metadata["task"]), config=config, metadata=metadata
+        model=model,
+        task=Task.from_dict(metadata["task"]),
+        config=config,
+        metadata=metadata,
+        preprocessing=Preprocessing.from_metadata(metadata),
     )

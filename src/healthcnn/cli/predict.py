@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..training.run import predict_files
+from ..inference.files import predict_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -6,9 +6,11 @@ import argparse
 import json
 
 from ..published import published_result
+from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
-from ..training.run import RunConfig, load_config_file, train_distributed, train_run
+from ..training.config import RunConfig
 from . import CLIError
+from .config import load_config_file
 
 #: command-line flag -> TrainConfig field
 _TRAIN_FLAGS = {

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -236,20 +237,22 @@ def preprocess_fundus(
     return out, fov
 
 
-def apply_recorded_preprocessing(metadata: dict[str, Any], image: Any) -> Any:
-    """The fundus preprocessing a bundle recorded (``metadata["preprocessing"]["fundus"]``),
-    applied to a decoded PIL image before it is resized to the model input.
+def apply_fundus_preprocessing(
+    settings: Mapping[str, Any] | None, size: Sequence[int] | None, image: Any
+) -> Any:
+    """A bundle's recorded fundus preprocessing (its preprocessing record's ``fundus``
+    settings), applied to a decoded PIL image before it is resized to the model input
+    (``size``: the record's ``(H, W)``).
 
     Only photographs larger than twice the model input on both sides are treated as full-size
     (FOV crop + rescale); smaller images are taken as already preprocessed and passed through.
-    Bundles without a recorded fundus preprocessing pass every image through unchanged.
+    Without recorded settings every image passes through unchanged.
     """
-    settings = (metadata.get("preprocessing") or {}).get("fundus")
     if not settings:
         return image
     from PIL import Image
 
-    size = tuple((metadata.get("input") or {}).get("size") or (settings.get("size", 512),) * 2)
+    size = tuple(size or (settings.get("size", 512),) * 2)
     if image.width <= 2 * size[-1] or image.height <= 2 * size[0]:
         return image
     known = {k: v for k, v in settings.items() if k in FundusConfig.__dataclass_fields__}

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..bundle import load_bundle
+from ..data.sources import SPLITS, load_splits
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import infer_logits
 from ..metrics import (
     TemperatureScaler,
     balanced_accuracy,
@@ -42,9 +45,6 @@ from ..metrics import (
 )
 from ..metrics.estimate import Estimate
 from ..tasks import Task
-from ..training.precision import PrecisionPolicy
-from ..training.predict import infer_logits
-from ..training.run import SPLITS, bundle_views, load_splits
 from .operating_points import OperatingPoint, OperatingPoints
 from .readers import compare_readers, load_readers
 from .result import EvaluationResult
@@ -107,7 +107,7 @@ def evaluate_bundle(
         source, size=meta.get("data", {}).get("size", 28), data_dir=data_dir, seed=split_seed
     )
     policy = PrecisionPolicy.resolve(precision)
-    views = bundle_views(meta)
+    views = bundle.preprocessing.views_transforms()
 
     def infer(ds):
         """Mean logits (for temperature scaling) and mean probabilities over the recorded

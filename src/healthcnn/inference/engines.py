@@ -29,8 +29,8 @@ from torch import nn
 from ..bundle import Bundle, load_bundle
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
 from ..tasks import Task
-from ..training.precision import PrecisionPolicy
-from ..training.predict import Predictions
+from .precision import PrecisionPolicy
+from .predict import Predictions
 
 ENGINES = ("torch", "compiled", "onnx")
 
@@ -222,7 +222,7 @@ def _onnx_graph_for(bundle: Bundle, bundle_dir: Path, onnx_file: str | Path | No
                 f"{path} was exported from other weights (model_sha256 {str(recorded)[:12]}..., "
                 f"the bundle has {sha[:12]}...); export it again with healthcnn export"
             )
-    shape = bundle_input_shape(bundle.metadata)
+    shape = bundle_input_shape(bundle.preprocessing)
     graph = graph_bytes(bundle.model, shape)
     check_parity(bundle.model, graph, shape)
     return graph

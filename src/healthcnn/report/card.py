@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -161,34 +161,37 @@ def task_section(meta: Mapping[str, Any], evaluation: Mapping[str, Any]) -> str:
     return section("task", "Task and label meaning", body)
 
 
+def _preprocessing_rows(record: Any) -> dict[str, Any]:
+    """The record's fields that are set, for the model card (None fields are left out)."""
+    return {k: v for k, v in record.to_dict().items() if v is not None}
+
+
 def model_section(
-    config: Mapping[str, Any], meta: Mapping[str, Any], model: nn.Module | None
+    config: Mapping[str, Any], meta: Mapping[str, Any], model: nn.Module | None, record: Any
 ) -> str:
-    """Registry name, keyword arguments, parameter count, input, and the analyser's table."""
+    """Registry name, keyword arguments, parameter count, the preprocessing record, and the
+    analyser's table at the network's input shape."""
     params = sum(p.numel() for p in model.parameters()) if model is not None else None
-    inp = meta.get("input") or {}
-    norm = meta.get("normalisation") or {}
     pairs = [
         ("Architecture (registry name)", esc(config.get("model_name", "?"))),
         ("Keyword arguments", plain(config.get("model_kwargs") or {})),
         ("Parameters", esc(f"{params:,}") if params is not None else "not available"),
-        ("Input", plain(inp)),
-        ("Normalisation", plain({k: v for k, v in norm.items()}) if norm else "none recorded"),
+        ("Preprocessing (applied to every input)", plain(_preprocessing_rows(record))),
         ("Weights SHA-256", f"<code>{esc(meta.get('model_sha256', '?'))}</code>"),
     ]
     table_html = note = None
-    size = inp.get("size")
-    if model is not None and isinstance(size, Sequence) and inp.get("channels"):
+    shape = record.network_input_shape
+    if model is not None and shape is not None:
         try:
             from ..analysis import summarize, to_html
 
-            report = summarize(model, (int(inp["channels"]), *(int(s) for s in size)))
+            report = summarize(model, shape)
             table_html = to_html(report)
             pairs.append(("Multiply-accumulates (MACs), one image", esc(f"{report.totals.macs:,}")))
         except (ValueError, TypeError, RuntimeError) as exc:
             note = f"The analyser could not run: {esc(exc)}"
     elif model is not None:
-        note = "No per-layer table: the bundle does not record the input size (input.size)."
+        note = "No per-layer table: the bundle does not record the input size (preprocessing.size)."
     body = kv_table(pairs)
     if note:
         body += f"<p class=note>{note}</p>"

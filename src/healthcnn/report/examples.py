@@ -25,9 +25,6 @@ import numpy as np
 
 from .svg import FONT, PALETTE, _num, esc, nice_ticks, tick_label
 
-#: metadata keys (under ``data`` or ``input``) that may hold the sampling rate of 1D signals, Hz
-RATE_KEYS = ("sampling_rate", "fs", "sample_rate", "sampling_rate_hz")
-
 #: the longest trace drawn, in points (longer signals are decimated for the figure only)
 MAX_POINTS = 1500
 
@@ -77,9 +74,8 @@ def pick_example(
     """The first sample of ``dataset`` (an ArrayDataset of the evaluated split) in a positive
     class (else the first sample), predicted by ``bundle`` (a loaded Bundle)."""
 
-    from ..training.precision import PrecisionPolicy
-    from ..training.predict import predict_views
-    from ..training.run import bundle_views
+    from ..inference.precision import PrecisionPolicy
+    from ..inference.predict import predict_views
 
     if len(dataset) == 0:
         raise ValueError(f"the {split} split is empty: no example to show")
@@ -92,7 +88,7 @@ def pick_example(
         hits = np.flatnonzero(np.isin(y, positive)) if positive else np.array([], dtype=int)
     i = int(hits[0]) if len(hits) else 0
     one = dataset.subset([i])
-    views = bundle_views(bundle.metadata)
+    views = bundle.preprocessing.views_transforms()
     fp32 = PrecisionPolicy.resolve("fp32")
     p = predict_views(bundle.model, one, task, views, 1, fp32).astype(np.float64)
     classes = [str(c) for c in task.classes]
@@ -123,7 +119,7 @@ def load_example(
     data_dir: str | Path | None = None,
 ) -> Example:
     """:func:`pick_example` on the evaluated split, loaded as ``evaluate_bundle`` loads it
-    (``healthcnn.training.run.load_splits`` on the evaluation's data or the bundle's
+    (``healthcnn.data.sources.load_splits`` on the evaluation's data or the bundle's
     ``data.source``), unless ``dataset`` (that split as an ArrayDataset) is given."""
     from ..bundle import load_bundle
 
@@ -131,7 +127,7 @@ def load_example(
 
 
 def _example_of(bundle: Any, evaluation, dataset, data_dir) -> Example:
-    from ..training.run import load_splits
+    from ..data.sources import load_splits
 
     meta = bundle.metadata
     split = str((evaluation or {}).get("split") or "test")
@@ -152,21 +148,6 @@ def _example_of(bundle: Any, evaluation, dataset, data_dir) -> Example:
 
 
 # ---- figures ------------------------------------------------------------------------------------
-
-
-def sampling_rate(meta: Mapping[str, Any]) -> float | None:
-    """The sampling rate (Hz) recorded in the bundle metadata, if any."""
-    for part in ("data", "input"):
-        block = meta.get(part) or {}
-        for key in RATE_KEYS:
-            v = block.get(key)
-            try:
-                rate = float(v)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(rate) and rate > 0:
-                return rate
-    return None
 
 
 def ecg_strip(
@@ -303,16 +284,16 @@ def caption(example: Example) -> str:
     )
 
 
-def example_figure(example: Example, meta: Mapping[str, Any]) -> str:
-    """The figure of ``example`` (strip, three slices or thumbnail) with its caption."""
+def example_figure(example: Example, record: Any) -> str:
+    """The figure of ``example`` (strip, three slices or thumbnail) with its caption; signals
+    are drawn at the sampling rate and with the lead names of the preprocessing ``record``."""
     cap = f"<figcaption>{caption(example)}</figcaption>"
     dims = example.spatial_dims
     if dims == 1:
-        rate = sampling_rate(meta)
-        leads = (meta.get("data") or {}).get("leads") or (meta.get("input") or {}).get("leads")
-        if not (isinstance(leads, list) and len(leads) == example.values.shape[0]):
+        leads = list(record.leads) if record.leads else None
+        if leads is not None and len(leads) != example.values.shape[0]:
             leads = None
-        svg = ecg_strip(example.values, rate=rate, leads=leads)
+        svg = ecg_strip(example.values, rate=record.sampling_rate, leads=leads)
         return f'<figure class="example">{svg}{cap}</figure>'
     if dims == 3:
         imgs = []
@@ -345,7 +326,7 @@ def example_section(
 
         bundle = load_bundle(bundle_dir)
         example = _example_of(bundle, evaluation, dataset, data_dir)
-        figure = example_figure(example, bundle.metadata)
+        figure = example_figure(example, bundle.preprocessing)
     except Exception as exc:  # a report must not fail because its data moved
         return (
             f"{head}<p class=note>No example shown: the evaluated data could not be loaded "

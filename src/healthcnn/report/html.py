@@ -98,12 +98,12 @@ _NAV = (
 )
 
 
-def _read_bundle(bundle_dir: str | Path) -> tuple[dict, dict, Any]:
-    """metadata, config and the rebuilt model (None when the weights cannot be loaded)."""
+def _read_bundle(bundle_dir: str | Path) -> tuple[dict, dict, Any, Any]:
+    """metadata, config, the rebuilt model and the preprocessing record."""
     from ..bundle import load_bundle
 
     b = load_bundle(bundle_dir)
-    return b.metadata, b.config, b.model
+    return b.metadata, b.config, b.model, b.preprocessing
 
 
 def build_report(
@@ -134,7 +134,7 @@ def build_report(
     from ..analysis import CONVENTION
     from ..bundle import library_versions
 
-    meta, config, model = _read_bundle(bundle_dir)
+    meta, config, model, record = _read_bundle(bundle_dir)
     name = Path(bundle_dir).name or str(bundle_dir)
     dataset = (meta.get("data") or {}).get("source") or evaluation.get("data") or "?"
     title = title or f"Model card: {config.get('model_name', 'model')} on {dataset}"
@@ -144,7 +144,7 @@ def build_report(
         card.data_provenance(meta, evaluation),
         examples.example_section(bundle_dir, evaluation, dataset=example_data, data_dir=data_dir),
         card.task_section(meta, evaluation),
-        card.model_section(config, meta, model),
+        card.model_section(config, meta, model, record),
         card.training_section(meta),
         results.discrimination(evaluation),
         results.operating_points(evaluation),

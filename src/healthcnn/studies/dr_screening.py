@@ -39,11 +39,11 @@ from .._atomic import atomic_write_text
 from .._json import dumps
 from ..data import ArrayDataset
 from ..data.fundus import FundusConfig
+from ..data.sources import SPLITS, load_splits
 from ..evaluation import OperatingPoint
 from ..metrics import roc_auc
 from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
-from ..training.run import SPLITS, load_splits
 from .dr_data import prepare_fundus_csv
 from .ensemble import average_probabilities, compare_single_vs_ensemble
 from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
@@ -240,6 +240,15 @@ def _referable(
     }
 
 
+def _fundus_record(cfg: StudyConfig, train: ArrayDataset) -> dict[str, Any]:
+    """The fundus preprocessing ``healthcnn predict`` applies to full-size photographs."""
+    return {
+        **cfg.fundus.to_dict(),
+        "size": int(train.spatial_shape[-1]),
+        "applies_to": "image files of full-size photographs (healthcnn predict)",
+    }
+
+
 def _member_metadata(
     cfg: StudyConfig, source: str, splits: dict[str, ArrayDataset], member: Member
 ) -> dict:
@@ -251,14 +260,6 @@ def _member_metadata(
             "size": int(train.spatial_shape[-1]),
             "classes": list(member.task.classes),
             "splits": {s: len(splits[s]) for s in SPLITS},
-        },
-        "input": {"channels": train.in_channels, "size": list(train.spatial_shape)},
-        "preprocessing": {
-            "fundus": {
-                **cfg.fundus.to_dict(),
-                "size": int(train.spatial_shape[-1]),
-                "applies_to": "image files of full-size photographs (healthcnn predict)",
-            }
         },
         "study": "dr-screening",
     }
@@ -321,7 +322,10 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         members.append(m)
         bundles.append(
             save_member(
-                m, out / "bundles" / f"grade-seed{seed}", _member_metadata(cfg, data, splits, m)
+                m,
+                out / "bundles" / f"grade-seed{seed}",
+                _member_metadata(cfg, data, splits, m),
+                fundus=_fundus_record(cfg, splits["train"]),
             )
         )
     ens = {s: average_probabilities([m.scores[s] for m in members]) for s in ("val", "test")}
@@ -347,7 +351,8 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         bm = fit_member(cfg.recipe, cfg.seed, train, val, {"test": test}, task=task, **fit)
         binary = bm.scores
         meta = _member_metadata(cfg, data, splits, bm)
-        bundles.append(save_member(bm, out / "bundles" / "referable-binary", meta))
+        fundus = _fundus_record(cfg, splits["train"])
+        bundles.append(save_member(bm, out / "bundles" / "referable-binary", meta, fundus=fundus))
     candidates = {} if cfg.referable_model == "binary" else {"derived": derived}
     if binary is not None:
         candidates["binary"] = binary

@@ -45,12 +45,12 @@ from ..data.ecg_datasets import (
     record_of,
 )
 from ..data.splits import group_kfold
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import predict
 from ..metrics import DegenerateMetricWarning, Estimate, proportion_ci, roc_auc
 from ..models import create_model
 from ..tasks import Task, make_task
 from ..training import TrainConfig, Trainer
-from ..training.precision import PrecisionPolicy
-from ..training.predict import predict
 
 #: the records ``--quick`` uses: the shortest of each CPSC 2021 patient (both classes present)
 QUICK_AF_RECORDS = ("data_101_6", "data_21_7", "data_35_6", "data_84_3", "data_8_4", "data_92_12")

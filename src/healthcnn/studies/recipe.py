@@ -6,8 +6,9 @@ learning curve and the recipe sweep all train through :func:`fit_member`, so a c
 the sweep is exactly what the study then runs.
 
 Upsampling (``upsample=64``) resizes the 28 px inputs bilinearly inside the batch transform,
-so the data stay uint8 at their native size and the bundle records the resize (metadata
-``preprocessing.model_input_size``) for ``healthcnn predict``.
+so the data stay uint8 at their native size and the bundle's preprocessing record keeps the
+resize (``model_input_size``) for ``healthcnn predict``. Every member is fitted by
+:func:`healthcnn.training.fit_model`.
 """
 
 from __future__ import annotations
@@ -20,19 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from ..bundle import save_bundle
-from ..data import ArrayDataset, build_augment
-from ..data.transforms import Compose, Normalize, Resize, dihedral_views
-from ..models import create_model
+from ..data import ArrayDataset
 from ..tasks import DR_GRADES, Task, make_task
 from ..training import TrainConfig
+from ..training.fit import FitSpec, Fitted, fit_model
 from ..training.history import History
-from ..training.precision import PrecisionPolicy
-from ..training.predict import predict_views
-from ..training.trainer import Trainer
 
 TASK_KINDS = ("multiclass", "ordinal")
 
@@ -147,40 +142,53 @@ class Member:
 
     recipe: Recipe
     seed: int
-    model: nn.Module
-    task: Task
-    model_kwargs: dict[str, Any]
-    history: History
+    fitted: Fitted
     scores: dict[str, np.ndarray]
     seconds: float
     n_train: int
 
-    def preprocessing(self) -> dict[str, Any]:
-        return {"model_input_size": self.recipe.upsample, "tta": self.recipe.tta}
+    @property
+    def model(self) -> nn.Module:
+        return self.fitted.model
+
+    @property
+    def task(self) -> Task:
+        return self.fitted.task
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        return self.fitted.model_kwargs
+
+    @property
+    def history(self) -> History:
+        return self.fitted.history
+
+
+def fit_spec(recipe: Recipe, seed: int, *, device: str = "cpu", progress=False) -> FitSpec:
+    """The fit of ``recipe`` with ``seed``: its model (with the recipe's stem for ResNets),
+    upsampling, test-time views and hyper-parameters."""
+    return FitSpec(
+        model=recipe.model,
+        train=dataclasses.replace(recipe.train, seed=seed),
+        model_kwargs={"stem": recipe.stem} if recipe.model.startswith("resnet") else {},
+        model_input_size=recipe.upsample,
+        tta=recipe.tta,
+        device=device,
+        progress=progress,
+    )
 
 
 def predict_probs(
-    model: nn.Module,
-    ds: ArrayDataset,
-    task: Task,
-    eval_transform: Compose,
-    *,
-    tta: bool = False,
-    device: str = "cpu",
-    precision: str = "auto",
+    member: Member, ds: ArrayDataset, *, tta: bool | None = None, device: str = "cpu"
 ) -> np.ndarray:
-    """Class probabilities of ``model`` on ``ds``; with ``tta``, averaged over 8 views."""
-    policy = PrecisionPolicy.resolve(precision, device)
-    views = [Compose([eval_transform, v]) for v in dihedral_views()] if tta else [eval_transform]
-    return predict_views(model, ds, task, views, 256, policy, device=device)
-
-
-def transforms_for(recipe: Recipe, channels: int) -> tuple[Compose, Compose]:
-    """(training transform, evaluation transform): [resize] + [augment] + normalise."""
-    norm = Normalize([0.5] * channels, [0.5] * channels)
-    resize = [Resize(recipe.upsample)] if recipe.upsample else []
-    augment = build_augment(recipe.train.augment, 2, channels)
-    return Compose([*resize, augment, norm]), Compose([*resize, norm])
+    """Class probabilities of ``member`` on ``ds``, averaged over its recorded views, or with
+    ``tta`` given, over the 8 flips/rotations (True) or none (False)."""
+    fitted = member.fitted
+    if tta is not None:
+        views = "dihedral8" if tta else "single"
+        record = dataclasses.replace(fitted.preprocessing, views=views)
+        fitted = dataclasses.replace(fitted, preprocessing=record, device=device)
+    return fitted.infer(ds, batch_size=256)[1]
 
 
 def fit_member(
@@ -200,66 +208,36 @@ def fit_member(
     ``task`` overrides the recipe's grade task (e.g. a binary referable-DR task whose label
     map turns grades into referable / non-referable)."""
     start = time.perf_counter()
-    cfg = dataclasses.replace(recipe.train, seed=seed)
     if task is None:
         task = grade_task(recipe.task, tuple(train.classes))
-    model_kwargs: dict[str, Any] = {
-        "spatial_dims": 2,
-        "in_channels": train.in_channels,
-        "num_classes": task.num_outputs,
-    }
-    if recipe.model.startswith("resnet"):
-        model_kwargs["stem"] = recipe.stem
-    torch.manual_seed(seed)
-    model = create_model(recipe.model, **model_kwargs)
-    tf_train, tf_eval = transforms_for(recipe, train.in_channels)
-    trainer = Trainer(
-        model,
-        task,
-        cfg,
-        transform=tf_train,
-        eval_transform=tf_eval,
-        device=device,
-        progress=progress,
-    )
-    history = trainer.fit(train, val)
+    spec = fit_spec(recipe, seed, device=device, progress=progress)
+    fitted = fit_model(spec, train, val, task)
     sets = {"val": val, **dict(score_on or {})}
-    scores = {
-        name: predict_probs(
-            model, ds, task, tf_eval, tta=recipe.tta, device=device, precision=cfg.precision
-        )
-        for name, ds in sets.items()
-    }
+    scores = {name: fitted.infer(ds, batch_size=256)[1] for name, ds in sets.items()}
+    fitted.model = fitted.model.float().cpu().eval()
+    fitted.device = "cpu"
     return Member(
         recipe=recipe,
         seed=seed,
-        model=model.float().cpu().eval(),
-        task=task,
-        model_kwargs=model_kwargs,
-        history=history,
+        fitted=fitted,
         scores=scores,
         seconds=time.perf_counter() - start,
         n_train=len(train),
     )
 
 
-def save_member(member: Member, out: str | Path, metadata: Mapping[str, Any]) -> Path:
-    """Write ``member`` as a bundle; ``metadata`` adds study facts (data, metrics...)."""
-    channels = member.model_kwargs["in_channels"]
-    norm = {"mean": [0.5] * channels, "std": [0.5] * channels, "scale": 1 / 255}
-    meta = {
-        "normalisation": norm,
-        "seeds": {"train": member.seed},
-        "recipe": member.recipe.to_dict(),
-        "history": member.history.to_dict(),
-        **dict(metadata),
-    }
-    meta.setdefault("preprocessing", {}).update(member.preprocessing())
-    return save_bundle(
-        out,
-        member.model,
-        model_name=member.recipe.model,
-        model_kwargs=member.model_kwargs,
-        task=member.task,
-        metadata=meta,
-    )
+def save_member(
+    member: Member,
+    out: str | Path,
+    metadata: Mapping[str, Any],
+    *,
+    fundus: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``member`` as a bundle; ``metadata`` adds study facts (data, metrics...);
+    ``fundus`` records the full-resolution photograph preprocessing in its record."""
+    fitted = member.fitted
+    if fundus is not None:
+        record = dataclasses.replace(fitted.preprocessing, fundus=dict(fundus))
+        fitted = dataclasses.replace(fitted, preprocessing=record)
+    meta = {"seeds": {"train": member.seed}, "recipe": member.recipe.to_dict(), **dict(metadata)}
+    return fitted.save(out, meta)

@@ -36,6 +36,8 @@ from ..data.arrays import ArrayDataset
 from ..data.ham10000 import Ham10000, ham10000_splits, load_ham10000
 from ..data.splits import group_split
 from ..data.transforms import Compose, Normalize, build_augment
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import predict
 from ..models import create_model
 from ..tasks import LabelMap, make_task
 from ..tasks.taxonomy import (
@@ -46,8 +48,6 @@ from ..tasks.taxonomy import (
     partition_from_nodes,
 )
 from ..training import TrainConfig
-from ..training.precision import PrecisionPolicy
-from ..training.predict import predict
 from ..training.trainer import Trainer
 from . import _skin_eval, _skin_report
 

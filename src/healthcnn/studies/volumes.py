@@ -40,12 +40,12 @@ from ..analysis import summarize
 from ..data import ArrayDataset, build_augment, load_medmnist
 from ..data.resample import resize_dataset
 from ..data.transforms import Compose, Normalize
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import predict
 from ..metrics import delong_test, proportion_ci, roc_auc
 from ..models import create_model
 from ..tasks import make_task
 from ..training import TrainConfig, Trainer
-from ..training.precision import PrecisionPolicy
-from ..training.predict import predict
 from ._volume_models import VIEWS, SliceModel25D, inflated_resnet3d, slice_indices
 
 APPROACHES = ("scratch3d", "inflated3d", "slices25d")

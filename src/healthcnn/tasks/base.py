@@ -173,11 +173,10 @@ class Task:
     def predict(self, probabilities: torch.Tensor | np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def evaluate(self, targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-        """The default metrics of encoded ``targets`` against ``probabilities`` output."""
-        from ..metrics.classification import METRICS
-
-        return {name: float(METRICS[name](targets, scores)) for name in self.default_metrics}
+    def class_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """``(N, K)``: one probability per class name (the binary task's single column
+        P(positive) becomes the two columns 1 - p, p)."""
+        return np.asarray(scores)
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -240,6 +239,10 @@ class BinaryTask(Task):
 
     def probabilities(self, logits):
         return torch.sigmoid(self.check_logits(logits)[:, 0].float())
+
+    def class_probabilities(self, scores):
+        s = np.asarray(scores)
+        return np.stack([1 - s, s], axis=1) if s.ndim == 1 else s
 
     def predict(self, probabilities):
         return (np.asarray(probabilities) > self.threshold).astype(np.int64)

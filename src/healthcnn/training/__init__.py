@@ -4,12 +4,12 @@
 :class:`History`; :func:`predict` turns a model and a dataset into :class:`Predictions`.
 """
 
+from ..inference.precision import PrecisionPolicy, cpu_has_native_bf16
+from ..inference.predict import Predictions, predict
 from .callbacks import Callback, LambdaCallback
 from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .history import EpochRecord, History, TrainingError, TrainingInterrupted
-from .precision import PrecisionPolicy, cpu_has_native_bf16
-from .predict import Predictions, predict
 from .trainer import Trainer
 
 __all__ = [

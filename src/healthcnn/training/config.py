@@ -1,5 +1,6 @@
 """``TrainConfig``: every choice a training run makes, as plain data (stored in checkpoints and
-bundles, compared on resume)."""
+bundles, compared on resume); ``RunConfig``: the data, model and output of ``healthcnn train``
+around it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .precision import PRECISIONS
+from ..inference.precision import PRECISIONS
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "multistep", "cosine")
@@ -139,3 +140,58 @@ class TrainConfig:
         """Fields whose values differ: ``{name: (self's, other's)}``."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs, as plain data (stored in the bundle).
+
+    Attributes:
+        data: a registered dataset name (``"retinamnist"``), a path to an ``.npz`` in MedMNIST
+            layout, or a path to a CSV (``path``, ``label``, optional ``split`` (train/val/test)
+            and ``group`` columns; without ``split``, a seeded group-level 70/15/15 split), or an
+            ECG database (``cpsc2021``, ``mitdb``, ``cinc2021-georgia``, ``ecg5000``: a seeded
+            patient-level 70/15/15 split; see ``healthcnn study ecg-af`` for cross-validation).
+        model: registered model name; ``model_kwargs`` go to ``create_model``.
+        size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
+        task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
+        normalise: scale [0, 1] inputs with mean 0.5, std 0.5 per channel (MedMNIST protocol).
+        train: the Trainer's hyper-parameters.
+        out: the bundle directory; checkpoints go to ``<out>.work/`` while training.
+        data_dir: the data root (``None``: ``$HEALTHCNN_DATA`` or ``~/.cache/healthcnn``).
+        download: fetch a registered dataset that is not under the data root yet (checksum
+            verified); ``False`` raises an error saying where to place the file instead.
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    data: str
+    out: str
+    model: str = "resnet18"
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    size: int = 28
+    task: str | None = None
+    normalise: bool = True
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data_dir: str | None = None
+    download: bool = True
+    device: str = "cpu"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["train"] = self.train.to_dict()
+        data["model_kwargs"] = dict(self.model_kwargs)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - set(TrainConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) {unknown} in the run configuration; valid: "
+                f"{sorted(names | set(TrainConfig.__dataclass_fields__))}"
+            )
+        run = {k: v for k, v in data.items() if k in names and k != "train"}
+        train = dict(data.get("train") or {})
+        train.update({k: v for k, v in data.items() if k in TrainConfig.__dataclass_fields__})
+        return cls(**run, train=TrainConfig.from_dict(train))

@@ -36,6 +36,9 @@ from torch import nn
 
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import infer_logits
+from ..metrics.classification import METRICS
 from ..tasks import Task
 from . import distributed
 from .callbacks import Callback, CallbackList
@@ -43,8 +46,6 @@ from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, sa
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .history import EpochRecord, History, TrainingError, TrainingInterrupted
 from .optim import build_optimizer, lr_at, set_lr
-from .precision import PrecisionPolicy
-from .predict import infer_logits
 
 LOG_JSONL = "log.jsonl"
 
@@ -408,7 +409,7 @@ class Trainer:
             # a small validation split may lack a class; the metric then says NaN or averages
             # over what is there; one warning per epoch would only be noise
             warnings.simplefilter("ignore")
-            metrics = self.task.evaluate(targets.cpu().numpy(), scores)
+            metrics = default_metrics(self.task, targets.cpu().numpy(), scores)
         return loss, metrics
 
     def _nan_error(self, epoch: int, batch: int, value: float) -> TrainingError:
@@ -500,3 +501,9 @@ def _match_state_layout(optimizer: torch.optim.Optimizer) -> None:
             for name, value in state.items():
                 if isinstance(value, torch.Tensor) and value.shape == p.shape:
                     state[name] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
+def default_metrics(task: Task, targets: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """The task's default metrics (``task.default_metrics``) of encoded ``targets`` against
+    its probabilities ``scores`` (what validation reports and selects the best epoch by)."""
+    return {name: float(METRICS[name](targets, scores)) for name in task.default_metrics}

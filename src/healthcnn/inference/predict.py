@@ -37,8 +37,14 @@ class Predictions:
     def from_logits(cls, logits: torch.Tensor, ds: ArrayDataset, task: Task) -> Predictions:
         """The task's probabilities for ``logits`` (one row per sample of ``ds``, in order),
         with the dataset's labels (encoded by the task), ids and groups."""
+        return cls.from_scores(task.probabilities(logits).numpy(), ds, task)
+
+    @classmethod
+    def from_scores(cls, scores: np.ndarray, ds: ArrayDataset, task: Task) -> Predictions:
+        """Probabilities already computed (e.g. averaged over test-time views), with the
+        dataset's labels (encoded by the task), ids and groups."""
         return cls(
-            scores=task.probabilities(logits).numpy(),
+            scores=scores,
             labels=task.encode_labels(ds.labels).cpu().numpy(),
             ids=None if ds.ids is None else list(ds.ids),
             groups=None if ds.groups is None else list(ds.groups),

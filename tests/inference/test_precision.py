@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from healthcnn.inference import precision as precision_mod
+from healthcnn.inference.precision import PrecisionPolicy, cpu_flags
 from healthcnn.models import create_model
-from healthcnn.training import precision as precision_mod
-from healthcnn.training.precision import PrecisionPolicy, cpu_flags
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""A bundle's recorded inference settings (input resize, test-time augmentation) are applied
-by every consumer: ``predict_files`` (torch and onnx engines), ``evaluate_bundle``, the ONNX
+"""A bundle's preprocessing record (input resize, test-time augmentation) is applied by every
+consumer: ``predict_files`` (torch and onnx engines), ``evaluate_bundle``, the ONNX
 input shape. Without them a network trained on upsampled inputs would silently be fed the
 native size."""
 
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from healthcnn.bundle import save_bundle
+from healthcnn.bundle import Preprocessing, save_bundle
 from healthcnn.bundle.export import bundle_input_shape
 from healthcnn.data.transforms import Compose, Normalize, Resize, dihedral_views
 from healthcnn.evaluation import evaluate_bundle
+from healthcnn.inference.files import predict_files
 from healthcnn.models import create_model
 from healthcnn.tasks import make_task
-from healthcnn.training.run import bundle_transform, bundle_views, predict_files
 
 KWARGS = {"spatial_dims": 2, "in_channels": 1, "num_classes": 3, "channels": [4, 8]}
 TASK = make_task("multiclass", ["0", "1", "2"])
@@ -41,14 +41,12 @@ def _bundle(tmp_path: Path, preprocessing: dict) -> tuple[Path, torch.nn.Module,
     with torch.no_grad():  # non-trivial batch-norm statistics
         model(torch.randn(16, 1, 20, 20) * 2)
     model.eval()
-    meta = {
-        "input": {"channels": 1, "size": [12, 12]},
-        "normalisation": {"mean": [0.5], "std": [0.5], "scale": 1 / 255},
-        "data": {"source": str(npz), "size": 12},
-        "preprocessing": preprocessing,
-    }
+    record = Preprocessing(
+        channels=1, size=(12, 12), spatial_dims=2, mean=(0.5,), std=(0.5,), **preprocessing
+    )
+    meta = {"data": {"source": str(npz), "size": 12}}
     path = save_bundle(tmp_path / "b", model, model_name="simple_cnn", model_kwargs=KWARGS,
-                       task=TASK, metadata=meta)  # fmt: skip
+                       task=TASK, preprocessing=record, metadata=meta)  # fmt: skip
     return path, model, npz
 
 
@@ -61,28 +59,30 @@ def _expected(model: torch.nn.Module, images: np.ndarray, size: int, tta: bool) 
     return np.mean(probs, axis=0)
 
 
-def test_transform_and_views_follow_the_metadata() -> None:
-    plain = {"normalisation": {"mean": [0.5], "std": [0.5]}}
-    assert len(bundle_views(plain)) == 1 and len(bundle_transform(plain).transforms) == 1
-    both = {**plain, "preprocessing": {"model_input_size": 64, "tta": True}}
-    assert len(bundle_views(both)) == 8
+def _record(**kw) -> Preprocessing:
+    return Preprocessing(channels=3, size=(28, 28), spatial_dims=2, **kw)
+
+
+def test_transform_and_views_follow_the_record() -> None:
+    plain = _record(mean=(0.5,) * 3, std=(0.5,) * 3)
+    assert len(plain.views_transforms()) == 1 and len(plain.transform().transforms) == 1
+    both = _record(mean=(0.5,) * 3, std=(0.5,) * 3, model_input_size=64, views="dihedral8")
+    assert len(both.views_transforms()) == 8
     x = torch.zeros(2, 3, 28, 28)
-    assert bundle_transform(both)(x).shape == (2, 3, 64, 64)
-    assert bundle_transform({}) is None and bundle_views({}) == [None]
-    assert bundle_input_shape({"input": {"channels": 3, "size": [28, 28]}, **both}) == (3, 64, 64)
+    assert both.transform()(x).shape == (2, 3, 64, 64)
+    assert _record().transform() is None and _record().views_transforms() == [None]
+    assert bundle_input_shape(both) == (3, 64, 64)
     with pytest.raises(ValueError, match="must be a pixel count or 2 of them, got '64'"):
-        bundle_transform({"preprocessing": {"model_input_size": "64"}})
+        _record(model_input_size="64")
     with pytest.raises(ValueError, match=r"or 2 of them, got \[64, 64, 64\]"):
-        bundle_transform({"preprocessing": {"model_input_size": [64, 64, 64]}})
-    assert bundle_transform({"preprocessing": {"model_input_size": [30, 40]}})(x).shape[2:] == (
-        30,
-        40,
-    )
+        _record(model_input_size=[64, 64, 64])
+    assert _record(model_input_size=[30, 40]).transform()(x).shape[2:] == (30, 40)
 
 
 @pytest.mark.parametrize("tta", [False, True])
 def test_predict_and_evaluate_apply_resize_and_tta(tmp_path: Path, tta: bool) -> None:
-    path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "tta": tta})
+    views = "dihedral8" if tta else "single"
+    path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "views": views})
     with np.load(npz) as f:
         test_images = f["test_images"]
     want = _expected(model, test_images, 20, tta)
@@ -99,7 +99,7 @@ def test_predict_and_evaluate_apply_resize_and_tta(tmp_path: Path, tta: bool) ->
 
 def test_onnx_engine_exports_at_the_network_input_size(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "tta": True})
+    path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "views": "dihedral8"})
     with np.load(npz) as f:
         want = _expected(model, f["test_images"], 20, True)
     rows = predict_files(path, [npz], precision="fp32", engine="onnx")
@@ -109,9 +109,11 @@ def test_onnx_engine_exports_at_the_network_input_size(tmp_path: Path) -> None:
 
 def test_compose_of_views_keeps_order() -> None:
     # normalise, resize, then the view: a flip after the resize
-    meta = {"normalisation": {"mean": [0.0], "std": [1.0]}, "preprocessing": {"tta": True}}
+    record = Preprocessing(
+        channels=1, size=(2, 2), spatial_dims=2, mean=(0.0,), std=(1.0,), views="dihedral8"
+    )
     x = torch.arange(4.0).reshape(1, 1, 2, 2)
-    outs = [v(x) for v in bundle_views(meta)]
-    assert all(isinstance(v, Compose) for v in bundle_views(meta))
+    outs = [v(x) for v in record.views_transforms()]
+    assert all(isinstance(v, Compose) for v in record.views_transforms())
     assert torch.equal(outs[0], x)  # identity first
     assert len({tuple(o.flatten().tolist()) for o in outs}) == 8  # 8 distinct views

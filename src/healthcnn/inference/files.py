@@ -1,0 +1,103 @@
+"""``predict_files``: class probabilities for image files and ``.npz`` arrays from a bundle.
+
+Every input is treated as the bundle's :class:`~healthcnn.bundle.Preprocessing` record says:
+channels, size (image files are resized to it; a recorded fundus preprocessing crops
+full-size photographs first), normalisation, model input size and test-time views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..bundle import Preprocessing
+from ..data.arrays import ArrayDataset
+from .engines import load_predictor
+
+
+def _npz_items(f: Path, record: Preprocessing) -> list[tuple[str, np.ndarray]]:
+    channels, size = record.channels, record.size or ()
+    with np.load(f, allow_pickle=False) as npz:
+        key = next((k for k in ("images", "test_images") if k in npz.files), None)
+        if key is None:
+            raise ValueError(
+                f"{f}: no 'images' or 'test_images' array (found {', '.join(npz.files)})"
+            )
+        arr = npz[key]
+    expected = (len(size) + 1, len(size) + 2)
+    if arr.ndim not in expected:
+        raise ValueError(f"{f}: {key} has shape {arr.shape}; expected N x {size}")
+    if arr.ndim == len(size) + 1:
+        arr = arr[:, None] if channels == 1 else arr
+    elif arr.shape[-1] == channels and arr.shape[1] != channels:
+        arr = np.moveaxis(arr, -1, 1)
+    return [(f"{f.name}[{i}]", a) for i, a in enumerate(arr)]
+
+
+def _image_item(f: Path, record: Preprocessing) -> tuple[str, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    from ..data.fundus import apply_fundus_preprocessing
+
+    size = record.size or ()
+    if len(size) != 2:
+        raise ValueError(f"{f}: image files need a 2D model; this bundle expects {size}")
+    try:
+        with Image.open(f) as im:
+            im = im.convert("RGB" if record.channels == 3 else "L")
+            im = apply_fundus_preprocessing(record.fundus, size, im)
+            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            a = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{f} is not an image that can be decoded ({exc})") from None
+    return f.name, a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
+
+
+def load_inputs(files: Sequence[str | Path], record: Preprocessing, classes: list[str]):
+    """The files as one uint8 :class:`ArrayDataset` of the record's shape (ids: file names,
+    ``name.npz[i]`` for arrays)."""
+    items: list[tuple[str, np.ndarray]] = []
+    for f in map(Path, files):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} does not exist")
+        items += _npz_items(f, record) if f.suffix == ".npz" else [_image_item(f, record)]
+    images = torch.from_numpy(np.stack([a for _, a in items]).astype(np.uint8))
+    expected = (record.channels, *(record.size or ()))
+    if tuple(images.shape[1:]) != expected:
+        raise ValueError(
+            f"inputs have shape {tuple(images.shape[1:])}; the bundle expects {expected}"
+        )
+    return ArrayDataset(
+        images=images,
+        labels=torch.zeros(len(items), dtype=torch.long),
+        classes=list(classes),
+        ids=[n for n, _ in items],
+    )
+
+
+def predict_files(
+    bundle_dir: str | Path,
+    files: Sequence[str | Path],
+    *,
+    precision: str = "auto",
+    engine: str = "torch",
+) -> list[dict[str, Any]]:
+    """Class probabilities for image files (resized to the bundle's input) or ``.npz`` arrays,
+    computed by an inference ``engine`` (``torch``, ``compiled`` or ``onnx``; see
+    :mod:`healthcnn.inference`)."""
+    bundle, predictor = load_predictor(bundle_dir, engine, precision=precision)
+    record, task = bundle.preprocessing, bundle.task
+    ds = load_inputs(files, record, list(task.classes))
+    views = record.views_transforms()
+    scores_all = sum(
+        predictor.predict(ds, task, batch_size=256, transform=tf).scores for tf in views
+    ) / len(views)
+    names = list(task.classes)
+    return [
+        {"input": name, "probabilities": dict(zip(names, map(float, row), strict=True))}
+        for name, row in zip(ds.ids, task.class_probabilities(scores_all), strict=True)
+    ]

@@ -1,0 +1,163 @@
+"""The main job as one library function: data -> task -> ``fit_model`` -> val/test scores ->
+bundle.
+
+``train_run(RunConfig(...))`` is what ``healthcnn train`` and ``make demo`` call. It sits with
+the studies because it scores the test split (above :mod:`healthcnn.evaluation` in the import
+order); the fit itself is :func:`healthcnn.training.fit_model`, as for every study.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.sources import SPLITS, load_splits, sampling_rate
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import Predictions
+from ..metrics import accuracy, roc_auc
+from ..models._registry import get_entry
+from ..tasks import Task, make_task
+from ..training import distributed
+from ..training.config import RunConfig
+from ..training.fit import FitSpec, Fitted, fit_model
+from ..training.history import History
+
+#: MedMNIST's task names -> ours. The MedMNIST v2 benchmark trains its ordinal-regression set
+#: (RetinaMNIST) with cross-entropy and scores it as multi-class; ``task=`` overrides.
+_MEDMNIST_TASK = {
+    "binary-class": "binary",
+    "binary": "binary",
+    "multi-class": "multiclass",
+    "ordinal-regression": "multiclass",
+    "multi-label, binary-class": "multilabel",
+    "multi-label": "multilabel",
+}
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the bundle, the history and the validation/test metrics."""
+
+    bundle: Path
+    history: History
+    metrics: dict[str, dict[str, float]]
+    seconds: float
+    model_kwargs: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": str(self.bundle),
+            "best_epoch": self.history.best_epoch,
+            "epochs_run": len(self.history.epochs),
+            "metrics": self.metrics,
+            "seconds": round(self.seconds, 2),
+            "model_kwargs": self.model_kwargs,
+        }
+
+
+def resolve_task(kind: str | None, dataset_task: str | None, train: Any) -> Task:
+    """The task ``kind`` names, else the dataset's own, else one read off the labels."""
+    if kind is None:
+        if dataset_task is not None:
+            kind = _MEDMNIST_TASK.get(dataset_task, dataset_task)
+        elif train.labels.dim() == 2:
+            kind = "multilabel"
+        else:
+            kind = "binary" if len(train.classes) == 2 else "multiclass"
+    return make_task(kind, train.classes)
+
+
+def score(pred: Predictions) -> dict[str, float]:
+    """AUC and accuracy, as the MedMNIST benchmark scores them."""
+    return {
+        "auc": float(roc_auc(pred.labels, pred.scores, ci=None)),
+        "acc": float(accuracy(pred.labels, pred.scores)),
+        "n": len(pred),
+    }
+
+
+def _spec(cfg: RunConfig, device: Any, progress: bool | None) -> FitSpec:
+    rate = sampling_rate(cfg.data)
+    out = Path(cfg.out)
+    return FitSpec(
+        model=cfg.model,
+        train=cfg.train,
+        model_kwargs=cfg.model_kwargs,
+        normalise=cfg.normalise,
+        record={"sampling_rate": rate} if rate is not None else {},
+        device=device,
+        progress=progress,
+        out_dir=out.with_name(out.name + ".work"),
+    )
+
+
+def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict) -> dict:
+    policy = PrecisionPolicy.resolve(cfg.train.precision, fitted.device)
+    return {
+        "data": {
+            "source": cfg.data,
+            "size": cfg.size,
+            "classes": list(fitted.task.classes),
+            "splits": {s: len(splits[s]) for s in SPLITS},
+        },
+        "metrics": metrics,
+        "seeds": {"train": cfg.train.seed},
+        "train_config": cfg.to_dict(),
+        "precision": policy.name if hasattr(policy, "name") else cfg.train.precision,
+    }
+
+
+def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.data``, score val and test, write the bundle at ``cfg.out``.
+
+    Inside a ``torch.distributed`` group (``torchrun``, or :func:`train_distributed`) every rank
+    runs this function: training is data-parallel, rank 0 scores and writes the bundle, and
+    every rank returns rank 0's result.
+    """
+    start = time.perf_counter()
+    ctx = distributed.current()
+    device = distributed.rank_device(cfg.device, ctx)
+    get_entry(cfg.model)  # unknown model: fail before loading any data
+    splits, dataset_task = load_splits(
+        cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed, download=cfg.download
+    )
+    train, val, test = (splits[s] for s in SPLITS)
+    task = resolve_task(cfg.task, dataset_task, train)
+    fitted = fit_model(_spec(cfg, device, progress), train, val, task, resume=resume)
+    if ctx is not None and not ctx.is_main:
+        return distributed.broadcast_object(None, ctx)
+    metrics = {name: score(fitted.predict(ds)) for name, ds in (("val", val), ("test", test))}
+    out = fitted.save(cfg.out, _bundle_metadata(cfg, fitted, splits, metrics))
+    result = RunResult(
+        bundle=out,
+        history=fitted.history,
+        metrics=metrics,
+        seconds=time.perf_counter() - start,
+        model_kwargs=fitted.model_kwargs,
+    )
+    return result if ctx is None else distributed.broadcast_object(result, ctx)
+
+
+def _rank_main(cfg: dict[str, Any], resume: bool) -> RunResult:
+    """One process of :func:`train_distributed` (module level, so spawn can import it)."""
+    run = RunConfig.from_dict(cfg)
+    distributed.init_from_env(run.device)
+    return train_run(run, resume=resume)
+
+
+def train_distributed(cfg: RunConfig, nproc: int, *, resume: bool = False) -> RunResult:
+    """:func:`train_run` in ``nproc`` local processes (DDP; gloo on CPU, nccl on CUDA), each
+    with ``cpu_count // nproc`` threads; ``cfg.train.batch_size`` is the global batch. Returns
+    rank 0's result. Multi-node runs use ``torchrun`` instead (see docs/scaling.md)."""
+    if nproc == 1:
+        return train_run(cfg, resume=resume)
+    if cfg.device.startswith("cuda") and torch.cuda.device_count() < nproc:
+        raise ValueError(
+            f"--nproc {nproc} on {cfg.device} needs {nproc} GPUs; "
+            f"{torch.cuda.device_count()} are visible"
+        )
+    return distributed.launch(_rank_main, nproc, cfg.to_dict(), resume)

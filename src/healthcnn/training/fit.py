@@ -1,0 +1,229 @@
+"""The one fit path: ``fit_model(spec, train, val, task) -> Fitted``.
+
+Every place that trains a network (``healthcnn train``, each study, the sweep scripts, the
+training benchmark) goes through here, so the choices a fit makes are made once:
+
+1. **Model options the data implies** (:func:`default_model_kwargs`): ResNets whose input is
+   under 64 px get the small (MedMNIST 28 px) stem; the caller's ``model_kwargs`` override.
+2. **Seeding**: ``torch.manual_seed(spec.init_seed)`` right before the network is built (the
+   Trainer seeds shuffling, augmentation and dropout from ``spec.train.seed``).
+3. **Transforms**: training = [resize to the model input] + augmentation + normalisation;
+   evaluation = the :class:`~healthcnn.bundle.Preprocessing` record's own ``transform()``, so
+   the validation that selects the best epoch sees inputs exactly as inference will.
+4. :class:`~healthcnn.training.Trainer` ``.fit``; the result carries the record a bundle needs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..bundle import Preprocessing, save_bundle
+from ..data.arrays import ArrayDataset
+from ..data.transforms import Compose, Resize, build_augment
+from ..inference.precision import PrecisionPolicy
+from ..inference.predict import Predictions, infer_logits
+from ..models import create_model
+from ..tasks import Task
+from .config import TrainConfig
+from .history import History
+from .trainer import Trainer
+
+#: ResNets on inputs smaller than this (pixels, largest side) get the 28 px stem
+SMALL_STEM_BELOW = 64
+
+
+def default_model_kwargs(model: str, input_size: tuple[int, ...]) -> dict[str, Any]:
+    """Options the data implies: for ResNets on inputs under 64 px, the MedMNIST 28 px stem."""
+    if model.startswith("resnet") and max(input_size) < SMALL_STEM_BELOW:
+        return {"stem": "small"}
+    return {}
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What to fit and how (plain data, except the optional ``build`` function).
+
+    Attributes:
+        model: registered model name (the bundle records it to rebuild the network).
+        train: the Trainer's hyper-parameters (its ``seed`` seeds shuffling and augmentation).
+        model_kwargs: options for ``create_model`` (over :func:`default_model_kwargs`).
+        normalise: scale uint8 inputs to [-1, 1] (mean 0.5, std 0.5 per channel, the MedMNIST
+            protocol); float inputs (signals normalised per lead) are never rescaled.
+        model_input_size: resize inputs to this many pixels per axis before the network
+            (upsampling small images for the ImageNet stem), else the data's own size.
+        tta: predict with the 8 flips/right-angle rotations averaged (test-time views).
+        init_seed: seed of the weight initialisation (default ``train.seed``).
+        build: a function returning the untrained network, for models that need more than
+            registry options (e.g. inflated 2D weights); called after seeding.
+        record: further preprocessing-record fields (``sampling_rate``, ``leads``, ``fundus``).
+        device: ``"cpu"`` or ``"cuda"``; ``progress``: the Trainer's progress bar;
+        out_dir: checkpoints and ``log.jsonl`` (resumable), None for none.
+    """
+
+    model: str
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    normalise: bool = True
+    model_input_size: int | None = None
+    tta: bool = False
+    init_seed: int | None = None
+    build: Callable[[], nn.Module] | None = None
+    record: Mapping[str, Any] = field(default_factory=dict)
+    device: str | torch.device = "cpu"
+    progress: bool | None = False
+    out_dir: str | Path | None = None
+
+
+@dataclass
+class Fitted:
+    """A trained network (best validation epoch restored) with everything a bundle needs."""
+
+    model: nn.Module
+    task: Task
+    history: History
+    preprocessing: Preprocessing
+    model_name: str
+    model_kwargs: dict[str, Any]
+    train_config: TrainConfig
+    device: str | torch.device
+    seconds: float
+
+    def infer(
+        self,
+        ds: ArrayDataset,
+        *,
+        batch_size: int | None = None,
+        precision: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean logits and mean probabilities over the record's views (float64 arrays)."""
+        batch = batch_size or self.train_config.effective_eval_batch_size
+        policy = PrecisionPolicy.resolve(precision or self.train_config.precision, self.device)
+        logits, probs = [], []
+        for tf in self.preprocessing.views_transforms():
+            z, _ = infer_logits(
+                self.model, ds, batch_size=batch, policy=policy, device=self.device, transform=tf
+            )
+            logits.append(z.numpy().astype(np.float64))
+            probs.append(self.task.probabilities(z).numpy())
+        if len(probs) == 1:
+            return logits[0], probs[0]
+        return np.mean(logits, axis=0), np.mean(probs, axis=0)
+
+    def predict(
+        self,
+        ds: ArrayDataset,
+        *,
+        batch_size: int | None = None,
+        precision: str | None = None,
+    ) -> Predictions:
+        """The task's probabilities on ``ds`` (averaged over the record's views) with labels,
+        ids and groups."""
+        _, probs = self.infer(ds, batch_size=batch_size, precision=precision)
+        return Predictions.from_scores(probs, ds, self.task)
+
+    def save(self, out: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write the fitted network as a bundle (the one bundle writer; atomic)."""
+        return save_bundle(
+            out,
+            self.model.float().cpu().eval(),
+            model_name=self.model_name,
+            model_kwargs=self.model_kwargs,
+            task=self.task,
+            preprocessing=self.preprocessing,
+            metadata={"history": self.history.to_dict(), **dict(metadata or {})},
+        )
+
+
+def preprocessing_for(spec: FitSpec, train: ArrayDataset) -> Preprocessing:
+    """The preprocessing record of a fit: channels and size of ``train``, its scaling, the
+    normalisation, model input size and views of ``spec``, and ``spec.record``."""
+    is_uint8 = train.images.dtype == torch.uint8
+    channels = train.in_channels
+    norm = spec.normalise and is_uint8
+    return Preprocessing(
+        channels=channels,
+        size=tuple(train.images.shape[2:]),
+        spatial_dims=train.spatial_dims,
+        scale=1 / 255 if is_uint8 else 1.0,
+        mean=(0.5,) * channels if norm else None,
+        std=(0.5,) * channels if norm else None,
+        model_input_size=spec.model_input_size,
+        views="dihedral8" if spec.tta else "single",
+        **dict(spec.record),
+    )
+
+
+def _model_kwargs(spec: FitSpec, train: ArrayDataset, task: Task) -> dict[str, Any]:
+    size = (spec.model_input_size,) if spec.model_input_size else tuple(train.images.shape[2:])
+    return {
+        **default_model_kwargs(spec.model, size),
+        **dict(spec.model_kwargs),
+        "spatial_dims": train.spatial_dims,
+        "in_channels": train.in_channels,
+        "num_classes": task.num_outputs,
+    }
+
+
+def _train_transform(spec: FitSpec, train: ArrayDataset, record: Preprocessing) -> Compose:
+    resize = [Resize(spec.model_input_size)] if spec.model_input_size else []
+    augment = build_augment(spec.train.augment, train.spatial_dims, train.in_channels)
+    norm = record.transform()
+    norm_steps = [] if norm is None else [s for s in norm.transforms if not isinstance(s, Resize)]
+    return Compose([*resize, augment, *norm_steps])
+
+
+def build_network(spec: FitSpec, train: ArrayDataset, task: Task) -> tuple[nn.Module, dict]:
+    """The untrained network of ``spec`` (seeded) and the keyword arguments that rebuild it."""
+    kwargs = _model_kwargs(spec, train, task)
+    seed = spec.train.seed if spec.init_seed is None else spec.init_seed
+    torch.manual_seed(seed)  # weight initialisation; the Trainer seeds the rest
+    model = spec.build() if spec.build is not None else create_model(spec.model, **kwargs)
+    kwargs.pop("weights", None)
+    return model, kwargs
+
+
+def fit_model(
+    spec: FitSpec,
+    train: ArrayDataset,
+    val: ArrayDataset,
+    task: Task,
+    *,
+    resume: bool = False,
+    callbacks: tuple[Any, ...] = (),
+) -> Fitted:
+    """Build (seeded), train with model selection on ``val``, and return the :class:`Fitted`
+    network with its preprocessing record."""
+    start = time.perf_counter()
+    record = preprocessing_for(spec, train)
+    model, kwargs = build_network(spec, train, task)
+    trainer = Trainer(
+        model,
+        task,
+        spec.train,
+        out_dir=spec.out_dir,
+        transform=_train_transform(spec, train, record),
+        eval_transform=record.transform(),
+        device=spec.device,
+        callbacks=callbacks,
+        progress=spec.progress,
+    )
+    history = trainer.fit(train, val, resume=resume)
+    return Fitted(
+        model=model,
+        task=task,
+        history=history,
+        preprocessing=record,
+        model_name=spec.model,
+        model_kwargs=kwargs,
+        train_config=spec.train,
+        device=spec.device,
+        seconds=time.perf_counter() - start,
+    )
