@@ -35,15 +35,15 @@ from healthcnn.data.ecg_datasets import (
     load_mitdb,
     record_of,
 )
-from healthcnn.data.root import DataError
-from healthcnn.data.splits import group_kfold
-from healthcnn.tasks.ecg import (
+from healthcnn.data.ecg_labels import (
     AAMI_CLASSES,
     aami_class,
     aami_labels,
     af_window_labels,
     rhythm_intervals,
 )
+from healthcnn.data.root import DataError
+from healthcnn.data.splits import group_kfold
 
 SHORT_CPSC = ["data_8_4", "data_92_12", "data_101_6"]  # 41 s, 49 s, 112 s
 

@@ -31,7 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tasks.ecg import (
+from .arrays import ArrayDataset
+from .catalog import get_dataset
+from .ecg import header_field, preprocess, read_annotations, read_record, windows
+from .ecg_labels import (
     AAMI_CLASSES,
     ECG5000_CLASSES,
     aami_labels,
@@ -40,9 +43,6 @@ from ..tasks.ecg import (
     multi_hot,
     rhythm_intervals,
 )
-from .arrays import ArrayDataset
-from .catalog import get_dataset
-from .ecg import header_field, preprocess, read_annotations, read_record, windows
 from .root import DataError, data_root
 
 Band = tuple[float, float] | None

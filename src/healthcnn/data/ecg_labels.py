@@ -1,4 +1,6 @@
-"""What ECG labels mean: AAMI beat classes, AF rhythm episodes, SNOMED-CT diagnoses, ECG5000.
+"""What ECG annotations mean as labels: AAMI beat classes, AF rhythm episodes, SNOMED-CT
+diagnoses, ECG5000 (the loaders in :mod:`healthcnn.data.ecg_datasets` label windows and beats
+with these).
 
 **AAMI beat classes.** MIT-BIH beat symbols are grouped into the five classes of the ANSI/AAMI
 EC57 standard ("Testing and reporting performance results of cardiac rhythm and ST segment
