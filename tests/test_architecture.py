@@ -53,7 +53,7 @@ def imported_layers(path: Path, root: Path) -> set[tuple[str, int]]:
             if node.module:
                 targets.append(base + node.module.split("."))
             else:
-                targets += [base + [a.name] for a in node.names]
+                targets += [[*base, a.name] for a in node.names]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("healthcnn."):
             targets.append(node.module.split(".")[1:])
         elif isinstance(node, ast.Import):
@@ -100,7 +100,7 @@ def cycles(graph: dict[str, dict[str, list[str]]]) -> list[list[str]]:
         state[node] = "open"
         for nxt in sorted(graph.get(node, {})):
             if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt) :] + [nxt])
+                found.append([*stack[stack.index(nxt) :], nxt])
             elif nxt not in state:
                 visit(nxt, [*stack, nxt])
         state[node] = "done"

@@ -114,41 +114,39 @@ def compare_readers(
     ux, inverse = np.unique(fpr, return_inverse=True)
     top = np.full(len(ux), -np.inf)
     np.maximum.at(top, inverse, tpr)
+    boot = {"stratify": yy, "n_resamples": n_resamples, "level": level, "seed": seed}
     out = []
     for r in readers:
-        spec = bootstrap_ci(
-            lambda a, b, t=r.sensitivity: specificity_at_sensitivity(a, b, t),
-            yy,
-            s,
-            stratify=yy,
-            n_resamples=n_resamples,
-            level=level,
-            seed=seed,
-        )
-        sens = bootstrap_ci(
-            lambda a, b, t=r.specificity: sensitivity_at_specificity(a, b, t),
-            yy,
-            s,
-            stratify=yy,
-            n_resamples=n_resamples,
-            level=level,
-            seed=seed,
-        )
         model_tpr = float(np.interp(1.0 - r.specificity, ux, top))
-        out.append(
-            {
-                "reader": r.name,
-                "sensitivity": r.sensitivity,
-                "specificity": r.specificity,
-                "n_positive": r.n_positive,
-                "n_negative": r.n_negative,
-                "model_specificity_at_reader_sensitivity": spec,
-                "model_sensitivity_at_reader_specificity": sens,
-                "model_sensitivity_at_reader_fpr": model_tpr,
-                "below_curve": bool(model_tpr > r.sensitivity),
-            }
-        )
+        row = {**_reader_point(r), **_matched(r, yy, s, boot)}
+        row["model_sensitivity_at_reader_fpr"] = model_tpr
+        row["below_curve"] = bool(model_tpr > r.sensitivity)
+        out.append(row)
     return out
+
+
+def _reader_point(r: Reader) -> dict[str, Any]:
+    return {
+        "reader": r.name,
+        "sensitivity": r.sensitivity,
+        "specificity": r.specificity,
+        "n_positive": r.n_positive,
+        "n_negative": r.n_negative,
+    }
+
+
+def _matched(r: Reader, y: np.ndarray, s: np.ndarray, boot: dict[str, Any]) -> dict[str, Any]:
+    """The model's bootstrap specificity at the reader's sensitivity and vice versa."""
+    spec = bootstrap_ci(
+        lambda a, b, t=r.sensitivity: specificity_at_sensitivity(a, b, t), y, s, **boot
+    )
+    sens = bootstrap_ci(
+        lambda a, b, t=r.specificity: sensitivity_at_specificity(a, b, t), y, s, **boot
+    )
+    return {
+        "model_specificity_at_reader_sensitivity": spec,
+        "model_sensitivity_at_reader_specificity": sens,
+    }
 
 
 def readers_to_dict(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

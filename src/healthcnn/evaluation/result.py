@@ -1,5 +1,6 @@
-"""``EvaluationResult``: what :func:`~healthcnn.evaluation.evaluate_bundle` measured, and its JSON
-form (the contract ``healthcnn evaluate --format json`` prints and ``healthcnn report`` reads)."""
+"""``EvaluationResult``: what :func:`~healthcnn.evaluation.evaluate_predictions` measured, and
+its JSON form (the contract ``healthcnn evaluate --format json`` prints and ``healthcnn report``
+reads)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _plain(value: Any) -> Any:
 
 @dataclass
 class EvaluationResult:
-    """Everything ``evaluate_bundle`` measured; :meth:`to_dict` is the JSON contract.
+    """Everything ``evaluate_predictions`` measured; :meth:`to_dict` is the JSON contract.
 
     ``scores``/``labels`` (the requested split) and ``val_scores``/``val_labels`` keep the raw
     predictions for further analysis; they are not part of the JSON."""

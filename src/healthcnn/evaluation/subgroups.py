@@ -52,30 +52,18 @@ def subgroup_metrics(
             warnings.simplefilter("ignore", DegenerateMetricWarning)
             return {k: _as_estimate(fn(yy[index], ss[index])) for k, fn in metric_fns.items()}
 
-    everything = np.arange(len(yy))
-    overall = compute(everything)
-    rows = [
-        {
-            "group": "(all)",
-            "n": len(yy),
-            "small": len(yy) < min_size,
-            "metrics": overall,
-            "gap": {k: 0.0 for k in overall},
-        }
-    ]
+    overall = compute(np.arange(len(yy)))
+    rows = [_row("(all)", len(yy), overall, {k: 0.0 for k in overall}, min_size)]
     for value in sorted(set(g.tolist())):
         index = np.flatnonzero(g == value)
         metrics = compute(index)
-        rows.append(
-            {
-                "group": value,
-                "n": len(index),
-                "small": len(index) < min_size,
-                "metrics": metrics,
-                "gap": {k: float(metrics[k]) - float(overall[k]) for k in metrics},
-            }
-        )
+        gap = {k: float(metrics[k]) - float(overall[k]) for k in metrics}
+        rows.append(_row(value, len(index), metrics, gap, min_size))
     return rows
+
+
+def _row(group: str, n: int, metrics: dict, gap: dict, min_size: int) -> dict[str, Any]:
+    return {"group": group, "n": n, "small": n < min_size, "metrics": metrics, "gap": gap}
 
 
 def subgroups_to_dict(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

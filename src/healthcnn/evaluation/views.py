@@ -1,5 +1,6 @@
-"""Helpers of :func:`~healthcnn.evaluation.evaluate_bundle`: the binary (e.g. referable) view of a
-task, decisions, the bootstrap ROC band, subgroup columns and the temperature-scaling link."""
+"""Helpers of the evaluation: the bootstrap ROC band, subgroup columns of a dataset, and
+``quiet`` (a metric call with its degenerate-input warning silenced). What depends on the task
+kind (decisions, the binary view, the temperature link) is a method of the task."""
 
 from __future__ import annotations
 
@@ -10,67 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..metrics import roc_curve
 from ..metrics.estimate import DegenerateMetricWarning
 from ..metrics.intervals import resample_indices
-from ..tasks import Task
 
-#: datasets whose classes are graded, with the positive classes of their clinical binary view
-DEFAULT_POSITIVE = {"retinamnist": ((2, 3, 4), "referable")}
 FPR_GRID = np.linspace(0.0, 1.0, 101)
-
-
-def resolve_positive(
-    task: Task, positive: str | Sequence[int | str] | None, source: str
-) -> tuple[list[int], str] | None:
-    """The class indices of the binary view and its name (``None``: no binary view)."""
-    classes = list(task.classes)
-    if task.kind == "multilabel":
-        if positive is not None:
-            raise ValueError("a multi-label task has no single positive class; drop --positive")
-        return None
-    if positive is None:
-        if task.kind == "binary":
-            return [1], classes[1]
-        stem = Path(str(source)).stem.lower()
-        for key, (idx, name) in DEFAULT_POSITIVE.items():
-            if stem.startswith(key) and len(classes) == 5:
-                return list(idx), name
-        if task.kind == "ordinal" and len(classes) == 5:
-            return [2, 3, 4], "referable"
-        return None
-    items = positive.split(",") if isinstance(positive, str) else list(positive)
-    idx = []
-    for item in items:
-        text = str(item).strip()
-        if text in classes:
-            idx.append(classes.index(text))
-        elif text.lstrip("-").isdigit() and 0 <= int(text) < len(classes):
-            idx.append(int(text))
-        else:
-            raise ValueError(
-                f"positive class {text!r} is neither a class name nor an index "
-                f"0..{len(classes) - 1} of {classes}"
-            )
-    idx = sorted(set(idx))
-    if not idx or len(idx) == len(classes):
-        raise ValueError(f"positive must name some but not all classes of {classes}, got {idx}")
-    return idx, "positive: " + "+".join(classes[i] for i in idx)
-
-
-def binary_view(task: Task, probs: np.ndarray, targets: np.ndarray, idx: list[int]):
-    if task.kind == "binary":
-        return targets.astype(bool), probs
-    return np.isin(targets, idx), probs[:, idx].sum(1)
-
-
-def decisions(kind: str, probs: np.ndarray) -> np.ndarray:
-    """MedMNIST conventions: binary ``p > 0.5``, otherwise argmax."""
-    if kind == "binary":
-        return (probs > 0.5).astype(np.int64)
-    return probs.argmax(1)
 
 
 def quiet(fn, *args, **kwargs):
@@ -123,27 +69,3 @@ def group_values(ds: Any, source: str, column: str) -> list[str]:
     if ds.ids is None:
         raise ValueError("the dataset has no ids to match CSV rows to; cannot form subgroups")
     return [by_id[i] for i in ds.ids]
-
-
-def temperature_link(task: Task):
-    if task.kind in ("binary", "multilabel"):
-        return "sigmoid"
-    if task.kind == "multiclass":
-        return "softmax"
-
-    def decode(z: np.ndarray) -> np.ndarray:
-        return task.probabilities(torch.from_numpy(np.asarray(z, dtype=np.float32))).numpy()
-
-    return decode
-
-
-def task_probabilities(task: Task, logits: np.ndarray) -> np.ndarray:
-    return task.probabilities(torch.from_numpy(logits.astype(np.float32))).numpy()
-
-
-def calibration_data(kind: str, y: np.ndarray, probs: np.ndarray):
-    """(labels, probabilities) in the form the calibration metrics take (multi-label: every
-    label as one binary prediction)."""
-    if kind == "multilabel":
-        return y.reshape(-1).astype(np.int64), probs.reshape(-1)
-    return y, probs

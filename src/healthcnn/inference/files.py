@@ -99,5 +99,5 @@ def predict_files(
     names = list(task.classes)
     return [
         {"input": name, "probabilities": dict(zip(names, map(float, row), strict=True))}
-        for name, row in zip(ds.ids, task.class_probabilities(scores_all), strict=True)
+        for name, row in zip(ds.ids, task.class_columns(scores_all), strict=True)
     ]

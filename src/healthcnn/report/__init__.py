@@ -20,11 +20,10 @@ from .html import build_report, write_report
 __all__ = ["build_report", "make_report", "write_report"]
 
 
-def _evaluate(bundle: str | Path, **kwargs: Any) -> dict[str, Any]:
+def _evaluate(bundle: str | Path, **kwargs: Any) -> Any:
     from ..evaluation import evaluate_bundle
 
-    result = evaluate_bundle(bundle, **kwargs)
-    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    return evaluate_bundle(bundle, **kwargs)
 
 
 def make_report(

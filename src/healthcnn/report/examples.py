@@ -47,6 +47,8 @@ class Example:
     sample_id: str | None
     split: str
     task_kind: str
+    #: the probabilities are independent per label (multi-label), not a distribution summing to 1
+    independent: bool = False
 
     @property
     def spatial_dims(self) -> int:
@@ -59,9 +61,7 @@ def _positive_indices(task: Any, evaluation: Mapping[str, Any] | None) -> list[i
     pos = (evaluation or {}).get("positive") or {}
     names = [str(c) for c in pos.get("classes") or []]
     idx = [i for i, c in enumerate(task.classes) if str(c) in names]
-    if idx:
-        return idx
-    return [1] if task.kind == "binary" and len(task.classes) > 1 else []
+    return idx or task.own_positive()
 
 
 def pick_example(
@@ -81,33 +81,24 @@ def pick_example(
         raise ValueError(f"the {split} split is empty: no example to show")
     task = bundle.task
     y = task.encode_labels(dataset.labels).cpu().numpy()
-    positive = _positive_indices(task, evaluation)
-    if task.kind == "multilabel":
-        hits = np.flatnonzero(y.any(axis=1))
-    else:
-        hits = np.flatnonzero(np.isin(y, positive)) if positive else np.array([], dtype=int)
+    hits = np.flatnonzero(task.positive_rows(y, _positive_indices(task, evaluation)))
     i = int(hits[0]) if len(hits) else 0
     one = dataset.subset([i])
     views = bundle.preprocessing.views_transforms()
     fp32 = PrecisionPolicy.resolve("fp32")
     p = predict_views(bundle.model, one, task, views, 1, fp32).astype(np.float64)
     classes = [str(c) for c in task.classes]
-    if task.kind == "binary":
-        probs = {classes[0]: 1.0 - float(p[0]), classes[1]: float(p[0])}
-    else:
-        probs = {c: float(v) for c, v in zip(classes, p[0], strict=True)}
-    if task.kind == "multilabel":
-        label: str | list[str] = [c for c, v in zip(classes, y[i], strict=True) if v > 0.5]
-    else:
-        label = classes[int(y[i])]
+    columns = task.class_columns(p)[0]
+    probs = {c: float(v) for c, v in zip(classes, columns, strict=True)}
     return Example(
         values=dataset.images[i].numpy().copy(),
-        label=label,
+        label=task.target_names(y[i]),
         probabilities=probs,
         index=i,
         sample_id=None if dataset.ids is None else str(dataset.ids[i]),
         split=split,
         task_kind=task.kind,
+        independent=not task.single_label,
     )
 
 
@@ -275,7 +266,7 @@ def caption(example: Example) -> str:
     label = example.label
     shown = (", ".join(label) or "none") if isinstance(label, list) else label
     probs = "; ".join(f"{esc(c)} {p:.3f}" for c, p in example.probabilities.items())
-    kind = "independent per label" if example.task_kind == "multilabel" else "sum to 1"
+    kind = "independent per label" if example.independent else "sum to 1"
     where = f"sample {example.index}" + (f" ({example.sample_id})" if example.sample_id else "")
     return (
         f"{esc(where)} of the {esc(example.split)} split. True label: "

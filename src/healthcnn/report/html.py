@@ -106,31 +106,40 @@ def _read_bundle(bundle_dir: str | Path) -> tuple[dict, dict, Any, Any]:
     return b.metadata, b.config, b.model, b.preprocessing
 
 
+def _evaluation_dict(evaluation: Any, what: str = "evaluation") -> Mapping[str, Any]:
+    """The JSON form of an ``EvaluationResult`` (given as the result or as its dict)."""
+    if hasattr(evaluation, "to_dict"):
+        evaluation = evaluation.to_dict()
+    if not isinstance(evaluation, Mapping):
+        raise TypeError(
+            f"{what} must be an EvaluationResult or its to_dict(), got {type(evaluation).__name__}"
+        )
+    return evaluation
+
+
 def build_report(
     bundle_dir: str | Path,
-    evaluation: Mapping[str, Any],
+    evaluation: Any,
     *,
-    compare: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    compare: Sequence[tuple[str, Any]] = (),
     title: str | None = None,
     data_dir: str | Path | None = None,
     example_data: Any = None,
 ) -> str:
     """The model card of the bundle at ``bundle_dir`` as one HTML document (a string).
 
-    ``evaluation`` is ``EvaluationResult.to_dict()`` for this bundle; ``compare`` holds
-    ``(label, evaluation dict)`` of other bundles scored the same way; ``title`` defaults to
+    ``evaluation`` is this bundle's ``EvaluationResult`` (or its ``to_dict()``), the only
+    measured numbers the report shows; ``compare`` holds ``(label, evaluation)`` of other bundles
+    scored the same way; ``title`` defaults to
     "Model card: <model> on <dataset>". The "Example input" section loads the evaluated split
     from ``data_dir`` (or takes it as ``example_data``, an ArrayDataset) and shows one sample
     with its prediction (see :mod:`healthcnn.report.examples`).
     """
-    if not isinstance(evaluation, Mapping):
-        raise TypeError(
-            f"evaluation must be the dict of EvaluationResult.to_dict(), got "
-            f"{type(evaluation).__name__}"
-        )
+    evaluation = _evaluation_dict(evaluation)
     for item in compare:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Mapping)):
-            raise TypeError("compare must hold (label, evaluation dict) pairs")
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError("compare must hold (label, evaluation) pairs")
+    compare = [(label, _evaluation_dict(ev, f"compare[{label!r}]")) for label, ev in compare]
     from ..analysis import CONVENTION
     from ..bundle import library_versions
 

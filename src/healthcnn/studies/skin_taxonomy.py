@@ -233,7 +233,7 @@ def train_approach(
             device=cfg.device,
             transform=norm,
         ).scores
-        out[name] = np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
+        out[name] = task.class_columns(p)
     out["best_epoch"] = history.best_epoch
     out["epochs_run"] = len(history.epochs)
     out["seconds"] = time.perf_counter() - start

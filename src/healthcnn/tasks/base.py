@@ -1,6 +1,7 @@
 """Tasks: what the labels mean, how logits become a loss, probabilities and a prediction.
 
-Four kinds, one surface (``loss``, ``probabilities``, ``predict``, ``evaluate``):
+Four kinds (the subclasses in :mod:`healthcnn.tasks.kinds`), one surface (``loss``,
+``probabilities``, ``predict``, ``evaluate``):
 
 ========== ============ ================================ =====================================
 kind       num_outputs  loss                             probabilities (``scores``)
@@ -24,39 +25,34 @@ k with P(y > k) > 0.5" once the cumulative probabilities are monotone.
 
 Datasets keep their raw labels; a task with a :class:`LabelMap` maps them (``encode_labels``)
 before the loss or any metric sees them, so DR grades can train a referable/non-referable model.
+
+Every decision that depends on the kind is a method here, so evaluation, reports and studies never
+ask which kind they hold: ``decisions`` (the scored class: ``p > 0.5`` for binary and per label,
+argmax otherwise, ordinal included as MedMNIST scores it), ``probabilities_array`` (numpy logits
+-> numpy probabilities), ``class_columns`` (one probability column per class; binary expands
+``P(positive)`` to ``[1 - p, p]``), ``one_vs_rest`` (class ``k`` against the rest),
+``resolve_positive``/``binary_view`` (the binary, e.g. referable, view), ``calibration_pairs``
+and ``temperature_link`` (what temperature scaling and the calibration metrics take).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .._validate import unknown_name
 from .label_map import LabelMap
 
-#: accepted spellings of each kind (MedMNIST's ``task`` strings included)
-KIND_ALIASES = {
-    "binary": "binary",
-    "binary-class": "binary",
-    "multiclass": "multiclass",
-    "multi-class": "multiclass",
-    "multilabel": "multilabel",
-    "multi-label": "multilabel",
-    "multi-label, binary-class": "multilabel",
-    "ordinal": "ordinal",
-    "ordinal-regression": "ordinal",
-}
+#: datasets (by file-name stem) whose graded classes have a clinical binary view: the positive
+#: class indices, the view's name, and the number of classes the task must have
+DEFAULT_POSITIVE = {"retinamnist": ((2, 3, 4), "referable", 5)}
 
-
-def _weighted_mean(per_sample: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    if weights is None:
-        return per_sample.mean()
-    return (per_sample * weights).sum() / weights.sum()
+#: a binary view: the positive class indices and the view's name
+Positive = tuple[list[int], str]
 
 
 @dataclass(frozen=True)
@@ -71,6 +67,13 @@ class Task:
 
     kind: ClassVar[str] = ""
     min_classes: ClassVar[int] = 2
+    #: one class per sample: accuracy is a proportion, confusion matrix and balanced accuracy
+    #: are defined (False for multilabel)
+    single_label: ClassVar[bool] = True
+    #: Cohen's kappa between true and decided classes is reported (more than two classes)
+    scores_kappa: ClassVar[bool] = False
+    #: what to do when the task has no binary view (shown in the evaluation's notes)
+    no_binary_view: ClassVar[str] = "pass positive classes"
 
     classes: tuple[str, ...]
     label_map: LabelMap | None = None
@@ -173,10 +176,94 @@ class Task:
     def predict(self, probabilities: torch.Tensor | np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def class_probabilities(self, scores: np.ndarray) -> np.ndarray:
-        """``(N, K)``: one probability per class name (the binary task's single column
-        P(positive) becomes the two columns 1 - p, p)."""
+    # -- decisions and views for evaluation ----------------------------------------------------
+    def probabilities_array(self, logits: np.ndarray) -> np.ndarray:
+        """:meth:`probabilities` of numpy logits (computed in float32), as a numpy array."""
+        return self.probabilities(torch.from_numpy(np.asarray(logits).astype(np.float32))).numpy()
+
+    def decisions(self, probabilities: np.ndarray) -> np.ndarray:
+        """The decided class per sample (per label for multilabel) that accuracy, kappa and
+        the confusion matrix score: :meth:`predict`, except for ordinal tasks (argmax)."""
+        return self.predict(probabilities)
+
+    def class_columns(self, scores: np.ndarray) -> np.ndarray:
+        """``(N, K)``: one probability column per class."""
         return np.asarray(scores)
+
+    def one_vs_rest(
+        self, targets: np.ndarray, probabilities: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Class ``k`` against the rest: (is ``k``, score of ``k``, decided ``k``)."""
+        decided = self.decisions(probabilities) == k
+        return targets == k, self.class_columns(probabilities)[:, k], decided
+
+    def own_positive(self) -> list[int]:
+        """The positive class indices the task itself defines (binary: ``[1]``; else none)."""
+        return []
+
+    def default_positive(self, source: str = "") -> Positive | None:
+        """The binary view used when none is asked for: the data source's clinical view
+        (:data:`DEFAULT_POSITIVE`, e.g. RetinaMNIST -> referable = grades 2, 3, 4), else none."""
+        stem = Path(str(source)).stem.lower()
+        for key, (idx, name, n_classes) in DEFAULT_POSITIVE.items():
+            if stem.startswith(key) and self.num_classes == n_classes:
+                return list(idx), name
+        return None
+
+    def resolve_positive(
+        self, positive: str | Sequence[int | str] | None, source: str = ""
+    ) -> Positive | None:
+        """The class indices of the binary view and its name (``None``: no binary view).
+
+        ``positive`` names classes by name or index ("2,3,4", ``["moderate", 3]``); ``None``
+        takes :meth:`default_positive` of ``source``."""
+        if positive is None:
+            return self.default_positive(source)
+        classes = list(self.classes)
+        items = positive.split(",") if isinstance(positive, str) else list(positive)
+        idx = sorted({self._class_index(item) for item in items})
+        if not idx or len(idx) == len(classes):
+            raise ValueError(f"positive must name some but not all classes of {classes}, got {idx}")
+        return idx, "positive: " + "+".join(classes[i] for i in idx)
+
+    def _class_index(self, item: int | str) -> int:
+        text = str(item).strip()
+        if text in self.classes:
+            return self.classes.index(text)
+        if text.lstrip("-").isdigit() and 0 <= int(text) < self.num_classes:
+            return int(text)
+        raise ValueError(
+            f"positive class {text!r} is neither a class name nor an index "
+            f"0..{self.num_classes - 1} of {list(self.classes)}"
+        )
+
+    def binary_view(
+        self, probabilities: np.ndarray, targets: np.ndarray, positive: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(is positive, P(positive)): the ``positive`` classes merged, probabilities summed."""
+        idx = list(positive)
+        return np.isin(targets, idx), probabilities[:, idx].sum(1)
+
+    def positive_rows(self, targets: np.ndarray, positive: Sequence[int]) -> np.ndarray:
+        """A bool mask of the samples in one of the ``positive`` classes."""
+        if not len(positive):
+            return np.zeros(len(targets), dtype=bool)
+        return np.isin(targets, list(positive))
+
+    def target_names(self, target: Any) -> str | list[str]:
+        """The class name of one encoded target (multilabel: the names of its labels)."""
+        return self.classes[int(target)]
+
+    def calibration_pairs(
+        self, targets: np.ndarray, probabilities: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, probabilities) in the form the calibration metrics take."""
+        return targets, probabilities
+
+    def temperature_link(self) -> str | Callable[[np.ndarray], np.ndarray]:
+        """The link :class:`~healthcnn.metrics.TemperatureScaler` fits through: a name
+        ("sigmoid", "softmax") or, for other decodes, logits -> probabilities."""
+        return self.probabilities_array
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +280,8 @@ class Task:
         if not isinstance(data, Mapping) or "kind" not in data or "classes" not in data:
             raise ValueError(f"not a task dict (needs 'kind' and 'classes'): {data!r}")
         label_map = data.get("label_map")
+        from .kinds import make_task
+
         return make_task(
             data["kind"],
             data["classes"],
@@ -207,164 +296,8 @@ class Task:
     ) -> Task:
         """The task for a dataset's ``kind`` and class names; with a ``label_map`` the task's
         classes are the map's targets (``classes`` then names the source labels)."""
+        from .kinds import make_task
+
         if label_map is not None:
             return make_task(kind, label_map.classes, label_map=label_map, name=name)
         return make_task(kind, classes, name=name)
-
-
-@dataclass(frozen=True)
-class BinaryTask(Task):
-    """Two classes (negative, positive); one logit; the score is P(``classes[1]``)."""
-
-    kind: ClassVar[str] = "binary"
-    threshold: ClassVar[float] = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if len(self.classes) != 2:
-            raise ValueError(
-                f"a binary task has exactly 2 classes (negative, positive), got "
-                f"{list(self.classes)}; use kind='multiclass' for more"
-            )
-
-    @property
-    def num_outputs(self) -> int:
-        return 1
-
-    def loss(self, logits, y, class_weights=None):
-        z = self.check_logits(logits)[:, 0]
-        per = F.binary_cross_entropy_with_logits(z, y.to(z.dtype), reduction="none")
-        w = None if class_weights is None else class_weights.to(z.device)[y.long()]
-        return _weighted_mean(per, w)
-
-    def probabilities(self, logits):
-        return torch.sigmoid(self.check_logits(logits)[:, 0].float())
-
-    def class_probabilities(self, scores):
-        s = np.asarray(scores)
-        return np.stack([1 - s, s], axis=1) if s.ndim == 1 else s
-
-    def predict(self, probabilities):
-        return (np.asarray(probabilities) > self.threshold).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class MulticlassTask(Task):
-    """One of K classes; softmax cross-entropy; prediction = argmax."""
-
-    kind: ClassVar[str] = "multiclass"
-
-    def loss(self, logits, y, class_weights=None):
-        w = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
-        return F.cross_entropy(self.check_logits(logits), y.long(), weight=w)
-
-    def probabilities(self, logits):
-        return torch.softmax(self.check_logits(logits).float(), dim=1)
-
-    def predict(self, probabilities):
-        return np.asarray(probabilities).argmax(axis=1).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class MultilabelTask(Task):
-    """K independent yes/no labels; targets are float ``(N, K)`` 0/1; class weights act as
-    ``pos_weight`` (negatives / positives per label)."""
-
-    kind: ClassVar[str] = "multilabel"
-    min_classes: ClassVar[int] = 1
-    threshold: ClassVar[float] = 0.5
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.label_map is not None:
-            raise ValueError("a multilabel task takes no LabelMap (it maps single int labels)")
-
-    def class_counts(self, targets):
-        t = torch.as_tensor(targets)
-        if t.dim() != 2 or t.shape[1] != self.num_classes:
-            raise ValueError(
-                f"a multilabel task with {self.num_classes} labels needs targets of shape "
-                f"(N, {self.num_classes}), got {tuple(t.shape)}"
-            )
-        if t.numel() and not bool(((t == 0) | (t == 1)).all()):
-            raise ValueError("multilabel targets must be 0 or 1")
-        return t.double().sum(0).cpu().numpy().astype(np.int64)
-
-    def balanced_class_weights(self, targets):
-        pos = self.check_labels(targets)
-        n = torch.as_tensor(targets).shape[0]
-        return torch.tensor((n - pos) / pos, dtype=torch.float32)
-
-    def balanced_sample_weights(self, targets):
-        raise ValueError(
-            "balanced sampling is not defined for multilabel tasks (a sample has several "
-            "labels); use class_weights='balanced' instead"
-        )
-
-    def loss(self, logits, y, class_weights=None):
-        z = self.check_logits(logits)
-        pw = None if class_weights is None else class_weights.to(z.device, z.dtype)
-        return F.binary_cross_entropy_with_logits(z, y.to(z.dtype), pos_weight=pw)
-
-    def probabilities(self, logits):
-        return torch.sigmoid(self.check_logits(logits).float())
-
-    def predict(self, probabilities):
-        return (np.asarray(probabilities) > self.threshold).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class OrdinalTask(Task):
-    """Ordered grades 0..K-1; K-1 cumulative logits P(y > k) (CORAL); see the module notes.
-
-    ``predict`` gives the median grade; the ``accuracy`` metric in :meth:`evaluate` takes the
-    argmax of the class probabilities, as the MedMNIST benchmark scores ordinal tasks.
-    """
-
-    kind: ClassVar[str] = "ordinal"
-
-    @property
-    def num_outputs(self) -> int:
-        return len(self.classes) - 1
-
-    def cumulative_targets(self, y: torch.Tensor) -> torch.Tensor:
-        """``(N,) grades -> (N, K-1)`` float targets ``[y > 0, y > 1, ...]``."""
-        ks = torch.arange(self.num_outputs, device=y.device)
-        return (y.long().unsqueeze(1) > ks).float()
-
-    def loss(self, logits, y, class_weights=None):
-        z = self.check_logits(logits)
-        t = self.cumulative_targets(y).to(z.dtype)
-        per = F.binary_cross_entropy_with_logits(z, t, reduction="none").sum(dim=1)
-        w = None if class_weights is None else class_weights.to(z.device)[y.long()]
-        return _weighted_mean(per, w)
-
-    def cumulative_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Monotone ``P(y > k)``, shape ``(N, K-1)`` (running minimum over k)."""
-        cum = torch.sigmoid(self.check_logits(logits).float())
-        return torch.cummin(cum, dim=1).values
-
-    def probabilities(self, logits):
-        cum = self.cumulative_probabilities(logits)
-        ones = torch.ones_like(cum[:, :1])
-        ext = torch.cat([ones, cum, torch.zeros_like(ones)], dim=1)
-        return (ext[:, :-1] - ext[:, 1:]).clamp_min(0.0)
-
-    def predict(self, probabilities):
-        p = np.asarray(probabilities, dtype=np.float64)
-        above = 1.0 - np.cumsum(p, axis=1)[:, :-1]  # P(y > k), k = 0..K-2
-        return (above > 0.5).sum(axis=1).astype(np.int64)
-
-
-TASK_KINDS: dict[str, type[Task]] = {
-    cls.kind: cls for cls in (BinaryTask, MulticlassTask, MultilabelTask, OrdinalTask)
-}
-
-
-def make_task(kind: str, classes: Sequence[str], **kwargs: Any) -> Task:
-    """``make_task("multiclass", ["akiec", ...])``; ``kind`` also accepts MedMNIST spellings
-    ("binary-class", "multi-class", "multi-label, binary-class", "ordinal-regression")."""
-    key = KIND_ALIASES.get(str(kind).strip().lower())
-    if key is None:
-        raise unknown_name("task kind", kind, KIND_ALIASES)
-    return TASK_KINDS[key](tuple(classes), **kwargs)
