@@ -46,6 +46,7 @@ def test_round_trip_gives_the_same_logits_and_metadata(tmp_path, monkeypatch):
     path = save(tmp_path / "dr", model)
     assert sorted(p.name for p in path.iterdir()) == [
         "config.json",
+        "manifest.json",
         "metadata.json",
         "model.safetensors",
     ]
@@ -69,7 +70,7 @@ def test_round_trip_gives_the_same_logits_and_metadata(tmp_path, monkeypatch):
     assert meta["library_versions"]["healthcnn"] == __version__
     assert meta["library_versions"]["torch"] == torch.__version__
     assert {"numpy", "python", "safetensors"} <= set(meta["library_versions"])
-    assert meta["model_sha256"] == bundle_io._sha256(path / "model.safetensors")
+    assert meta["model_sha256"] == bundle_io.sha256_file(path / "model.safetensors")
     assert meta["created"].endswith("+00:00")
 
 
@@ -91,6 +92,13 @@ def test_verify_names_missing_files_bad_json_and_wrong_shapes(tmp_path):
     config = json.loads((path / "config.json").read_text())
     config["model_kwargs"]["channels"] = [4, 16]
     (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(BundleError, match=r"config\.json was changed after the bundle was written"):
+        verify_bundle(path)
+    (path / "manifest.json").unlink()  # without the manifest, the shapes are checked
+    with pytest.raises(BundleError, match="manifest.json is missing"):
+        verify_bundle(path)
+    meta = json.loads((path / "metadata.json").read_text())
+    (path / "metadata.json").write_text(json.dumps({**meta, "format_version": 1}))
     with pytest.raises(BundleError, match=r"has shape \(8, 4, 3, 3\), the model needs \(16"):
         verify_bundle(path)
     (path / "metadata.json").write_text("{not json")
@@ -169,7 +177,7 @@ def test_refuses_to_replace_a_directory_that_is_not_a_bundle(tmp_path):
     target = tmp_path / "results"
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a bundle"):
+    with pytest.raises(BundleError, match="is not a complete healthcnn bundle .* refusing"):
         save(target)
     assert (target / "notes.txt").read_text() == "keep me"
     assert leftovers(tmp_path) == []

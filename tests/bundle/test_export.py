@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,15 +70,21 @@ def test_export_matches_torch_and_records_metadata(bundle_dir, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["m.onnx"]  # no temporary leftovers
 
 
-def test_default_path_is_inside_the_bundle_and_static_batch(bundle_dir):
+def test_default_path_is_inside_the_bundle_and_static_batch(bundle_dir, tmp_path):
     import onnxruntime as ort
 
+    bundle_dir = Path(shutil.copytree(bundle_dir, tmp_path / "copy"))
     result = export_onnx(bundle_dir, batch_dynamic=False, check=False)
     assert result.path == bundle_dir / "model.onnx"
     assert np.isnan(result.max_abs_diff) and result.to_dict()["max_abs_diff"] is None
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == [2, 1, 12, 12]
+    # the graph is sealed into the bundle: removing or changing it is noticed by name
+    manifest = json.loads((bundle_dir / "manifest.json").read_text())
+    assert manifest["files"]["model.onnx"]["bytes"] == result.path.stat().st_size
     result.path.unlink()
+    with pytest.raises(BundleError, match="model.onnx is missing"):
+        load_bundle(bundle_dir)
 
 
 def test_tolerance_breach_raises_and_writes_nothing(bundle_dir, tmp_path, monkeypatch):

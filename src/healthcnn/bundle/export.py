@@ -31,6 +31,7 @@ from torch import nn
 from .._atomic import atomic_write_bytes
 from .io import BundleError, load_bundle
 from .schema import Preprocessing
+from .seal import MANIFEST_FILE, seal_file
 
 #: the default tolerance on the largest absolute logit difference, ONNX Runtime vs eager fp32
 #: (float32 kernels that sum in another order differ by ~1e-6 to 1e-4 on ResNet-scale logits)
@@ -242,6 +243,8 @@ def export_onnx(
         },
     )
     atomic_write_bytes(path, graph)
+    if path.parent.resolve() == bundle_dir.resolve() and (bundle_dir / MANIFEST_FILE).exists():
+        seal_file(bundle_dir, path.name)  # the graph becomes part of the sealed bundle
     return ExportResult(
         path=path,
         opset=opset,

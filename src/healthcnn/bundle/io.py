@@ -5,23 +5,23 @@
     bundle/
       model.safetensors   the weights (state dict, contiguous CPU tensors)
       config.json         how to rebuild the network: registry name + keyword arguments
-      metadata.json       task (kind, classes, label map), input spec, normalisation, thresholds,
+      metadata.json       task (kind, classes, label map), the preprocessing record, thresholds,
                           metrics, seeds, train config, library versions, creation time, and the
                           SHA-256 of model.safetensors
+      manifest.json       size and SHA-256 of every file of the bundle (see :mod:`.seal`)
 
 ``save_bundle`` writes everything into a hidden temporary sibling directory and renames it into
-place: a reader never sees a half-written bundle, a failed write leaves nothing behind, and an
-existing bundle at the same path is replaced only once the new one is complete.
+place (see :mod:`.place`): a reader never sees a half-written bundle, a failed write leaves
+nothing behind, an existing bundle at the same path is replaced only once the new one is
+complete, and nothing but a complete bundle is ever replaced. ``load_bundle`` checks every file
+against the manifest before it builds the model.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,14 +35,19 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import __version__
+from .._atomic import crash_point, file_mode
 from .._json import dumps
 from ..tasks import Task
+from . import place
 from .schema import BundleError, Preprocessing
+from .seal import MANIFEST_FILE, check_manifest, sha256_file, write_manifest
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 BUNDLE_FILES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE)
+#: files other commands add to a version-1 bundle (version 2 lists them in its manifest)
+_V1_DERIVED = ("model.onnx", "report.html")
 FORMAT = "healthcnn-bundle"
 FORMAT_VERSION = 2
 #: format versions this healthcnn reads (1: before the preprocessing record)
@@ -86,14 +91,6 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _jsonable(value: Any, where: str) -> Any:
     try:
         json.dumps(value)
@@ -106,6 +103,13 @@ def _jsonable(value: Any, where: str) -> Any:
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(dumps(data, indent=2) + "\n")
+    _fsync(path)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        crash_point(f"fsync {path.name}")
+        os.fsync(f.fileno())
 
 
 def _write_weights(path: Path, model: nn.Module) -> None:
@@ -115,6 +119,7 @@ def _write_weights(path: Path, model: nn.Module) -> None:
         for k, v in model.state_dict().items()
     }
     save_file(tensors, str(path), metadata={"format": "pt"})
+    _fsync(path)
 
 
 def save_bundle(
@@ -137,45 +142,18 @@ def save_bundle(
     ``history``...; any JSON-serialisable keys are kept.
     """
     directory = Path(directory)
-    kwargs = dict(_jsonable(dict(model_kwargs), "model_kwargs"))
-    missing = [k for k in ("spatial_dims", "in_channels", "num_classes") if k not in kwargs]
-    if missing:
-        raise ValueError(f"model_kwargs needs {missing} to rebuild the model")
-    if kwargs["num_classes"] != task.num_outputs:
-        raise ValueError(
-            f"model_kwargs num_classes={kwargs['num_classes']} but the {task.kind} task needs "
-            f"{task.num_outputs} outputs"
-        )
-    extra = dict(_jsonable(dict(metadata or {}), "metadata"))
-    clash = sorted(set(extra) & set(_RESERVED))
-    if clash:
-        raise ValueError(
-            f"metadata keys {clash} are written by save_bundle itself (input and normalisation "
-            f"belong to the preprocessing record); remove them"
-        )
-    record = preprocessing or Preprocessing(
-        channels=kwargs["in_channels"], size=None, spatial_dims=kwargs["spatial_dims"], scale=1.0
-    )
-    if (record.channels, record.spatial_dims) != (kwargs["in_channels"], kwargs["spatial_dims"]):
-        raise ValueError(
-            f"the preprocessing record says {record.channels} channels in {record.spatial_dims}D, "
-            f"the model takes {kwargs['in_channels']} in {kwargs['spatial_dims']}D"
-        )
+    place.check_out_path(directory)
+    kwargs = _checked_kwargs(model_kwargs, task)
+    record = _checked_record(preprocessing, kwargs)
+    extra = _checked_metadata(metadata)
+    place.recover(directory, _is_complete)
+    place.check_replaceable(directory, _listed_files)
 
-    parent = directory.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=parent))
-    old: Path | None = None
-    try:
+    def fill(tmp: Path) -> None:
         _write_weights(tmp / MODEL_FILE, model)
+        config = {"model_name": model_name, "model_kwargs": kwargs}
         _write_json(
-            tmp / CONFIG_FILE,
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "model_name": model_name,
-                "model_kwargs": kwargs,
-            },
+            tmp / CONFIG_FILE, {"format": FORMAT, "format_version": FORMAT_VERSION, **config}
         )
         meta = {
             "format": FORMAT,
@@ -185,30 +163,66 @@ def save_bundle(
             **extra,
             "library_versions": library_versions(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model_sha256": _sha256(tmp / MODEL_FILE),
+            "model_sha256": sha256_file(tmp / MODEL_FILE),
         }
         _write_json(tmp / METADATA_FILE, meta)
-        for name in BUNDLE_FILES:
-            with open(tmp / name, "rb") as f:
-                os.fsync(f.fileno())
-        if directory.exists():
-            if not (directory / CONFIG_FILE).is_file() and any(directory.iterdir()):
-                raise FileExistsError(
-                    f"{directory} exists and is not a bundle; refusing to replace it"
-                )
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=parent))
-            os.replace(directory, old / "bundle")
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            if not directory.exists() and (old / "bundle").exists():
-                os.replace(old / "bundle", directory)  # put the previous bundle back
-            shutil.rmtree(old, ignore_errors=True)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return directory
+        write_manifest(tmp, BUNDLE_FILES)
+        for name in (*BUNDLE_FILES, MANIFEST_FILE):
+            os.chmod(tmp / name, file_mode())
+
+    return place.place(directory, fill)
+
+
+def _checked_kwargs(model_kwargs: Mapping[str, Any], task: Task) -> dict[str, Any]:
+    kwargs = dict(_jsonable(dict(model_kwargs), "model_kwargs"))
+    missing = [k for k in ("spatial_dims", "in_channels", "num_classes") if k not in kwargs]
+    if missing:
+        raise ValueError(f"model_kwargs needs {missing} to rebuild the model")
+    if kwargs["num_classes"] != task.num_outputs:
+        raise ValueError(
+            f"model_kwargs num_classes={kwargs['num_classes']} but the {task.kind} task needs "
+            f"{task.num_outputs} outputs"
+        )
+    return kwargs
+
+
+def _checked_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    extra = dict(_jsonable(dict(metadata or {}), "metadata"))
+    clash = sorted(set(extra) & set(_RESERVED))
+    if clash:
+        raise ValueError(
+            f"metadata keys {clash} are written by save_bundle itself (input and normalisation "
+            f"belong to the preprocessing record); remove them"
+        )
+    return extra
+
+
+def _checked_record(preprocessing: Preprocessing | None, kwargs: dict[str, Any]) -> Preprocessing:
+    record = preprocessing or Preprocessing(
+        channels=kwargs["in_channels"], size=None, spatial_dims=kwargs["spatial_dims"], scale=1.0
+    )
+    if (record.channels, record.spatial_dims) != (kwargs["in_channels"], kwargs["spatial_dims"]):
+        raise ValueError(
+            f"the preprocessing record says {record.channels} channels in {record.spatial_dims}D, "
+            f"the model takes {kwargs['in_channels']} in {kwargs['spatial_dims']}D"
+        )
+    return record
+
+
+def _is_complete(path: Path) -> bool:
+    try:
+        verify_bundle(path, recover=False)
+    except (BundleError, OSError):
+        return False
+    return True
+
+
+def _listed_files(directory: Path) -> set[str]:
+    """The files that belong to the bundle at ``directory`` (BundleError if it is none)."""
+    metadata = verify_bundle(directory, recover=False)
+    if metadata.get("format_version") == 1:
+        return {*BUNDLE_FILES, *_V1_DERIVED}
+    return {*check_manifest(directory, BUNDLE_FILES), MANIFEST_FILE}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -239,28 +253,46 @@ def _build(config: Mapping[str, Any], device: str | torch.device = "cpu") -> nn.
         return create_model(name, **kwargs)
 
 
-def verify_bundle(directory: str | Path) -> dict[str, Any]:
+def verify_bundle(directory: str | Path, *, recover: bool = True) -> dict[str, Any]:
     """Check a bundle without loading the weights into a model; returns its metadata.
 
-    Checks: the three files exist; both JSONs are valid bundle files; the SHA-256 of
-    ``model.safetensors`` matches ``metadata.json``; the task can be rebuilt; the tensor names
-    and shapes equal those of the network ``config.json`` describes (built on the meta device,
-    so no memory is spent). Raises :class:`BundleError` naming the first problem.
+    Checks: every file the manifest lists has its recorded size and SHA-256 (version-1 bundles,
+    which have no manifest: the SHA-256 of ``model.safetensors``); both JSONs are valid bundle
+    files; the task and the preprocessing record can be rebuilt; the tensor names and shapes
+    equal those of the network ``config.json`` describes (built on the meta device, so no
+    memory is spent). Raises :class:`BundleError` naming the first problem. With ``recover``,
+    a bundle whose write was killed between its renames is first put back (see :mod:`.place`).
     """
     directory = Path(directory)
+    if recover and not directory.exists():
+        place.recover(directory, _is_complete)
     if not directory.is_dir():
         raise BundleError(f"{directory} is not a directory (a bundle is a directory)")
+    if (directory / MANIFEST_FILE).exists():
+        check_manifest(directory, BUNDLE_FILES)
     config = _read_json(directory / CONFIG_FILE)
     metadata = _read_json(directory / METADATA_FILE)
+    if metadata["format_version"] >= 2 and not (directory / MANIFEST_FILE).exists():
+        raise BundleError(f"{directory} is not a sealed bundle: {MANIFEST_FILE} is missing")
+    _check_weights_digest(directory, metadata)
+    _check_task_and_record(directory, metadata)
+    _check_tensor_shapes(directory / MODEL_FILE, config)
+    return metadata
+
+
+def _check_weights_digest(directory: Path, metadata: Mapping[str, Any]) -> None:
     weights = directory / MODEL_FILE
     if not weights.is_file():
         raise BundleError(f"{directory} is not a complete bundle: {MODEL_FILE} is missing")
-    digest = _sha256(weights)
+    digest = sha256_file(weights)
     if digest != metadata.get("model_sha256"):
         raise BundleError(
             f"{weights} was changed after the bundle was written: SHA-256 {digest[:12]}... but "
             f"metadata.json records {str(metadata.get('model_sha256'))[:12]}..."
         )
+
+
+def _check_task_and_record(directory: Path, metadata: Mapping[str, Any]) -> None:
     try:
         Task.from_dict(metadata["task"])
     except (KeyError, ValueError, TypeError) as exc:
@@ -269,6 +301,9 @@ def verify_bundle(directory: str | Path) -> dict[str, Any]:
         Preprocessing.from_metadata(metadata)
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{directory / METADATA_FILE}: {exc}") from None
+
+
+def _check_tensor_shapes(weights: Path, config: Mapping[str, Any]) -> None:
     try:
         expected = {k: tuple(v.shape) for k, v in _build(config, "meta").state_dict().items()}
     except (ValueError, TypeError) as exc:
@@ -289,7 +324,6 @@ def verify_bundle(directory: str | Path) -> dict[str, Any]:
     if wrong:
         k, got, want = wrong[0]
         raise BundleError(f"{weights}: tensor {k!r} has shape {got}, the model needs {want}")
-    return metadata
 
 
 def load_bundle(directory: str | Path, *, device: str | torch.device = "cpu") -> Bundle:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._atomic import atomic_write_with
 from ._inflate import (
     INFLATE_MODES,
     adapt_in_channels,
@@ -145,15 +145,8 @@ def save_state_file(
         raise ValueError(f"only tensors can be saved, but {_names(bad)} are not tensors")
     # safetensors refuses tensors that share memory or are not contiguous: write copies.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=dict(metadata) if metadata else None)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    extra = dict(metadata) if metadata else None
+    return atomic_write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=extra))
 
 
 def inflate_file(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..bundle.seal import MANIFEST_FILE, seal_file
 from .html import build_report, write_report
 
 __all__ = ["build_report", "make_report", "write_report"]
@@ -56,4 +57,8 @@ def make_report(
     evaluation = _evaluate(bundle, groups_column=groups_column, readers_csv=readers_csv, **common)
     others = [(Path(b).name or str(b), _evaluate(b, **common)) for b in compare]
     html = build_report(bundle, evaluation, compare=others, title=title, data_dir=data_dir)
-    return write_report(out, html)
+    path = write_report(out, html)
+    bundle_dir = Path(bundle)
+    if path.parent.resolve() == bundle_dir.resolve() and (bundle_dir / MANIFEST_FILE).exists():
+        seal_file(bundle_dir, path.name)  # a report inside the bundle belongs to it
+    return path
