@@ -95,7 +95,7 @@ def test_verify_names_missing_files_bad_json_and_wrong_shapes(tmp_path):
     with pytest.raises(BundleError, match=r"config\.json was changed after the bundle was written"):
         verify_bundle(path)
     (path / "manifest.json").unlink()  # without the manifest, the shapes are checked
-    with pytest.raises(BundleError, match="manifest.json is missing"):
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
         verify_bundle(path)
     meta = json.loads((path / "metadata.json").read_text())
     (path / "metadata.json").write_text(json.dumps({**meta, "format_version": 1}))
@@ -177,7 +177,7 @@ def test_refuses_to_replace_a_directory_that_is_not_a_bundle(tmp_path):
     target = tmp_path / "results"
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
-    with pytest.raises(BundleError, match="is not a complete healthcnn bundle .* refusing"):
+    with pytest.raises(BundleError, match=r"is not a complete healthcnn bundle .* refusing"):
         save(target)
     assert (target / "notes.txt").read_text() == "keep me"
     assert leftovers(tmp_path) == []

@@ -83,7 +83,7 @@ def test_default_path_is_inside_the_bundle_and_static_batch(bundle_dir, tmp_path
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     assert manifest["files"]["model.onnx"]["bytes"] == result.path.stat().st_size
     result.path.unlink()
-    with pytest.raises(BundleError, match="model.onnx is missing"):
+    with pytest.raises(BundleError, match=r"model\.onnx is missing"):
         load_bundle(bundle_dir)
 
 

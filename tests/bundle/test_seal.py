@@ -80,7 +80,7 @@ def test_only_a_complete_bundle_is_replaced(tmp_path: Path) -> None:
     notes.mkdir()
     (notes / "config.json").write_text("{}")  # the old rule replaced any folder with this
     (notes / "todo.txt").write_text("keep me")
-    with pytest.raises(BundleError, match="not a complete healthcnn bundle .*refusing"):
+    with pytest.raises(BundleError, match=r"not a complete healthcnn bundle .*refusing"):
         save(notes)
     assert sorted(p.name for p in notes.iterdir()) == ["config.json", "todo.txt"]
     path = save(tmp_path / "b")
