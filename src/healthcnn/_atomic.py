@@ -56,17 +56,24 @@ def pid_alive(pid: int) -> bool:
 
 
 def writer_pid(name: str, marker: str) -> int | None:
-    """The process id in a temporary name ``.<target><marker><pid>...``, or None."""
+    """The process id in a temporary folder name ``.<target><marker><pid>-...``, or None."""
     _, _, rest = name.partition(marker)
-    digits = rest.split(".")[0].split("-")[0]
+    digits = rest.split("-")[0]
     return int(digits) if digits.isdigit() else None
 
 
-def remove_stale_temps(path: Path) -> list[Path]:
-    """Remove temporary files of earlier writes of ``path`` whose writer process is gone."""
+def _temp_file_pid(name: str) -> int | None:
+    """The process id in a temporary file name ``.<target>.<pid>.<random>.tmp``, or None."""
+    parts = name.split(".")
+    if len(parts) < 5 or not name.startswith(".") or parts[-1] != "tmp":
+        return None
+    return int(parts[-3]) if parts[-3].isdigit() else None
+
+
+def _remove_dead_temps(candidates: list[Path]) -> list[Path]:
     removed = []
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = writer_pid(tmp.name, f".{path.name}.")
+    for tmp in candidates:
+        pid = _temp_file_pid(tmp.name)
         if pid is not None and pid != os.getpid() and not pid_alive(pid):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
@@ -74,6 +81,19 @@ def remove_stale_temps(path: Path) -> list[Path]:
         names = ", ".join(p.name for p in removed)
         warnings.warn(f"removed leftovers of an interrupted write: {names}", stacklevel=3)
     return removed
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove temporary files of earlier writes of ``path`` whose writer process is gone."""
+    return _remove_dead_temps(sorted(path.parent.glob(f".{path.name}.*.tmp")))
+
+
+def remove_stale_temps_in(directory: Path) -> list[Path]:
+    """Remove every temporary file in ``directory`` whose writer process is gone (for writers
+    whose file names change from one write to the next, such as per-epoch checkpoints)."""
+    if not directory.is_dir():
+        return []
+    return _remove_dead_temps(sorted(directory.glob(".*.tmp")))
 
 
 def _umask() -> int:

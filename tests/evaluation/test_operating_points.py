@@ -77,3 +77,13 @@ def test_thresholds_come_from_val_and_are_applied_unchanged_to_test():
     val_spec = (s_val[y_val == 0] < before[1]).mean()
     assert val_sens >= 0.9 and val_spec >= 0.9
     assert [p.name for p in points] == ["high sensitivity", "high specificity"]
+
+
+def test_constant_scores_cannot_reach_a_specificity_target():
+    # an untrained network that gives every case the same score: no finite threshold has
+    # specificity 0.9; found by the crash-point harness as an IndexError traceback
+    y = np.array([0, 1, 0, 1, 0, 0])
+    s = np.full(6, 0.5)
+    with pytest.raises(ValueError, match=r"no threshold .* reaches specificity 0\.9 .*1 distinct"):
+        OperatingPoint("specificity", 0.9).fit(y, s)
+    assert OperatingPoint("sensitivity", 0.9).fit(y, s).threshold_ == 0.5

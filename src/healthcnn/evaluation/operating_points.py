@@ -91,7 +91,14 @@ class OperatingPoint:
         if self.rule == "sensitivity":
             i = int(np.flatnonzero(tpr >= self.target - 1e-12)[0])  # thresholds descend
         elif self.rule == "specificity":
-            i = int(np.flatnonzero(1.0 - fpr >= self.target - 1e-12)[-1])
+            reached = np.flatnonzero(1.0 - fpr >= self.target - 1e-12)
+            if not len(reached):
+                raise ValueError(
+                    f"no threshold on the tuning scores reaches specificity {self.target:g} "
+                    f"(they take {len(np.unique(s))} distinct value(s)); this operating point "
+                    f"cannot be fitted"
+                )
+            i = int(reached[-1])
         else:
             j = tpr - fpr
             i = int(np.flatnonzero(j >= j.max() - 1e-12)[0])

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .._atomic import atomic_write_bytes
+from .._atomic import atomic_write_bytes, remove_stale_temps_in
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT = "healthcnn-checkpoint"
@@ -90,6 +90,7 @@ def save_checkpoint(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps_in(out)  # what a run killed while writing a checkpoint left
     tensors = {f"model.{k}": _cpu_contiguous(v) for k, v in model_state.items()}
     if best_state is not None:
         tensors.update({f"best.{k}": _cpu_contiguous(v) for k, v in best_state.items()})
