@@ -31,8 +31,9 @@ from healthcnn import _atomic
 from healthcnn.bundle import BundleError, verify_bundle
 from healthcnn.cli import main
 
-TRAIN = ["--format", "json", "--model", "simple_cnn", "--set", "channels=[4,8]", "--batch-size", "8", "--lr", "0.01",
-         "--schedule", "none", "--precision", "fp32", "--seed", "3", "--no-download"]  # fmt: skip
+TRAIN = ["--format", "json", "--model", "simple_cnn", "--set", "channels=[4,8]",
+         "--batch-size", "8", "--lr", "0.01", "--schedule", "none", "--precision", "fp32",
+         "--seed", "3", "--no-download"]  # fmt: skip
 
 
 def _npz(path: Path) -> Path:
