@@ -48,6 +48,27 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     pytest.skip(f"real-data test: {problem}")
 
 
+def _skip_is_a_failure(report: Any) -> None:
+    """Under HEALTHCNN_REQUIRE_DATA=1 (CI, which installs every optional dependency and the
+    browser) a skipped test or module is a failure: a skip there would hide a test."""
+    if _require_data() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under HEALTHCNN_REQUIRE_DATA=1, which forbids a skip: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any):
+    outcome = yield
+    _skip_is_a_failure(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: Any):
+    outcome = yield
+    _skip_is_a_failure(outcome.get_result())
+
+
 @pytest.fixture
 def data_root() -> Path:
     """The real data root (tests using it must carry ``@pytest.mark.data``)."""
