@@ -146,3 +146,20 @@ def test_missing_out_and_missing_bundle(small_npz: Path, tmp_path: Path, capsys)
     assert code == 2 and "--out is required" in err
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_out_that_is_not_a_bundle_is_refused_before_training(
+    small_npz: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # once enough to have the folder replaced
+    (out / "notes.txt").write_text("keep me")
+    code, _, err = _train(["--data", str(small_npz), "--model", "simple_cnn", "--epochs", "1",
+                           "--out", str(out)], capsys)  # fmt: skip
+    assert code == 2 and "refusing to replace it" in err and len(err.strip().splitlines()) == 1
+    assert "epoch" not in err  # refused before any training
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
+    assert not (tmp_path / "results.work").exists()
+    code, _, err = _train(["--data", str(small_npz), "--out", "/"], capsys)
+    assert code == 2 and "give a new folder name" in err

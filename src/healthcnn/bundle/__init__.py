@@ -8,6 +8,7 @@ checksum and tensor shapes.
 from .io import (
     Bundle,
     BundleError,
+    check_bundle_target,
     library_versions,
     load_bundle,
     save_bundle,
@@ -20,6 +21,7 @@ __all__ = [
     "BundleError",
     "Preprocessing",
     "PreprocessingError",
+    "check_bundle_target",
     "library_versions",
     "load_bundle",
     "save_bundle",

@@ -142,12 +142,10 @@ def save_bundle(
     ``history``...; any JSON-serialisable keys are kept.
     """
     directory = Path(directory)
-    place.check_out_path(directory)
     kwargs = _checked_kwargs(model_kwargs, task)
     record = _checked_record(preprocessing, kwargs)
     extra = _checked_metadata(metadata)
-    place.recover(directory, _is_complete)
-    place.check_replaceable(directory, _listed_files)
+    check_bundle_target(directory)
 
     def fill(tmp: Path) -> None:
         _write_weights(tmp / MODEL_FILE, model)
@@ -171,6 +169,17 @@ def save_bundle(
             os.chmod(tmp / name, file_mode())
 
     return place.place(directory, fill)
+
+
+def check_bundle_target(directory: str | Path) -> Path:
+    """Fail now, before any training, if a bundle could not be written at ``directory``: a path
+    without a name, or a folder that is neither empty nor a complete bundle (see
+    :func:`.place.check_replaceable`). Leftovers of an interrupted write are recovered first."""
+    directory = Path(directory)
+    place.check_out_path(directory)
+    place.recover(directory, _is_complete)
+    place.check_replaceable(directory, _listed_files)
+    return directory
 
 
 def _checked_kwargs(model_kwargs: Mapping[str, Any], task: Task) -> dict[str, Any]:

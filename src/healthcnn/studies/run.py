@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..bundle import check_bundle_target
 from ..data.sources import SPLITS, load_splits, sampling_rate
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
@@ -122,6 +123,8 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
     ctx = distributed.current()
     device = distributed.rank_device(cfg.device, ctx)
     get_entry(cfg.model)  # unknown model: fail before loading any data
+    if ctx is None or ctx.is_main:
+        check_bundle_target(cfg.out)  # a folder that is not a bundle: fail before training
     splits, dataset_task = load_splits(
         cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed, download=cfg.download
     )
