@@ -40,7 +40,7 @@ from .._json import dumps
 from ..tasks import Task
 from . import place
 from .schema import BundleError, Preprocessing
-from .seal import MANIFEST_FILE, check_manifest, sha256_file, write_manifest
+from .seal import MANIFEST_FILE, check_manifest, read_json_object, sha256_file, write_manifest
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -235,13 +235,9 @@ def _listed_files(directory: Path) -> set[str]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise BundleError(f"{path.parent} is not a complete bundle: {path.name} is missing")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    missing = f"{path.parent} is not a complete bundle: {path.name} is missing"
+    data = read_json_object(path, missing)
+    if data.get("format") != FORMAT:
         raise BundleError(f"{path} is not a healthcnn bundle file (no format {FORMAT!r})")
     if data.get("format_version") not in READABLE_VERSIONS:
         raise BundleError(

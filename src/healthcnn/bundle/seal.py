@@ -44,16 +44,25 @@ def write_manifest(directory: Path, names: Iterable[str]) -> Path:
     return atomic_write_text(directory / MANIFEST_FILE, dumps(doc, indent=2) + "\n")
 
 
-def read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
-    """The manifest's ``files`` (name -> {bytes, sha256}); BundleError when missing or bad."""
-    path = directory / MANIFEST_FILE
+def read_json_object(path: Path, missing: str) -> dict[str, Any]:
+    """The JSON object in ``path``; BundleError ``missing`` when the file is absent, and one
+    naming the file when it is not valid JSON or not an object."""
     if not path.is_file():
-        raise BundleError(f"{directory} is not a sealed bundle: {MANIFEST_FILE} is missing")
+        raise BundleError(missing)
     try:
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
-    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise BundleError(f"{path} holds {type(doc).__name__}, not a JSON object")
+    return doc
+
+
+def read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files`` (name -> {bytes, sha256}); BundleError when missing or bad."""
+    path = directory / MANIFEST_FILE
+    doc = read_json_object(path, f"{directory} is not a sealed bundle: {MANIFEST_FILE} is missing")
+    files = doc.get("files")
     if doc.get("format") != MANIFEST_FORMAT or not isinstance(files, dict):
         raise BundleError(f"{path} is not a healthcnn bundle manifest")
     for name, entry in files.items():
