@@ -132,7 +132,9 @@ def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) ->
     for name in ("diagnosis", "partition"):
         seven = result["approaches"][name]["seven_way"]
         assert seven["classes"] == list(load_taxonomy("ham10000").leaves)
-        assert 0.0 <= seven["macro_auc"]["value"] <= 1.0
+        per_class = [seven["per_class_auc"][d]["value"] for d in DIAGNOSES]
+        assert seven["macro_auc"]["value"] == pytest.approx(np.mean(per_class), abs=1e-12)
+        assert {e["n"] for e in seven["per_class_auc"].values()} == {seven["n"]}
         assert set(seven["sensitivity"]) == set(DIAGNOSES)
     two = result["approaches"]["partition"]["two_way"]
     assert two["auc"]["method"] == "delong" and two["auc"]["ci_low"] <= two["auc"]["value"]

@@ -213,7 +213,12 @@ def test_inflated_pipeline_end_to_end_on_real_volumes(
     assert run["pretrain_2d"]["train_slices"] == 16  # 8 volumes x 2 axial slices
     assert len(run["test_scores"]) == 8 and all(0 <= s <= 1 for s in run["test_scores"])
     assert run["test"]["auc"]["method"] == "delong" and run["test"]["auc"]["n"] == 8
-    assert 0 <= run["test"]["accuracy"]["value"] <= 1
+    # the reported metrics, recomputed independently from the saved scores and labels
+    skm = pytest.importorskip("sklearn.metrics")
+    labels, scores = np.array(saved["test_labels"]), np.array(run["test_scores"])
+    assert run["test"]["auc"]["value"] == pytest.approx(skm.roc_auc_score(labels, scores), abs=1e-6)
+    accuracy = float(np.mean((scores >= 0.5) == (labels == 1)))
+    assert run["test"]["accuracy"]["value"] == pytest.approx(accuracy, abs=1e-6)
     assert saved["analysis"]["resnet18_3d"]["params"] == sum(
         p.numel() for p in build_model("scratch3d", cfg).parameters()
     )
