@@ -136,3 +136,15 @@ def test_bad_requests():
         Predictor().logits(torch.zeros(1))
     with pytest.raises(ValueError, match="empty"):
         p.predict(dataset(0), TASK)
+
+
+def test_a_truncated_graph_beside_the_bundle_is_one_clear_error(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from healthcnn.bundle.export import ExportError
+
+    bundle = make_bundle(tmp_path / "b")
+    export_onnx(bundle, tmp_path / "full.onnx")
+    # an unsealed copy (e.g. put there by hand): a sealed one is refused by the manifest
+    (bundle / "model.onnx").write_bytes((tmp_path / "full.onnx").read_bytes()[:500])
+    with pytest.raises(ExportError, match=r"model\.onnx is not a readable ONNX graph"):
+        load_predictor(bundle, "onnx")

@@ -183,7 +183,13 @@ def _with_metadata(graph: bytes, props: dict[str, str]) -> bytes:
 def read_onnx_metadata(path: str | Path) -> dict[str, str]:
     """The ``healthcnn.*`` metadata of an exported graph, without the prefix."""
     onnx = _require("onnx")
-    proto = onnx.load(str(path), load_external_data=False)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and friends for a corrupt file
+        raise ExportError(
+            f"{path} is not a readable ONNX graph ({type(exc).__name__}: {exc}); export it "
+            f"again with healthcnn export"
+        ) from None
     return {
         p.key[len(META_PREFIX) :]: p.value
         for p in proto.metadata_props
