@@ -139,12 +139,17 @@ class Preprocessing:
         spatial = self.model_input_size or self.size
         return None if spatial is None else (self.channels, *spatial)
 
+    def normalisation(self) -> Normalize | None:
+        """The per-channel normalisation (after scaling), or None."""
+        if self.mean is None or self.std is None:
+            return None
+        return Normalize(list(self.mean), list(self.std))
+
     def transform(self) -> Compose | None:
         """The evaluation batch transform: normalisation, then a resize to the model input size
         when that differs from the data's (None when there is nothing to do)."""
-        steps: list[Any] = []
-        if self.mean is not None and self.std is not None:
-            steps.append(Normalize(list(self.mean), list(self.std)))
+        norm = self.normalisation()
+        steps: list[Any] = [] if norm is None else [norm]
         if self.model_input_size is not None:
             steps.append(Resize(self.model_input_size))
         return Compose(steps) if steps else None

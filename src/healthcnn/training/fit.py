@@ -175,9 +175,8 @@ def _model_kwargs(spec: FitSpec, train: ArrayDataset, task: Task) -> dict[str, A
 def _train_transform(spec: FitSpec, train: ArrayDataset, record: Preprocessing) -> Compose:
     resize = [Resize(spec.model_input_size)] if spec.model_input_size else []
     augment = build_augment(spec.train.augment, train.spatial_dims, train.in_channels)
-    norm = record.transform()
-    norm_steps = [] if norm is None else [s for s in norm.transforms if not isinstance(s, Resize)]
-    return Compose([*resize, augment, *norm_steps])
+    norm = record.normalisation()
+    return Compose([*resize, augment, *([] if norm is None else [norm])])
 
 
 def build_network(spec: FitSpec, train: ArrayDataset, task: Task) -> tuple[nn.Module, dict]:
