@@ -8,10 +8,13 @@ or a too-small input raises a ``ValueError`` that names what the model needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from .._validate import check_spatial_dims
+from .._validate import as_tuple, check_spatial_dims
+from ..layers import conv_type
 
 
 class ClassifierModel(nn.Module):
@@ -122,3 +125,45 @@ class ClassifierModel(nn.Module):
                 f"{type(self).__name__} needs inputs of at least {self.min_input_size} per "
                 f"spatial axis, got {tuple(x.shape[2:])}; resize or pad the input"
             )
+
+
+class PooledClassifierModel(ClassifierModel):
+    """torchvision's AlexNet/VGG layout: ``features``, an adaptive average pool ``avgpool`` and
+    an ``nn.Sequential`` ``classifier`` whose last layer gives the logits."""
+
+    classifier_name = "classifier.6"
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.classifier[:-1](x) if pre_logits else self.classifier(x)
+
+
+def pool_grid(pool_size: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:
+    """The output of the adaptive average pool before a classifier, one size >= 1 per axis."""
+    pool = as_tuple(pool_size, spatial_dims, "pool_size")
+    if any(p < 1 for p in pool):
+        raise ValueError(f"pool_size must be >= 1 on every axis, got {pool_size!r}")
+    return pool
+
+
+def init_he_fan_out(model: nn.Module, spatial_dims: int, *, linear_std: float | None) -> None:
+    """torchvision's ResNet/VGG initialisation: He-normal (fan_out, ReLU) convolutions with zero
+    bias; affine normalisation layers scale 1, shift 0; linear layers N(0, ``linear_std``) with
+    zero bias, or PyTorch's default when ``linear_std`` is None."""
+    conv = conv_type(spatial_dims)
+    for m in model.modules():
+        if isinstance(m, conv):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if linear_std is not None:
+                nn.init.normal_(m.weight, 0, linear_std)
+                nn.init.zeros_(m.bias)
+        elif getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
+            # a normalisation layer with an affine transform
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
