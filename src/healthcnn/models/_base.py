@@ -17,6 +17,13 @@ from .._validate import as_tuple, check_spatial_dims
 from ..layers import conv_type
 
 
+def fresh_linear(old: nn.Linear, num_classes: int) -> nn.Linear:
+    """A newly initialised linear layer with ``old``'s inputs, bias, device and dtype and
+    ``num_classes`` outputs (what ``reset_classifier`` puts in place of a classifier)."""
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    return new.to(device=old.weight.device, dtype=old.weight.dtype)
+
+
 class ClassifierModel(nn.Module):
     """Base class: subclasses set the attributes below and implement ``forward_features`` and
     ``forward_head``.
@@ -93,9 +100,7 @@ class ClassifierModel(nn.Module):
         (and the last layer of every auxiliary head)."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-        old = self.get_classifier()
-        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
-        new.to(device=old.weight.device, dtype=old.weight.dtype)
+        new = fresh_linear(self.get_classifier(), num_classes)
         parent_name, _, child = self.classifier_name.rpartition(".")
         parent = self.get_submodule(parent_name) if parent_name else self
         setattr(parent, child, new)

@@ -123,22 +123,14 @@ def build_report(
     from ``data_dir`` (or takes it as ``example_data``, an ArrayDataset) and shows one sample
     with its prediction (see :mod:`healthcnn.report.examples`).
     """
-    if not isinstance(evaluation, Mapping):
-        raise TypeError(
-            f"evaluation must be the dict of EvaluationResult.to_dict(), got "
-            f"{type(evaluation).__name__}"
-        )
-    for item in compare:
-        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Mapping)):
-            raise TypeError("compare must hold (label, evaluation dict) pairs")
-    from ..analysis import CONVENTION
-    from ..bundle import library_versions
-
+    _check_evaluations(evaluation, compare)
     meta, config, model = _read_bundle(bundle_dir)
     name = Path(bundle_dir).name or str(bundle_dir)
     dataset = (meta.get("data") or {}).get("source") or evaluation.get("data") or "?"
     title = title or f"Model card: {config.get('model_name', 'model')} on {dataset}"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    from ..bundle import library_versions
+
     sections = [
         card.intended_use(meta, evaluation),
         card.data_provenance(meta, evaluation),
@@ -155,18 +147,55 @@ def build_report(
         results.comparison((name, evaluation), list(compare)),
         card.versions_section(meta, library_versions()),
     ]
-    nav = " ".join(
+    subtitle = (
+        f"Bundle <code>{esc(name)}</code> &middot; {esc(config.get('model_name', '?'))} &middot; "
+        f"{esc(evaluation.get('task', '?'))} task &middot; evaluated on the "
+        f"{esc(evaluation.get('split', '?'))} split of {esc(evaluation.get('data', dataset))} "
+        f"(n = {esc(evaluation.get('n', '?'))})"
+    )
+    header = [
+        f"<header><h1>{esc(title)}</h1><p class=subtitle>{subtitle}</p>",
+        results.headline(evaluation),
+        results.notes(evaluation),
+        f"<nav>{_nav(bool(compare))}</nav></header>",
+    ]
+    body = [*header, *[s for s in sections if s], _footer(evaluation, name, dataset, generated)]
+    meta_json = esc(json.dumps({"bundle": name, "generated": generated}))
+    return _document(title, meta_json, body)
+
+
+def _check_evaluations(
+    evaluation: Mapping[str, Any], compare: Sequence[tuple[str, Mapping[str, Any]]]
+) -> None:
+    if not isinstance(evaluation, Mapping):
+        raise TypeError(
+            f"evaluation must be the dict of EvaluationResult.to_dict(), got "
+            f"{type(evaluation).__name__}"
+        )
+    for item in compare:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Mapping)):
+            raise TypeError("compare must hold (label, evaluation dict) pairs")
+
+
+def _nav(with_comparison: bool) -> str:
+    return " ".join(
         f'<a href="#{sid}">{esc(label)}</a>'
         for sid, label in _NAV
-        if sid != "comparison" or compare
+        if sid != "comparison" or with_comparison
     )
+
+
+def _footer(evaluation: Mapping[str, Any], name: str, dataset: str, generated: str) -> str:
+    """The CI methods and level, the counting convention and where the report came from."""
+    from ..analysis import CONVENTION
+
     methods = methods_used(evaluation) or ["none recorded"]
     method_text = "; ".join(
         f"<b>{esc(m)}</b>: {esc(CI_METHODS.get(m, 'see healthcnn.metrics'))}" for m in methods
     )
     level = evaluation.get("level", 0.95)
     level_text = f"{100 * float(level):g}%" if _is_number(level) else esc(level)
-    footer = (
+    return (
         "<footer>"
         f"<p><b>Confidence intervals</b> are {level_text} intervals. Methods used: "
         f"{method_text}. Random resampling used seed {esc(evaluation.get('seed', '?'))}.</p>"
@@ -178,13 +207,10 @@ def build_report(
         f"[{esc(evaluation.get('split', '?'))}].</p>"
         "</footer>"
     )
-    subtitle = (
-        f"Bundle <code>{esc(name)}</code> &middot; {esc(config.get('model_name', '?'))} &middot; "
-        f"{esc(evaluation.get('task', '?'))} task &middot; evaluated on the "
-        f"{esc(evaluation.get('split', '?'))} split of {esc(evaluation.get('data', dataset))} "
-        f"(n = {esc(evaluation.get('n', '?'))})"
-    )
-    meta_json = esc(json.dumps({"bundle": name, "generated": generated}))
+
+
+def _document(title: str, meta_json: str, body: list[str]) -> str:
+    """The HTML page around ``body``: head with the inline CSS, one ``main``."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -198,12 +224,7 @@ def build_report(
             "</head>",
             "<body>",
             "<main>",
-            f"<header><h1>{esc(title)}</h1><p class=subtitle>{subtitle}</p>",
-            results.headline(evaluation),
-            results.notes(evaluation),
-            f"<nav>{nav}</nav></header>",
-            *[s for s in sections if s],
-            footer,
+            *body,
             "</main>",
             "</body>",
             "</html>",
