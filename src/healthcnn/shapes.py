@@ -423,8 +423,33 @@ def _window_geometry(
     return spatial, c, out, _expand(kernel_size, len(spatial), "kernel_size", 1)
 
 
-def _output_formula(out: tuple[int, ...], channels: int) -> str:
-    return f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{channels}"
+def _bias_term(units: int, bias: bool) -> str:
+    return f" + {units}" if bias else ""
+
+
+def _window_layer(
+    kind: str,
+    shapes: tuple[tuple[int, ...], int, tuple[int, ...], int],
+    params: tuple[int, str],
+    calculations: tuple[int, str],
+) -> LayerArithmetic:
+    """A sliding-window layer's arithmetic. ``shapes``: spatial input, input channels, spatial
+    output, output channels; ``params``: the count and its formula; ``calculations``: the count
+    and what each output element costs."""
+    spatial, c, out, k = shapes
+    (n_params, weights), (n_calcs, per_output) = params, calculations
+    return LayerArithmetic(
+        kind=kind,
+        input_shape=(*spatial, c),
+        output_shape=(*out, k),
+        params=n_params,
+        calculations=n_calcs,
+        formulas=(
+            f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{k}",
+            f"parameters: {weights} = {n_params:,}",
+            f"calculations: {_x(out)}x{k} x {per_output} = {n_calcs:,}",
+        ),
+    )
 
 
 def conv_layer(
@@ -448,20 +473,8 @@ def conv_layer(
         spatial, c, filters, k, stride, padding, dilation, groups=groups, rounding=rounding
     )
     per_filter = f"{_x(k)}x{c // groups}"
-    return LayerArithmetic(
-        kind="conv",
-        input_shape=(*spatial, c),
-        output_shape=(*out, filters),
-        params=params,
-        calculations=macs,
-        formulas=(
-            _output_formula(out, filters),
-            f"parameters: {per_filter}x{filters}"
-            + (f" + {filters}" if bias else "")
-            + f" = {params:,}",
-            f"calculations: {_x(out)}x{filters} x {per_filter} = {macs:,}",
-        ),
-    )
+    weights = f"{per_filter}x{filters}{_bias_term(filters, bias)}"
+    return _window_layer("conv", (spatial, c, out, filters), (params, weights), (macs, per_filter))
 
 
 def pool_layer(
@@ -477,18 +490,7 @@ def pool_layer(
         "pooling", input_shape, kernel_size, stride, padding, 1, rounding
     )
     calcs = pool_calculations(spatial, c, k, stride, padding, rounding=rounding)
-    return LayerArithmetic(
-        kind="pool",
-        input_shape=(*spatial, c),
-        output_shape=(*out, c),
-        params=0,
-        calculations=calcs,
-        formulas=(
-            _output_formula(out, c),
-            "parameters: pooling has none = 0",
-            f"calculations: {_x(out)}x{c} x {_x(k)} = {calcs:,}",
-        ),
-    )
+    return _window_layer("pool", (spatial, c, out, c), (0, "pooling has none"), (calcs, _x(k)))
 
 
 def fc_layer(input_shape: Sequence[int] | int, units: int, *, bias: bool = True) -> LayerArithmetic:
@@ -507,7 +509,7 @@ def fc_layer(input_shape: Sequence[int] | int, units: int, *, bias: bool = True)
         calculations=macs,
         formulas=(
             f"output: {units}",
-            f"parameters: {_x(shape)}x{units}" + (f" + {units}" if bias else "") + f" = {params:,}",
+            f"parameters: {_x(shape)}x{units}{_bias_term(units, bias)} = {params:,}",
             f"calculations: {_x(shape)}x{units} = {macs:,}",
         ),
     )
@@ -532,18 +534,7 @@ def lc_layer(
         c, filters, spatial, k, stride, padding, dilation, bias=bias, rounding=rounding
     )
     macs = lc_macs(spatial, c, filters, k, stride, padding, dilation, rounding=rounding)
-    positions = math.prod(out)
-    return LayerArithmetic(
-        kind="lc",
-        input_shape=(*spatial, c),
-        output_shape=(*out, filters),
-        params=params,
-        calculations=macs,
-        formulas=(
-            _output_formula(out, filters),
-            f"parameters: {positions} positions x ({_x(k)}x{c}x{filters}"
-            + (f" + {filters}" if bias else "")
-            + f") = {params:,}",
-            f"calculations: {_x(out)}x{filters} x {_x(k)}x{c} = {macs:,}",
-        ),
+    weights = f"{math.prod(out)} positions x ({_x(k)}x{c}x{filters}{_bias_term(filters, bias)})"
+    return _window_layer(
+        "lc", (spatial, c, out, filters), (params, weights), (macs, f"{_x(k)}x{c}")
     )
