@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .._validate import as_tuple, check_spatial_dims
-from ..layers import conv_type
+from ..layers import LayerSpec, conv_type, make_conv, make_norm, make_pool
 
 
 def fresh_linear(old: nn.Linear, num_classes: int) -> nn.Linear:
@@ -144,6 +144,34 @@ class PooledClassifierModel(ClassifierModel):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.avgpool(x), 1)
         return self.classifier[:-1](x) if pre_logits else self.classifier(x)
+
+
+def conv_relu_features(
+    spatial_dims: int,
+    in_channels: int,
+    stages: Sequence,
+    *,
+    pool_kernel: int,
+    norm: LayerSpec = None,
+) -> tuple[nn.Sequential, int]:
+    """torchvision's AlexNet/VGG feature stack and its output channels. Each stage is ``"M"``, a
+    max pool of ``pool_kernel`` with stride 2, or ``(out_channels, kernel, stride, padding)``: a
+    convolution, a ``norm`` layer (none by default) and an in-place ReLU."""
+    d = spatial_dims
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for stage in stages:
+        if stage == "M":
+            layers.append(make_pool("max", d, kernel_size=pool_kernel, stride=2))
+            continue
+        out, kernel, stride, padding = stage
+        layers.append(make_conv(d, channels, out, kernel, stride=stride, padding=padding))
+        norm_layer = make_norm(norm, d, out)
+        if norm_layer is not None:
+            layers.append(norm_layer)
+        layers.append(nn.ReLU(inplace=True))
+        channels = out
+    return nn.Sequential(*layers), channels
 
 
 def pool_grid(pool_size: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:

@@ -35,8 +35,8 @@ from typing import Any
 
 from torch import nn
 
-from ..layers import make_conv, make_pool
-from ._base import PooledClassifierModel, pool_grid
+from ..layers import make_pool
+from ._base import PooledClassifierModel, conv_relu_features, pool_grid
 from ._registry import register_model
 
 # Each feature stage: a convolution (out_channels, kernel, stride, padding) or "M", a 3/2 max pool.
@@ -76,17 +76,7 @@ class AlexNet(PooledClassifierModel):
         pool = pool_grid(pool_size, d)
         self.min_input_size = min_input_size
 
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for stage in config:
-            if stage == "M":
-                layers.append(make_pool("max", d, kernel_size=3, stride=2))
-                continue
-            out, kernel, stride, padding = stage
-            layers.append(make_conv(d, channels, out, kernel, stride=stride, padding=padding))
-            layers.append(nn.ReLU(inplace=True))
-            channels = out
-        self.features = nn.Sequential(*layers)
+        self.features, channels = conv_relu_features(d, in_channels, config, pool_kernel=3)
         self.avgpool = make_pool("adaptive_avg", d, output_size=pool)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),

@@ -19,8 +19,8 @@ from typing import Any
 
 from torch import nn
 
-from ..layers import LayerSpec, make_conv, make_norm, make_pool
-from ._base import PooledClassifierModel, init_he_fan_out, pool_grid
+from ..layers import LayerSpec, make_pool
+from ._base import PooledClassifierModel, conv_relu_features, init_he_fan_out, pool_grid
 from ._registry import register_model
 
 _CONFIGS: dict[int, tuple[int | str, ...]] = {
@@ -64,19 +64,11 @@ class VGG(PooledClassifierModel):
         d = self.spatial_dims
         pool = pool_grid(pool_size, d)
 
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for stage in config:
-            if stage == "M":
-                layers.append(make_pool("max", d, kernel_size=2, stride=2))
-                continue
-            layers.append(make_conv(d, channels, stage, 3, padding=1))
-            norm_layer = make_norm(norm, d, stage)
-            if norm_layer is not None:
-                layers.append(norm_layer)
-            layers.append(nn.ReLU(inplace=True))
-            channels = stage
-        self.features = nn.Sequential(*layers)
+        # every number is a 3x3 convolution with padding 1
+        stages = [s if s == "M" else (s, 3, 1, 1) for s in config]
+        self.features, channels = conv_relu_features(
+            d, in_channels, stages, pool_kernel=2, norm=norm
+        )
         self.avgpool = make_pool("adaptive_avg", d, output_size=pool)
         self.classifier = nn.Sequential(
             nn.Linear(channels * math.prod(pool), 4096),
