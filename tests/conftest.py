@@ -1,4 +1,5 @@
-"""Shared test configuration: the real-data marker and the data root fixture.
+"""Shared test configuration: the real-data marker, the data root fixture and small real-data
+subsets (a few RetinaMNIST images, a bundle trained on them for one epoch).
 
 Tests marked ``data`` read real data from ``$HEALTHCNN_DATA``. Without it they skip with a reason;
 with ``HEALTHCNN_REQUIRE_DATA=1`` (set by ``.ci/run``) a missing data root is a failure instead.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,3 +87,61 @@ def strict_json() -> Callable[[str], Any]:
         pytest.fail(f"non-standard JSON constant {constant} in a file users read")
 
     return lambda text: json.loads(text, parse_constant=refuse)
+
+
+def _medmnist_subset(src: Path, dst: Path, counts: Mapping[str, int], step: int = 1) -> Path:
+    """The first ``counts[split]`` samples of each split of a MedMNIST file (optionally every
+    ``step``-th voxel/pixel along each spatial axis), saved under a non-official name."""
+    with np.load(src) as npz:
+        arrays = {}
+        for split, n in counts.items():
+            images = npz[f"{split}_images"][:n]
+            if step > 1:
+                images = images[(slice(None), *[slice(None, None, step)] * 3)]
+            arrays[f"{split}_images"] = images
+            arrays[f"{split}_labels"] = npz[f"{split}_labels"][:n]
+    np.savez(dst, **arrays)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def medmnist_subset() -> Callable[..., Path]:
+    """``medmnist_subset(src, dst, {"train": 32, "val": 8, "test": 8}, step=1) -> dst``: the
+    first samples of each split of the MedMNIST file ``src`` written to ``dst``."""
+    return _medmnist_subset
+
+
+def _retina_subset(dst: Path, counts: Mapping[str, int]) -> Path:
+    root = _data_root()
+    assert root is not None, "mark the test with @pytest.mark.data"
+    return _medmnist_subset(root / "medmnist" / "retinamnist.npz", dst, counts)
+
+
+@pytest.fixture(scope="session")
+def retina_subset() -> Callable[[Path, Mapping[str, int]], Path]:
+    """``retina_subset(dst, {"train": 32, "val": 8, "test": 8}) -> dst``: the first real
+    RetinaMNIST images of each split under a non-official name (tests marked ``data``)."""
+    return _retina_subset
+
+
+def _tiny_retina_bundle(tmp: Path, npz_name: str, seed: int) -> Path:
+    from healthcnn.studies.run import train_run
+    from healthcnn.training import TrainConfig
+    from healthcnn.training.config import RunConfig
+
+    npz = _retina_subset(tmp / npz_name, {"train": 48, "val": 40, "test": 40})
+    cfg = RunConfig(
+        data=str(npz),
+        out=str(tmp / "bundle"),
+        model="simple_cnn",
+        train=TrainConfig(epochs=1, batch_size=16, precision="fp32", seed=seed),
+    )
+    train_run(cfg, progress=False)
+    return tmp / "bundle"
+
+
+@pytest.fixture(scope="session")
+def tiny_retina_bundle() -> Callable[[Path, str, int], Path]:
+    """``tiny_retina_bundle(tmp, npz_name, seed) -> tmp/"bundle"``: a simple_cnn trained for one
+    epoch (fp32, batch 16) on 48 real RetinaMNIST training images, 40 val, 40 test."""
+    return _tiny_retina_bundle

@@ -239,6 +239,10 @@ def conv_configs(draw, pooling: bool = False):
     return d, w, k, s, p, dil
 
 
+# (in_channels, out_channels, groups) of the property tests' convolutions
+CONV_CHANNELS = st.sampled_from([(1, 1, 1), (2, 3, 1), (4, 2, 2), (3, 3, 3)])
+
+
 def _fits(w, k, p, dil) -> bool:
     return all(
         wi + 2 * pi >= di * (ki - 1) + 1 for wi, ki, pi, di in zip(w, k, p, dil, strict=True)
@@ -246,7 +250,7 @@ def _fits(w, k, p, dil) -> bool:
 
 
 @PROPERTY
-@given(cfg=conv_configs(), channels=st.sampled_from([(1, 1, 1), (2, 3, 1), (4, 2, 2), (3, 3, 3)]))
+@given(cfg=conv_configs(), channels=CONV_CHANNELS)
 def test_conv_output_size_floor_equals_nn_conv(cfg, channels):
     d, w, k, s, p, dil = cfg
     cin, cout, groups = channels
@@ -341,7 +345,7 @@ def test_lc_params_equals_locally_connected(cfg, cin, cout, bias):
 
 
 @PROPERTY
-@given(cfg=conv_configs(), channels=st.sampled_from([(1, 1, 1), (2, 3, 1), (4, 2, 2), (3, 3, 3)]))
+@given(cfg=conv_configs(), channels=CONV_CHANNELS)
 def test_conv_macs_equals_flop_counter_over_two(cfg, channels):
     d, w, k, s, p, dil = cfg
     cin, cout, groups = channels

@@ -99,6 +99,14 @@ def _fmt(x: Fraction) -> str:
     return f"{float(x):.4g}"
 
 
+def _positions_and_window(out: int | tuple[int, ...], *sizes: Size | None) -> tuple[int, int]:
+    """Output positions (elements per channel) and the kernel's volume; ``sizes`` are input
+    size, kernel, stride, padding and dilation."""
+    positions = math.prod(out) if isinstance(out, tuple) else out
+    n = _dims_of(*sizes)
+    return positions, math.prod(_expand(sizes[1], n, "kernel_size", 1))
+
+
 # ---- output size -----------------------------------------------------------------------------
 
 
@@ -145,6 +153,28 @@ def _output_axis(
     return out
 
 
+def _expand_all(sizes: tuple[Size, Size, Size, Size, Size]) -> tuple[tuple[int, ...], ...]:
+    """Input size, kernel, stride, padding and dilation, each as one int per axis."""
+    n = _dims_of(*sizes)
+    names = ("input_size", "kernel_size", "stride", "padding", "dilation")
+    minimums = (1, 1, 1, 0, 1)
+    return tuple(
+        _expand(v, n, name, low) for v, name, low in zip(sizes, names, minimums, strict=True)
+    )
+
+
+def _output_sizes(
+    what: str, axes: tuple[tuple[int, ...], ...], rounding: Rounding
+) -> tuple[int, ...]:
+    """The output size on every axis of a convolution (``what="convolution"``) or pooling."""
+    n = len(axes[0])
+    pooling = what == "pooling"
+    return tuple(
+        _output_axis(what, *args, rounding, i, n, pooling)
+        for i, args in enumerate(zip(*axes, strict=True))
+    )
+
+
 def conv_output_size(
     input_size: Size,
     kernel_size: Size,
@@ -158,17 +188,8 @@ def conv_output_size(
 
     Returns an int when ``input_size`` is an int, else a tuple with one size per axis.
     """
-    n = _dims_of(input_size, kernel_size, stride, padding, dilation)
-    w = _expand(input_size, n, "input_size", 1)
-    f = _expand(kernel_size, n, "kernel_size", 1)
-    s = _expand(stride, n, "stride", 1)
-    p = _expand(padding, n, "padding", 0)
-    d = _expand(dilation, n, "dilation", 1)
-    out = tuple(
-        _output_axis("convolution", *args, rounding, i, n, False)
-        for i, args in enumerate(zip(w, f, s, p, d, strict=True))
-    )
-    return _same_kind((input_size, kernel_size, stride, padding, dilation), out)
+    sizes = (input_size, kernel_size, stride, padding, dilation)
+    return _same_kind(sizes, _output_sizes("convolution", _expand_all(sizes), rounding))
 
 
 def pool_output_size(
@@ -185,23 +206,16 @@ def pool_output_size(
     Padding may be at most half the window, as PyTorch requires.
     """
     stride = kernel_size if stride is None else stride
-    n = _dims_of(input_size, kernel_size, stride, padding, dilation)
-    w = _expand(input_size, n, "input_size", 1)
-    f = _expand(kernel_size, n, "kernel_size", 1)
-    s = _expand(stride, n, "stride", 1)
-    p = _expand(padding, n, "padding", 0)
-    d = _expand(dilation, n, "dilation", 1)
+    sizes = (input_size, kernel_size, stride, padding, dilation)
+    axes = _expand_all(sizes)
+    _, f, _, p, _ = axes
     for pi, fi in zip(p, f, strict=True):
         if 2 * pi > fi:
             raise ValueError(
                 f"pooling padding {pi} is more than half the window {fi}: a window could lie "
                 f"entirely in the padding; use padding <= {fi // 2}"
             )
-    out = tuple(
-        _output_axis("pooling", *args, rounding, i, n, True)
-        for i, args in enumerate(zip(w, f, s, p, d, strict=True))
-    )
-    return _same_kind((input_size, kernel_size, stride, padding, dilation), out)
+    return _same_kind(sizes, _output_sizes("pooling", axes, rounding))
 
 
 # ---- parameters ------------------------------------------------------------------------------
@@ -273,9 +287,7 @@ def lc_params(
     """
     _check_channels(in_channels, out_channels)
     out = conv_output_size(input_size, kernel_size, stride, padding, dilation, rounding=rounding)
-    positions = math.prod(out) if isinstance(out, tuple) else out
-    n = _dims_of(input_size, kernel_size, stride, padding, dilation)
-    kvol = math.prod(_expand(kernel_size, n, "kernel_size", 1))
+    positions, kvol = _positions_and_window(out, input_size, kernel_size, stride, padding, dilation)
     return positions * (kvol * in_channels * out_channels + (out_channels if bias else 0))
 
 
@@ -300,9 +312,7 @@ def conv_macs(
     """
     _check_channels(in_channels, out_channels, groups)
     out = conv_output_size(input_size, kernel_size, stride, padding, dilation, rounding=rounding)
-    n = _dims_of(input_size, kernel_size, stride, padding, dilation)
-    kvol = math.prod(_expand(kernel_size, n, "kernel_size", 1))
-    positions = math.prod(out) if isinstance(out, tuple) else out
+    positions, kvol = _positions_and_window(out, input_size, kernel_size, stride, padding, dilation)
     return positions * out_channels * kvol * (in_channels // groups)
 
 
@@ -350,9 +360,9 @@ def pool_calculations(
     if not _is_int(channels) or channels < 1:
         raise ValueError(f"channels must be an int >= 1, got {channels!r}")
     out = pool_output_size(input_size, kernel_size, stride, padding, dilation, rounding=rounding)
-    n = _dims_of(input_size, kernel_size, stride, padding, dilation)
-    window = math.prod(_expand(kernel_size, n, "kernel_size", 1))
-    positions = math.prod(out) if isinstance(out, tuple) else out
+    positions, window = _positions_and_window(
+        out, input_size, kernel_size, stride, padding, dilation
+    )
     return positions * channels * window
 
 
@@ -396,6 +406,52 @@ def _x(values: Sequence[int]) -> str:
     return "x".join(map(str, values))
 
 
+def _window_geometry(
+    what: str,
+    input_shape: Sequence[int],
+    kernel_size: Size,
+    stride: Size | None,
+    padding: Size,
+    dilation: Size,
+    rounding: Rounding,
+) -> tuple[tuple[int, ...], int, tuple[int, ...], tuple[int, ...]]:
+    """Spatial input sizes, channels, output sizes and kernel of a sliding-window layer
+    (``what``: "convolution", "pooling" or "locally connected")."""
+    spatial, c = _split_shape(input_shape, what)
+    output_size = pool_output_size if what == "pooling" else conv_output_size
+    out = output_size(spatial, kernel_size, stride, padding, dilation, rounding=rounding)
+    return spatial, c, out, _expand(kernel_size, len(spatial), "kernel_size", 1)
+
+
+def _bias_term(units: int, bias: bool) -> str:
+    return f" + {units}" if bias else ""
+
+
+def _window_layer(
+    kind: str,
+    shapes: tuple[tuple[int, ...], int, tuple[int, ...], int],
+    params: tuple[int, str],
+    calculations: tuple[int, str],
+) -> LayerArithmetic:
+    """A sliding-window layer's arithmetic. ``shapes``: spatial input, input channels, spatial
+    output, output channels; ``params``: the count and its formula; ``calculations``: the count
+    and what each output element costs."""
+    spatial, c, out, k = shapes
+    (n_params, weights), (n_calcs, per_output) = params, calculations
+    return LayerArithmetic(
+        kind=kind,
+        input_shape=(*spatial, c),
+        output_shape=(*out, k),
+        params=n_params,
+        calculations=n_calcs,
+        formulas=(
+            f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{k}",
+            f"parameters: {weights} = {n_params:,}",
+            f"calculations: {_x(out)}x{k} x {per_output} = {n_calcs:,}",
+        ),
+    )
+
+
 def conv_layer(
     input_shape: Sequence[int],
     filters: int,
@@ -409,29 +465,16 @@ def conv_layer(
     rounding: Rounding = "exact",
 ) -> LayerArithmetic:
     """A convolution on an input ``(spatial..., channels)``: its shape, parameters, calculations."""
-    spatial, c = _split_shape(input_shape, "convolution")
-    n = len(spatial)
-    out = conv_output_size(spatial, kernel_size, stride, padding, dilation, rounding=rounding)
-    k = _expand(kernel_size, n, "kernel_size", 1)
+    spatial, c, out, k = _window_geometry(
+        "convolution", input_shape, kernel_size, stride, padding, dilation, rounding
+    )
     params = conv_params(c, filters, k, groups=groups, bias=bias)
     macs = conv_macs(
         spatial, c, filters, k, stride, padding, dilation, groups=groups, rounding=rounding
     )
     per_filter = f"{_x(k)}x{c // groups}"
-    return LayerArithmetic(
-        kind="conv",
-        input_shape=(*spatial, c),
-        output_shape=(*out, filters),
-        params=params,
-        calculations=macs,
-        formulas=(
-            f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{filters}",
-            f"parameters: {per_filter}x{filters}"
-            + (f" + {filters}" if bias else "")
-            + f" = {params:,}",
-            f"calculations: {_x(out)}x{filters} x {per_filter} = {macs:,}",
-        ),
-    )
+    weights = f"{per_filter}x{filters}{_bias_term(filters, bias)}"
+    return _window_layer("conv", (spatial, c, out, filters), (params, weights), (macs, per_filter))
 
 
 def pool_layer(
@@ -443,23 +486,11 @@ def pool_layer(
     rounding: Rounding = "exact",
 ) -> LayerArithmetic:
     """Pooling (max, sum or mean: the same arithmetic) on an input ``(spatial..., channels)``."""
-    spatial, c = _split_shape(input_shape, "pooling")
-    n = len(spatial)
-    out = pool_output_size(spatial, kernel_size, stride, padding, rounding=rounding)
-    k = _expand(kernel_size, n, "kernel_size", 1)
-    calcs = pool_calculations(spatial, c, k, stride, padding, rounding=rounding)
-    return LayerArithmetic(
-        kind="pool",
-        input_shape=(*spatial, c),
-        output_shape=(*out, c),
-        params=0,
-        calculations=calcs,
-        formulas=(
-            f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{c}",
-            "parameters: pooling has none = 0",
-            f"calculations: {_x(out)}x{c} x {_x(k)} = {calcs:,}",
-        ),
+    spatial, c, out, k = _window_geometry(
+        "pooling", input_shape, kernel_size, stride, padding, 1, rounding
     )
+    calcs = pool_calculations(spatial, c, k, stride, padding, rounding=rounding)
+    return _window_layer("pool", (spatial, c, out, c), (0, "pooling has none"), (calcs, _x(k)))
 
 
 def fc_layer(input_shape: Sequence[int] | int, units: int, *, bias: bool = True) -> LayerArithmetic:
@@ -478,7 +509,7 @@ def fc_layer(input_shape: Sequence[int] | int, units: int, *, bias: bool = True)
         calculations=macs,
         formulas=(
             f"output: {units}",
-            f"parameters: {_x(shape)}x{units}" + (f" + {units}" if bias else "") + f" = {params:,}",
+            f"parameters: {_x(shape)}x{units}{_bias_term(units, bias)} = {params:,}",
             f"calculations: {_x(shape)}x{units} = {macs:,}",
         ),
     )
@@ -496,26 +527,14 @@ def lc_layer(
     rounding: Rounding = "exact",
 ) -> LayerArithmetic:
     """A locally connected layer (a convolution without weight sharing)."""
-    spatial, c = _split_shape(input_shape, "locally connected")
-    n = len(spatial)
-    out = conv_output_size(spatial, kernel_size, stride, padding, dilation, rounding=rounding)
-    k = _expand(kernel_size, n, "kernel_size", 1)
+    spatial, c, out, k = _window_geometry(
+        "locally connected", input_shape, kernel_size, stride, padding, dilation, rounding
+    )
     params = lc_params(
         c, filters, spatial, k, stride, padding, dilation, bias=bias, rounding=rounding
     )
     macs = lc_macs(spatial, c, filters, k, stride, padding, dilation, rounding=rounding)
-    positions = math.prod(out)
-    return LayerArithmetic(
-        kind="lc",
-        input_shape=(*spatial, c),
-        output_shape=(*out, filters),
-        params=params,
-        calculations=macs,
-        formulas=(
-            f"output: (W - F + 2P)/S + 1 per axis -> {_x(out)}x{filters}",
-            f"parameters: {positions} positions x ({_x(k)}x{c}x{filters}"
-            + (f" + {filters}" if bias else "")
-            + f") = {params:,}",
-            f"calculations: {_x(out)}x{filters} x {_x(k)}x{c} = {macs:,}",
-        ),
+    weights = f"{math.prod(out)} positions x ({_x(k)}x{c}x{filters}{_bias_term(filters, bias)})"
+    return _window_layer(
+        "lc", (spatial, c, out, filters), (params, weights), (macs, f"{_x(k)}x{c}")
     )

@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from healthcnn.cli import main
-from healthcnn.studies.run import train_run
-from healthcnn.training import TrainConfig
-from healthcnn.training.config import RunConfig
 
 pytestmark = pytest.mark.data
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = Path(os.environ["HEALTHCNN_DATA"])
-    tmp = tmp_path_factory.mktemp("evaluate_cli")
-    with np.load(root / "medmnist" / "retinamnist.npz") as npz:
-        arrays = {
-            f"{s}_{k}": npz[f"{s}_{k}"][:n]
-            for s, n in (("train", 48), ("val", 40), ("test", 40))
-            for k in ("images", "labels")
-        }
-    npz_path = tmp / "retinamnist_small.npz"
-    np.savez(npz_path, **arrays)
-    cfg = RunConfig(
-        data=str(npz_path),
-        out=str(tmp / "bundle"),
-        model="simple_cnn",
-        train=TrainConfig(epochs=1, batch_size=16, precision="fp32", seed=4),
-    )
-    train_run(cfg, progress=False)
-    return tmp / "bundle"
+def bundle(tmp_path_factory: pytest.TempPathFactory, tiny_retina_bundle) -> Path:
+    return tiny_retina_bundle(tmp_path_factory.mktemp("evaluate_cli"), "retinamnist_small.npz", 4)
 
 
 def test_text_table(bundle: Path, capsys: pytest.CaptureFixture) -> None:

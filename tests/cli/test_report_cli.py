@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -77,17 +76,9 @@ def test_output_is_required(capsys):
 
 
 @pytest.fixture
-def small_npz(data_root: Path, tmp_path: Path) -> Path:
+def small_npz(retina_subset, tmp_path: Path) -> Path:
     """360 real RetinaMNIST images (100 train, 60 val, 200 test) under a non-official name."""
-    with np.load(data_root / "medmnist" / "retinamnist.npz") as npz:
-        arrays = {
-            f"{s}_{k}": npz[f"{s}_{k}"][:n]
-            for s, n in (("train", 100), ("val", 60), ("test", 200))
-            for k in ("images", "labels")
-        }
-    path = tmp_path / "retina_small.npz"
-    np.savez(path, **arrays)
-    return path
+    return retina_subset(tmp_path / "retina_small.npz", {"train": 100, "val": 60, "test": 200})
 
 
 @pytest.mark.data

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from healthcnn.cli import main
@@ -14,17 +13,9 @@ pytestmark = pytest.mark.data
 
 
 @pytest.fixture
-def small_npz(data_root: Path, tmp_path: Path) -> Path:
+def small_npz(retina_subset, tmp_path: Path) -> Path:
     """48 real RetinaMNIST images (32 train, 8 val, 8 test) under a non-official name."""
-    with np.load(data_root / "medmnist" / "retinamnist.npz") as npz:
-        arrays = {
-            f"{s}_{k}": npz[f"{s}_{k}"][:n]
-            for s, n in (("train", 32), ("val", 8), ("test", 8))
-            for k in ("images", "labels")
-        }
-    path = tmp_path / "retina_small.npz"
-    np.savez(path, **arrays)
-    return path
+    return retina_subset(tmp_path / "retina_small.npz", {"train": 32, "val": 8, "test": 8})
 
 
 def _train(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

@@ -22,27 +22,8 @@ EST = {"value", "ci_low", "ci_high", "method", "n"}
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import os
-
-    root = Path(os.environ["HEALTHCNN_DATA"])
-    tmp = tmp_path_factory.mktemp("evaluate")
-    with np.load(root / "medmnist" / "retinamnist.npz") as npz:
-        arrays = {
-            f"{s}_{k}": npz[f"{s}_{k}"][:n]
-            for s, n in (("train", 48), ("val", 40), ("test", 40))
-            for k in ("images", "labels")
-        }
-    npz_path = tmp / "retinamnist_subset.npz"
-    np.savez(npz_path, **arrays)
-    cfg = RunConfig(
-        data=str(npz_path),
-        out=str(tmp / "bundle"),
-        model="simple_cnn",
-        train=TrainConfig(epochs=1, batch_size=16, precision="fp32", seed=2),
-    )
-    train_run(cfg, progress=False)
-    return tmp / "bundle"
+def bundle(tmp_path_factory: pytest.TempPathFactory, tiny_retina_bundle) -> Path:
+    return tiny_retina_bundle(tmp_path_factory.mktemp("evaluate"), "retinamnist_subset.npz", 2)
 
 
 def test_contract_and_thresholds_fitted_on_val(bundle: Path, tmp_path: Path) -> None:

@@ -154,20 +154,7 @@ def test_torchvision_layout_init():
 # ---- auxiliary classifiers -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["googlenet", "googlenet_tv"])
-def test_forward_returns_logits_in_train_and_eval_and_aux_come_separately(name):
-    torch.manual_seed(0)
-    model = create_model(name, in_channels=1, num_classes=5, aux_logits=True)
-    x = torch.randn(2, 1, 40, 40)
-    for train in (True, False):
-        model.train(train)
-        out = model(x)
-        assert isinstance(out, torch.Tensor) and out.shape == (2, 5)
-        logits, aux = model.forward_with_aux(x)
-        assert logits.shape == (2, 5)
-        assert isinstance(aux, list) and [a.shape for a in aux] == [(2, 5), (2, 5)]
-    # In eval mode the main logits of both paths are the same numbers.
-    torch.testing.assert_close(model(x), model.forward_with_aux(x)[0])
+# forward vs forward_with_aux in train and eval mode: tests/models/test_zoo.py
 
 
 @pytest.mark.parametrize("name", ["googlenet", "googlenet_tv"])

@@ -154,18 +154,12 @@ def test_small_grid_average_pool_gives_the_same_numbers():
 # ---- auxiliary classifier ------------------------------------------------------------------
 
 
-def test_forward_returns_logits_in_train_and_eval_and_aux_comes_separately():
+# forward vs forward_with_aux in train and eval mode: tests/models/test_zoo.py
+
+
+def test_reset_classifier_resets_the_aux_head_too():
     torch.manual_seed(0)
     model = create_model("inception_v3", in_channels=1, num_classes=5, aux_logits=True)
-    x = torch.randn(2, 1, 75, 75)
-    for train in (True, False):
-        model.train(train)
-        out = model(x)
-        assert isinstance(out, torch.Tensor) and out.shape == (2, 5)
-        logits, aux = model.forward_with_aux(x)
-        assert logits.shape == (2, 5)
-        assert isinstance(aux, list) and [a.shape for a in aux] == [(2, 5)]
-    torch.testing.assert_close(model(x), model.forward_with_aux(x)[0])
     model.reset_classifier(3)
     assert model.fc.out_features == 3 and model.AuxLogits.fc.out_features == 3
 

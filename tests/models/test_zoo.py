@@ -114,6 +114,27 @@ def check_min_input_size(model: ClassifierModel, name: str) -> None:
             model.forward_head(model.forward_features(too_small))
 
 
+@pytest.mark.parametrize(
+    ("name", "size", "n_aux"),
+    [("googlenet", 40, 2), ("googlenet_tv", 40, 2), ("inception_v3", 75, 1)],
+)
+def test_forward_returns_logits_in_train_and_eval_and_aux_come_separately(
+    name: str, size: int, n_aux: int
+) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, in_channels=1, num_classes=5, aux_logits=True)
+    x = torch.randn(2, 1, size, size)
+    for train in (True, False):
+        model.train(train)
+        out = model(x)
+        assert isinstance(out, torch.Tensor) and out.shape == (2, 5)
+        logits, aux = model.forward_with_aux(x)
+        assert logits.shape == (2, 5)
+        assert isinstance(aux, list) and [a.shape for a in aux] == [(2, 5)] * n_aux
+    # In eval mode the main logits of both paths are the same numbers.
+    torch.testing.assert_close(model(x), model.forward_with_aux(x)[0])
+
+
 def test_wrong_channels_and_rank_raise() -> None:
     model = build("simple_cnn", 2)
     with pytest.raises(ValueError, match="in_channels=2"):

@@ -124,20 +124,13 @@ def test_not_in_a_group_means_no_context(monkeypatch):
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_cli_nproc_2_matches_one_process(data_root, tmp_path, capsys):
+def test_cli_nproc_2_matches_one_process(retina_subset, tmp_path, capsys):
     """``healthcnn train --nproc 2`` on real RetinaMNIST images (37 train: uneven last batch;
     9 validation: uneven shards) gives the one-process validation and test scores."""
     from healthcnn.bundle import load_bundle
     from healthcnn.cli import main
 
-    with np.load(data_root / "medmnist" / "retinamnist.npz") as npz:
-        arrays = {
-            f"{s}_{k}": npz[f"{s}_{k}"][:n]
-            for s, n in (("train", 37), ("val", 9), ("test", 8))
-            for k in ("images", "labels")
-        }
-    data = tmp_path / "retina_small.npz"
-    np.savez(data, **arrays)
+    data = retina_subset(tmp_path / "retina_small.npz", {"train": 37, "val": 9, "test": 8})
     results = {}
     for nproc in (1, 2):
         out = tmp_path / f"run{nproc}"

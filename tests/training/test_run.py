@@ -15,7 +15,6 @@ import threading
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -29,21 +28,6 @@ from healthcnn.training.config import RunConfig
 pytestmark = pytest.mark.data
 
 FAST = {"epochs": 1, "batch_size": 16, "precision": "fp32", "seed": 3}
-
-
-def _subset_npz(src: Path, dst: Path, counts: dict[str, int], step: int = 1) -> Path:
-    """The first ``counts[split]`` samples of each split of a MedMNIST file (optionally every
-    ``step``-th voxel/pixel along each spatial axis), saved under a non-official name."""
-    with np.load(src) as npz:
-        arrays = {}
-        for split, n in counts.items():
-            images = npz[f"{split}_images"][:n]
-            if step > 1:
-                images = images[(slice(None), *[slice(None, None, step)] * 3)]
-            arrays[f"{split}_images"] = images
-            arrays[f"{split}_labels"] = npz[f"{split}_labels"][:n]
-    np.savez(dst, **arrays)
-    return dst
 
 
 def _check_metrics(result, n_test: int) -> None:
@@ -80,8 +64,10 @@ def test_retinamnist_by_name_end_to_end(data_root: Path, tmp_path: Path) -> None
     assert len(log) == 1 and json.loads(log[0])["epoch"] == 1
 
 
-def test_resnet_gets_the_small_stem_at_28px(data_root: Path, tmp_path: Path) -> None:
-    npz = _subset_npz(
+def test_resnet_gets_the_small_stem_at_28px(
+    data_root: Path, tmp_path: Path, medmnist_subset
+) -> None:
+    npz = medmnist_subset(
         data_root / "medmnist" / "retinamnist.npz",
         tmp_path / "retina_small.npz",
         {"train": 32, "val": 16, "test": 16},
@@ -95,8 +81,8 @@ def test_resnet_gets_the_small_stem_at_28px(data_root: Path, tmp_path: Path) -> 
     assert tuple(model.conv1.weight.shape[-2:]) == (3, 3)
 
 
-def test_adrenalmnist3d_end_to_end(data_root: Path, tmp_path: Path) -> None:
-    npz = _subset_npz(
+def test_adrenalmnist3d_end_to_end(data_root: Path, tmp_path: Path, medmnist_subset) -> None:
+    npz = medmnist_subset(
         data_root / "medmnist" / "adrenalmnist3d_64.npz",
         tmp_path / "adrenal_small.npz",
         {"train": 24, "val": 8, "test": 8},
@@ -161,8 +147,8 @@ def test_image_folder_csv_with_lesion_groups(data_root: Path, tmp_path: Path) ->
     assert set(out[0]["probabilities"]) == {"mel", "nv"}
 
 
-def test_same_seed_same_bundle_weights(data_root: Path, tmp_path: Path) -> None:
-    npz = _subset_npz(
+def test_same_seed_same_bundle_weights(data_root: Path, tmp_path: Path, medmnist_subset) -> None:
+    npz = medmnist_subset(
         data_root / "medmnist" / "retinamnist.npz",
         tmp_path / "r.npz",
         {"train": 32, "val": 16, "test": 16},

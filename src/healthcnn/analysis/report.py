@@ -48,35 +48,14 @@ def summarize(
     no hooks), also when its forward pass raises; see :mod:`healthcnn.analysis._state`.
     A forward pass that fails raises ``ValueError`` naming the layer and its input shape.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise ValueError(f"depth must be None (every leaf call) or an int >= 0, got {depth!r}")
-    if not isinstance(dtype, torch.dtype):
-        raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
+    _check_arguments(model, depth, dtype)
     device = torch.device(device)
     args, kwargs = make_inputs(input_size, example_input, batch_size, dtype, device)
     root, counter_flops = run_forward(model, args, kwargs, cross_check=cross_check)
 
     leaves = list(root.leaves())
     layers = _rows(model, root, depth)
-    unique = dict(model.named_parameters())  # first name of each parameter object
-    in_rows = {id(p) for layer_call in _row_calls(root, depth) for p in _params_of(layer_call)}
-    outside = tuple((n, p.numel()) for n, p in unique.items() if id(p) not in in_rows)
-    macs = sum(c.counted.macs for c in leaves if c.counted.macs is not None)
-    totals = Totals(
-        params=sum(p.numel() for p in unique.values()),
-        trainable_params=sum(p.numel() for p in unique.values() if p.requires_grad),
-        macs=macs,
-        flops=2 * macs,
-        pool_calculations=sum(c.counted.pool_calculations for c in leaves),
-        activation_elements=sum(c.output_elements for c in leaves),
-        params_outside_layers=sum(c for _, c in outside),
-    )
-    uncounted = None
-    if counter_flops is not None:
-        counted_flops = sum(c.counter_flops for c in leaves if c.counted.macs is not None)
-        uncounted = (counter_flops - counted_flops) // 2
+    totals, outside = _totals(model, root, depth, leaves)
     unsupported = sorted({type(c.module).__name__ for c in leaves if c.counted.macs is None})
     inputs = tensors_in((args, kwargs))
     return ModelReport(
@@ -90,8 +69,45 @@ def summarize(
         totals=totals,
         unsupported=tuple(unsupported),
         outside_layers=outside,
-        uncounted_macs=uncounted,
+        uncounted_macs=_uncounted_macs(leaves, counter_flops),
     )
+
+
+def _check_arguments(model: nn.Module, depth: int | None, dtype: torch.dtype) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be None (every leaf call) or an int >= 0, got {depth!r}")
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
+
+
+def _totals(
+    model: nn.Module, root: Call, depth: int | None, leaves: list[Call]
+) -> tuple[Totals, tuple[tuple[str, int], ...]]:
+    """The whole-model numbers, and the parameters that belong to no row (name, elements)."""
+    unique = dict(model.named_parameters())  # first name of each parameter object
+    in_rows = {id(p) for layer_call in _row_calls(root, depth) for p in _params_of(layer_call)}
+    outside = tuple((n, p.numel()) for n, p in unique.items() if id(p) not in in_rows)
+    macs = sum(c.counted.macs for c in leaves if c.counted.macs is not None)
+    totals = Totals(
+        params=sum(p.numel() for p in unique.values()),
+        trainable_params=sum(p.numel() for p in unique.values() if p.requires_grad),
+        macs=macs,
+        flops=2 * macs,
+        pool_calculations=sum(c.counted.pool_calculations for c in leaves),
+        activation_elements=sum(c.output_elements for c in leaves),
+        params_outside_layers=sum(c for _, c in outside),
+    )
+    return totals, outside
+
+
+def _uncounted_macs(leaves: list[Call], counter_flops: int | None) -> int | None:
+    """MACs the flop counter saw outside the counted rows (None without the cross-check)."""
+    if counter_flops is None:
+        return None
+    counted_flops = sum(c.counter_flops for c in leaves if c.counted.macs is not None)
+    return (counter_flops - counted_flops) // 2
 
 
 def _row_calls(root: Call, depth: int | None) -> Iterator[Call]:

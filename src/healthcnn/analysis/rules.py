@@ -106,35 +106,32 @@ def _first(tensors: Sequence[torch.Tensor], what: str, module: nn.Module) -> tor
 # ---- convolution, linear, locally connected --------------------------------------------------
 
 
-def _conv(module: nn.Module, inputs, outputs) -> Counted:
-    out = _first(outputs, "output", module)
-    k = tuple(module.kernel_size)
-    macs = out.numel() * math.prod(k) * (module.in_channels // module.groups)
+def _window_counted(rule: str, module: nn.Module, macs: int) -> Counted:
+    """A convolution's count with its kernel, stride, padding ("same"/"valid" kept as
+    written), dilation and groups."""
+    padding = module.padding
     return Counted(
-        rule="conv",
+        rule=rule,
         macs=macs,
-        kernel_size=k,
+        kernel_size=tuple(module.kernel_size),
         stride=tuple(module.stride),
-        padding=module.padding if isinstance(module.padding, str) else tuple(module.padding),
+        padding=padding if isinstance(padding, str) else tuple(padding),
         dilation=tuple(module.dilation),
         groups=module.groups,
     )
+
+
+def _conv(module: nn.Module, inputs, outputs) -> Counted:
+    out = _first(outputs, "output", module)
+    macs = out.numel() * math.prod(module.kernel_size) * (module.in_channels // module.groups)
+    return _window_counted("conv", module, macs)
 
 
 def _conv_transpose(module: nn.Module, inputs, outputs) -> Counted:
     x = _first(inputs, "input", module)
-    k = tuple(module.kernel_size)
     # Every input element is multiplied by a kernel-volume slice of each output channel group.
-    macs = x.numel() * math.prod(k) * (module.out_channels // module.groups)
-    return Counted(
-        rule="conv_transpose",
-        macs=macs,
-        kernel_size=k,
-        stride=tuple(module.stride),
-        padding=tuple(module.padding),
-        dilation=tuple(module.dilation),
-        groups=module.groups,
-    )
+    macs = x.numel() * math.prod(module.kernel_size) * (module.out_channels // module.groups)
+    return _window_counted("conv_transpose", module, macs)
 
 
 def _linear(module: nn.Linear, inputs, outputs) -> Counted:

@@ -15,6 +15,13 @@ def _add_root(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_dataset(parser: argparse.ArgumentParser) -> None:
+    """The dataset name, its MedMNIST size and the data root (info and fetch)."""
+    parser.add_argument("name")
+    parser.add_argument("--size", type=int, default=None, help="MedMNIST size (28, 64, 128, 224)")
+    _add_root(parser)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("data", help="list, inspect and download datasets")
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
@@ -25,9 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=_list)
 
     info = sub.add_parser("info", help="files, shapes, splits and class counts of one dataset")
-    info.add_argument("name")
-    info.add_argument("--size", type=int, default=None, help="MedMNIST size (28, 64, 128, 224)")
-    _add_root(info)
+    _add_dataset(info)
     info.add_argument(
         "--verify", action="store_true", help="check the checksums of the files present"
     )
@@ -35,9 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(func=_info)
 
     fetch = sub.add_parser("fetch", help="download a dataset (resumes, verifies the checksum)")
-    fetch.add_argument("name")
-    fetch.add_argument("--size", type=int, default=None, help="MedMNIST size (28, 64, 128, 224)")
-    _add_root(fetch)
+    _add_dataset(fetch)
     fetch.add_argument(
         "--md5", default=None, help="accept this MD5 for a file the catalog has no checksum for"
     )

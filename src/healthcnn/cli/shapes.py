@@ -78,16 +78,25 @@ def _per_axis(text: str | None, flag: str, ndim: int, minimum: int) -> int | tup
     return items
 
 
-def _run_conv(args: argparse.Namespace) -> shapes.LayerArithmetic:
+def _conv_window(args: argparse.Namespace) -> tuple:
+    """Input shape, kernel, stride, padding and dilation of conv or lc (parsed in that order)."""
     shape = _input_shape(args.input)
     n = len(shape) - 1
-    return shapes.conv_layer(
+    return (
         shape,
-        args.filters,
         _per_axis(args.kernel, "--kernel", n, 1),
         _per_axis(args.stride, "--stride", n, 1),
         _per_axis(args.padding, "--padding", n, 0),
         _per_axis(args.dilation, "--dilation", n, 1),
+    )
+
+
+def _run_conv(args: argparse.Namespace) -> shapes.LayerArithmetic:
+    shape, *window = _conv_window(args)
+    return shapes.conv_layer(
+        shape,
+        args.filters,
+        *window,
         groups=args.groups,
         bias=not args.no_bias,
         rounding=args.rounding,
@@ -95,17 +104,9 @@ def _run_conv(args: argparse.Namespace) -> shapes.LayerArithmetic:
 
 
 def _run_lc(args: argparse.Namespace) -> shapes.LayerArithmetic:
-    shape = _input_shape(args.input)
-    n = len(shape) - 1
+    shape, *window = _conv_window(args)
     return shapes.lc_layer(
-        shape,
-        args.filters,
-        _per_axis(args.kernel, "--kernel", n, 1),
-        _per_axis(args.stride, "--stride", n, 1),
-        _per_axis(args.padding, "--padding", n, 0),
-        _per_axis(args.dilation, "--dilation", n, 1),
-        bias=not args.no_bias,
-        rounding=args.rounding,
+        shape, args.filters, *window, bias=not args.no_bias, rounding=args.rounding
     )
 
 
@@ -187,6 +188,20 @@ def _window(parser: argparse.ArgumentParser, *, stride_default: str | None) -> N
     parser.add_argument("--padding", default="0", metavar="P", help=f"zero padding P: {each}")
 
 
+def _conv_arguments(
+    parser: argparse.ArgumentParser, input_help: str, *, groups: bool, no_bias_help: str
+) -> None:
+    """The options of conv and lc (lc has no --groups), in the order --help lists them."""
+    _common(parser, input_help)
+    parser.add_argument("--filters", type=int, required=True, metavar="K", help="output channels")
+    _window(parser, stride_default="1")
+    parser.add_argument("--dilation", default="1", metavar="D", help="dilation D (default 1)")
+    if groups:
+        parser.add_argument("--groups", type=int, default=1, help="channel groups (default 1)")
+    parser.add_argument("--no-bias", action="store_true", help=no_bias_help)
+    _rounding(parser, "round up (not a convolution's rule)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``healthcnn shapes`` and its sub-commands conv, pool, fc and lc."""
     parser = subparsers.add_parser(
@@ -199,13 +214,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     spatial = "input shape, channels last: 227x227x3, 5000x12 or 64x64x64x1"
 
     conv = sub.add_parser("conv", help="a convolution", description="A convolution layer.")
-    _common(conv, spatial)
-    conv.add_argument("--filters", type=int, required=True, metavar="K", help="output channels")
-    _window(conv, stride_default="1")
-    conv.add_argument("--dilation", default="1", metavar="D", help="dilation D (default 1)")
-    conv.add_argument("--groups", type=int, default=1, help="channel groups (default 1)")
-    conv.add_argument("--no-bias", action="store_true", help="a convolution without biases")
-    _rounding(conv, "round up (not a convolution's rule)")
+    _conv_arguments(conv, spatial, groups=True, no_bias_help="a convolution without biases")
     conv.set_defaults(func=_command(_run_conv))
 
     pool = sub.add_parser(
@@ -227,10 +236,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a locally connected layer",
         description="A locally connected layer: a convolution without weight sharing.",
     )
-    _common(lc, spatial)
-    lc.add_argument("--filters", type=int, required=True, metavar="K", help="output channels")
-    _window(lc, stride_default="1")
-    lc.add_argument("--dilation", default="1", metavar="D", help="dilation D (default 1)")
-    lc.add_argument("--no-bias", action="store_true", help="a layer without biases")
-    _rounding(lc, "round up (not a convolution's rule)")
+    _conv_arguments(lc, spatial, groups=False, no_bias_help="a layer without biases")
     lc.set_defaults(func=_command(_run_lc))

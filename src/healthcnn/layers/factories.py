@@ -68,6 +68,22 @@ _DROPOUT: dict[str, dict[int, type[nn.Module]]] = {
 }
 
 
+def _by_dims(
+    kind: str,
+    tables: Mapping[str, dict[int, type[nn.Module]]],
+    name: str,
+    spatial_dims: int,
+    valid: list[str] | None = None,
+) -> type[nn.Module]:
+    """``tables[name][spatial_dims]``; an unknown name raises listing ``valid`` (default: the
+    table's names) and the closest match."""
+    d = check_spatial_dims(spatial_dims)
+    table = tables.get(name)
+    if table is None:
+        raise unknown_name(kind, name, tables if valid is None else valid)
+    return table[d]
+
+
 def conv_type(spatial_dims: int, *, transposed: bool = False) -> type[nn.Module]:
     """The convolution class for ``spatial_dims`` (``nn.Conv1d``/``2d``/``3d``)."""
     d = check_spatial_dims(spatial_dims)
@@ -76,22 +92,14 @@ def conv_type(spatial_dims: int, *, transposed: bool = False) -> type[nn.Module]
 
 def pool_type(name: str, spatial_dims: int) -> type[nn.Module]:
     """The pooling class for ``name`` (max, avg/mean, sum, adaptive_max, adaptive_avg)."""
-    d = check_spatial_dims(spatial_dims)
     if name == "sum":
-        return _sum_pool_type(d)
-    table = _POOL.get(name)
-    if table is None:
-        raise unknown_name("pooling", name, [*_POOL, "sum"])
-    return table[d]
+        return _sum_pool_type(check_spatial_dims(spatial_dims))
+    return _by_dims("pooling", _POOL, name, spatial_dims, valid=[*_POOL, "sum"])
 
 
 def norm_type(name: str, spatial_dims: int) -> type[nn.Module]:
     """The normalisation class for ``name`` (batch, instance, group, local_response)."""
-    d = check_spatial_dims(spatial_dims)
-    table = _NORM.get(name)
-    if table is None:
-        raise unknown_name("normalisation", name, _NORM)
-    return table[d]
+    return _by_dims("normalisation", _NORM, name, spatial_dims)
 
 
 def act_type(name: str) -> type[nn.Module]:
@@ -104,11 +112,7 @@ def act_type(name: str) -> type[nn.Module]:
 
 def dropout_type(name: str, spatial_dims: int) -> type[nn.Module]:
     """The dropout class for ``name`` (dropout: element-wise; channel: whole feature maps)."""
-    d = check_spatial_dims(spatial_dims)
-    table = _DROPOUT.get(name)
-    if table is None:
-        raise unknown_name("dropout", name, _DROPOUT)
-    return table[d]
+    return _by_dims("dropout", _DROPOUT, name, spatial_dims)
 
 
 def valid_names(kind: str) -> list[str]:

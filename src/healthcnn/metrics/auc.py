@@ -42,6 +42,7 @@ from .estimate import (
     check_level,
     degenerate,
     normal_sf,
+    record_dict,
     z_value,
 )
 from .intervals import bootstrap_ci
@@ -227,16 +228,7 @@ class DelongTest:
     n: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "difference": self.difference,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "z": self.z,
-            "p_value": self.p_value,
-            "auc_a": self.auc_a.as_dict(),
-            "auc_b": self.auc_b.as_dict(),
-            "n": self.n,
-        }
+        return record_dict(self)
 
 
 def delong_test(y_true: Any, score_a: Any, score_b: Any, level: float = 0.95) -> DelongTest:

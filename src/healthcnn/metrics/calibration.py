@@ -21,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from .estimate import NAN, Estimate, as_binary_labels, as_scores, check_level, degenerate
+from .estimate import (
+    NAN,
+    Estimate,
+    as_binary_labels,
+    as_scores,
+    check_level,
+    degenerate,
+    record_dict,
+)
 from .intervals import bootstrap_ci
 
 STRATEGIES = ("uniform", "quantile")
@@ -195,12 +203,7 @@ class CalibrationFit:
     converged: bool
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "slope": self.slope,
-            "intercept": self.intercept,
-            "n": self.n,
-            "converged": self.converged,
-        }
+        return record_dict(self)
 
 
 def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,16 @@ NAN = float("nan")
 class DegenerateMetricWarning(UserWarning):
     """A metric is undefined for this input (e.g. AUC with a single class) and was set to NaN
     or computed over the defined parts only."""
+
+
+def record_dict(record: Any) -> dict[str, Any]:
+    """A result dataclass's fields in declaration order, a nested result (an
+    :class:`Estimate`, ...) through its own ``as_dict``."""
+    out = {}
+    for f in fields(record):
+        v = getattr(record, f.name)
+        out[f.name] = v.as_dict() if hasattr(v, "as_dict") else v
+    return out
 
 
 @dataclass(frozen=True)

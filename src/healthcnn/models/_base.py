@@ -8,10 +8,20 @@ or a too-small input raises a ``ValueError`` that names what the model needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-from .._validate import check_spatial_dims
+from .._validate import as_tuple, check_spatial_dims
+from ..layers import LayerSpec, conv_type, make_conv, make_norm, make_pool
+
+
+def fresh_linear(old: nn.Linear, num_classes: int) -> nn.Linear:
+    """A newly initialised linear layer with ``old``'s inputs, bias, device and dtype and
+    ``num_classes`` outputs (what ``reset_classifier`` puts in place of a classifier)."""
+    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+    return new.to(device=old.weight.device, dtype=old.weight.dtype)
 
 
 class ClassifierModel(nn.Module):
@@ -90,9 +100,7 @@ class ClassifierModel(nn.Module):
         (and the last layer of every auxiliary head)."""
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}")
-        old = self.get_classifier()
-        new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
-        new.to(device=old.weight.device, dtype=old.weight.dtype)
+        new = fresh_linear(self.get_classifier(), num_classes)
         parent_name, _, child = self.classifier_name.rpartition(".")
         parent = self.get_submodule(parent_name) if parent_name else self
         setattr(parent, child, new)
@@ -122,3 +130,73 @@ class ClassifierModel(nn.Module):
                 f"{type(self).__name__} needs inputs of at least {self.min_input_size} per "
                 f"spatial axis, got {tuple(x.shape[2:])}; resize or pad the input"
             )
+
+
+class PooledClassifierModel(ClassifierModel):
+    """torchvision's AlexNet/VGG layout: ``features``, an adaptive average pool ``avgpool`` and
+    an ``nn.Sequential`` ``classifier`` whose last layer gives the logits."""
+
+    classifier_name = "classifier.6"
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.classifier[:-1](x) if pre_logits else self.classifier(x)
+
+
+def conv_relu_features(
+    spatial_dims: int,
+    in_channels: int,
+    stages: Sequence,
+    *,
+    pool_kernel: int,
+    norm: LayerSpec = None,
+) -> tuple[nn.Sequential, int]:
+    """torchvision's AlexNet/VGG feature stack and its output channels. Each stage is ``"M"``, a
+    max pool of ``pool_kernel`` with stride 2, or ``(out_channels, kernel, stride, padding)``: a
+    convolution, a ``norm`` layer (none by default) and an in-place ReLU."""
+    d = spatial_dims
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for stage in stages:
+        if stage == "M":
+            layers.append(make_pool("max", d, kernel_size=pool_kernel, stride=2))
+            continue
+        out, kernel, stride, padding = stage
+        layers.append(make_conv(d, channels, out, kernel, stride=stride, padding=padding))
+        norm_layer = make_norm(norm, d, out)
+        if norm_layer is not None:
+            layers.append(norm_layer)
+        layers.append(nn.ReLU(inplace=True))
+        channels = out
+    return nn.Sequential(*layers), channels
+
+
+def pool_grid(pool_size: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:
+    """The output of the adaptive average pool before a classifier, one size >= 1 per axis."""
+    pool = as_tuple(pool_size, spatial_dims, "pool_size")
+    if any(p < 1 for p in pool):
+        raise ValueError(f"pool_size must be >= 1 on every axis, got {pool_size!r}")
+    return pool
+
+
+def init_he_fan_out(model: nn.Module, spatial_dims: int, *, linear_std: float | None) -> None:
+    """torchvision's ResNet/VGG initialisation: He-normal (fan_out, ReLU) convolutions with zero
+    bias; affine normalisation layers scale 1, shift 0; linear layers N(0, ``linear_std``) with
+    zero bias, or PyTorch's default when ``linear_std`` is None."""
+    conv = conv_type(spatial_dims)
+    for m in model.modules():
+        if isinstance(m, conv):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if linear_std is not None:
+                nn.init.normal_(m.weight, 0, linear_std)
+                nn.init.zeros_(m.bias)
+        elif getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
+            # a normalisation layer with an affine transform
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

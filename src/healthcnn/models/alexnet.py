@@ -33,12 +33,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import nn
 
-from .._validate import as_tuple
-from ..layers import make_conv, make_pool
-from ._base import ClassifierModel
+from ..layers import make_pool
+from ._base import PooledClassifierModel, conv_relu_features, pool_grid
 from ._registry import register_model
 
 # Each feature stage: a convolution (out_channels, kernel, stride, padding) or "M", a 3/2 max pool.
@@ -48,7 +46,7 @@ _TORCHVISION = ((64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 
                 (256, 3, 1, 1), "M")  # fmt: skip
 
 
-class AlexNet(ClassifierModel):
+class AlexNet(PooledClassifierModel):
     """AlexNet built from a feature configuration (see the module docstring).
 
     Args:
@@ -61,8 +59,6 @@ class AlexNet(ClassifierModel):
         dropout: probability of the two dropout layers in the classifier.
         min_input_size: the smallest input per axis for ``config`` (checked on every forward).
     """
-
-    classifier_name = "classifier.6"
 
     def __init__(
         self,
@@ -77,22 +73,10 @@ class AlexNet(ClassifierModel):
     ) -> None:
         super().__init__(spatial_dims, in_channels, num_classes)
         d = self.spatial_dims
-        pool = as_tuple(pool_size, d, "pool_size")
-        if any(p < 1 for p in pool):
-            raise ValueError(f"pool_size must be >= 1 on every axis, got {pool_size!r}")
+        pool = pool_grid(pool_size, d)
         self.min_input_size = min_input_size
 
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for stage in config:
-            if stage == "M":
-                layers.append(make_pool("max", d, kernel_size=3, stride=2))
-                continue
-            out, kernel, stride, padding = stage
-            layers.append(make_conv(d, channels, out, kernel, stride=stride, padding=padding))
-            layers.append(nn.ReLU(inplace=True))
-            channels = out
-        self.features = nn.Sequential(*layers)
+        self.features, channels = conv_relu_features(d, in_channels, config, pool_kernel=3)
         self.avgpool = make_pool("adaptive_avg", d, output_size=pool)
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
@@ -103,13 +87,6 @@ class AlexNet(ClassifierModel):
             nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.classifier[:-1](x) if pre_logits else self.classifier(x)
 
 
 @register_model(

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..layers import ConvNormAct, LayerSpec, conv_type, make_norm, make_pool, norm_type
-from ._base import ClassifierModel
+from ._base import ClassifierModel, fresh_linear
 from ._registry import register_model
 
 PAPER = "Szegedy et al., Going deeper with convolutions, CVPR 2015"
@@ -151,8 +151,7 @@ class InceptionAux(nn.Module):
         return self.fc2(self.dropout(self.act(self.fc1(x))))
 
     def reset_classifier(self, num_classes: int) -> None:
-        old = self.fc2
-        self.fc2 = nn.Linear(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
+        self.fc2 = fresh_linear(self.fc2, num_classes)
 
 
 class GoogLeNet(ClassifierModel):

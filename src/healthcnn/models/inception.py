@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers import ConvNormAct, conv_type, make_pool, norm_type
-from ._base import ClassifierModel
+from ._base import ClassifierModel, fresh_linear
 from ._registry import register_model
 
 PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016"
@@ -249,8 +249,7 @@ class InceptionAux(_Block):
         return self.fc(torch.flatten(x, 1))
 
     def reset_classifier(self, num_classes: int) -> None:
-        old = self.fc
-        self.fc = nn.Linear(old.in_features, num_classes).to(old.weight.device, old.weight.dtype)
+        self.fc = fresh_linear(self.fc, num_classes)
 
 
 class Inception3(ClassifierModel):

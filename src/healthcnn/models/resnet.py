@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from .._validate import unknown_name
-from ..layers import LayerSpec, conv_type, make_act, make_conv, make_norm, make_pool
-from ._base import ClassifierModel
+from ..layers import LayerSpec, make_act, make_conv, make_norm, make_pool
+from ._base import ClassifierModel, init_he_fan_out
 from ._registry import register_model
 
 _RELU: LayerSpec = ("relu", {"inplace": True})
@@ -213,18 +213,8 @@ class ResNet(ClassifierModel):
         return nn.Sequential(*layers)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        conv = conv_type(self.spatial_dims)
-        for m in self.modules():
-            if isinstance(m, conv):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                continue  # PyTorch's default, as torchvision
-            elif getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
-                # a normalisation layer with an affine transform
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        # linear layers keep PyTorch's default, as torchvision
+        init_he_fan_out(self, self.spatial_dims, linear_std=None)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck | BasicBlock):

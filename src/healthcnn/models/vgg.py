@@ -17,12 +17,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import nn
 
-from .._validate import as_tuple
-from ..layers import LayerSpec, conv_type, make_conv, make_norm, make_pool
-from ._base import ClassifierModel
+from ..layers import LayerSpec, make_pool
+from ._base import PooledClassifierModel, conv_relu_features, init_he_fan_out, pool_grid
 from ._registry import register_model
 
 _CONFIGS: dict[int, tuple[int | str, ...]] = {
@@ -37,7 +35,7 @@ _CONFIGS: dict[int, tuple[int | str, ...]] = {
 _MIN_INPUT = 32
 
 
-class VGG(ClassifierModel):
+class VGG(PooledClassifierModel):
     """VGG from a configuration of ``_CONFIGS`` (see the module docstring).
 
     Args:
@@ -50,7 +48,6 @@ class VGG(ClassifierModel):
         dropout: probability of the two dropout layers in the classifier.
     """
 
-    classifier_name = "classifier.6"
     min_input_size = _MIN_INPUT
 
     def __init__(
@@ -65,23 +62,13 @@ class VGG(ClassifierModel):
     ) -> None:
         super().__init__(spatial_dims, in_channels, num_classes)
         d = self.spatial_dims
-        pool = as_tuple(pool_size, d, "pool_size")
-        if any(p < 1 for p in pool):
-            raise ValueError(f"pool_size must be >= 1 on every axis, got {pool_size!r}")
+        pool = pool_grid(pool_size, d)
 
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for stage in config:
-            if stage == "M":
-                layers.append(make_pool("max", d, kernel_size=2, stride=2))
-                continue
-            layers.append(make_conv(d, channels, stage, 3, padding=1))
-            norm_layer = make_norm(norm, d, stage)
-            if norm_layer is not None:
-                layers.append(norm_layer)
-            layers.append(nn.ReLU(inplace=True))
-            channels = stage
-        self.features = nn.Sequential(*layers)
+        # every number is a 3x3 convolution with padding 1
+        stages = [s if s == "M" else (s, 3, 1, 1) for s in config]
+        self.features, channels = conv_relu_features(
+            d, in_channels, stages, pool_kernel=2, norm=norm
+        )
         self.avgpool = make_pool("adaptive_avg", d, output_size=pool)
         self.classifier = nn.Sequential(
             nn.Linear(channels * math.prod(pool), 4096),
@@ -92,30 +79,8 @@ class VGG(ClassifierModel):
             nn.Dropout(p=dropout),
             nn.Linear(4096, num_classes),
         )
-        self._init_weights()
-
-    def _init_weights(self) -> None:
         # torchvision's: He-normal (fan_out) convolutions, unit norm scales, N(0, 0.01) linear.
-        conv = conv_type(self.spatial_dims)
-        for m in self.modules():
-            if isinstance(m, conv):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
-            elif getattr(m, "weight", None) is not None and getattr(m, "bias", None) is not None:
-                # a normalisation layer with an affine transform
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        return self.classifier[:-1](x) if pre_logits else self.classifier(x)
+        init_he_fan_out(self, d, linear_std=0.01)
 
 
 def _vgg(depth: int, batch_norm: bool, **kwargs: Any) -> VGG:

@@ -341,15 +341,37 @@ def load_weights(
     checkpoints) is never an error.
     """
     check_mode(inflate_mode)
-    if isinstance(source, Mapping):
-        state = _as_state_dict(source, "state dict")
-    elif isinstance(source, str | os.PathLike):
-        state = load_state_file(source)
-    else:
-        raise TypeError(f"weights must be a file path or a state dict, got {type(source).__name__}")
+    state = _read_state(source)
     target = model.state_dict()  # state is a new dict: the caller's is never modified
     inflated = _inflate_for(model, state, inflate_mode)
+    missing, unexpected = _check_keys(model, state, target, strict)
+    reinit, adapted, adapted_from = _match_shapes(model, state, target)
+    _announce_adaptations(model, state, target, reinit, adapted, adapted_from)
+    merged = {k: (target[k] if k in reinit or k not in state else state[k]) for k in target}
+    model.load_state_dict(merged, strict=True)
+    return LoadResult(
+        missing=tuple(missing),
+        unexpected=tuple(unexpected),
+        reinitialised=tuple(reinit),
+        adapted=tuple(adapted),
+        inflated_from=inflated,
+    )
 
+
+def _read_state(source: str | os.PathLike | Mapping[str, torch.Tensor]) -> dict:
+    """A new state dict from a mapping or a weights file."""
+    if isinstance(source, Mapping):
+        return _as_state_dict(source, "state dict")
+    if isinstance(source, str | os.PathLike):
+        return load_state_file(source)
+    raise TypeError(f"weights must be a file path or a state dict, got {type(source).__name__}")
+
+
+def _check_keys(
+    model: nn.Module, state: Mapping, target: Mapping, strict: bool
+) -> tuple[list[str], list[str]]:
+    """The model's keys missing from the checkpoint and the checkpoint's unknown ones; with
+    ``strict`` either is an error."""
     missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in target]
     if strict and (missing or unexpected):
@@ -362,7 +384,15 @@ def load_weights(
             f"cannot load weights into {type(model).__name__}: {'; '.join(parts)}. Is it the "
             f"same architecture? Pass strict=False to load the keys that match"
         )
+    return missing, unexpected
 
+
+def _match_shapes(
+    model: nn.Module, state: dict, target: Mapping
+) -> tuple[list[str], list[str], int]:
+    """Compare every shared key's shape: a classifier that differs in outputs is re-initialised,
+    a first convolution that differs in input channels is adapted (in ``state``), anything else
+    raises. Returns the re-initialised keys, the adapted keys and the checkpoint's channels."""
     heads = _head_keys(model)
     convs = _conv_modules(model)
     first_conv = f"{next(iter(convs))}.weight" if convs else None
@@ -390,6 +420,19 @@ def load_weights(
             f"cannot load weights into {type(model).__name__}: {len(wrong)} shape mismatch(es): "
             f"{'; '.join(wrong[:_SHOW])}{' ...' if len(wrong) > _SHOW else ''}"
         )
+    return reinit, adapted, adapted_from
+
+
+def _announce_adaptations(
+    model: nn.Module,
+    state: Mapping,
+    target: Mapping,
+    reinit: list[str],
+    adapted: list[str],
+    adapted_from: int,
+) -> None:
+    """One WeightAdaptationWarning for a kept classifier, one for adapted input channels
+    (pointing at the caller of :func:`load_weights`)."""
     if reinit:
         n_ckpt = state[reinit[0]].shape[0]
         warnings.warn(
@@ -397,7 +440,7 @@ def load_weights(
             f"model's {target[reinit[0]].shape[0]}; keeping the model's freshly initialised "
             f"{_names(reinit)} (fine-tuning)",
             WeightAdaptationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if adapted:
         c_model = target[adapted[0]].shape[1]
@@ -410,15 +453,5 @@ def load_weights(
             f"{type(model).__name__}: adapted {adapted[0]} from {adapted_from} to {c_model} "
             f"input channels ({how})",
             WeightAdaptationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-
-    merged = {k: (target[k] if k in reinit or k not in state else state[k]) for k in target}
-    model.load_state_dict(merged, strict=True)
-    return LoadResult(
-        missing=tuple(missing),
-        unexpected=tuple(unexpected),
-        reinitialised=tuple(reinit),
-        adapted=tuple(adapted),
-        inflated_from=inflated,
-    )

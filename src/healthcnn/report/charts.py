@@ -277,9 +277,18 @@ def training_charts(history: Mapping[str, Any] | None, *, monitor: str = "auc") 
         return [placeholder("Training curves", "the bundle holds no training history")]
     xs = [e.get("epoch", i + 1) for i, e in enumerate(epochs)]
     best = (history or {}).get("best_epoch")
-    x_range = (min(xs) - 0.5, max(xs) + 0.5) if xs else (0, 1)
-    ticks = _epoch_ticks(xs)
+    x_axis = {
+        "x_range": (min(xs) - 0.5, max(xs) + 0.5) if xs else (0, 1),
+        "x_ticks": _epoch_ticks(xs),
+    }
+    return [
+        _loss_chart(epochs, xs, best, x_axis).render(),
+        _metric_chart(epochs, xs, best, x_axis, monitor).render(),
+    ]
 
+
+def _loss_chart(epochs: list, xs: list, best: Any, x_axis: dict[str, Any]) -> Plot:
+    """Training and validation loss per epoch, the best epoch marked."""
     train = [value(e.get("train_loss")) for e in epochs]
     val = [value(e.get("val_loss")) for e in epochs]
     finite = [v for v in train + val if math.isfinite(v)]
@@ -292,9 +301,8 @@ def training_charts(history: Mapping[str, Any] | None, *, monitor: str = "auc") 
         "Loss per epoch",
         "Epoch",
         "Cross-entropy loss",
-        x_range=x_range,
+        **x_axis,
         y_range=y_range,
-        x_ticks=ticks,
         legend="below",
         height=370,
     )
@@ -304,7 +312,11 @@ def training_charts(history: Mapping[str, Any] | None, *, monitor: str = "auc") 
         loss.vline(best, label=f"best epoch ({best})")
     loss.markers(xs, train, color=PALETTE[0], size=2.5)
     loss.markers(xs, val, color=PALETTE[1], size=2.5)
+    return loss
 
+
+def _metric_chart(epochs: list, xs: list, best: Any, x_axis: dict[str, Any], monitor: str) -> Plot:
+    """Up to three validation metrics per epoch (``monitor`` first), the best epoch marked."""
     names = []
     for e in epochs:
         for k in e.get("val_metrics") or {}:
@@ -325,9 +337,8 @@ def training_charts(history: Mapping[str, Any] | None, *, monitor: str = "auc") 
         "Validation metrics per epoch",
         "Epoch",
         "Metric value",
-        x_range=x_range,
+        **x_axis,
         y_range=y_range,
-        x_ticks=ticks,
         legend="below",
         height=370,
     )
@@ -338,7 +349,7 @@ def training_charts(history: Mapping[str, Any] | None, *, monitor: str = "auc") 
         metric.markers(xs, ys, color=color, size=2.5)
     if best is not None:
         metric.vline(best, label=f"best epoch ({best})")
-    return [loss.render(), metric.render()]
+    return metric
 
 
 def _epoch_ticks(xs: Sequence[int]) -> list[float]:

@@ -135,19 +135,14 @@ def build_report(
     from ``data_dir`` (or takes it as ``example_data``, an ArrayDataset) and shows one sample
     with its prediction (see :mod:`healthcnn.report.examples`).
     """
-    evaluation = _evaluation_dict(evaluation)
-    for item in compare:
-        if not (isinstance(item, tuple) and len(item) == 2):
-            raise TypeError("compare must hold (label, evaluation) pairs")
-    compare = [(label, _evaluation_dict(ev, f"compare[{label!r}]")) for label, ev in compare]
-    from ..analysis import CONVENTION
-    from ..bundle import library_versions
-
+    evaluation, compare = _checked_evaluations(evaluation, compare)
     meta, config, model, record = _read_bundle(bundle_dir)
     name = Path(bundle_dir).name or str(bundle_dir)
     dataset = (meta.get("data") or {}).get("source") or evaluation.get("data") or "?"
     title = title or f"Model card: {config.get('model_name', 'model')} on {dataset}"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    from ..bundle import library_versions
+
     sections = [
         card.intended_use(meta, evaluation),
         card.data_provenance(meta, evaluation),
@@ -164,18 +159,54 @@ def build_report(
         results.comparison((name, evaluation), list(compare)),
         card.versions_section(meta, library_versions()),
     ]
-    nav = " ".join(
+    subtitle = (
+        f"Bundle <code>{esc(name)}</code> &middot; {esc(config.get('model_name', '?'))} &middot; "
+        f"{esc(evaluation.get('task', '?'))} task &middot; evaluated on the "
+        f"{esc(evaluation.get('split', '?'))} split of {esc(evaluation.get('data', dataset))} "
+        f"(n = {esc(evaluation.get('n', '?'))})"
+    )
+    header = [
+        f"<header><h1>{esc(title)}</h1><p class=subtitle>{subtitle}</p>",
+        results.headline(evaluation),
+        results.notes(evaluation),
+        f"<nav>{_nav(bool(compare))}</nav></header>",
+    ]
+    body = [*header, *[s for s in sections if s], _footer(evaluation, name, dataset, generated)]
+    meta_json = esc(json.dumps({"bundle": name, "generated": generated}))
+    return _document(title, meta_json, body)
+
+
+def _checked_evaluations(
+    evaluation: Any, compare: Sequence[tuple[str, Any]]
+) -> tuple[Mapping[str, Any], list[tuple[str, Mapping[str, Any]]]]:
+    """The evaluation and the compared ones in their JSON form (each given as an
+    ``EvaluationResult`` or its dict)."""
+    for item in compare:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError("compare must hold (label, evaluation) pairs")
+    others = [(label, _evaluation_dict(ev, f"compare[{label!r}]")) for label, ev in compare]
+    return _evaluation_dict(evaluation), others
+
+
+def _nav(with_comparison: bool) -> str:
+    return " ".join(
         f'<a href="#{sid}">{esc(label)}</a>'
         for sid, label in _NAV
-        if sid != "comparison" or compare
+        if sid != "comparison" or with_comparison
     )
+
+
+def _footer(evaluation: Mapping[str, Any], name: str, dataset: str, generated: str) -> str:
+    """The CI methods and level, the counting convention and where the report came from."""
+    from ..analysis import CONVENTION
+
     methods = methods_used(evaluation) or ["none recorded"]
     method_text = "; ".join(
         f"<b>{esc(m)}</b>: {esc(CI_METHODS.get(m, 'see healthcnn.metrics'))}" for m in methods
     )
     level = evaluation.get("level", 0.95)
     level_text = f"{100 * float(level):g}%" if _is_number(level) else esc(level)
-    footer = (
+    return (
         "<footer>"
         f"<p><b>Confidence intervals</b> are {level_text} intervals. Methods used: "
         f"{method_text}. Random resampling used seed {esc(evaluation.get('seed', '?'))}.</p>"
@@ -187,13 +218,10 @@ def build_report(
         f"[{esc(evaluation.get('split', '?'))}].</p>"
         "</footer>"
     )
-    subtitle = (
-        f"Bundle <code>{esc(name)}</code> &middot; {esc(config.get('model_name', '?'))} &middot; "
-        f"{esc(evaluation.get('task', '?'))} task &middot; evaluated on the "
-        f"{esc(evaluation.get('split', '?'))} split of {esc(evaluation.get('data', dataset))} "
-        f"(n = {esc(evaluation.get('n', '?'))})"
-    )
-    meta_json = esc(json.dumps({"bundle": name, "generated": generated}))
+
+
+def _document(title: str, meta_json: str, body: list[str]) -> str:
+    """The HTML page around ``body``: head with the inline CSS, one ``main``."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -207,12 +235,7 @@ def build_report(
             "</head>",
             "<body>",
             "<main>",
-            f"<header><h1>{esc(title)}</h1><p class=subtitle>{subtitle}</p>",
-            results.headline(evaluation),
-            results.notes(evaluation),
-            f"<nav>{nav}</nav></header>",
-            *[s for s in sections if s],
-            footer,
+            *body,
             "</main>",
             "</body>",
             "</html>",

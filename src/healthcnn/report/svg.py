@@ -165,6 +165,10 @@ class Plot:
         return " ".join(pts)
 
     # -- layers --------------------------------------------------------------------------------
+    def _add(self, svg: str, label: str | None, kind: str, style: str) -> None:
+        """Draw ``svg``; with a ``label`` it also gets a legend entry of ``kind`` and ``style``."""
+        self.layers.append(_Layer(svg, (label, kind, style) if label else None))
+
     def line(
         self,
         xs: Sequence,
@@ -186,13 +190,11 @@ class Plot:
                     sy += [sy[-1], y]
                 px, py = sx, sy
             d = f' stroke-dasharray="{dash}"' if dash else ""
-            self.layers.append(
-                _Layer(
-                    f'<polyline class="series" points="{self._path(px, py)}" fill="none" '
-                    f'stroke="{color}" stroke-width="{width}" stroke-linejoin="round"{d}/>',
-                    (label, "line", f"{color}|{width}|{dash or ''}") if label else None,
-                )
+            svg = (
+                f'<polyline class="series" points="{self._path(px, py)}" fill="none" '
+                f'stroke="{color}" stroke-width="{width}" stroke-linejoin="round"{d}/>'
             )
+            self._add(svg, label, "line", f"{color}|{width}|{dash or ''}")
         return self
 
     def band(
@@ -214,13 +216,11 @@ class Plot:
         if len(triples) >= 2:
             bx = [t[0] for t in triples]
             pts = self._path(bx + bx[::-1], [t[2] for t in triples] + [t[1] for t in triples][::-1])
-            self.layers.append(
-                _Layer(
-                    f'<polygon class="ci-band" points="{pts}" fill="{color}" '
-                    f'fill-opacity="{opacity}" stroke="none"/>',
-                    (label, "band", f"{color}|{opacity}") if label else None,
-                )
+            svg = (
+                f'<polygon class="ci-band" points="{pts}" fill="{color}" '
+                f'fill-opacity="{opacity}" stroke="none"/>'
             )
+            self._add(svg, label, "band", f"{color}|{opacity}")
         return self
 
     def markers(
@@ -249,12 +249,8 @@ class Plot:
                     f'class="annot">{esc(notes[i])}</text>'
                 )
         if parts:
-            self.layers.append(
-                _Layer(
-                    '<g class="markers">' + "".join(parts) + "</g>",
-                    (label, "marker", f"{color}|{shape}") if label else None,
-                )
-            )
+            svg = '<g class="markers">' + "".join(parts) + "</g>"
+            self._add(svg, label, "marker", f"{color}|{shape}")
         return self
 
     def bars(
@@ -280,13 +276,11 @@ class Plot:
                 f'height="{_num(max(y1 - y0, 0))}"/>'
             )
         if parts:
-            self.layers.append(
-                _Layer(
-                    f'<g class="bars" fill="{color}" fill-opacity="{opacity}" stroke="#ffffff" '
-                    f'stroke-width="0.5">' + "".join(parts) + "</g>",
-                    (label, "band", f"{color}|{opacity}") if label else None,
-                )
+            svg = (
+                f'<g class="bars" fill="{color}" fill-opacity="{opacity}" stroke="#ffffff" '
+                f'stroke-width="0.5">' + "".join(parts) + "</g>"
             )
+            self._add(svg, label, "band", f"{color}|{opacity}")
         return self
 
     def vline(self, x: float, *, color: str = "#777777", dash: str = "4 3", label=None) -> Plot:
