@@ -132,3 +132,25 @@ def test_unit_rules_directly() -> None:
         check_split_shapes({"train": (1, 28, 28), "test": (1, 14, 28)}, "w")
     with pytest.raises(DataError, match="3 images but 2 labels"):
         validate_arrays(np.zeros((3, 2, 2), np.uint8), np.zeros(2, np.int64), "w")
+
+
+def _ecg5000(root: Path, rows: list[str]) -> Path:
+    folder = root / "ecg" / "ecg5000"
+    folder.mkdir(parents=True)
+    (folder / "ECG5000_TRAIN.txt").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_ecg5000_nan_and_fractional_labels_and_nan_samples(tmp_path: Path) -> None:
+    from healthcnn.data.ecg_datasets import load_ecg5000
+
+    beat = " ".join(["0.5"] * 140)
+    root = _ecg5000(tmp_path / "a", [f"1 {beat}", f"NaN {beat}"])
+    with pytest.raises(DataError, match=r"nan at sample 1"):
+        load_ecg5000(root)
+    root = _ecg5000(tmp_path / "b", [f"1 {beat}", f"2.5 {beat}"])
+    with pytest.raises(DataError, match=r"label 2.5 at sample 1 is not an integer"):
+        load_ecg5000(root)
+    root = _ecg5000(tmp_path / "c", [f"1 {beat}", f"2 nan {' '.join(['0.5'] * 139)}"])
+    with pytest.raises(DataError, match=r"1 signal value\(s\) are NaN.*sample 1"):
+        load_ecg5000(root)

@@ -100,7 +100,8 @@ def signal_array(arr: np.ndarray, where: str) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
-def _numeric_labels(raw: np.ndarray, where: str) -> np.ndarray:
+def numeric_labels(raw: np.ndarray, where: str) -> np.ndarray:
+    """Label values as numbers: no strings, no NaN/Inf, no fractions (dtype kept)."""
     raw = np.asarray(raw)
     if raw.dtype.kind not in "biuf":
         raise DataError(f"{where}: labels of dtype {raw.dtype} are not numbers")
@@ -127,7 +128,7 @@ def class_labels(raw: np.ndarray, where: str, num_classes: int | None = None) ->
 
     ``num_classes`` (the label map's size) bounds the range; without it K is max + 1.
     """
-    raw = _numeric_labels(raw, where)
+    raw = numeric_labels(raw, where)
     if not (raw.ndim == 1 or (raw.ndim == 2 and raw.shape[1] == 1)):
         raise DataError(f"{where}: labels have shape {raw.shape}; expected (N,) or (N, 1)")
     flat = raw.reshape(-1).astype(np.int64)
@@ -143,7 +144,7 @@ def class_labels(raw: np.ndarray, where: str, num_classes: int | None = None) ->
 
 def multilabel_targets(raw: np.ndarray, where: str) -> np.ndarray:
     """Multi-label targets ``(N, K)`` of 0/1 -> float32."""
-    raw = _numeric_labels(raw, where)
+    raw = numeric_labels(raw, where)
     if raw.ndim != 2:
         raise DataError(f"{where}: multi-label targets must be (N, K), got {raw.shape}")
     bad = ~np.isin(raw, (0, 1))
