@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import os
+import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -78,6 +80,19 @@ def _npz_details(path: Path) -> dict[str, object]:
     return {"splits": splits}
 
 
+def _details(path: Path) -> dict[str, object]:
+    """Contents of a present file; one that cannot be read is reported, not raised, so
+    ``data info --verify`` lists every problem."""
+    try:
+        if path.suffix == ".npz":
+            return _npz_details(path)
+        if path.name == "HAM10000_metadata.csv":
+            return _csv_details(path, "dx")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, csv.Error) as exc:
+        return {"problem": f"unreadable: {type(exc).__name__}: {exc}"}
+    return {}
+
+
 def _csv_details(path: Path, column: str) -> dict[str, object]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
@@ -137,10 +152,7 @@ def describe_dataset(
             if verify and state == "present" and (remote.md5 or remote.sha256):
                 problem = checksum_problem(path, remote.md5, remote.sha256)
                 item["checksum"] = "ok" if problem is None else f"MISMATCH: {problem}"
-            if path.suffix == ".npz":
-                item.update(_npz_details(path))
-            elif path.name == "HAM10000_metadata.csv":
-                item.update(_csv_details(path, "dx"))
+            item.update(_details(path))
         found.append(item)
     info["present"] = found
     manifest_folder = base / entry.folder
