@@ -154,3 +154,11 @@ def test_ecg5000_nan_and_fractional_labels_and_nan_samples(tmp_path: Path) -> No
     root = _ecg5000(tmp_path / "c", [f"1 {beat}", f"2 nan {' '.join(['0.5'] * 139)}"])
     with pytest.raises(DataError, match=r"1 signal value\(s\) are NaN.*sample 1"):
         load_ecg5000(root)
+
+
+def test_labels_far_beyond_any_class_count_are_refused_without_a_label_map(
+    tmp_path: Path,
+) -> None:
+    path = _one_split(tmp_path, np.zeros((2, 4, 4), np.uint8), np.array([[0], [14323372]]))
+    with pytest.raises(DataError, match=r"label 14323372 at sample 1 would mean 14,323,373"):
+        load_medmnist(path, "train")

@@ -17,7 +17,8 @@ Signals (ECG) stay float32 and must be finite (:func:`signal_array`).
 
 Label rules (:func:`class_labels`, :func:`multilabel_targets`, :func:`label_strings`): numbers
 only, no NaN (reported as NaN with its position), integral (2.5 is refused, not truncated),
-within ``0..K-1``; multi-label targets are 0 or 1; string labels must not be empty.
+within ``0..K-1`` (without a label map, K = max + 1 <= 10,000); multi-label targets are 0 or
+1; string labels must not be empty.
 
 :func:`check_split_shapes` refuses splits whose per-sample shapes differ (a test split of 14x28
 images next to 28x28 training images). :func:`validate_arrays` runs the image, label and length
@@ -33,6 +34,9 @@ import numpy as np
 from .root import DataError
 
 UINT16_MAX = 65535
+#: without a label map, K = max label + 1 may not exceed this (larger values are not class
+#: indices: ids, codes or corrupt bytes)
+MAX_CLASSES = 10_000
 
 
 def _first_bad(mask: np.ndarray) -> str:
@@ -126,13 +130,20 @@ def numeric_labels(raw: np.ndarray, where: str) -> np.ndarray:
 def class_labels(raw: np.ndarray, where: str, num_classes: int | None = None) -> np.ndarray:
     """One class per sample: ``(N,)`` or ``(N, 1)`` numbers -> int64 ``(N,)`` in 0..K-1.
 
-    ``num_classes`` (the label map's size) bounds the range; without it K is max + 1.
+    ``num_classes`` (the label map's size) bounds the range; without it K is max + 1, at most
+    :data:`MAX_CLASSES`.
     """
     raw = numeric_labels(raw, where)
     if not (raw.ndim == 1 or (raw.ndim == 2 and raw.shape[1] == 1)):
         raise DataError(f"{where}: labels have shape {raw.shape}; expected (N,) or (N, 1)")
     flat = raw.reshape(-1).astype(np.int64)
     k = num_classes if num_classes is not None else (int(flat.max()) + 1 if flat.size else 0)
+    if num_classes is None and k > MAX_CLASSES:
+        i = int(np.argmax(flat))
+        raise DataError(
+            f"{where}: label {flat[i]} at sample {i} would mean {k:,} classes; without a label "
+            f"map at most {MAX_CLASSES:,} are accepted - labels must be class indices 0..K-1"
+        )
     bad = (flat < 0) | (flat >= k)
     if bad.any():
         i = int(np.argmax(bad))
