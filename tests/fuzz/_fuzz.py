@@ -9,6 +9,7 @@ under an alarm, besides hypothesis's own deadline.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ T = TypeVar("T")
 
 #: per-target bound: the whole fuzz folder stays well under a minute on 2 cores
 FUZZ = settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("HEALTHCNN_FUZZ_EXAMPLES", "40")),
     # generous: examples take milliseconds, but the CI machine is shared and timings vary
     deadline=timedelta(seconds=30),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
