@@ -194,15 +194,23 @@ def test_ctrl_c_in_a_study_exits_130(
     assert line.startswith("healthcnn study: interrupted")
 
 
-def test_sigint_in_a_real_process_is_one_line_and_130(tmp_path: Path) -> None:
+def _healthcnn(args: list[str], cwd: Path) -> subprocess.Popen:
+    """``python -m healthcnn ARGS`` with Ctrl-C delivered as in a terminal (a shell that
+    started the tests in the background may have left SIGINT ignored for its children)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "healthcnn", "models", "list"],
+    return subprocess.Popen(
+        [sys.executable, "-m", "healthcnn", *args],
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+
+
+def test_sigint_in_a_real_process_is_one_line_and_130(tmp_path: Path) -> None:
+    proc = _healthcnn(["models", "list"], tmp_path)
     time.sleep(0.3)  # inside the imports of start-up (or later): either way 130, one line
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -211,3 +219,22 @@ def test_sigint_in_a_real_process_is_one_line_and_130(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("interrupted"), err
+
+
+@pytest.mark.slow
+def test_sigint_during_real_training_is_one_line_and_130(tiny_npz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = _healthcnn(
+        ["train", "--data", str(tiny_npz), "--out", str(out), "--epochs", "500"], tmp_path
+    )
+    deadline = time.monotonic() + 180
+    while not (out.parent / "run.work").exists() and proc.poll() is None:
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]  # earlier lines are the per-epoch progress
+    assert last.startswith("healthcnn train: interrupted") and "--resume" in last, err
