@@ -148,6 +148,17 @@ def test_data_info_verify_on_a_corrupt_file_reports_it(
     assert "MISMATCH" in captured.out and "unreadable" in captured.out
 
 
+def test_data_info_reports_nan_labels_as_nan(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "medmnist-rebuilt"
+    folder.mkdir()
+    labels = np.array([[0.0], [np.nan], [1.0]])
+    np.savez(folder / "retinamnist.npz", train_images=np.zeros((3, 28, 28, 3)), train_labels=labels)
+    assert main(["data", "info", "retinamnist", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "invalid:" in out and "nan at sample 1" in out
+    assert "-9223372036854775808" not in out
+
+
 def test_summary_input_too_large_for_memory_is_one_line(capsys: pytest.CaptureFixture) -> None:
     line = _one_line(capsys, ["summary", "resnet18", "--input", "3x200000x200000"])
     assert "GiB" in line and "memory" in line

@@ -69,6 +69,13 @@ def test_empty_label_is_refused_with_the_row(tmp_path: Path) -> None:
         load_image_csv(csv_path, cache=False)
 
 
+def test_superscript_digit_labels_are_names_not_numbers(tmp_path: Path) -> None:
+    for name in ("a.png", "b.png"):
+        Image.new("L", (4, 4), 7).save(tmp_path / name)
+    ds = load_image_csv(_csv(tmp_path, [("a.png", "2"), ("b.png", "²")]), cache=False)
+    assert ds.classes == ["2", "²"] and ds.labels.tolist() == [0, 1]
+
+
 def test_decompression_bomb_names_the_file_and_the_limit(tmp_path: Path) -> None:
     _png_header_only(tmp_path / "huge.png", 20000, 20000)
     with pytest.raises(DataError) as err:

@@ -58,7 +58,7 @@ def _size_tuple(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _sorted_classes(values: set[str]) -> list[str]:
-    if all(v.lstrip("-").isdigit() for v in values):
+    if all(v.lstrip("-").isascii() and v.lstrip("-").isdigit() for v in values):
         return sorted(values, key=int)
     return sorted(values)
 
