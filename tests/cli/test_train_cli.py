@@ -153,4 +153,4 @@ def test_out_that_is_not_a_bundle_is_refused_before_training(
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
     assert not (tmp_path / "results.work").exists()
     code, _, err = _train(["--data", str(small_npz), "--out", "/"], capsys)
-    assert code == 2 and "give a new folder name" in err
+    assert code == 2 and "cannot hold a bundle" in err

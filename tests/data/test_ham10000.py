@@ -59,10 +59,20 @@ def test_load_decodes_resizes_and_keeps_metadata(tmp_path: Path) -> None:
     assert ham.meta["localization"].tolist() == ["back", "back", "face"]
 
 
-def test_second_load_reads_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "the-cache"
+    monkeypatch.setenv("HEALTHCNN_CACHE", str(cache))
+    return cache
+
+
+def test_second_load_reads_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _own_cache: Path
+) -> None:
     _write(tmp_path, ROWS)
     first = load_ham10000(tmp_path, size=12)
-    assert list((tmp_path / "cache" / "ham10000").glob("*-12px.npy"))
+    assert list((_own_cache / "ham10000").glob("*-12px.npy"))
+    assert not (tmp_path / "cache").exists()
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again despite the cache")
@@ -94,6 +104,47 @@ def test_malformed_metadata_names_the_line(
 ) -> None:
     _write(tmp_path, rows, header=header)
     with pytest.raises(DataError, match=message):
+        load_ham10000(tmp_path, size=8)
+
+
+def _listing(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_read_only_data_root_stays_untouched(tmp_path: Path, _own_cache: Path) -> None:
+    data = tmp_path / "data"
+    _write(data, ROWS)
+    before = _listing(data)
+    for p in [data, *data.rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        first = load_ham10000(data, size=8)
+        again = load_ham10000(data, size=8)
+    finally:
+        for p in [data, *data.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert _listing(data) == before  # tests may run as root: chmod alone proves nothing
+    assert list((_own_cache / "ham10000").glob("*-8px.npy"))
+    assert bool((first.dataset.images == again.dataset.images).all())
+
+
+def test_corrupt_cache_is_named_and_rebuilt(tmp_path: Path, _own_cache: Path) -> None:
+    _write(tmp_path, ROWS)
+    first = load_ham10000(tmp_path, size=8)
+    (arr_path,) = (_own_cache / "ham10000").glob("*-8px.npy")
+    arr_path.write_bytes(arr_path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match=rf"corrupt cache file {arr_path}"):
+        again = load_ham10000(tmp_path, size=8)
+    assert bool((first.dataset.images == again.dataset.images).all())
+    assert np.load(arr_path).shape == (3, 3, 8, 8)
+
+
+def test_decompression_bomb_in_the_zip_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, ROWS)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 200x150 entries exceed it
+    with pytest.raises(DataError, match=r"entry images/ISIC_1\.jpg: 200 x 150 = 30,000 pixels"):
         load_ham10000(tmp_path, size=8)
 
 

@@ -87,8 +87,10 @@ def test_cache_skips_decoding(
 ) -> None:
     csv_path, _ = ham_folder
     root = tmp_path / "root"
+    monkeypatch.setenv("HEALTHCNN_CACHE", str(tmp_path / "cache"))
     first = load_image_csv(csv_path, size=16, root=root)
-    assert len(list((root / "cache" / "images").glob("*.npy"))) == 1
+    assert len(list((tmp_path / "cache" / "images").glob("*.npy"))) == 1
+    assert not root.exists()  # caches are not data
 
     def no_decode(*args: object) -> None:
         raise AssertionError("decoded again despite the cache")

@@ -129,14 +129,18 @@ def test_md5_verified_once_per_file(
 
 
 @pytest.mark.data
-def test_mmap_matches_in_memory(data_root: Path, tmp_path: Path) -> None:
+def test_mmap_matches_in_memory(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "medmnist" / "retinamnist.npz"
     target.parent.mkdir()
     shutil.copyfile(data_root / "medmnist" / "retinamnist.npz", target)
     a = load_medmnist("retinamnist", "val", root=tmp_path)
+    monkeypatch.setenv("HEALTHCNN_CACHE", str(tmp_path / "cache"))
     b = load_medmnist("retinamnist", "val", root=tmp_path, mmap=True)
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert list((tmp_path / "cache" / "medmnist").glob("retinamnist-*/val_images.npy"))
+    assert not (tmp_path / "medmnist" / "cache").exists()
 
 
 def test_missing_file_says_where_and_how(tmp_path: Path) -> None:
@@ -159,7 +163,9 @@ def test_label_outside_class_range(tmp_path: Path) -> None:
     path = tmp_path / "retinamnist.npz"  # official name: 5 classes
     imgs = np.zeros((3, 28, 28, 3), np.uint8)
     np.savez(path, train_images=imgs, train_labels=np.array([[0], [7], [1]]))
-    with pytest.raises(DataError, match=r"train_labels\[1\] = 7 is outside the class range 0..4"):
+    with pytest.raises(
+        DataError, match=r"train_labels: label 7 at sample 1 is outside the class range 0..4"
+    ):
         load_medmnist(path, "train", verify=False)
 
 

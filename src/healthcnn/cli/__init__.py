@@ -3,7 +3,8 @@
 Each command group lives in its own module with a ``register(subparsers)`` function that adds
 its sub-parser and sets ``func``; ``func(args)`` calls one library function and prints the
 result (results on stdout, progress on stderr). Errors in the user's input print one line on
-stderr and exit with code 2, without a traceback.
+stderr and exit with code 2, without a traceback; Ctrl-C, in any phase, prints one line and
+exits with 130.
 """
 
 from __future__ import annotations
@@ -68,24 +69,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: a KeyboardInterrupt, or the trainer's TrainingInterrupted."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    history = sys.modules.get("healthcnn.training.history")
+    return history is not None and isinstance(exc, history.TrainingInterrupted)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
+    """Run one command; Ctrl-C at any phase (start-up included) exits 130 with one line."""
+    command = "healthcnn"
     try:
-        result = args.func(args)
-    except KeyboardInterrupt:
-        print("healthcnn: interrupted", file=sys.stderr)
-        return 130
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"healthcnn {args.command}"
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.func(args) or 0)
     except BrokenPipeError:
         return 0
     except (CLIError, *USER_ERRORS) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"healthcnn {args.command}: error: {message}", file=sys.stderr)
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
-    return int(result or 0)
+    except (KeyboardInterrupt, Exception) as exc:
+        if not _interrupted(exc):
+            raise
+        detail = "" if isinstance(exc, KeyboardInterrupt) else f" ({exc})"
+        print(f"{command}: interrupted{detail}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -105,6 +105,8 @@ def _info(args: argparse.Namespace) -> int:
             print(f"  checksum: {sums}{note}")
         if "checksum" in item:
             print(f"  verified: {item['checksum']}")
+        if "problem" in item:
+            print(f"  {item['problem']}")
         if item["url"]:
             print(f"  url: {item['url']}")
         for split, d in item.get("splits", {}).items():

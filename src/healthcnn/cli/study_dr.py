@@ -7,6 +7,7 @@ import sys
 
 from .._json import dumps
 from . import CLIError
+from .config import check_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -80,6 +81,7 @@ def _numbers(text: str, kind: type, flag: str) -> tuple:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_device(args.device)
     from ..studies.dr_screening import DEFAULT_RECIPE, StudyConfig, run_study
 
     recipe = DEFAULT_RECIPE

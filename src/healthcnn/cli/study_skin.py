@@ -7,6 +7,7 @@ import argparse
 from .._json import dumps
 from ..training import TrainConfig
 from . import CLIError
+from .config import check_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +62,7 @@ def _numbers(text: str, kind: type, flag: str) -> tuple:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_device(args.device)
     from ..studies.skin_taxonomy import SkinStudyConfig, quick_config, run_study, summarize
 
     common = {

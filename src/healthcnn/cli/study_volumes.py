@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from . import CLIError, emit_study_result
+from .config import check_device
 
 _HELP = "AdrenalMNIST3D: 3D ResNet-18 from scratch vs inflated 2D weights vs a 2.5D slice model"
 
@@ -100,6 +101,7 @@ def _progress(line: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    check_device(args.device)
     from ..studies.volumes import run_adrenal3d
 
     cfg = _config(args)

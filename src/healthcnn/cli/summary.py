@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import math
+import os
 from typing import Any
 
 from torch import nn
@@ -69,9 +71,57 @@ def run(args: argparse.Namespace) -> int:
 
     shapes = parse_inputs(args.input) if args.input is not None else None
     model, shapes = build_target(args, shapes)
-    report = summarize(model, shapes, batch_size=args.batch_size, depth=args.depth)
+    check_input_memory(shapes, args.batch_size)
+    try:
+        report = summarize(model, shapes, batch_size=args.batch_size, depth=args.depth)
+    except MemoryError:
+        raise CLIError(_too_large(shapes, args.batch_size, "the forward pass")) from None
+    except RuntimeError as exc:
+        if "allocate" not in str(exc):
+            raise
+        raise CLIError(_too_large(shapes, args.batch_size, "the forward pass")) from None
     print(render(report, args.format), end="")
     return 0
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable, else physical)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def _too_large(shapes: list[tuple[int, ...]], batch_size: int, what: str) -> str:
+    text = ",".join("x".join(map(str, s)) for s in shapes)
+    return (
+        f"--input {text} (batch {batch_size}) is too large for this machine's memory "
+        f"({_gib(available_memory() or 0)} available) in {what}; use a smaller input or batch"
+    )
+
+
+def check_input_memory(shapes: list[tuple[int, ...]], batch_size: int) -> None:
+    """Refuse, before allocating, inputs whose float32 tensors alone exceed available memory
+    (the activations need several times more)."""
+    need = sum(4 * batch_size * math.prod(s) for s in shapes)
+    have = available_memory()
+    if have is not None and need > have:
+        raise CLIError(
+            f"--input {','.join('x'.join(map(str, s)) for s in shapes)} (batch {batch_size}) "
+            f"needs {_gib(need)} for the float32 input alone, more than the {_gib(have)} of "
+            "memory available; use a smaller input or batch"
+        )
 
 
 def parse_inputs(text: str) -> list[tuple[int, ...]]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
 from ..training.config import RunConfig
 from . import CLIError
-from .config import load_config_file
+from .config import check_device, check_out, load_config_file
 
 #: command-line flag -> TrainConfig field
 _TRAIN_FLAGS = {
@@ -132,6 +133,8 @@ def _num(value: float | None) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     cfg = run_config_from_args(args)
+    check_device(cfg.device)
+    check_out(cfg.out)
     if args.nproc < 1:
         raise CLIError(f"--nproc must be >= 1, got {args.nproc}")
     torchrun = distributed.launched_by_torchrun()
@@ -146,7 +149,8 @@ def _train(args: argparse.Namespace) -> int:
         else:
             result = train_distributed(cfg, args.nproc, resume=args.resume)
     except TrainingInterrupted as exc:
-        raise CLIError(f"{exc}; resume with the same command and --resume") from None
+        print(f"healthcnn train: interrupted: {exc}; resume with --resume", file=sys.stderr)
+        return 130
     except (TrainingError, distributed.LaunchError) as exc:
         raise CLIError(str(exc)) from None
     if args.format == "json":

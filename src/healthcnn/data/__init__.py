@@ -8,6 +8,7 @@ from .medmnist import load_medmnist, load_medmnist_splits
 from .root import ChecksumError, DataError, data_root, download, verify_file
 from .splits import group_kfold, group_split
 from .transforms import build_augment
+from .validate import check_split_shapes, image_array, validate_arrays
 
 __all__ = [
     "CATALOG",
@@ -18,15 +19,18 @@ __all__ = [
     "RemoteFile",
     "balanced_sample_weights",
     "build_augment",
+    "check_split_shapes",
     "data_root",
     "download",
     "get_dataset",
     "group_kfold",
     "group_split",
+    "image_array",
     "iterate_batches",
     "list_datasets",
     "load_image_csv",
     "load_medmnist",
     "load_medmnist_splits",
+    "validate_arrays",
     "verify_file",
 ]

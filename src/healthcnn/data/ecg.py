@@ -166,8 +166,48 @@ def read_record(path: str | os.PathLike[str], *, channels: list[int] | None = No
     )
 
 
+#: MIT-format annotation codes with a payload other than an annotation (WFDB ``annot.5``)
+_SKIP, _AUX = 59, 63
+
+
+def annotation_stream_problem(data: bytes) -> str | None:
+    """Why an MIT-format annotation stream is incomplete, or ``None`` when it is whole.
+
+    The stream is a sequence of little-endian 16-bit words (6-bit code, 10-bit value); ``SKIP``
+    (code 59) is followed by a 4-byte interval, ``AUX`` (code 63) by its value's bytes (padded to
+    an even count), and the stream ends with the word 0. A file cut short ends without that
+    word (or inside a payload), so the annotations after the cut would be silently missing.
+    """
+    pos, n, count = 0, len(data), 0
+    while pos + 2 <= n:
+        word = data[pos] | (data[pos + 1] << 8)
+        code, value = word >> 10, word & 0x3FF
+        pos += 2
+        if word == 0:
+            return None
+        if code == _SKIP:
+            pos += 4
+        elif code == _AUX:
+            pos += value + (value & 1)
+        elif code < 50:
+            count += 1
+    if pos > n:
+        return f"it ends inside an annotation's payload after {count} annotations"
+    return f"it ends without the end-of-annotations marker after {count} annotations"
+
+
+def _check_annotation_file(file: Path, record: str) -> None:
+    problem = annotation_stream_problem(file.read_bytes())
+    if problem is not None:
+        raise DataError(
+            f"ECG record {record}: annotation file {file} is truncated or corrupt: {problem}; "
+            "the beats and rhythm episodes after the cut would be missing. Download it again"
+        )
+
+
 def read_annotations(path: str | os.PathLike[str], extension: str = "atr") -> Annotations:
-    """Read a WFDB annotation file (``<record>.<extension>``)."""
+    """Read a WFDB annotation file (``<record>.<extension>``); a truncated file (see
+    :func:`annotation_stream_problem`) is refused."""
     wfdb = _wfdb()
     base = _record_base(path)
     file = base.with_name(f"{base.name}.{extension}")
@@ -176,6 +216,7 @@ def read_annotations(path: str | os.PathLike[str], extension: str = "atr") -> An
             f"ECG record {base.name}: annotation file {file} not found; the labels of this "
             f"record come from it"
         )
+    _check_annotation_file(file, base.name)
     try:
         with warnings.catch_warnings():
             # wfdb's own use of a deprecated pandas argument, not ours to fix

@@ -44,6 +44,7 @@ from .ecg_labels import (
     rhythm_intervals,
 )
 from .root import DataError, data_root
+from .validate import class_labels, multilabel_targets, numeric_labels, signal_array
 
 Band = tuple[float, float] | None
 
@@ -78,10 +79,14 @@ def cpsc_patient(record: str) -> str:
     return parts[1]
 
 
-def _stack(arrays: list[np.ndarray], leads: int, length: int) -> torch.Tensor:
+def _stack(arrays: list[np.ndarray], leads: int, length: int, where: str) -> torch.Tensor:
     if not arrays:
         return torch.zeros((0, leads, length), dtype=torch.float32)
-    return torch.from_numpy(np.concatenate(arrays).astype(np.float32, copy=False))
+    return torch.from_numpy(signal_array(np.concatenate(arrays), where))
+
+
+def _labels(parts: list[np.ndarray], where: str, num_classes: int) -> torch.Tensor:
+    return torch.from_numpy(class_labels(np.concatenate(parts), where, num_classes))
 
 
 def load_cpsc2021(
@@ -127,8 +132,8 @@ def load_cpsc2021(
         ids += [f"{name}@{s}" for s in starts.tolist()]
         groups += [patient] * len(starts)
     return ArrayDataset(
-        images=_stack(xs, 2, length),
-        labels=torch.from_numpy(np.concatenate(ys).astype(np.int64)),
+        images=_stack(xs, 2, length, "cpsc2021 windows"),
+        labels=_labels(ys, "cpsc2021 window labels", 2),
         classes=["non-AF", "AF"],
         ids=ids,
         groups=groups,
@@ -177,8 +182,8 @@ def load_mitdb(
         ys.append(labels[is_beat][kept])
         ids += [f"{name}@{p}" for p in peaks[kept].tolist()]
     return ArrayDataset(
-        images=_stack(xs, leads, span),
-        labels=torch.from_numpy(np.concatenate(ys).astype(np.int64)),
+        images=_stack(xs, leads, span, "mitdb beats"),
+        labels=_labels(ys, "mitdb beat labels", len(classes)),
         classes=list(classes),
         ids=ids,
         groups=[record_of(i) for i in ids],
@@ -235,8 +240,8 @@ def load_georgia(
         raise ValueError(f"no SNOMED-CT code occurs in {min_count} or more records")
     code_names = georgia_code_names(folder)
     return ArrayDataset(
-        images=torch.from_numpy(np.stack(signals)),
-        labels=torch.from_numpy(multi_hot(dx, chosen)),
+        images=torch.from_numpy(signal_array(np.stack(signals), "cinc2021-georgia signals")),
+        labels=torch.from_numpy(multilabel_targets(multi_hot(dx, chosen), "georgia labels")),
         classes=[code_names.get(c, c) for c in chosen],
         ids=names,
         groups=names,
@@ -262,12 +267,13 @@ def load_ecg5000(data_dir: str | os.PathLike[str] | None = None) -> ArrayDataset
         raise DataError(
             f"ECG5000: {path} has {table.shape[1]} columns; expected 141 (class + 140 samples)"
         )
-    y = table[:, 0]
+    y = numeric_labels(table[:, 0], f"ECG5000: {path} column 0")
+    signals = signal_array(table[:, None, 1:], f"ECG5000: {path}")
     k = len(ECG5000_CLASSES)
     if not np.all((y == np.round(y)) & (y >= 1) & (y <= k)):
         raise DataError(f"ECG5000: {path} has class values outside 1..{k} in column 0")
     return ArrayDataset(
-        images=torch.from_numpy(table[:, None, 1:].astype(np.float32)),
+        images=torch.from_numpy(signals),
         labels=torch.from_numpy(y.astype(np.int64) - 1),
         classes=list(ECG5000_CLASSES),
         ids=[f"beat{i}" for i in range(len(y))],

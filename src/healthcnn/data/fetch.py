@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import os
+import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 from .catalog import CATALOG, DatasetInfo, RemoteFile, get_dataset
 from .medmnist import REBUILT_FOLDER, npz_summary
 from .root import DataError, checksum_problem, data_root, download, file_hash
+from .validate import class_labels, multilabel_targets
 
 
 def _locate(entry: DatasetInfo, remote: RemoteFile, base: Path) -> tuple[Path | None, str]:
@@ -65,17 +68,32 @@ def _npz_details(path: Path) -> dict[str, object]:
         for split in ("train", "val", "test"):
             if f"{split}_labels" not in arrays:
                 continue
-            labels = npz[f"{split}_labels"]
+            labels, where = npz[f"{split}_labels"], f"{path}: {split}_labels"
             if labels.ndim == 2 and labels.shape[1] > 1:
-                counts = labels.sum(axis=0).astype(int).tolist()
+                counts = multilabel_targets(labels, where).sum(axis=0).astype(int).tolist()
             else:
-                counts = np.bincount(labels.reshape(-1).astype(np.int64)).tolist()
+                counts = np.bincount(class_labels(labels, where)).tolist()
             splits[split] = {
                 "images": list(arrays[f"{split}_images"][0]),
                 "labels": list(arrays[f"{split}_labels"][0]),
                 "class_counts": counts,
             }
     return {"splits": splits}
+
+
+def _details(path: Path) -> dict[str, object]:
+    """Contents of a present file; one that cannot be read is reported, not raised, so
+    ``data info --verify`` lists every problem."""
+    try:
+        if path.suffix == ".npz":
+            return _npz_details(path)
+        if path.name == "HAM10000_metadata.csv":
+            return _csv_details(path, "dx")
+    except DataError as exc:
+        return {"problem": f"invalid: {exc}"}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, csv.Error) as exc:
+        return {"problem": f"unreadable: {type(exc).__name__}: {exc}"}
+    return {}
 
 
 def _csv_details(path: Path, column: str) -> dict[str, object]:
@@ -137,10 +155,7 @@ def describe_dataset(
             if verify and state == "present" and (remote.md5 or remote.sha256):
                 problem = checksum_problem(path, remote.md5, remote.sha256)
                 item["checksum"] = "ok" if problem is None else f"MISMATCH: {problem}"
-            if path.suffix == ".npz":
-                item.update(_npz_details(path))
-            elif path.name == "HAM10000_metadata.csv":
-                item.update(_csv_details(path, "dx"))
+            item.update(_details(path))
         found.append(item)
     info["present"] = found
     manifest_folder = base / entry.folder

@@ -3,10 +3,10 @@
 Layout under the data root: ``ham10000/HAM10000_metadata.csv`` (columns ``lesion_id, image_id,
 dx, dx_type, age, sex, localization``) and ``ham10000/images_200x150.zip`` (entries
 ``images/<image_id>.jpg``). Nothing is extracted: every JPEG is decoded once, resized to a square
-``size x size`` chosen by the caller, and the uint8 array is cached as ``.npy`` under the data
-root's ``cache/ham10000/`` folder (or ``~/.cache/healthcnn`` when the root is read-only), keyed by
-the size and the zip's size and modification time. Later loads memory-map nothing and decode
-nothing: one ``np.load``.
+``size x size`` chosen by the caller, and the uint8 array is cached as ``.npy`` in the cache
+folder's ``ham10000/`` (:mod:`.cache`: ``$HEALTHCNN_CACHE`` or the platform cache directory, never
+the data root), keyed by the size and the zip's size and modification time. Later loads
+memory-map nothing and decode nothing: one ``np.load``.
 
 Several images show the same lesion (7,470 lesions for 10,015 images), so splits are made by
 ``lesion_id`` (:func:`ham10000_splits`), stratified by diagnosis and seeded.
@@ -19,7 +19,9 @@ import io
 import json
 import math
 import os
+import warnings
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +30,9 @@ import numpy as np
 import torch
 
 from .arrays import ArrayDataset
-from .root import DEFAULT_ROOT, DataError, data_root
+from .cache import cache_dir, load_array, save_array, save_text
+from .images import read_image
+from .root import DataError, data_root
 from .splits import group_split
 
 FOLDER = "ham10000"
@@ -75,6 +79,13 @@ def read_metadata(path: str | os.PathLike[str], image_names: set[str] | None = N
     path = Path(path)
     if not path.is_file():
         raise DataError(f"HAM10000 metadata {path} does not exist")
+    try:
+        return _parse_metadata(path, image_names)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path} is not a UTF-8 CSV file ({exc})") from None
+
+
+def _parse_metadata(path: Path, image_names: set[str] | None) -> dict:
     cols: dict[str, list] = {c: [] for c in COLUMNS}
     seen: dict[str, int] = {}
     with path.open(newline="", encoding="utf-8") as fh:
@@ -130,68 +141,66 @@ def _entry(image_id: str) -> str:
 def _decode(zf: zipfile.ZipFile, names: Sequence[str], size: int) -> np.ndarray:
     """Decode each entry to RGB, resize to ``size x size`` (bilinear, antialiased), stack as
     uint8 ``(N, 3, size, size)``."""
-    from PIL import Image, UnidentifiedImageError
-
     out = np.empty((len(names), 3, size, size), dtype=np.uint8)
     for i, name in enumerate(names):
+        where = f"{zf.filename}: entry {name}"
         try:
-            with Image.open(io.BytesIO(zf.read(name))) as im:
-                im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-                out[i] = np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(
-                f"{zf.filename}: entry {name} is not a decodable image ({exc})"
-            ) from None
+            data = zf.read(name)
+        except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise DataError(f"{where} cannot be read ({exc})") from None
+        out[i] = read_image(io.BytesIO(data), where, "RGB", (size, size)).transpose(2, 0, 1)
     return out
 
 
-def _cache_paths(root: Path, zip_path: Path, size: int) -> list[tuple[Path, Path]]:
+def _cache_paths(zip_path: Path, size: int) -> tuple[Path, Path] | None:
+    folder = cache_dir(FOLDER)
+    if folder is None:
+        return None
     st = zip_path.stat()
     tag = f"{zip_path.stem}-{st.st_size}-{st.st_mtime_ns}-{size}px"
-    return [
-        (base / "cache" / FOLDER / f"{tag}.npy", base / "cache" / FOLDER / f"{tag}.names.json")
-        for base in (root, DEFAULT_ROOT.expanduser())
-    ]
+    return folder / f"{tag}.npy", folder / f"{tag}.names.json"
 
 
-def _writable(folder: Path) -> bool:
-    """Whether ``folder`` (or its nearest existing parent) is writable by its mode bits: a
-    shared read-only data root stays untouched even for root, who bypasses permissions."""
-    for p in (folder, *folder.parents):
-        if p.exists():
-            return bool(p.stat().st_mode & 0o222) and os.access(p, os.W_OK)
-    return False
+def _read_cache(paths: tuple[Path, Path], names: list[str]) -> np.ndarray | None:
+    """The cached images of ``names``, or None when the cache is absent, holds other entries or
+    is corrupt (then it is named in a warning and rebuilt)."""
+    arr_path, names_path = paths
+    if not (arr_path.is_file() and names_path.is_file()):
+        return None
+    try:
+        cached = json.loads(names_path.read_text())
+        if not isinstance(cached, list):
+            raise ValueError("not a list of entry names")
+    except (OSError, ValueError) as exc:
+        warnings.warn(
+            f"corrupt cache file {names_path} ({exc}); rebuilding it", UserWarning, stacklevel=3
+        )
+        return None
+    if not set(names) <= set(cached):
+        return None
+    arr = load_array(arr_path)
+    if arr is None or arr.shape[0] != len(cached):
+        return None
+    where = {n: i for i, n in enumerate(cached)}
+    return arr[[where[n] for n in names]]
 
 
-def decoded_images(zip_path: Path, names: Sequence[str], size: int, root: Path) -> np.ndarray:
+def decoded_images(zip_path: Path, names: Sequence[str], size: int) -> np.ndarray:
     """uint8 ``(N, 3, size, size)`` for the zip entries ``names`` (in that order), decoded once
-    per (zip, size) and cached; a cache holding other entries is rebuilt."""
+    per (zip, size) and cached in the cache folder (:mod:`.cache`); a cache holding other
+    entries is rebuilt."""
     names = list(names)
-    caches = _cache_paths(root, zip_path, size)
-    for arr_path, names_path in caches:
-        if arr_path.is_file() and names_path.is_file():
-            cached = json.loads(names_path.read_text())
-            if set(names) <= set(cached):
-                where = {n: i for i, n in enumerate(cached)}
-                arr = np.load(arr_path)
-                return arr[[where[n] for n in names]]
-    with zipfile.ZipFile(zip_path) as zf:
-        images = _decode(zf, names, size)
-    for arr_path, names_path in caches:  # first writable location wins
-        if not _writable(arr_path.parent):
-            continue
-        try:
-            arr_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = arr_path.with_name(f"{arr_path.name}.tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                np.save(fh, images)
-            tmp_names = names_path.with_name(f"{names_path.name}.tmp{os.getpid()}")
-            tmp_names.write_text(json.dumps(names))
-            os.replace(tmp_names, names_path)
-            os.replace(tmp, arr_path)
-            break
-        except OSError:
-            continue
+    paths = _cache_paths(zip_path, size)
+    cached = _read_cache(paths, names) if paths is not None else None
+    if cached is not None:
+        return cached
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            images = _decode(zf, names, size)
+    except zipfile.BadZipFile as exc:
+        raise DataError(f"{zip_path} is not a readable zip file ({exc})") from None
+    if paths is not None and save_array(paths[0], images):
+        save_text(paths[1], json.dumps(names))
     return images
 
 
@@ -220,7 +229,7 @@ def load_ham10000(
     except zipfile.BadZipFile as exc:
         raise DataError(f"{zip_path} is not a readable zip file ({exc})") from None
     meta = read_metadata(meta_path, entries)
-    images = decoded_images(zip_path, [_entry(i) for i in meta["image_id"]], size, base)
+    images = decoded_images(zip_path, [_entry(i) for i in meta["image_id"]], size)
     labels = np.array([DIAGNOSES.index(d) for d in meta["dx"]], dtype=np.int64)
     ds = ArrayDataset(
         images=torch.from_numpy(np.ascontiguousarray(images)),

@@ -1,7 +1,7 @@
 """An image folder described by a CSV (path, label, optional id and group) -> ArrayDataset.
 
 Each image is decoded once with Pillow, converted to grey or RGB, resized, and stacked into one
-uint8 tensor. The decoded array can be cached as ``.npy`` in ``<data root>/cache/images/``, keyed
+uint8 tensor. The decoded array can be cached as ``.npy`` in ``<cache folder>/images/``, keyed
 by a hash of the CSV bytes, the parameters and every image file's size and mtime, so a second
 load skips decoding entirely.
 """
@@ -12,13 +12,17 @@ import csv
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
 from .arrays import ArrayDataset
-from .root import DataError, data_root
+from .cache import cache_dir, load_array, save_array
+from .root import DataError
+from .validate import UINT16_MAX, image_array, label_strings
 
 
 def _read_rows(csv_path: Path, columns: list[str]) -> list[dict[str, str]]:
@@ -29,6 +33,8 @@ def _read_rows(csv_path: Path, columns: list[str]) -> list[dict[str, str]]:
             header = reader.fieldnames or []
     except OSError as exc:
         raise DataError(f"cannot read CSV {csv_path}: {exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{csv_path} is not a UTF-8 CSV file ({exc})") from None
     missing = [c for c in columns if c not in header]
     if missing:
         raise DataError(
@@ -52,26 +58,85 @@ def _size_tuple(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _sorted_classes(values: set[str]) -> list[str]:
-    if all(v.lstrip("-").isdigit() for v in values):
+    if all(v.lstrip("-").isascii() and v.lstrip("-").isdigit() for v in values):
         return sorted(values, key=int)
     return sorted(values)
+
+
+#: Pillow modes decoded through :func:`.validate.image_array` instead of ``Image.convert``
+#: (which clips 16-bit values to 255 and truncates floats)
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _open_guarded(source: str | os.PathLike[str] | IO[bytes], where: str):
+    """``Image.open`` with Pillow's decompression-bomb guard as one clear error: an image of
+    more than ``Image.MAX_IMAGE_PIXELS`` pixels is refused before it is decoded."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(source)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            pass
+    if hasattr(source, "seek"):
+        source.seek(0)
+    with warnings.catch_warnings():  # read the header only, to say how large it is
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(source) as img:
+                width, height = img.size
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    raise DataError(
+        f"{where}: {width} x {height} = {width * height:,} pixels is above the limit of "
+        f"{limit:,} pixels (Pillow's decompression-bomb guard, PIL.Image.MAX_IMAGE_PIXELS); "
+        "downscale the image, or raise that limit if you trust the file"
+    )
+
+
+def _wide_pixels(img, where: str) -> np.ndarray:
+    """uint8 ``(H, W)`` of a 16-bit, 32-bit integer or float grey image by the rules of
+    :mod:`.validate` (32-bit integers that fit 0..65535 count as 16-bit)."""
+    arr = np.asarray(img)
+    if img.mode == "I" and arr.size and int(arr.min()) >= 0 and int(arr.max()) <= UINT16_MAX:
+        arr = arr.astype(np.uint16)
+    return image_array(arr, where)
+
+
+def read_image(
+    source: str | os.PathLike[str] | IO[bytes],
+    where: str,
+    mode: str = "RGB",
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode one image file to uint8 ``(H, W)`` (``mode="L"``) or ``(H, W, 3)`` (``"RGB"``),
+    resized (bilinear) to ``size`` = (height, width). 16-bit and float images are scaled by the
+    rules of :mod:`.validate`; an undecodable file or a decompression bomb is a DataError
+    naming ``where``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with _open_guarded(source, where) as img:
+            if img.mode in _WIDE_MODES:
+                grey = Image.fromarray(_wide_pixels(img, where))
+                img = grey.convert(mode)
+            else:
+                img = img.convert(mode)
+            if size is not None and img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
+        raise DataError(f"{where} could not be decoded: {exc}") from None
 
 
 def _decode(
     path: Path, row: int, csv_path: Path, mode: str, size: tuple[int, int] | None
 ) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img = img.convert(mode)
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DataError(
-            f"image {path} (CSV {csv_path} row {row}) could not be decoded: {exc}"
-        ) from None
+    arr = read_image(path, f"image {path} (CSV {csv_path} row {row})", mode, size)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
@@ -83,6 +148,22 @@ def _cache_key(csv_path: Path, paths: list[Path], params: dict[str, object]) -> 
         st = p.stat()
         digest.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:32]
+
+
+def _decode_all(
+    paths: list[Path], csv_path: Path, channels: int, size_hw: tuple[int, int] | None
+) -> np.ndarray:
+    mode = "RGB" if channels == 3 else "L"
+    decoded = [_decode(p, i + 2, csv_path, mode, size_hw) for i, p in enumerate(paths)]
+    shapes = {a.shape for a in decoded}
+    if len(shapes) > 1:
+        first = decoded[0].shape
+        j = next(i for i, a in enumerate(decoded) if a.shape != first)
+        raise DataError(
+            f"images differ in size ({paths[0]} is {first[1:]}, {paths[j]} "
+            f"(row {j + 2}) is {decoded[j].shape[1:]}); pass size= to resize"
+        )
+    return np.stack(decoded)
 
 
 def load_image_csv(
@@ -106,8 +187,10 @@ def load_image_csv(
     labels, numerically when all are integers); ``id_column``/``group_column`` fill ``ids`` and
     ``groups`` (use the patient or lesion id as group). ``size`` (int or (height, width))
     resizes every image; without it all images must share one size. ``channels``: 1 (grey) or
-    3 (RGB). ``cache`` stores the decoded array under ``<root>/cache/images/`` (skipped when
-    that folder is not writable).
+    3 (RGB). ``cache`` stores the decoded array in the cache folder's ``images/`` (see
+    :mod:`.cache`; never under the data root, skipped with a warning when not writable).
+    ``root`` is accepted for symmetry with the other loaders; nothing is read or written there.
+    Pixels follow the rules of :mod:`.validate` (16-bit: full range to 0..255; float: [0, 1]).
     """
     csv_path = Path(csv_path).expanduser()
     if channels not in (1, 3):
@@ -117,7 +200,7 @@ def load_image_csv(
     rows = _read_rows(csv_path, columns)
     base = Path(image_root).expanduser() if image_root is not None else csv_path.parent
     paths = [base / r[path_column] for r in rows]
-    labels_raw = [r[label_column].strip() for r in rows]
+    labels_raw = label_strings([r[label_column] or "" for r in rows], str(csv_path))
     if classes is None:
         classes = _sorted_classes(set(labels_raw))
     classes = [str(c) for c in classes]
@@ -136,42 +219,20 @@ def load_image_csv(
                 f"image_root (now {base})"
             )
 
-    images = None
-    cache_file = None
-    if cache:
-        params = {
-            "image_root": str(base.resolve()),
-            "path_column": path_column,
-            "label_column": label_column,
-            "size": size_hw,
-            "channels": channels,
-        }
-        cache_file = (
-            data_root(root) / "cache" / "images" / (_cache_key(csv_path, paths, params) + ".npy")
-        )
-        if cache_file.is_file():
-            images = np.load(cache_file)
-    if images is None:
-        mode = "RGB" if channels == 3 else "L"
-        decoded = [_decode(p, i + 2, csv_path, mode, size_hw) for i, p in enumerate(paths)]
-        shapes = {a.shape for a in decoded}
-        if len(shapes) > 1:
-            first = decoded[0].shape
-            j = next(i for i, a in enumerate(decoded) if a.shape != first)
-            raise DataError(
-                f"images differ in size ({paths[0]} is {first[1:]}, {paths[j]} "
-                f"(row {j + 2}) is {decoded[j].shape[1:]}); pass size= to resize"
-            )
-        images = np.stack(decoded)
+    params = {
+        "image_root": str(base.resolve()),
+        "path_column": path_column,
+        "label_column": label_column,
+        "size": size_hw,
+        "channels": channels,
+    }
+    folder = cache_dir("images") if cache else None
+    cache_file = folder / f"{_cache_key(csv_path, paths, params)}.npy" if folder else None
+    images = load_array(cache_file) if cache_file is not None else None
+    if images is None or images.shape[0] != len(paths):
+        images = _decode_all(paths, csv_path, channels, size_hw)
         if cache_file is not None:
-            try:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_name(cache_file.name + f".tmp{os.getpid()}")
-                with open(tmp, "wb") as fh:
-                    np.save(fh, images)
-                os.replace(tmp, cache_file)
-            except OSError:
-                pass  # a read-only data root: caching is an optimisation only
+            save_array(cache_file, images)
     ids = [r[id_column] for r in rows] if id_column else [r[path_column] for r in rows]
     groups = [r[group_column] for r in rows] if group_column else None
     return ArrayDataset(

@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .arrays import ArrayDataset
+from .cache import cache_dir, load_array, save_array
 from .catalog import DatasetInfo, get_dataset, medmnist_file_name, medmnist_lookup_by_file
-from .root import DEFAULT_ROOT, DataError, data_root, verify_file
+from .root import DataError, data_root, verify_file
+from .validate import check_split_shapes, class_labels, image_array, multilabel_targets
 
 SPLITS = ("train", "val", "test")
 REBUILT_FOLDER = "medmnist-rebuilt"
@@ -90,55 +93,67 @@ def _to_channels_first(
 def _labels(
     raw: np.ndarray, entry: DatasetInfo | None, n_classes: int | None, path: Path, key: str
 ) -> tuple[torch.Tensor, int]:
-    """Labels tensor and the number of classes, checked against the class range."""
+    """Labels tensor and the number of classes, checked by :mod:`.validate`."""
     multilabel = (
         (entry.task == "multi-label") if entry is not None else (raw.ndim == 2 and raw.shape[1] > 1)
     )
+    where = f"{path}: {key}"
     if multilabel:
-        if raw.ndim != 2:
-            raise DataError(f"{path}: multi-label {key} must be (N, K), got {raw.shape}")
-        bad = ~np.isin(raw, (0, 1))
-        if bad.any():
-            row = int(np.argwhere(bad)[0][0])
-            raise DataError(
-                f"{path}: {key} row {row} holds {raw[row].tolist()}; multi-label "
-                "targets must be 0 or 1"
-            )
-        return torch.from_numpy(raw.astype(np.float32)), raw.shape[1]
-    flat = raw.reshape(-1) if raw.ndim == 1 or (raw.ndim == 2 and raw.shape[1] == 1) else None
-    if flat is None:
-        raise DataError(f"{path}: {key} has shape {raw.shape}; expected (N,) or (N, 1)")
-    flat = flat.astype(np.int64)
+        targets = multilabel_targets(raw, where)
+        return torch.from_numpy(targets), targets.shape[1]
+    flat = class_labels(raw, where, n_classes)
     k = n_classes if n_classes is not None else int(flat.max()) + 1 if len(flat) else 0
-    bad = (flat < 0) | (flat >= k)
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise DataError(f"{path}: {key}[{i}] = {flat[i]} is outside the class range 0..{k - 1}")
     return torch.from_numpy(flat), k
 
 
-def _mmap_split(npz: np.lib.npyio.NpzFile, key: str, path: Path, root: Path) -> np.ndarray:
-    """Extract ``key`` once to ``<root>/cache/medmnist/<stem>-<size>-<mtime>/<key>.npy`` (or
-    under ``~/.cache/healthcnn`` when the root is read-only) and memory-map it copy-on-write,
-    so torch sees a writable array and pages stay on disk until touched."""
+def _mmap_split(npz: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    """Extract ``key`` once to ``<cache>/medmnist/<stem>-<size>-<mtime>/<key>.npy`` and
+    memory-map it copy-on-write, so torch sees a writable array and pages stay on disk until
+    touched. Without a usable cache folder the split is read into memory (with a warning from
+    :func:`.cache.cache_dir`)."""
     st = path.stat()
-    tag = f"{path.stem}-{st.st_size}-{st.st_mtime_ns}"
-    last_error: OSError | None = None
-    for base in (root, DEFAULT_ROOT.expanduser()):
-        target = base / "cache" / "medmnist" / tag / f"{key}.npy"
-        if target.is_file():
-            return np.load(target, mmap_mode="c")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f"{key}.npy.tmp{os.getpid()}")
-            with open(tmp, "wb") as fh:
-                np.save(fh, npz[key])
-            os.replace(tmp, target)
-        except OSError as exc:
-            last_error = exc
-            continue
-        return np.load(target, mmap_mode="c")
-    raise DataError(f"mmap=True needs a writable cache folder; none worked ({last_error})")
+    folder = cache_dir("medmnist")
+    if folder is None:
+        return npz[key]
+    target = folder / f"{path.stem}-{st.st_size}-{st.st_mtime_ns}" / f"{key}.npy"
+    cached = load_array(target, mmap=True)
+    if cached is not None:
+        return cached
+    if not save_array(target, npz[key]):
+        return npz[key]
+    return np.load(target, mmap_mode="c")
+
+
+def _sample_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Per-sample image shape of each split present, from the array headers only."""
+    arrays = npz_summary(path)
+    return {s: arrays[f"{s}_images"][0][1:] for s in SPLITS if f"{s}_images" in arrays}
+
+
+def _read_split(path: Path, split: str, mmap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The raw images and labels of one split; every way a file can be unreadable is a
+    DataError naming it."""
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes); download or copy it again")
+    try:
+        check_split_shapes(_sample_shapes(path), str(path))
+        with np.load(path, allow_pickle=False) as npz:
+            img_key, lab_key = f"{split}_images", f"{split}_labels"
+            missing = [k for k in (img_key, lab_key) if k not in npz.files]
+            if missing:
+                raise DataError(
+                    f"{path} has no {' / '.join(missing)}: keys found: "
+                    f"{', '.join(npz.files) or 'none'}; expected train_images, "
+                    "train_labels, val_images, val_labels, test_images, test_labels"
+                )
+            images = _mmap_split(npz, img_key, path) if mmap else npz[img_key]
+            return images, npz[lab_key]
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(
+            f"{path} is not a readable .npz file ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def load_medmnist(
@@ -155,8 +170,11 @@ def load_medmnist(
     ``name_or_path``: a catalog name (``"retinamnist"``; ``size`` picks 28/64/128/224) or a path
     to an ``.npz``. Files with an official name are MD5-verified (``verify=False`` skips it);
     copies found in ``medmnist-rebuilt/`` are read with a warning instead. ``mmap=True``
-    extracts the split once to an uncompressed ``.npy`` in the data root's cache folder and
-    memory-maps it (for the 224 px and 64^3 files that do not fit in memory comfortably).
+    extracts the split once to an uncompressed ``.npy`` in the cache folder (:mod:`.cache`,
+    never the data root) and memory-maps it (for the 224 px and 64^3 files that do not fit in
+    memory comfortably). Pixels and labels pass :mod:`.validate` (uint16 and float images are
+    scaled by its stated rules; NaN, fractional labels and splits of different shapes are
+    refused).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -184,24 +202,9 @@ def load_medmnist(
             )
         else:
             verify_once(path, remote.md5, remote.url)
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable .npz file ({exc})") from None
-    with npz:
-        img_key, lab_key = f"{split}_images", f"{split}_labels"
-        missing = [k for k in (img_key, lab_key) if k not in npz.files]
-        if missing:
-            raise DataError(
-                f"{path} has no {' / '.join(missing)}: keys found: "
-                f"{', '.join(npz.files) or 'none'}; expected train_images, "
-                "train_labels, val_images, val_labels, test_images, test_labels"
-            )
-        images = _mmap_split(npz, img_key, path, data_root(root)) if mmap else npz[img_key]
-        raw_labels = npz[lab_key]
-    if images.dtype != np.uint8:
-        raise DataError(f"{path}: {img_key} has dtype {images.dtype}; expected uint8")
-    images = _to_channels_first(images, entry, path, img_key)
+    images, raw_labels = _read_split(path, split, mmap)
+    img_key, lab_key = f"{split}_images", f"{split}_labels"
+    images = _to_channels_first(image_array(images, f"{path}: {img_key}"), entry, path, img_key)
     n_classes = len(entry.classes) if entry is not None else None
     labels, k = _labels(raw_labels, entry, n_classes, path, lab_key)
     if labels.shape[0] != images.shape[0]:

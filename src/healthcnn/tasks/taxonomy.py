@@ -315,7 +315,10 @@ def parse_taxonomy(text: str, source: str = "<taxonomy>") -> Taxonomy:
         raise TaxonomyError(f"{source}: the taxonomy has no nodes")
     refine = data.get("refine")
     if refine is not None and (
-        not isinstance(refine, dict) or not isinstance(refine.get("field"), str)
+        not isinstance(refine, dict)
+        or not isinstance(refine.get("field"), str)
+        or isinstance(refine.get("min_count", 1), bool)
+        or not isinstance(refine.get("min_count", 1), int)
     ):
         raise TaxonomyError(f'{source}: "refine" must be {{"field": str, "min_count": int}}')
     return Taxonomy(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
@@ -132,24 +133,63 @@ def _strip(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
+#: keys every checkpoint JSON holds, with their JSON types
+_REQUIRED = {
+    "tensors": str,
+    "tensors_sha256": str,
+    "epoch": int,
+    "has_best": bool,
+    "optimizer": dict,
+}
+
+
+def _read_info(path: Path) -> dict[str, Any]:
+    """The checkpoint JSON, checked for every key this module reads."""
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); delete it to start over") from None
+    if not isinstance(info, dict):
+        raise ValueError(f"{path} must hold a JSON object; delete it to start over")
+    if info.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a healthcnn checkpoint (format {info.get('format')!r})")
+    for key, kind in _REQUIRED.items():
+        if key not in info:
+            raise ValueError(
+                f"{path} has no {key!r} entry: the checkpoint is incomplete or was edited; "
+                "delete it to start over"
+            )
+        if not isinstance(info[key], kind) or (kind is int and isinstance(info[key], bool)):
+            raise ValueError(f"{path}: {key!r} must be a {kind.__name__}, got {info[key]!r}")
+    name = info["tensors"]
+    if Path(name).name != name or not name.endswith(".safetensors"):
+        raise ValueError(
+            f"{path}: 'tensors' must be a file name in {path.parent} ending in .safetensors, "
+            f"got {name!r}"
+        )
+    return info
+
+
 def load_checkpoint(out_dir: str | Path) -> Checkpoint:
-    """Read ``out_dir/checkpoint.json`` and the tensors file it names (checking its SHA-256)."""
+    """Read ``out_dir/checkpoint.json`` and the tensors file it names (checking its SHA-256).
+    A damaged or edited checkpoint is a ValueError naming the file and what is wrong."""
     out = Path(out_dir)
     path = out / CHECKPOINT_JSON
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint to resume from: {path} does not exist (train without resume first)"
         )
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); delete it to start over") from None
-    if info.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a healthcnn checkpoint (format {info.get('format')!r})")
+    info = _read_info(path)
     tensors_path = out / info["tensors"]
     if not tensors_path.is_file():
         raise FileNotFoundError(f"{path} names {tensors_path.name}, which is missing")
     blob = tensors_path.read_bytes()
     if hashlib.sha256(blob).hexdigest() != info["tensors_sha256"]:
         raise ValueError(f"{tensors_path} does not match the SHA-256 recorded in {path}")
-    return Checkpoint(info, st_load(blob))
+    try:
+        return Checkpoint(info, st_load(blob))
+    except (KeyError, TypeError, ValueError, AttributeError, SafetensorError) as exc:
+        raise ValueError(
+            f"{path}: the checkpoint's optimizer or tensor entries are malformed "
+            f"({type(exc).__name__}: {exc}); delete it to start over"
+        ) from None
