@@ -222,11 +222,11 @@ def _healthcnn(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def test_sigint_in_a_real_process_is_one_line_and_130(tmp_path: Path) -> None:
     proc = _healthcnn(["models", "list"], tmp_path)
-    time.sleep(0.3)  # inside the imports of start-up (or later): either way 130, one line
+    # inside the imports of start-up: importing torch alone takes longer than this on any
+    # machine, and the interpreter has installed its SIGINT handler well before
+    time.sleep(0.15)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:
-        pytest.skip("the command finished before the signal arrived")
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].endswith("interrupted"), err
