@@ -16,7 +16,16 @@ import torch
 
 from ..bundle import Preprocessing
 from ..data.arrays import ArrayDataset
+from ..data.validate import image_array, signal_array
 from .engines import load_predictor
+
+
+def _checked(arr: np.ndarray, record: Preprocessing, where: str) -> np.ndarray:
+    """Inputs by the data loaders' rules: images (a record that scales by 1/255) become uint8
+    by the stated 16-bit/float rules or are refused; signals stay float32, finite."""
+    if record.scale == 1.0:
+        return signal_array(arr, where).astype(np.float32)
+    return image_array(arr, where)
 
 
 def _npz_items(f: Path, record: Preprocessing) -> list[tuple[str, np.ndarray]]:
@@ -27,7 +36,7 @@ def _npz_items(f: Path, record: Preprocessing) -> list[tuple[str, np.ndarray]]:
             raise ValueError(
                 f"{f}: no 'images' or 'test_images' array (found {', '.join(npz.files)})"
             )
-        arr = npz[key]
+        arr = _checked(npz[key], record, f"{f}: {key}")
     expected = (len(size) + 1, len(size) + 2)
     if arr.ndim not in expected:
         raise ValueError(f"{f}: {key} has shape {arr.shape}; expected N x {size}")
@@ -39,33 +48,31 @@ def _npz_items(f: Path, record: Preprocessing) -> list[tuple[str, np.ndarray]]:
 
 
 def _image_item(f: Path, record: Preprocessing) -> tuple[str, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
+    """Decoded as the image-folder loader decodes (16-bit and float rules, bomb guard), then
+    the recorded fundus preprocessing, then the bilinear resize to the record's size."""
+    from PIL import Image
 
     from ..data.fundus import apply_fundus_preprocessing
+    from ..data.images import read_image
 
     size = record.size or ()
     if len(size) != 2:
         raise ValueError(f"{f}: image files need a 2D model; this bundle expects {size}")
-    try:
-        with Image.open(f) as im:
-            im = im.convert("RGB" if record.channels == 3 else "L")
-            im = apply_fundus_preprocessing(record.fundus, size, im)
-            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{f} is not an image that can be decoded ({exc})") from None
+    decoded = read_image(f, f"image {f}", "RGB" if record.channels == 3 else "L")
+    im = apply_fundus_preprocessing(record.fundus, size, Image.fromarray(decoded))
+    a = np.asarray(im.resize((size[1], size[0]), Image.Resampling.BILINEAR), dtype=np.uint8)
     return f.name, a[None] if a.ndim == 2 else np.moveaxis(a, -1, 0)
 
 
 def load_inputs(files: Sequence[str | Path], record: Preprocessing, classes: list[str]):
-    """The files as one uint8 :class:`ArrayDataset` of the record's shape (ids: file names,
-    ``name.npz[i]`` for arrays)."""
+    """The files as one :class:`ArrayDataset` of the record's shape (uint8 images or float32
+    signals; ids: file names, ``name.npz[i]`` for arrays)."""
     items: list[tuple[str, np.ndarray]] = []
     for f in map(Path, files):
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist")
         items += _npz_items(f, record) if f.suffix == ".npz" else [_image_item(f, record)]
-    images = torch.from_numpy(np.stack([a for _, a in items]).astype(np.uint8))
+    images = torch.from_numpy(np.stack([a for _, a in items]))
     expected = (record.channels, *(record.size or ()))
     if tuple(images.shape[1:]) != expected:
         raise ValueError(
