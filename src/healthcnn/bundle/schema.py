@@ -64,15 +64,14 @@ def _positive_ints(value: Any, dims: int | None, name: str) -> tuple[int, ...] |
     return tuple(value)
 
 
-def _floats(value: Any, channels: int, name: str) -> tuple[float, ...] | None:
+def _floats(value: Any, count: int, name: str, per: str = "channel") -> tuple[float, ...] | None:
     if value is None:
         return None
-    ok = isinstance(value, list | tuple) and len(value) == channels
+    ok = isinstance(value, list | tuple) and len(value) == count
     ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in value)
     if not ok:
         raise PreprocessingError(
-            f"preprocessing.{name} must be {channels} finite numbers (one per channel), "
-            f"got {value!r}"
+            f"preprocessing.{name} must be {count} finite numbers (one per {per}), got {value!r}"
         )
     return tuple(float(v) for v in value)
 
@@ -122,10 +121,31 @@ class Preprocessing:
             raise PreprocessingError(
                 f"preprocessing.views must be one of {VIEWS}, got {self.views!r}"
             )
+        self._check_optional_fields()
+
+    def _check_optional_fields(self) -> None:
+        set_ = object.__setattr__
+        for name in ("fundus", "window"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise PreprocessingError(f"preprocessing.{name} must be a mapping, got {value!r}")
+        rate = self.sampling_rate
+        if rate is not None:
+            ok = isinstance(rate, int | float) and not isinstance(rate, bool)
+            if not (ok and math.isfinite(rate) and rate > 0):
+                raise PreprocessingError(
+                    f"preprocessing.sampling_rate must be positive Hz, got {rate!r}"
+                )
+        if self.orientation is not None and not isinstance(self.orientation, str):
+            raise PreprocessingError(
+                f"preprocessing.orientation must be text, got {self.orientation!r}"
+            )
         if self.leads is not None:
+            if isinstance(self.leads, str) or not isinstance(self.leads, Sequence):
+                raise PreprocessingError(f"preprocessing.leads must be names, got {self.leads!r}")
             set_(self, "leads", tuple(str(v) for v in self.leads))
         if self.spacing is not None:
-            set_(self, "spacing", tuple(float(v) for v in self.spacing))
+            set_(self, "spacing", _floats(self.spacing, self.spatial_dims, "spacing", "axis"))
 
     # -- what inference does ---------------------------------------------------------------------
     @property
@@ -197,13 +217,11 @@ class Preprocessing:
     def from_legacy(cls, meta: Mapping[str, Any]) -> Preprocessing:
         """The record of a version-1 bundle, from its ``input``, ``normalisation``, ``data``
         and ``preprocessing`` blocks."""
-        inp = dict(meta.get("input") or {})
-        norm = dict(meta.get("normalisation") or {})
-        old = dict(meta.get("preprocessing") or {})
+        inp, norm, old = (_block(meta, k) for k in ("input", "normalisation", "preprocessing"))
         size = inp.get("size")
         dims = len(size) if isinstance(size, Sequence) and size else inp.get("spatial_dims", 2)
         rate = _legacy_rate(meta)
-        leads = (meta.get("data") or {}).get("leads") or inp.get("leads")
+        leads = _block(meta, "data").get("leads") or inp.get("leads")
         return cls(
             channels=int(inp.get("channels", 3)),
             size=tuple(size) if isinstance(size, Sequence) and size else None,
@@ -230,9 +248,19 @@ class Preprocessing:
 _RATE_KEYS = ("sampling_rate", "fs", "sample_rate", "sampling_rate_hz")
 
 
+def _block(meta: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A version-1 metadata block (``input``, ``normalisation``...) as a dict ({} if absent)."""
+    value = meta.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PreprocessingError(f"metadata {name!r} must be a mapping, got {value!r}")
+    return dict(value)
+
+
 def _legacy_rate(meta: Mapping[str, Any]) -> float | None:
     for part in ("data", "input"):
-        block = meta.get(part) or {}
+        block = _block(meta, part)
         for key in _RATE_KEYS:
             try:
                 rate = float(block.get(key))
