@@ -31,6 +31,8 @@ save_bundle(
     preprocessing=Preprocessing(channels=1, size=(8, 8), spatial_dims=2, mean=(0.5,), std=(0.5,)),
 )
 FILES = ("metadata.json", "config.json", "manifest.json")
+KEYS = ("task", "preprocessing", "model_kwargs", "model_name", "files", "input", "normalisation",
+        "format_version", "data")  # fmt: skip
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | st.text(max_size=8),
@@ -61,19 +63,7 @@ def _copy(legacy: bool) -> Path:
 @given(
     legacy=st.booleans(),
     name=st.sampled_from(FILES),
-    key=st.sampled_from(
-        [
-            "task",
-            "preprocessing",
-            "model_kwargs",
-            "model_name",
-            "files",
-            "input",
-            "normalisation",
-            "format_version",
-            "data",
-        ]
-    ),  # fmt: skip
+    key=st.sampled_from(KEYS),
     value=json_values,
 )
 def test_a_bundle_with_one_field_replaced(legacy: bool, name: str, key: str, value) -> None:
