@@ -145,3 +145,23 @@ def tiny_retina_bundle() -> Callable[[Path, str, int], Path]:
     """``tiny_retina_bundle(tmp, npz_name, seed) -> tmp/"bundle"``: a simple_cnn trained for one
     epoch (fp32, batch 16) on 48 real RetinaMNIST training images, 40 val, 40 test."""
     return _tiny_retina_bundle
+
+
+def write_split_npz(
+    path: Path, side: int, counts: tuple[int, int, int], *, seed: int = 0, classes: int = 2
+) -> Path:
+    """A MedMNIST-layout ``.npz`` of random uint8 grey images (``side`` px) with labels cycling
+    through ``classes``: ``counts`` images in train, val and test."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in zip(("train", "val", "test"), counts, strict=True):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, side, side), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % classes).reshape(-1, 1)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture(scope="session")
+def split_npz() -> Callable[..., Path]:
+    """:func:`write_split_npz`, for tests that write a tiny MedMNIST-layout file."""
+    return write_split_npz

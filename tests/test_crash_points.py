@@ -22,7 +22,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -34,16 +33,6 @@ from healthcnn.cli import main
 TRAIN = ["--format", "json", "--model", "simple_cnn", "--set", "channels=[4,8]",
          "--batch-size", "8", "--lr", "0.01", "--schedule", "none", "--precision", "fp32",
          "--seed", "3", "--no-download"]  # fmt: skip
-
-
-def _npz(path: Path) -> Path:
-    g = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 24), ("val", 12), ("test", 12)):
-        arrays[f"{split}_images"] = g.integers(0, 256, (n, 12, 12), dtype=np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(-1, 1)
-    np.savez(path, **arrays)
-    return path
 
 
 def run_child(argv: list[str], log: Path, crash_at: int | None) -> int:
@@ -130,10 +119,10 @@ def _warm_up(root: Path, npz: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict[str, Path]:
+def reference(tmp_path_factory, split_npz) -> dict[str, Path]:
     """The data, and uninterrupted runs of 1 and 2 epochs (their bundles)."""
     root = tmp_path_factory.mktemp("reference")
-    npz = _npz(root / "tiny.npz")
+    npz = split_npz(root / "tiny.npz", 12, (24, 12, 12))
     _warm_up(root, npz)
     log = root / "log"
     for epochs in (1, 2):

@@ -28,15 +28,8 @@ def _one_line(capsys: pytest.CaptureFixture, argv: list[str], expected: int = 2)
 
 
 @pytest.fixture
-def tiny_npz(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 8), ("val", 4), ("test", 4)):
-        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(-1, 1)
-    path = tmp_path / "tiny.npz"
-    np.savez(path, **arrays)
-    return path
+def tiny_npz(tmp_path: Path, split_npz) -> Path:
+    return split_npz(tmp_path / "tiny.npz", 8, (8, 4, 4))
 
 
 def _device_commands(tmp_path: Path, tiny_npz: Path) -> list[list[str]]:
