@@ -130,8 +130,8 @@ class TrainCase:
 def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Callable[[], float]:
     """A function running one epoch of ``fit_model`` (the one fit path, hence the Trainer) over
     ``steps`` batches; returns its images/s (the Trainer's own measurement of the training
-    loop, validation excluded). Each call starts from the same initial weights as the baseline
-    (seed 0); inputs are not normalised, as the baseline's are not."""
+    loop, validation excluded). As in the baseline, one network (seed 0) keeps training from
+    call to call, and inputs are not normalised."""
     from healthcnn.data.arrays import ArrayDataset
     from healthcnn.tasks import make_task
     from healthcnn.training import TrainConfig
@@ -145,7 +145,9 @@ def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Ca
     cfg = TrainConfig(
         epochs=1, batch_size=case.batch, lr=1e-3, precision=precision, monitor="loss", mode="min"
     )
-    spec = FitSpec(model=case.name, train=cfg, normalise=False, init_seed=0, build=case.build)
+    torch.manual_seed(0)
+    model = case.build()
+    spec = FitSpec(model=case.name, train=cfg, normalise=False, build=lambda: model)
     task = make_task("multiclass", classes)
 
     def run() -> float:
