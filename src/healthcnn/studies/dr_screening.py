@@ -41,6 +41,7 @@ from ..evaluation import OperatingPoint
 from ..metrics import roc_auc
 from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
+from ..training.fit import SMALL_STEM_BELOW
 from ._common import device_name, est, write_result
 from .dr_data import prepare_fundus_csv
 from .ensemble import average_probabilities, compare_single_vs_ensemble
@@ -292,7 +293,11 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
     elif cfg.grades_csv is not None:
         raise ValueError("grades_csv needs data to be an images CSV of photographs")
     splits, _ = load_splits(data, size=size, data_dir=cfg.data_dir, seed=cfg.seed)
-    if size >= 64 and cfg.recipe.stem == "small" and cfg.recipe.model.startswith("resnet"):
+    if (
+        size >= SMALL_STEM_BELOW
+        and cfg.recipe.stem == "small"
+        and cfg.recipe.model.startswith("resnet")
+    ):
         # the 28 px stem keeps full resolution through stage 1: far too costly at 64 px and up
         cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, stem="imagenet"))
     if splits["train"].labels.ndim != 1 or len(splits["train"].classes) != 5:
