@@ -147,6 +147,7 @@ def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Ca
     )
     torch.manual_seed(0)
     model = case.build()
+    # ``build`` hands fit_model the case's network (no registry lookup; the name is a label)
     spec = FitSpec(model=case.name, train=cfg, normalise=False, build=lambda: model)
     task = make_task("multiclass", classes)
 
