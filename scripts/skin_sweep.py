@@ -83,13 +83,7 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     # ImageNet stem on upsampled ones (whatever their size)
     resnet = args.derma_model.startswith("resnet")
     kwargs = {"stem": "imagenet" if up else "small"} if resnet else {}
-    spec = FitSpec(
-        model=args.derma_model,
-        train=cfg,
-        model_kwargs=kwargs,
-        model_input_size=up,
-        device=args.device,
-    )
+    spec = FitSpec(args.derma_model, cfg, kwargs, model_input_size=up, device=args.device)
     fitted = fit_model(spec, train, val, task)
     out = {
         "recipe": recipe,

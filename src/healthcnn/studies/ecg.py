@@ -122,6 +122,18 @@ def inner_validation(
     return train_idx, val_idx
 
 
+def _fit_fold(train, val, test, task: Task, cfg: CVConfig, seed: int, fold: int):
+    """Fit on one training fold (``val`` picks the epoch); its history and test predictions."""
+    spec = FitSpec(
+        model=cfg.model,
+        train=cfg.train_config(seed),
+        model_kwargs=cfg.model_kwargs,
+        init_seed=seed * 1000 + fold,  # initial weights per fold; the Trainer seeds the rest
+    )
+    fitted = quiet(fit_model, spec, train, val, task)
+    return fitted.history, fitted.predict(test, batch_size=cfg.batch_size * 4)
+
+
 def cross_validate(
     ds: ArrayDataset,
     task: Task,
@@ -148,15 +160,7 @@ def cross_validate(
         t0 = time.perf_counter()
         inner_tr, inner_val = inner_validation(labels[train_idx], cfg.val_fraction, seed + f)
         train, val = ds.subset(train_idx[inner_tr]), ds.subset(train_idx[inner_val])
-        spec = FitSpec(
-            model=cfg.model,
-            train=cfg.train_config(seed),
-            model_kwargs=cfg.model_kwargs,
-            init_seed=seed * 1000 + f,  # initial weights per fold; the Trainer seeds the rest
-        )
-        fitted = quiet(fit_model, spec, train, val, task)
-        history = fitted.history
-        pred = fitted.predict(ds.subset(test_idx), batch_size=cfg.batch_size * 4)
+        history, pred = _fit_fold(train, val, ds.subset(test_idx), task, cfg, seed, f)
         if scores is None:
             scores = np.zeros((len(ds), *pred.scores.shape[1:]), dtype=np.float64)
         scores[test_idx] = pred.scores
@@ -213,6 +217,69 @@ def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:
 # ---- the studies ------------------------------------------------------------------------------
 
 
+def _af_folds(cv: dict[str, Any], y: np.ndarray, patients: list[str]) -> list[dict[str, Any]]:
+    """Per test fold: its patients, windows, AF windows, window AUC and accuracy."""
+    s = cv["scores"]
+    per_fold = []
+    for f in range(int(cv["fold"].max()) + 1):
+        m = cv["fold"] == f
+        per_fold.append(
+            {
+                "test_patients": sorted(set(np.asarray(patients)[m].tolist()), key=int),
+                "n_windows": int(m.sum()),
+                "n_af": int(y[m].sum()),
+                "auc": float(quiet(roc_auc, y[m], s[m], ci=None)),
+                "accuracy": float(((s[m] > 0.5) == y[m]).mean()),
+                "best_epoch": cv["best_epochs"][f],
+                "seconds": round(cv["seconds"][f], 1),
+            }
+        )
+    return per_fold
+
+
+def _af_window_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, Any]:
+    """Window-level accuracy, sensitivity and specificity at probability 0.5."""
+    correct = int(((s > 0.5).astype(np.int64) == y).sum())
+    tp = int(((s > 0.5) & (y == 1)).sum())
+    tn = int(((s <= 0.5) & (y == 0)).sum())
+    return {
+        "window_accuracy": est(proportion_ci(correct, len(y))),
+        "window_sensitivity": est(proportion_ci(tp, int(y.sum()))),
+        "window_specificity": est(proportion_ci(tn, int((y == 0).sum()))),
+    }
+
+
+def _af_seed(
+    cv: dict[str, Any], y: np.ndarray, patients: list[str], recs: list[str], cfg: CVConfig, seed
+) -> dict[str, Any]:
+    """One seed's AF numbers: window AUC (bootstrap over patients), window accuracy etc.,
+    record- and patient-level AUC of the maximum window score, and the folds."""
+    s = cv["scores"]
+    boot = {"ci": "bootstrap", "n_resamples": cfg.n_resamples, "seed": seed}
+    window_auc = quiet(roc_auc, y, s, groups=patients, **boot)
+    rec_patient = dict(zip(recs, patients, strict=True))
+    rec_names, rec_y, rec_s = aggregate_max(recs, y, s)
+    record_auc = quiet(roc_auc, rec_y, rec_s, groups=[rec_patient[r] for r in rec_names], **boot)
+    pat_names, pat_y, pat_s = aggregate_max(patients, y, s)
+    return {
+        "seed": seed,
+        "window_auc": est(window_auc),
+        **_af_window_metrics(y, s),
+        "record_auc": est(record_auc),
+        "records": [
+            {"record": r, "af": int(a), "max_score": float(b)}
+            for r, a, b in zip(rec_names, rec_y, rec_s, strict=True)
+        ],
+        "patient_auc": est(quiet(roc_auc, pat_y, pat_s, **boot)),
+        "patients": [
+            {"patient": p, "af": int(a), "max_score": float(b)}
+            for p, a, b in zip(pat_names, pat_y, pat_s, strict=True)
+        ],
+        "folds": _af_folds(cv, y, patients),
+        "train_seconds": round(float(sum(cv["seconds"])), 1),
+    }
+
+
 def run_ecg_af(
     cfg: CVConfig,
     *,
@@ -231,67 +298,12 @@ def run_ecg_af(
     y = ds.labels.numpy()
     patients = list(ds.groups or [])
     recs = [record_of(i) for i in ds.ids or []]
-    rec_patient = dict(zip(recs, patients, strict=True))
-    per_seed: list[dict[str, Any]] = []
-    for seed in cfg.seeds:
-        cv = cross_validate(ds, task, cfg, seed, progress=progress)
-        s = cv["scores"]
-        window_auc = quiet(
-            roc_auc, y, s, ci="bootstrap", groups=patients, n_resamples=cfg.n_resamples, seed=seed
+    per_seed = [
+        _af_seed(
+            cross_validate(ds, task, cfg, seed, progress=progress), y, patients, recs, cfg, seed
         )
-        correct = int(((s > 0.5).astype(np.int64) == y).sum())
-        tp = int(((s > 0.5) & (y == 1)).sum())
-        tn = int(((s <= 0.5) & (y == 0)).sum())
-        rec_names, rec_y, rec_s = aggregate_max(recs, y, s)
-        rec_groups = [rec_patient[r] for r in rec_names]
-        record_auc = quiet(
-            roc_auc,
-            rec_y,
-            rec_s,
-            ci="bootstrap",
-            groups=rec_groups,
-            n_resamples=cfg.n_resamples,
-            seed=seed,
-        )
-        pat_names, pat_y, pat_s = aggregate_max(patients, y, s)
-        patient_auc = quiet(
-            roc_auc, pat_y, pat_s, ci="bootstrap", n_resamples=cfg.n_resamples, seed=seed
-        )
-        per_fold = []
-        for f in range(int(cv["fold"].max()) + 1):
-            m = cv["fold"] == f
-            per_fold.append(
-                {
-                    "test_patients": sorted(set(np.asarray(patients)[m].tolist()), key=int),
-                    "n_windows": int(m.sum()),
-                    "n_af": int(y[m].sum()),
-                    "auc": float(quiet(roc_auc, y[m], s[m], ci=None)),
-                    "accuracy": float(((s[m] > 0.5) == y[m]).mean()),
-                    "best_epoch": cv["best_epochs"][f],
-                    "seconds": round(cv["seconds"][f], 1),
-                }
-            )
-        per_seed.append(
-            {
-                "seed": seed,
-                "window_auc": est(window_auc),
-                "window_accuracy": est(proportion_ci(correct, len(y))),
-                "window_sensitivity": est(proportion_ci(tp, int(y.sum()))),
-                "window_specificity": est(proportion_ci(tn, int((y == 0).sum()))),
-                "record_auc": est(record_auc),
-                "records": [
-                    {"record": r, "af": int(a), "max_score": float(b)}
-                    for r, a, b in zip(rec_names, rec_y, rec_s, strict=True)
-                ],
-                "patient_auc": est(patient_auc),
-                "patients": [
-                    {"patient": p, "af": int(a), "max_score": float(b)}
-                    for p, a, b in zip(pat_names, pat_y, pat_s, strict=True)
-                ],
-                "folds": per_fold,
-                "train_seconds": round(float(sum(cv["seconds"])), 1),
-            }
-        )
+        for seed in cfg.seeds
+    ]
     result = {
         "study": "ecg-af",
         "data": {
