@@ -128,29 +128,33 @@ class TrainCase:
 
 
 def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Callable[[], float]:
-    """A function running one Trainer epoch over ``steps`` batches; returns its images/s (the
-    Trainer's own measurement of the training loop, validation excluded)."""
+    """A function running one epoch of ``fit_model`` (the one fit path, hence the Trainer) over
+    ``steps`` batches; returns its images/s (the Trainer's own measurement of the training
+    loop, validation excluded). As in the baseline, one network (seed 0) keeps training from
+    call to call, and inputs are not normalised."""
     from healthcnn.data.arrays import ArrayDataset
     from healthcnn.tasks import make_task
-    from healthcnn.training import TrainConfig, Trainer
+    from healthcnn.training import TrainConfig
+    from healthcnn.training.fit import FitSpec, fit_model
 
     x, y = case.data(steps)
     classes = [str(i) for i in range(case.num_classes)]
     train = ArrayDataset(x, y, classes)
     val = train.subset(range(min(len(train), case.batch)))
-    torch.manual_seed(0)
-    model = case.build()
     # monitor the loss: a throughput run on random labels has no meaningful AUC
     cfg = TrainConfig(
         epochs=1, batch_size=case.batch, lr=1e-3, precision=precision, monitor="loss", mode="min"
     )
+    torch.manual_seed(0)
+    model = case.build()
+    # ``build`` hands fit_model the case's network (no registry lookup; the name is a label)
+    spec = FitSpec(model=case.name, train=cfg, normalise=False, build=lambda: model)
     task = make_task("multiclass", classes)
 
     def run() -> float:
-        trainer = Trainer(model, task, cfg, progress=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            history = trainer.fit(train, val)
+            history = fit_model(spec, train, val, task).history
         record = history.epochs[-1]
         if not np.isfinite(record.val_loss):
             print(f"  note: {case.name}: validation loss {record.val_loss} after this epoch")

@@ -40,16 +40,6 @@ DERMA_RECIPES = {
 CURVE_FRACTIONS = (0.125, 0.25, 0.5)
 
 
-def _device_name(device: str) -> str:
-    import torch
-
-    from healthcnn.inference.precision import cpu_name
-
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name()
-    return cpu_name()
-
-
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
     from healthcnn.training import TrainConfig
 
@@ -67,76 +57,50 @@ def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
     )
 
 
-def _flip_probs(model, ds, task, policy, device, ev):
-    """Class probabilities averaged over the identity and the three flips (test-time
-    augmentation) and without it; ``ev`` is the evaluation transform."""
-    import torch
+def _flip_views(fitted) -> list:
+    """The evaluation transform alone and followed by each of the three flips (width, height,
+    both): the sweep's test-time augmentation, averaged by ``Fitted.infer``."""
+    from healthcnn.data.transforms import Compose, Dihedral
 
-    from healthcnn.inference.predict import predict
-
-    plain = predict(model, ds, task, 512, policy, device=device, transform=ev).scores
-    total = plain.copy()
-    for dims in ((3,), (2,), (2, 3)):
-
-        def flipped(x, generator=None, dims=dims):
-            return ev(torch.flip(x, dims))
-
-        total += predict(model, ds, task, 512, policy, device=device, transform=flipped).scores
-    return plain, total / 4
+    ev = fitted.preprocessing.transform()
+    flips = (Dihedral(0, True), Dihedral(2, True), Dihedral(2, False))  # W, H, both
+    return [ev, *(Compose([ev, f]) for f in flips)]
 
 
 def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
-    import torch
-
     from healthcnn.data import load_medmnist_splits
-    from healthcnn.data.transforms import Compose, Normalize, Resize, build_augment
-    from healthcnn.inference.precision import PrecisionPolicy
     from healthcnn.metrics import accuracy, roc_auc
-    from healthcnn.models import create_model
     from healthcnn.tasks import make_task
-    from healthcnn.training.trainer import Trainer
+    from healthcnn.training.fit import FitSpec, fit_model
 
     splits = load_medmnist_splits("dermamnist", root=args.data_dir)
     train, val, test = splits["train"], splits["val"], splits["test"]
     options = dict(DERMA_RECIPES[recipe])
     cfg = _train_config(args, options.pop("epochs", args.derma_epochs), seed, **options)
     task = make_task("multiclass", train.classes)
-    torch.manual_seed(seed)
     up = args.derma_upsample
-    # 28 px inputs: the 28 px stem; upsampled inputs: the ImageNet stem (as the DR -up64 recipes)
+    # the sweep's choice of stem, as the DR -up64 recipes: the 28 px stem on 28 px inputs, the
+    # ImageNet stem on upsampled ones (whatever their size)
     resnet = args.derma_model.startswith("resnet")
     kwargs = {"stem": "imagenet" if up else "small"} if resnet else {}
-    model = create_model(args.derma_model, in_channels=3, num_classes=7, **kwargs)
-    norm = Normalize([0.5] * 3, [0.5] * 3)
-    resize = [Resize(up)] if up else []
-    ev = Compose([*resize, norm])
-    trainer = Trainer(
-        model,
-        task,
-        cfg,
-        transform=Compose([*resize, build_augment(cfg.augment, 2, 3), norm]),
-        eval_transform=ev,
-        device=args.device,
-        progress=False,
-    )
-    start = time.perf_counter()
-    history = trainer.fit(train, val)
-    policy = PrecisionPolicy.resolve(cfg.precision, args.device)
+    spec = FitSpec(args.derma_model, cfg, kwargs, model_input_size=up, device=args.device)
+    fitted = fit_model(spec, train, val, task)
     out = {
         "recipe": recipe,
         "seed": seed,
-        "best_epoch": history.best_epoch,
+        "best_epoch": fitted.history.best_epoch,
         "model": {"name": args.derma_model, **kwargs, "input_px": up or 28},
     }
     for name, ds in (("val", val), ("test", test)):
         y = ds.labels.numpy()
-        plain, tta = _flip_probs(model, ds, task, policy, args.device, ev)
+        plain = fitted.infer(ds, batch_size=512)[1]
+        tta = fitted.infer(ds, batch_size=512, views=_flip_views(fitted))[1]
         for tag, p in (("plain", plain), ("tta", tta)):
             out[f"{name}_{tag}"] = {
                 "auc": float(roc_auc(y, p, ci=None)),
                 "acc": float(accuracy(y, p)),
             }
-    out["seconds"] = round(time.perf_counter() - start, 1)
+    out["seconds"] = round(fitted.seconds, 1)
     out["train_config"] = cfg.to_dict()
     return out
 
@@ -176,6 +140,8 @@ def run_curve(approach: str, fraction: float, seed: int, args: argparse.Namespac
 
 def run_one(job: str, args: argparse.Namespace) -> None:
     import torch
+
+    from healthcnn.studies._common import device_name
 
     torch.set_num_threads(args.threads)
     if args.device.startswith("cuda"):
@@ -220,7 +186,7 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         job=job,
         wall_seconds=round(time.perf_counter() - start, 1),
         device=args.device,
-        device_name=_device_name(args.device),
+        device_name=device_name(args.device),
         torch=torch.__version__,
     )
     (folder / "result.json").write_text(json.dumps(record, indent=2, allow_nan=True))

@@ -117,8 +117,24 @@ def test_create_model_weights_default_is_none() -> None:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_create_model_rejects_unknown_options(name: str) -> None:
+    dims = _registry.get_entry(name).spatial_dims[-1]
     with pytest.raises(TypeError, match=rf"{name}: .*'no_such_option'"):
-        create_model(name, no_such_option=1)
+        create_model(name, spatial_dims=dims, no_such_option=1)
+
+
+def test_declared_spatial_dims(scratch_registry: dict) -> None:
+    @register_model(**REGISTRATION, spatial_dims=(3,))
+    def volumes_only(**kwargs):
+        """A model for volumes."""
+        return create_model("simple_cnn", **kwargs)
+
+    assert create_model("volumes_only", spatial_dims=3).spatial_dims == 3
+    with pytest.raises(ValueError, match=r"volumes_only is defined for spatial_dims \(3,\)"):
+        create_model("volumes_only", spatial_dims=2)
+    assert model_info("volumes_only").params == sum(
+        p.numel() for p in create_model("simple_cnn", spatial_dims=3).parameters()
+    )
+    assert _registry.get_entry("resnet18").spatial_dims == (1, 2, 3)
 
 
 def test_create_model_rejects_bad_common_arguments() -> None:

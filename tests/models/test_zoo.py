@@ -1,9 +1,11 @@
 """Every registered model, for signals, images and volumes, on tiny inputs.
 
 The model list comes from the registry, so a family registered later is covered without editing
-this file. Options that only make a model cheaper (``pool_size=1``) are passed where a builder
-accepts them, found from its signature (or its model class's, when the builder forwards
-``**kwargs``). Family-specific checks (torchvision layout, stems, options) follow at the end.
+this file, for each ``spatial_dims`` its registration declares (all three unless it says
+otherwise, e.g. the 2.5D model takes volumes only). Options that only make a model cheaper
+(``pool_size=1``) are passed where a builder accepts them, found from its signature (or its
+model class's, when the builder forwards ``**kwargs``). Family-specific checks (torchvision
+layout, stems, options) follow at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from healthcnn.models import ClassifierModel, create_model, list_models
 from healthcnn.models._registry import get_entry
 
 MODELS = list_models()
+#: every registered model with each spatial_dims it is defined for (the registry declares them)
+MODEL_DIMS = [(n, d) for n in MODELS for d in (1, 2, 3) if d in get_entry(n).spatial_dims]
 BATCH, IN_CHANNELS, NUM_CLASSES = 2, 2, 3
 # Options that shrink a model without changing its structure, passed where a model accepts them.
 SMALL_OPTIONS = {"pool_size": 1}
@@ -36,8 +40,9 @@ def accepted_options(name: str) -> frozenset[str]:
     params = inspect.signature(entry.builder).parameters.values()
     names = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        dims = 2 if 2 in entry.spatial_dims else entry.spatial_dims[0]
         with torch.device("meta"):
-            model = entry.builder(spatial_dims=2, in_channels=IN_CHANNELS, num_classes=2)
+            model = entry.builder(spatial_dims=dims, in_channels=IN_CHANNELS, num_classes=2)
         names |= set(inspect.signature(type(model)).parameters)
     return frozenset(names)
 
@@ -54,8 +59,7 @@ def build(name: str, spatial_dims: int, **kwargs) -> ClassifierModel:
     )
 
 
-@pytest.mark.parametrize("spatial_dims", [1, 2, 3])
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize(("name", "spatial_dims"), MODEL_DIMS)
 def test_model_surface(name: str, spatial_dims: int) -> None:
     model = build(name, spatial_dims)
     assert isinstance(model, ClassifierModel)

@@ -1,5 +1,6 @@
-"""The AdrenalMNIST3D study: slices and the 2.5D model, inflation, metrics, summaries, config
-checks, and one short end-to-end run on the real 64^3 file."""
+"""The AdrenalMNIST3D study: its three networks (registered models), slice datasets, inflation,
+metrics, summaries, config checks, and one short end-to-end run on the real 64^3 file.
+The 2.5D model itself is tested in tests/models/test_slices.py."""
 
 from __future__ import annotations
 
@@ -12,16 +13,11 @@ import torch
 
 from healthcnn.data import ArrayDataset
 from healthcnn.models import create_model
-from healthcnn.studies._volume_models import (
-    SliceModel25D,
-    inflated_resnet3d,
-    slice_indices,
-    volume_slices,
-)
 from healthcnn.studies.volumes import (
     VolumeStudyConfig,
     axial_slice_dataset,
     build_model,
+    model_spec,
     run_adrenal3d,
     score_test,
     summarise,
@@ -33,76 +29,13 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _coordinate_volume(n: int = 2, size: int = 6) -> torch.Tensor:
-    """Voxel value 100*d + 10*h + w (w < 10), so each slice says where it came from."""
-    d, h, w = torch.meshgrid(*(torch.arange(size),) * 3, indexing="ij")
-    vol = (100 * d + 10 * h + w).float()
-    return vol.expand(n, 1, size, size, size).clone()
-
-
-def test_slice_indices_are_evenly_spaced_and_checked() -> None:
-    assert slice_indices(32, 4) == [4, 12, 20, 28]
-    assert slice_indices(5, 5) == [0, 1, 2, 3, 4]
-    with pytest.raises(ValueError, match="exceeds"):
-        slice_indices(4, 5)
-    with pytest.raises(ValueError, match="num_slices"):
-        slice_indices(4, 0)
-
-
-def test_orthogonal_slices_are_the_central_planes() -> None:
-    x = _coordinate_volume()
-    s = volume_slices(x, "orthogonal")
-    assert s.shape == (2, 3, 1, 6, 6)
-    c = 3
-    assert torch.equal(s[0, 0, 0], x[0, 0, c])  # axial: fixed depth
-    assert torch.equal(s[0, 1, 0], x[0, 0, :, c])  # coronal: fixed height
-    assert torch.equal(s[0, 2, 0], x[0, 0, :, :, c])  # sagittal: fixed width
-    assert s[0, 0, 0, 0, 0] == 100 * c and s[0, 1, 0, 0, 0] == 10 * c and s[0, 2, 0, 0, 0] == c
-
-
-def test_axial_slices_and_errors() -> None:
-    x = _coordinate_volume(size=8)
-    s = volume_slices(x, "axial", 2)
-    assert s.shape == (2, 2, 1, 8, 8)
-    assert s[1, 0, 0, 0, 0] == 200 and s[1, 1, 0, 0, 0] == 600  # depths 2 and 6
-    with pytest.raises(ValueError, match="cubic"):
-        volume_slices(torch.zeros(1, 1, 4, 6, 6), "orthogonal")
-    with pytest.raises(ValueError, match="view"):
-        volume_slices(x, "diagonal")
-
-
-@pytest.mark.parametrize("view,num_slices", [("orthogonal", 3), ("axial", 4)])
-def test_25d_model_shapes_and_channels_last(view: str, num_slices: int) -> None:
-    torch.manual_seed(0)
-    model = SliceModel25D(1, 1, view=view, num_slices=num_slices, encoder_kwargs={"stem": "small"})
-    x = torch.randn(2, 1, 8, 8, 8)
-    assert model(x).shape == (2, 1)
-    assert model.forward_features(x).shape == (2, model.num_features) == (2, 512)
-    model.eval()
-    ref = model(x)
-    # what the bf16 policy does to a spatial_dims=3 model and its input must work
-    model.to(memory_format=torch.channels_last_3d)
-    out = model(x.contiguous(memory_format=torch.channels_last_3d))
-    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
-
-
-def test_25d_features_average_the_shared_encoder_over_slices() -> None:
-    torch.manual_seed(0)
-    model = SliceModel25D(1, 1, view="orthogonal", encoder_kwargs={"stem": "small"}).eval()
-    x = torch.randn(1, 1, 6, 6, 6)
-    per_slice = [
-        model.encoder.forward_features(p[None, None]).mean(dim=(2, 3))
-        for p in (x[0, 0, 3], x[0, 0, :, 3], x[0, 0, :, :, 3])
-    ]
-    torch.testing.assert_close(model.forward_features(x), torch.stack(per_slice).mean(dim=0))
-
-
-def test_inflation_builds_and_loads_every_weight() -> None:
+def test_inflated3d_is_resnet18_with_inflated_2d_weights() -> None:
     torch.manual_seed(0)
     model_2d = create_model("resnet18", spatial_dims=2, in_channels=1, num_classes=1)
     with torch.no_grad():
         model_2d.bn1.running_mean.fill_(0.25)  # a buffer, to see buffers load too
-    model_3d = inflated_resnet3d(model_2d.state_dict(), in_channels=1, num_classes=1)
+    cfg = VolumeStudyConfig(stem="imagenet")
+    model_3d = build_model("inflated3d", cfg, model_2d.state_dict())
     w2, w3 = model_2d.conv1.weight, model_3d.conv1.weight
     assert w3.shape == (64, 1, 7, 7, 7)
     # I3D: the 2D kernel repeated over depth and divided by its length, so summing over depth
@@ -112,7 +45,19 @@ def test_inflation_builds_and_loads_every_weight() -> None:
     assert torch.all(model_3d.bn1.running_mean == 0.25)
     assert model_3d(torch.randn(2, 1, 16, 16, 16)).shape == (2, 1)
     with pytest.raises(ValueError, match="state_2d"):
-        build_model("inflated3d", VolumeStudyConfig())
+        build_model("inflated3d", cfg)
+
+
+def test_each_approach_is_a_registered_model() -> None:
+    cfg = VolumeStudyConfig(view="axial", num_slices=2, stem="small")
+    assert model_spec("scratch3d", cfg) == ("resnet18", {"stem": "small"})
+    name, options = model_spec("slices25d", cfg)
+    assert name == "slices25d"
+    model = build_model("slices25d", cfg)
+    assert (model.view, model.num_slices, model.spatial_dims) == ("axial", 2, 3)
+    assert type(model) is type(create_model(name, spatial_dims=3, **options))
+    with pytest.raises(ValueError, match="approach"):
+        model_spec("vit", cfg)
 
 
 def _tiny_volumes(n: int = 6, size: int = 8) -> ArrayDataset:

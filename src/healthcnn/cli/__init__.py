@@ -41,6 +41,19 @@ class CLIError(Exception):
     """Raised by commands for a user-facing error; printed as one line, exit code 2."""
 
 
+def parse_numbers(text: str, kind: type, flag: str, *, allow_empty: bool = False) -> tuple:
+    """Comma-separated numbers of a study option (``"0.25,0.5,1"``) as a tuple of ``kind``;
+    a bad value (or, unless ``allow_empty``, none at all) is a :class:`CLIError` naming
+    ``flag``."""
+    try:
+        values = tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise CLIError(f"{flag} must be comma-separated numbers, got {text!r}") from None
+    if not values and not allow_empty:
+        raise CLIError(f"{flag} needs at least one value")
+    return values
+
+
 def emit_study_result(
     result: dict[str, Any], fmt: str, out: str | None, summary: Callable[[dict[str, Any]], None]
 ) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .._json import dumps
-from . import CLIError
+from . import parse_numbers
 from .config import check_device
 
 
@@ -70,16 +70,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _numbers(text: str, kind: type, flag: str) -> tuple:
-    try:
-        values = tuple(kind(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise CLIError(f"{flag} must be comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise CLIError(f"{flag} needs at least one value")
-    return values
-
-
 def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     from ..studies.dr_screening import DEFAULT_RECIPE, StudyConfig, run_study
@@ -103,9 +93,9 @@ def _run(args: argparse.Namespace) -> int:
         referable_model=args.referable_model,
         sensitivity_target=args.sensitivity_target,
         specificity_target=args.specificity_target,
-        fractions=_numbers(args.fractions, float, "--fractions"),
+        fractions=parse_numbers(args.fractions, float, "--fractions"),
         curve_seeds=args.curve_seeds,
-        grader_ks=_numbers(args.graders, int, "--graders"),
+        grader_ks=parse_numbers(args.graders, int, "--graders"),
         grader_replicates=args.grader_replicates,
         grader_kappa=args.grader_kappa,
         quick=args.quick,

@@ -6,7 +6,7 @@ import argparse
 
 from .._json import dumps
 from ..training import TrainConfig
-from . import CLIError
+from . import parse_numbers
 from .config import check_device
 
 
@@ -54,13 +54,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def _numbers(text: str, kind: type, flag: str) -> tuple:
-    try:
-        return tuple(kind(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise CLIError(f"{flag} must be comma-separated numbers, got {text!r}") from None
-
-
 def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     from ..studies.skin_taxonomy import SkinStudyConfig, quick_config, run_study, summarize
@@ -81,8 +74,10 @@ def _run(args: argparse.Namespace) -> int:
             size=args.size,
             model=args.model,
             max_class_size=args.max_class_size,
-            curve_fractions=_numbers(args.curve_fractions, float, "--curve-fractions"),
-            curve_seeds=_numbers(args.curve_seeds, int, "--curve-seeds"),
+            curve_fractions=parse_numbers(
+                args.curve_fractions, float, "--curve-fractions", allow_empty=True
+            ),
+            curve_seeds=parse_numbers(args.curve_seeds, int, "--curve-seeds", allow_empty=True),
             train=TrainConfig(
                 epochs=args.epochs,
                 batch_size=args.batch_size,

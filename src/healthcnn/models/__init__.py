@@ -5,7 +5,7 @@ for ``spatial_dims`` 1, 2 or 3.
 """
 
 # Family modules: each registers its models when imported.
-from . import alexnet, compact_resnet, googlenet, inception, resnet, simple, vgg  # noqa: F401
+from . import alexnet, compact_resnet, googlenet, inception, resnet, simple, slices, vgg  # noqa: F401
 from ._base import ClassifierModel
 from ._registry import ModelInfo, create_model, list_models, model_info, register_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,14 @@ class ModelEntry:
     min_input_size: int  # per spatial axis, the smallest input the model accepts
     builder: Builder
     description: str = ""
+    spatial_dims: tuple[int, ...] = (1, 2, 3)  # the dimensions the model is defined for
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     """``model_info(name)``: the entry plus the parameter count of the default 2D model
-    (3 input channels, 1000 classes, default options)."""
+    (3 input channels, 1000 classes, default options; a model without a 2D form is counted
+    at the first ``spatial_dims`` it supports)."""
 
     name: str
     family: str
@@ -57,10 +59,13 @@ def register_model(
     default_input_size: int,
     min_input_size: int,
     name: str | None = None,
+    spatial_dims: tuple[int, ...] = (1, 2, 3),
 ) -> Callable[[Builder], Builder]:
     """Decorator: register ``builder(spatial_dims=, in_channels=, num_classes=, **kw)``.
 
     The name defaults to the function's name; registering a name twice raises ``ValueError``.
+    ``spatial_dims`` lists the dimensions the model is defined for (e.g. ``(3,)`` for a
+    model that slices volumes); ``create_model`` refuses the others.
     """
 
     def decorator(fn: Builder) -> Builder:
@@ -79,6 +84,7 @@ def register_model(
             min_input_size=min_input_size,
             builder=fn,
             description=doc[0] if doc else "",
+            spatial_dims=tuple(spatial_dims),
         )
         return fn
 
@@ -102,17 +108,22 @@ def create_model(
     spatial_dims: int = 2,
     in_channels: int = 3,
     num_classes: int = 1000,
-    weights: str | Path | None = None,
+    weights: str | Path | Mapping[str, torch.Tensor] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build a registered model for ``spatial_dims`` 1, 2 or 3.
+    """Build a registered model for ``spatial_dims`` 1, 2 or 3 (those its entry declares).
 
-    ``weights`` is a local ``.safetensors``/``.pt``/``.pth`` file (see
+    ``weights`` is a local ``.safetensors``/``.pt``/``.pth`` file or a state dict (see
     :func:`healthcnn.models.weights.load_weights`): loaded after building, adapting the classifier
-    and the first convolution where ``num_classes`` or ``in_channels`` differ.
+    and the first convolution where ``num_classes`` or ``in_channels`` differ, and inflating 2D
+    weights for a 1D or 3D model.
     """
     entry = get_entry(name)
     check_spatial_dims(spatial_dims)
+    if spatial_dims not in entry.spatial_dims:
+        raise ValueError(
+            f"{name} is defined for spatial_dims {entry.spatial_dims} only, got {spatial_dims}"
+        )
     try:
         model = entry.builder(
             spatial_dims=spatial_dims, in_channels=in_channels, num_classes=num_classes, **kwargs
@@ -131,9 +142,10 @@ def create_model(
 def model_info(name: str) -> ModelInfo:
     """Family, paper, default and minimum input size, and the parameter count at defaults."""
     entry = get_entry(name)
+    dims = 2 if 2 in entry.spatial_dims else entry.spatial_dims[0]
     # Built on the meta device: no memory for the weights, no time spent initialising them.
     with torch.device("meta"):
-        model = entry.builder(spatial_dims=2, in_channels=3, num_classes=1000)
+        model = entry.builder(spatial_dims=dims, in_channels=3, num_classes=1000)
     params = sum(math.prod(p.shape) for p in model.parameters())
     return ModelInfo(
         name=entry.name,

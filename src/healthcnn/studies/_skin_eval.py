@@ -34,14 +34,11 @@ from ..metrics import (
     specificity,
 )
 from ..tasks.taxonomy import TaxonomyError, node_probabilities
+from ._common import est, quiet
 
 ECE_BINS = 15
 #: two-sided 97.5% Student t quantiles for 1..10 degrees of freedom (seed-spread intervals)
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
-
-
-def _est(e: Any) -> dict[str, Any]:
-    return e.as_dict() if hasattr(e, "as_dict") else {"value": float(e)}
 
 
 def level_probs(prep, run: Mapping[str, Any], split: str, nodes: Sequence[str]):
@@ -60,9 +57,7 @@ def malignant_truth(prep, ham: Ham10000) -> np.ndarray:
 
 def malignant_auc(prep, run: Mapping[str, Any], ham: Ham10000, split: str = "val") -> float:
     p = level_probs(prep, run, split, ("benign", "malignant"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateMetricWarning)
-        return float(roc_auc(malignant_truth(prep, ham), p[:, 1], ci=None))
+    return float(quiet(roc_auc, malignant_truth(prep, ham), p[:, 1], ci=None))
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> Estimate:
@@ -78,14 +73,14 @@ def two_way(prep, run, ham: Ham10000, readers=None) -> dict[str, Any]:
         "positive": "malignant",
         "n": len(y),
         "n_positive": int(y.sum()),
-        "auc": _est(_auc(y, s)),
+        "auc": est(_auc(y, s)),
         # several images per lesion: the interval that resamples whole lesions
-        "auc_lesion_bootstrap": _est(
+        "auc_lesion_bootstrap": est(
             roc_auc(y, s, ci="bootstrap", groups=ham.meta["lesion_id"].tolist(), n_resamples=1000)
         ),
-        "sensitivity@0.5": _est(sensitivity(y, pred)),
-        "specificity@0.5": _est(specificity(y, pred)),
-        "balanced_accuracy": _est(balanced_accuracy(y, pred, n_resamples=500)),
+        "sensitivity@0.5": est(sensitivity(y, pred)),
+        "specificity@0.5": est(specificity(y, pred)),
+        "balanced_accuracy": est(balanced_accuracy(y, pred, n_resamples=500)),
         "ece": float(expected_calibration_error(y, s, n_bins=ECE_BINS)),
         "ece_bins": ECE_BINS,
         "brier": float(brier_score(y, s, ci=None)),
@@ -136,11 +131,11 @@ def seven_way(prep, run, ham: Ham10000) -> dict[str, Any] | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateMetricWarning)
         per_class = {
-            d: _est(sensitivity((y == k).astype(int), (pred == k).astype(int)))
+            d: est(sensitivity((y == k).astype(int), (pred == k).astype(int)))
             for k, d in enumerate(dx)
         }
         per_class_bal = {
-            d: _est(sensitivity((y == k).astype(int), (pred_bal == k).astype(int)))
+            d: est(sensitivity((y == k).astype(int), (pred_bal == k).astype(int)))
             for k, d in enumerate(dx)
         }
         mel, nv = dx.index("mel"), dx.index("nv")
@@ -149,20 +144,20 @@ def seven_way(prep, run, ham: Ham10000) -> dict[str, Any] | None:
         return {
             "classes": dx,
             "n": len(y),
-            "macro_auc": _est(roc_auc(y, p, ci="delong")),
+            "macro_auc": est(roc_auc(y, p, ci="delong")),
             "per_class_auc": {
-                d: _est(roc_auc((y == k).astype(int), p[:, k], ci="delong"))
+                d: est(roc_auc((y == k).astype(int), p[:, k], ci="delong"))
                 for k, d in enumerate(dx)
             },
             "accuracy": float((pred == y).mean()),
-            "balanced_accuracy": _est(balanced_accuracy(y, pred, n_resamples=500)),
-            "balanced_accuracy_prior_corrected": _est(
+            "balanced_accuracy": est(balanced_accuracy(y, pred, n_resamples=500)),
+            "balanced_accuracy_prior_corrected": est(
                 balanced_accuracy(y, pred_bal, n_resamples=500)
             ),
             "sensitivity": per_class,
             "sensitivity_prior_corrected": per_class_bal,
             "ece_top_label": float(expected_calibration_error(y, p, n_bins=ECE_BINS)),
-            "mel_vs_nv_auc": _est(roc_auc((y[keep] == mel).astype(int), mel_score, ci="delong")),
+            "mel_vs_nv_auc": est(roc_auc((y[keep] == mel).astype(int), mel_score, ci="delong")),
         }
 
 
@@ -216,12 +211,12 @@ def curve_point(prep, run, ham: Ham10000, fraction: float, seed: int) -> dict[st
         "train_images": len(prep.splits["train"].ham),
         "train_lesions": len(set(prep.splits["train"].ham.meta["lesion_id"].tolist())),
         "training_classes": len(run["classes"]),
-        "malignant_auc": _est(_auc(y, s)),
+        "malignant_auc": est(_auc(y, s)),
     }
     if seven is not None:
         dx = list(prep.base.leaves)
         y7 = np.array([dx.index(d) for d in ham.meta["dx"]])
-        point["macro_auc"] = _est(roc_auc(y7, seven, ci=None))
+        point["macro_auc"] = est(roc_auc(y7, seven, ci=None))
     return point
 
 

@@ -25,7 +25,6 @@ their metadata), ``<out>/study.json`` (every number) and ``<out>/report.html``.
 from __future__ import annotations
 
 import dataclasses
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_text
-from .._json import dumps
 from ..data import ArrayDataset
 from ..data.fundus import FundusConfig
 from ..data.sources import SPLITS, load_splits
@@ -44,6 +41,8 @@ from ..evaluation import OperatingPoint
 from ..metrics import roc_auc
 from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
+from ..training.fit import SMALL_STEM_BELOW
+from ._common import device_name, est, write_result
 from .dr_data import prepare_fundus_csv
 from .ensemble import average_probabilities, compare_single_vs_ensemble
 from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
@@ -201,10 +200,6 @@ def _operating_points(cfg: StudyConfig) -> dict[str, OperatingPoint]:
     }
 
 
-def _est(e: Any) -> dict[str, Any]:
-    return e.as_dict() if hasattr(e, "as_dict") else {"value": float(e)}
-
-
 def _referable(
     cfg: StudyConfig, y: dict[str, np.ndarray], candidates: dict[str, dict[str, np.ndarray]]
 ) -> dict[str, Any]:
@@ -224,10 +219,10 @@ def _referable(
         points[key] = {
             **op.to_dict(),
             "fitted_on": "val",
-            "val": {k: _est(v) for k, v in val_res.items()},
-            "test": {k: _est(v) for k, v in test_res.items()},
+            "val": {k: est(v) for k, v in val_res.items()},
+            "test": {k: est(v) for k, v in test_res.items()},
         }
-    test_aucs = {k: _est(roc_auc(yr["test"], v["test"])) for k, v in candidates.items()}
+    test_aucs = {k: est(roc_auc(yr["test"], v["test"])) for k, v in candidates.items()}
     return {
         "definition": "referable = grade >= 2 (moderate or worse)",
         "candidates_val_auc": val_auc,
@@ -298,7 +293,11 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
     elif cfg.grades_csv is not None:
         raise ValueError("grades_csv needs data to be an images CSV of photographs")
     splits, _ = load_splits(data, size=size, data_dir=cfg.data_dir, seed=cfg.seed)
-    if size >= 64 and cfg.recipe.stem == "small" and cfg.recipe.model.startswith("resnet"):
+    if (
+        size >= SMALL_STEM_BELOW
+        and cfg.recipe.stem == "small"
+        and cfg.recipe.model.startswith("resnet")
+    ):
         # the 28 px stem keeps full resolution through stage 1: far too costly at 64 px and up
         cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, stem="imagenet"))
     if splits["train"].labels.ndim != 1 or len(splits["train"].classes) != 5:
@@ -409,10 +408,10 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         "grade_sampling": grading,
         "bundles": [str(b.relative_to(out)) for b in bundles],
         "seconds": round(seconds, 1),
-        "device": _device_name(cfg.device),
+        "device": f"{device_name(cfg.device)}, torch {torch.__version__}",
     }
     path = out / "study.json"
-    atomic_write_text(path, dumps(numbers, indent=1))
+    write_result(path, numbers)
     say("report")
     from .dr_report import write_study_report
 
@@ -427,10 +426,3 @@ def _mean_of(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         v = np.array([r[k] for r in rows], dtype=np.float64)
         out[k] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
     return out
-
-
-def _device_name(device: str) -> str:
-    if str(device).startswith("cuda") and torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    threads = torch.get_num_threads()
-    return f"CPU {platform.machine()}, {threads} thread(s), torch {torch.__version__}"

@@ -1,12 +1,12 @@
 """ECG studies with 1D CNNs: AF detection (CPSC 2021), beat classes (ECG5000), 12-lead labels.
 
 All three run the same loop: folds that keep every patient on one side (``group_kfold``), a
-model from the registry at ``spatial_dims=1``, the project's :class:`~healthcnn.training.Trainer`
-and task, out-of-fold predictions pooled over the folds, and metrics with confidence intervals
-from :mod:`healthcnn.metrics`. Inside each training fold a stratified 15% of the training
-samples is held out to pick the best epoch (lowest validation loss: window-level AUC inside the
-training patients reaches 1.0 within a few epochs and then cannot rank later epochs); the test
-fold is never looked at before its predictions are made.
+model from the registry at ``spatial_dims=1`` fitted by :func:`~healthcnn.training.fit_model`
+with the project's task, out-of-fold predictions pooled over the folds, and metrics with
+confidence intervals from :mod:`healthcnn.metrics`. Inside each training fold a stratified 15%
+of the training samples is held out to pick the best epoch (lowest validation loss:
+window-level AUC inside the training patients reaches 1.0 within a few epochs and then cannot
+rank later epochs); the test fold is never looked at before its predictions are made.
 
 - ``run_ecg_af``: AF vs non-AF on 10-s two-lead windows, leave-one-patient-out (or k folds by
   patient). Window-level AUC with a patient-grouped bootstrap CI; record-level AUC (a record is
@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import platform
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,8 +34,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_text
-from .._json import dumps
 from ..data.arrays import ArrayDataset
 from ..data.ecg_datasets import (
     load_cpsc2021,
@@ -45,12 +42,11 @@ from ..data.ecg_datasets import (
     record_of,
 )
 from ..data.splits import group_kfold
-from ..inference.precision import PrecisionPolicy
-from ..inference.predict import predict
-from ..metrics import DegenerateMetricWarning, Estimate, proportion_ci, roc_auc
-from ..models import create_model
+from ..metrics import proportion_ci, roc_auc
 from ..tasks import Task, make_task
-from ..training import TrainConfig, Trainer
+from ..training import TrainConfig
+from ..training.fit import FitSpec, fit_model
+from ._common import est, quiet, spread, write_result
 
 #: the records ``--quick`` uses: the shortest of each CPSC 2021 patient (both classes present)
 QUICK_AF_RECORDS = ("data_101_6", "data_21_7", "data_35_6", "data_84_3", "data_8_4", "data_92_12")
@@ -126,6 +122,18 @@ def inner_validation(
     return train_idx, val_idx
 
 
+def _fit_fold(train, val, test, task: Task, cfg: CVConfig, seed: int, fold: int):
+    """Fit on one training fold (``val`` picks the epoch); its history and test predictions."""
+    spec = FitSpec(
+        model=cfg.model,
+        train=cfg.train_config(seed),
+        model_kwargs=cfg.model_kwargs,
+        init_seed=seed * 1000 + fold,  # initial weights per fold; the Trainer seeds the rest
+    )
+    fitted = quiet(fit_model, spec, train, val, task)
+    return fitted.history, fitted.predict(test, batch_size=cfg.batch_size * 4)
+
+
 def cross_validate(
     ds: ArrayDataset,
     task: Task,
@@ -148,24 +156,11 @@ def cross_validate(
     scores: np.ndarray | None = None
     fold_of = np.full(len(ds), -1, dtype=np.int64)
     seconds, best_epochs = [], []
-    policy = PrecisionPolicy.resolve(cfg.precision)
     for f, (train_idx, test_idx) in enumerate(folds):
         t0 = time.perf_counter()
         inner_tr, inner_val = inner_validation(labels[train_idx], cfg.val_fraction, seed + f)
         train, val = ds.subset(train_idx[inner_tr]), ds.subset(train_idx[inner_val])
-        torch.manual_seed(seed * 1000 + f)  # initial weights; the Trainer seeds the rest
-        model = create_model(
-            cfg.model,
-            spatial_dims=1,
-            in_channels=ds.in_channels,
-            num_classes=task.num_outputs,
-            **cfg.model_kwargs,
-        )
-        trainer = Trainer(model, task, cfg.train_config(seed), progress=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DegenerateMetricWarning)
-            history = trainer.fit(train, val)
-        pred = predict(model, ds.subset(test_idx), task, cfg.batch_size * 4, policy)
+        history, pred = _fit_fold(train, val, ds.subset(test_idx), task, cfg, seed, f)
         if scores is None:
             scores = np.zeros((len(ds), *pred.scores.shape[1:]), dtype=np.float64)
         scores[test_idx] = pred.scores
@@ -181,24 +176,6 @@ def cross_validate(
 
 
 # ---- metrics helpers --------------------------------------------------------------------------
-
-
-def _quiet(fn: Callable[..., Estimate], *args: Any, **kwargs: Any) -> Estimate:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DegenerateMetricWarning)
-        return fn(*args, **kwargs)
-
-
-def _est(e: Estimate) -> dict[str, Any]:
-    return e.as_dict()
-
-
-def _spread(values: Sequence[float]) -> dict[str, Any]:
-    v = np.asarray([x for x in values if not math.isnan(x)], dtype=np.float64)
-    if not len(v):
-        return {"mean": float("nan"), "sd": float("nan"), "n": 0, "values": list(values)}
-    sd = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
-    return {"mean": float(v.mean()), "sd": sd, "n": len(v), "values": list(map(float, values))}
 
 
 def aggregate_max(
@@ -226,11 +203,8 @@ def _environment(started: float) -> dict[str, Any]:
 
 
 def _write(out: str | Path | None, result: dict[str, Any]) -> None:
-    if out is None:
-        return
-    path = Path(out)
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path / "results.json", dumps(result, indent=2) + "\n")
+    if out is not None:
+        write_result(Path(out) / "results.json", result)
 
 
 def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:
@@ -241,6 +215,69 @@ def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:
 
 
 # ---- the studies ------------------------------------------------------------------------------
+
+
+def _af_folds(cv: dict[str, Any], y: np.ndarray, patients: list[str]) -> list[dict[str, Any]]:
+    """Per test fold: its patients, windows, AF windows, window AUC and accuracy."""
+    s = cv["scores"]
+    per_fold = []
+    for f in range(int(cv["fold"].max()) + 1):
+        m = cv["fold"] == f
+        per_fold.append(
+            {
+                "test_patients": sorted(set(np.asarray(patients)[m].tolist()), key=int),
+                "n_windows": int(m.sum()),
+                "n_af": int(y[m].sum()),
+                "auc": float(quiet(roc_auc, y[m], s[m], ci=None)),
+                "accuracy": float(((s[m] > 0.5) == y[m]).mean()),
+                "best_epoch": cv["best_epochs"][f],
+                "seconds": round(cv["seconds"][f], 1),
+            }
+        )
+    return per_fold
+
+
+def _af_window_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, Any]:
+    """Window-level accuracy, sensitivity and specificity at probability 0.5."""
+    correct = int(((s > 0.5).astype(np.int64) == y).sum())
+    tp = int(((s > 0.5) & (y == 1)).sum())
+    tn = int(((s <= 0.5) & (y == 0)).sum())
+    return {
+        "window_accuracy": est(proportion_ci(correct, len(y))),
+        "window_sensitivity": est(proportion_ci(tp, int(y.sum()))),
+        "window_specificity": est(proportion_ci(tn, int((y == 0).sum()))),
+    }
+
+
+def _af_seed(
+    cv: dict[str, Any], y: np.ndarray, patients: list[str], recs: list[str], cfg: CVConfig, seed
+) -> dict[str, Any]:
+    """One seed's AF numbers: window AUC (bootstrap over patients), window accuracy etc.,
+    record- and patient-level AUC of the maximum window score, and the folds."""
+    s = cv["scores"]
+    boot = {"ci": "bootstrap", "n_resamples": cfg.n_resamples, "seed": seed}
+    window_auc = quiet(roc_auc, y, s, groups=patients, **boot)
+    rec_patient = dict(zip(recs, patients, strict=True))
+    rec_names, rec_y, rec_s = aggregate_max(recs, y, s)
+    record_auc = quiet(roc_auc, rec_y, rec_s, groups=[rec_patient[r] for r in rec_names], **boot)
+    pat_names, pat_y, pat_s = aggregate_max(patients, y, s)
+    return {
+        "seed": seed,
+        "window_auc": est(window_auc),
+        **_af_window_metrics(y, s),
+        "record_auc": est(record_auc),
+        "records": [
+            {"record": r, "af": int(a), "max_score": float(b)}
+            for r, a, b in zip(rec_names, rec_y, rec_s, strict=True)
+        ],
+        "patient_auc": est(quiet(roc_auc, pat_y, pat_s, **boot)),
+        "patients": [
+            {"patient": p, "af": int(a), "max_score": float(b)}
+            for p, a, b in zip(pat_names, pat_y, pat_s, strict=True)
+        ],
+        "folds": _af_folds(cv, y, patients),
+        "train_seconds": round(float(sum(cv["seconds"])), 1),
+    }
 
 
 def run_ecg_af(
@@ -261,67 +298,12 @@ def run_ecg_af(
     y = ds.labels.numpy()
     patients = list(ds.groups or [])
     recs = [record_of(i) for i in ds.ids or []]
-    rec_patient = dict(zip(recs, patients, strict=True))
-    per_seed: list[dict[str, Any]] = []
-    for seed in cfg.seeds:
-        cv = cross_validate(ds, task, cfg, seed, progress=progress)
-        s = cv["scores"]
-        window_auc = _quiet(
-            roc_auc, y, s, ci="bootstrap", groups=patients, n_resamples=cfg.n_resamples, seed=seed
+    per_seed = [
+        _af_seed(
+            cross_validate(ds, task, cfg, seed, progress=progress), y, patients, recs, cfg, seed
         )
-        correct = int(((s > 0.5).astype(np.int64) == y).sum())
-        tp = int(((s > 0.5) & (y == 1)).sum())
-        tn = int(((s <= 0.5) & (y == 0)).sum())
-        rec_names, rec_y, rec_s = aggregate_max(recs, y, s)
-        rec_groups = [rec_patient[r] for r in rec_names]
-        record_auc = _quiet(
-            roc_auc,
-            rec_y,
-            rec_s,
-            ci="bootstrap",
-            groups=rec_groups,
-            n_resamples=cfg.n_resamples,
-            seed=seed,
-        )
-        pat_names, pat_y, pat_s = aggregate_max(patients, y, s)
-        patient_auc = _quiet(
-            roc_auc, pat_y, pat_s, ci="bootstrap", n_resamples=cfg.n_resamples, seed=seed
-        )
-        per_fold = []
-        for f in range(int(cv["fold"].max()) + 1):
-            m = cv["fold"] == f
-            per_fold.append(
-                {
-                    "test_patients": sorted(set(np.asarray(patients)[m].tolist()), key=int),
-                    "n_windows": int(m.sum()),
-                    "n_af": int(y[m].sum()),
-                    "auc": float(_quiet(roc_auc, y[m], s[m], ci=None)),
-                    "accuracy": float(((s[m] > 0.5) == y[m]).mean()),
-                    "best_epoch": cv["best_epochs"][f],
-                    "seconds": round(cv["seconds"][f], 1),
-                }
-            )
-        per_seed.append(
-            {
-                "seed": seed,
-                "window_auc": _est(window_auc),
-                "window_accuracy": _est(proportion_ci(correct, len(y))),
-                "window_sensitivity": _est(proportion_ci(tp, int(y.sum()))),
-                "window_specificity": _est(proportion_ci(tn, int((y == 0).sum()))),
-                "record_auc": _est(record_auc),
-                "records": [
-                    {"record": r, "af": int(a), "max_score": float(b)}
-                    for r, a, b in zip(rec_names, rec_y, rec_s, strict=True)
-                ],
-                "patient_auc": _est(patient_auc),
-                "patients": [
-                    {"patient": p, "af": int(a), "max_score": float(b)}
-                    for p, a, b in zip(pat_names, pat_y, pat_s, strict=True)
-                ],
-                "folds": per_fold,
-                "train_seconds": round(float(sum(cv["seconds"])), 1),
-            }
-        )
+        for seed in cfg.seeds
+    ]
     result = {
         "study": "ecg-af",
         "data": {
@@ -339,7 +321,7 @@ def run_ecg_af(
         "config": _config_dict(cfg),
         "per_seed": per_seed,
         "summary": {
-            key: _spread([ps[key]["value"] for ps in per_seed])
+            key: spread([ps[key]["value"] for ps in per_seed])
             for key in ("window_auc", "window_accuracy", "record_auc", "patient_auc")
         },
         "environment": _environment(started),
@@ -362,16 +344,16 @@ def _multiclass_result(
         cv = cross_validate(ds, task, cfg, seed, groups=groups, progress=progress)
         s = cv["scores"]
         if multilabel:
-            auc = _quiet(roc_auc, y, s, ci="bootstrap", n_resamples=cfg.n_resamples, seed=seed)
+            auc = quiet(roc_auc, y, s, ci="bootstrap", n_resamples=cfg.n_resamples, seed=seed)
             per_label = {
-                c: float(_quiet(roc_auc, y[:, k], s[:, k], ci=None))
+                c: float(quiet(roc_auc, y[:, k], s[:, k], ci=None))
                 for k, c in enumerate(ds.classes)
             }
             acc = None
         else:
-            auc = _quiet(roc_auc, y, s, ci="delong")
+            auc = quiet(roc_auc, y, s, ci="delong")
             per_label = {
-                c: float(_quiet(roc_auc, (y == k).astype(np.int64), s[:, k], ci=None))
+                c: float(quiet(roc_auc, (y == k).astype(np.int64), s[:, k], ci=None))
                 for k, c in enumerate(ds.classes)
             }
             acc = proportion_ci(int((s.argmax(axis=1) == y).sum()), len(y))
@@ -380,7 +362,7 @@ def _multiclass_result(
             m = cv["fold"] == f
             entry = {
                 "n": int(m.sum()),
-                "macro_auc": float(_quiet(roc_auc, y[m], s[m], ci=None)),
+                "macro_auc": float(quiet(roc_auc, y[m], s[m], ci=None)),
                 "best_epoch": cv["best_epochs"][f],
                 "seconds": round(cv["seconds"][f], 1),
             }
@@ -389,13 +371,13 @@ def _multiclass_result(
             folds.append(entry)
         record = {
             "seed": seed,
-            "macro_auc": _est(auc),
+            "macro_auc": est(auc),
             "per_class_auc": per_label,
             "folds": folds,
             "train_seconds": round(float(sum(cv["seconds"])), 1),
         }
         if acc is not None:
-            record["accuracy"] = _est(acc)
+            record["accuracy"] = est(acc)
             cm = np.zeros((len(ds.classes),) * 2, dtype=np.int64)
             np.add.at(cm, (y, s.argmax(axis=1)), 1)
             record["confusion_matrix"] = cm.tolist()
@@ -427,8 +409,8 @@ def run_ecg5000(
         "config": _config_dict(cfg, folds=cfg.folds or len(ds)),
         "per_seed": per_seed,
         "summary": {
-            "accuracy": _spread([ps["accuracy"]["value"] for ps in per_seed]),
-            "macro_auc": _spread([ps["macro_auc"]["value"] for ps in per_seed]),
+            "accuracy": spread([ps["accuracy"]["value"] for ps in per_seed]),
+            "macro_auc": spread([ps["macro_auc"]["value"] for ps in per_seed]),
         },
         "environment": _environment(started),
     }
@@ -462,7 +444,7 @@ def run_ecg_georgia(
         },
         "config": _config_dict(cfg),
         "per_seed": per_seed,
-        "summary": {"macro_auc": _spread([ps["macro_auc"]["value"] for ps in per_seed])},
+        "summary": {"macro_auc": spread([ps["macro_auc"]["value"] for ps in per_seed])},
         "environment": _environment(started),
     }
     _write(out, result)

@@ -30,15 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_text
-from .._json import dumps, plain
+from .._json import plain
 from ..data.arrays import ArrayDataset
 from ..data.ham10000 import Ham10000, ham10000_splits, load_ham10000
 from ..data.splits import group_split
-from ..data.transforms import Compose, Normalize, build_augment
-from ..inference.precision import PrecisionPolicy
-from ..inference.predict import predict
-from ..models import create_model
 from ..tasks import LabelMap, make_task
 from ..tasks.taxonomy import (
     Partition,
@@ -48,8 +43,9 @@ from ..tasks.taxonomy import (
     partition_from_nodes,
 )
 from ..training import TrainConfig
-from ..training.trainer import Trainer
+from ..training.fit import FitSpec, fit_model
 from . import _skin_eval, _skin_report
+from ._common import write_result
 
 APPROACHES = ("binary", "diagnosis", "partition")
 TWO_WAY = ("benign", "malignant")
@@ -63,7 +59,8 @@ class SkinStudyConfig:
         out: output folder (``study.json``, ``report.html``).
         data_dir: data root holding ``ham10000/`` (None: ``$HEALTHCNN_DATA`` or the default).
         size: image side in px (HAM10000 is decoded once per size and cached).
-        model / model_kwargs: registry model (ResNets under 64 px get the 28 px stem).
+        model / model_kwargs: registry model (ResNets under 64 px get the 28 px stem,
+            :func:`healthcnn.training.fit.default_model_kwargs`).
         taxonomy: shipped name or a JSON path.
         refine: split the leaves by the taxonomy's ``refine`` field (body site) before
             partitioning, as Esteva's taxonomy had finer leaves than the clinical classes.
@@ -197,46 +194,23 @@ def train_approach(
 ) -> dict[str, Any]:
     """Train one approach; returns test/val class probabilities ``(N, K)`` over its training
     classes, the classes, the best epoch and the wall time."""
-    start = time.perf_counter()
     partition = prep.partitions[approach]
     task = _task(prep.tree, partition)
     train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
-    kwargs = dict(cfg.model_kwargs)
-    if cfg.model.startswith("resnet") and cfg.size < 64:
-        kwargs.setdefault("stem", "small")
-    torch.manual_seed(seed)
-    model = create_model(
-        cfg.model, spatial_dims=2, in_channels=3, num_classes=task.num_outputs, **kwargs
-    )
-    norm = Normalize([0.5] * 3, [0.5] * 3)
-    augment = build_augment(cfg.train.augment, 2, 3)
-    tcfg = dataclasses.replace(cfg.train, seed=seed)
-    trainer = Trainer(
-        model,
-        task,
-        tcfg,
-        transform=Compose([augment, norm]),
-        eval_transform=norm,
+    spec = FitSpec(
+        model=cfg.model,
+        train=dataclasses.replace(cfg.train, seed=seed),
+        model_kwargs=cfg.model_kwargs,
         device=cfg.device,
-        progress=False,
     )
-    history = trainer.fit(train, val)
-    policy = PrecisionPolicy.resolve(tcfg.precision, cfg.device)
+    fitted = fit_model(spec, train, val, task)
     out: dict[str, Any] = {"classes": list(partition.classes)}
     for name, ds in (("val", val), ("test", test)):
-        p = predict(
-            model,
-            ds,
-            task,
-            tcfg.effective_eval_batch_size,
-            policy,
-            device=cfg.device,
-            transform=norm,
-        ).scores
+        p = fitted.infer(ds)[1]
         out[name] = task.class_columns(p)
-    out["best_epoch"] = history.best_epoch
-    out["epochs_run"] = len(history.epochs)
-    out["seconds"] = time.perf_counter() - start
+    out["best_epoch"] = fitted.history.best_epoch
+    out["epochs_run"] = len(fitted.history.epochs)
+    out["seconds"] = fitted.seconds
     return out
 
 
@@ -355,7 +329,7 @@ def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]
     }
     out.mkdir(parents=True, exist_ok=True)
     result = plain(result, nonfinite=True)
-    atomic_write_text(out / "study.json", dumps(result, indent=2))
+    write_result(out / "study.json", result)
     _skin_report.write(out / "report.html", result)
     return result
 

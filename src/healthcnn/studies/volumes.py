@@ -1,8 +1,8 @@
 """AdrenalMNIST3D: 3D ResNet-18 from scratch vs inflated from 2D weights vs a 2.5D slice model.
 
 The study (``healthcnn study adrenal3d``) loads the official 64^3 file, resamples it once to
-``size``^3 (trilinear, kept uint8), and per seed trains three approaches with the same Trainer,
-the same 3D augmentation and validation-only model selection (best validation AUC):
+``size``^3 (trilinear, kept uint8), and per seed trains three approaches through the same
+``fit_model``, the same 3D augmentation and validation-only model selection (best validation AUC):
 
 * ``scratch3d``: 3D ResNet-18, He initialisation.
 * ``inflated3d``: 3D ResNet-18 initialised by inflating a 2D ResNet-18 (I3D). No ImageNet weights
@@ -10,7 +10,7 @@ the same 3D augmentation and validation-only model selection (best validation AU
   of the same training volumes (each slice labelled with its volume's label; validation slices
   pick its best epoch). This is "2D pretraining on the same data", not transfer from ImageNet.
 * ``slices25d``: a 2.5D model, one shared 2D ResNet-18 over slices with features averaged over
-  slices (see :mod:`._volume_models`), from scratch.
+  slices (the registered ``slices25d``, :mod:`healthcnn.models.slices`), from scratch.
 
 Each run is scored on the test set: AUC with a DeLong CI, accuracy at threshold 0.5 with a
 Wilson CI; per approach the mean and SD over seeds; per seed paired DeLong tests between the
@@ -24,8 +24,8 @@ import dataclasses
 import itertools
 import os
 import platform
-import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,19 +34,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._atomic import atomic_write_text
-from .._json import dumps
 from ..analysis import summarize
-from ..data import ArrayDataset, build_augment, load_medmnist
+from ..data import ArrayDataset, load_medmnist
 from ..data.resample import resize_dataset
-from ..data.transforms import Compose, Normalize
 from ..inference.precision import PrecisionPolicy
-from ..inference.predict import predict
 from ..metrics import delong_test, proportion_ci, roc_auc
 from ..models import create_model
+from ..models.slices import VIEWS, slice_indices
+from ..models.weights import WeightAdaptationWarning
 from ..tasks import make_task
-from ..training import TrainConfig, Trainer
-from ._volume_models import VIEWS, SliceModel25D, inflated_resnet3d, slice_indices
+from ..training import TrainConfig
+from ..training.fit import FitSpec, Fitted, fit_model
+from ._common import mean_sd, write_result
 
 APPROACHES = ("scratch3d", "inflated3d", "slices25d")
 DATASET = "adrenalmnist3d"
@@ -180,50 +179,42 @@ def axial_slice_dataset(ds: ArrayDataset, num_slices: int) -> ArrayDataset:
 # ---- models and runs ------------------------------------------------------------------------
 
 
-def build_model(approach: str, cfg: VolumeStudyConfig, state_2d: dict | None = None):
-    """The untrained network of an approach (``inflated3d`` needs the 2D state)."""
+def model_spec(
+    approach: str, cfg: VolumeStudyConfig, state_2d: dict | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The registry name and options of an approach's network (``inflated3d``: ResNet-18 with
+    the 2D ResNet-18 weights ``state_2d`` inflated to 3D by ``create_model(weights=...)``)."""
     if approach == "scratch3d":
-        return create_model("resnet18", spatial_dims=3, in_channels=1, num_classes=1, stem=cfg.stem)
+        return "resnet18", {"stem": cfg.stem}
     if approach == "inflated3d":
         if state_2d is None:
             raise ValueError("inflated3d needs the 2D ResNet-18 weights to inflate (state_2d)")
-        return inflated_resnet3d(state_2d, in_channels=1, num_classes=1, stem=cfg.stem)
+        return "resnet18", {"stem": cfg.stem, "weights": state_2d}
     if approach == "slices25d":
-        return SliceModel25D(
-            1, 1, view=cfg.view, num_slices=cfg.num_slices, encoder_kwargs={"stem": cfg.stem}
-        )
+        options = {"view": cfg.view, "num_slices": cfg.num_slices}
+        return "slices25d", {**options, "encoder_kwargs": {"stem": cfg.stem}}
     raise ValueError(f"approach must be one of {APPROACHES}, got {approach!r}")
 
 
-def _fit(model, train_cfg, spatial_dims, train, val, task, cfg) -> tuple[Any, float]:
-    """Train with augmentation + [-1, 1] scaling; the best validation-AUC epoch is restored."""
-    norm = Normalize([0.5], [0.5])
-    augment = build_augment(train_cfg.augment, spatial_dims, 1)
-    trainer = Trainer(
-        model,
-        task,
-        train_cfg,
-        transform=Compose([augment, norm]),
-        eval_transform=norm,
-        device=cfg.device,
-        progress=False,
-    )
-    start = time.perf_counter()
-    history = trainer.fit(train, val)
-    return history, time.perf_counter() - start
+def build_model(approach: str, cfg: VolumeStudyConfig, state_2d: dict | None = None):
+    """The untrained network of an approach for one-channel volumes and one logit."""
+    name, options = model_spec(approach, cfg, state_2d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightAdaptationWarning)  # the inflation is the intent
+        return create_model(name, spatial_dims=3, in_channels=1, num_classes=1, **options)
 
 
-def _score(model, ds, task, cfg) -> tuple[np.ndarray, np.ndarray]:
-    policy = PrecisionPolicy.resolve(cfg.precision, cfg.device)
-    pred = predict(
-        model,
-        ds,
-        task,
-        4 * cfg.batch_size,
-        policy,
-        device=cfg.device,
-        transform=Normalize([0.5], [0.5]),
-    )
+def _fit(name, options, train_cfg, train, val, task, cfg) -> Fitted:
+    """``fit_model``: augmentation + [-1, 1] scaling; the best validation-AUC epoch is
+    restored."""
+    spec = FitSpec(model=name, train=train_cfg, model_kwargs=options, device=cfg.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", WeightAdaptationWarning)  # the inflation is the intent
+        return fit_model(spec, train, val, task)
+
+
+def _score(fitted: Fitted, ds, cfg) -> tuple[np.ndarray, np.ndarray]:
+    pred = fitted.predict(ds, batch_size=4 * cfg.batch_size)
     return pred.labels.astype(np.int64).reshape(-1), pred.scores.astype(np.float64).reshape(-1)
 
 
@@ -247,6 +238,26 @@ def score_test(labels: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _pretrain_2d(seed, train, val, task, cfg) -> tuple[dict[str, Any], dict]:
+    """The 2D ResNet-18 on axial slices of the training volumes (validation slices pick its
+    best epoch): its summary and its weights (float, CPU) for ``inflated3d``."""
+    pre_cfg = cfg.train_config(seed, epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch_size)
+    train_2d = axial_slice_dataset(train, cfg.pretrain_slices)
+    val_2d = axial_slice_dataset(val, cfg.pretrain_slices)
+    fitted = _fit("resnet18", {"stem": cfg.stem}, pre_cfg, train_2d, val_2d, task, cfg)
+    history = fitted.history
+    best = history.best_epoch
+    summary = {
+        "slices_per_volume": cfg.pretrain_slices,
+        "train_slices": len(train_2d),
+        "best_epoch": best,
+        "val_slice_auc": history.epochs[best - 1].val_metrics.get("auc") if best else None,
+        "seconds": round(fitted.seconds, 1),
+    }
+    state = {k: v.detach().float().cpu() for k, v in fitted.model.state_dict().items()}
+    return summary, state
+
+
 def run_approach(
     approach: str,
     seed: int,
@@ -261,31 +272,14 @@ def run_approach(
     record: dict[str, Any] = {"approach": approach, "seed": seed}
     state_2d = None
     if approach == "inflated3d":
-        torch.manual_seed(seed)
-        model_2d = create_model(
-            "resnet18", spatial_dims=2, in_channels=1, num_classes=1, stem=cfg.stem
-        )
-        pre_cfg = cfg.train_config(
-            seed, epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch_size
-        )
-        train_2d = axial_slice_dataset(train, cfg.pretrain_slices)
-        val_2d = axial_slice_dataset(val, cfg.pretrain_slices)
-        history, seconds = _fit(model_2d, pre_cfg, 2, train_2d, val_2d, task, cfg)
-        best = history.best_epoch
-        record["pretrain_2d"] = {
-            "slices_per_volume": cfg.pretrain_slices,
-            "train_slices": len(train_2d),
-            "best_epoch": best,
-            "val_slice_auc": history.epochs[best - 1].val_metrics.get("auc") if best else None,
-            "seconds": round(seconds, 1),
-        }
-        state_2d = {k: v.detach().float().cpu() for k, v in model_2d.state_dict().items()}
-        say(f"  2D slice pretraining: {seconds:.0f} s, best epoch {best}")
-    torch.manual_seed(seed)  # initialisation of the (rest of the) network
-    model = build_model(approach, cfg, state_2d)
-    history, seconds = _fit(model, cfg.train_config(seed), 3, train, val, task, cfg)
-    val_labels, val_scores = _score(model, val, task, cfg)
-    labels, scores = _score(model, test, task, cfg)
+        record["pretrain_2d"], state_2d = _pretrain_2d(seed, train, val, task, cfg)
+        pre = record["pretrain_2d"]
+        say(f"  2D slice pretraining: {pre['seconds']:.0f} s, best epoch {pre['best_epoch']}")
+    name, options = model_spec(approach, cfg, state_2d)
+    fitted = _fit(name, options, cfg.train_config(seed), train, val, task, cfg)
+    history, seconds = fitted.history, fitted.seconds
+    val_labels, val_scores = _score(fitted, val, cfg)
+    labels, scores = _score(fitted, test, cfg)
     best = history.best_epoch
     record.update(
         best_epoch=best,
@@ -304,14 +298,6 @@ def run_approach(
 # ---- summaries ------------------------------------------------------------------------------
 
 
-def _mean_sd(values: list[float]) -> dict[str, float]:
-    return {
-        "mean": float(np.mean(values)),
-        "sd": float(statistics.stdev(values)) if len(values) > 1 else float("nan"),
-        "n": len(values),
-    }
-
-
 def summarise(runs: list[dict[str, Any]], test_labels: np.ndarray) -> dict[str, Any]:
     """Mean/SD over seeds per approach, and per-seed paired DeLong tests between approaches."""
     by_approach: dict[str, list[dict[str, Any]]] = {}
@@ -319,10 +305,10 @@ def summarise(runs: list[dict[str, Any]], test_labels: np.ndarray) -> dict[str, 
         by_approach.setdefault(run["approach"], []).append(run)
     summary = {
         name: {
-            "test_auc": _mean_sd([r["test"]["auc"]["value"] for r in rs]),
-            "test_accuracy": _mean_sd([r["test"]["accuracy"]["value"] for r in rs]),
-            "val_auc": _mean_sd([r["val_auc"] for r in rs]),
-            "seconds": _mean_sd(
+            "test_auc": mean_sd([r["test"]["auc"]["value"] for r in rs]),
+            "test_accuracy": mean_sd([r["test"]["accuracy"]["value"] for r in rs]),
+            "val_auc": mean_sd([r["val_auc"] for r in rs]),
+            "seconds": mean_sd(
                 [r["seconds"] + r.get("pretrain_2d", {}).get("seconds", 0) for r in rs]
             ),
             "seeds": [r["seed"] for r in rs],
@@ -419,9 +405,5 @@ def run_adrenal3d(
         env["precision"] = PrecisionPolicy.resolve(cfg.precision, cfg.device).name
         result["environment"] = env
         if out_dir is not None:
-            _write_json(out_dir / "results.json", result)
+            write_result(out_dir / "results.json", result)
     return result
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, dumps(data, indent=1))

@@ -16,7 +16,7 @@ training benchmark) goes through here, so the choices a fit makes are made once:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ..bundle import Preprocessing, save_bundle
-from ..data.arrays import ArrayDataset
+from ..data.arrays import ArrayDataset, BatchTransform
 from ..data.transforms import Compose, Resize, build_augment
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions, infer_logits
@@ -102,12 +102,14 @@ class Fitted:
         *,
         batch_size: int | None = None,
         precision: str | None = None,
+        views: Sequence[BatchTransform | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean logits and mean probabilities over the record's views (float64 arrays)."""
+        """Mean logits and mean probabilities over the record's views (float64 arrays), or
+        over the evaluation transforms ``views`` where given (e.g. a sweep's own flips)."""
         batch = batch_size or self.train_config.effective_eval_batch_size
         policy = PrecisionPolicy.resolve(precision or self.train_config.precision, self.device)
         logits, probs = [], []
-        for tf in self.preprocessing.views_transforms():
+        for tf in self.preprocessing.views_transforms() if views is None else views:
             z, _ = infer_logits(
                 self.model, ds, batch_size=batch, policy=policy, device=self.device, transform=tf
             )

@@ -1,27 +1,24 @@
-"""The three volume models the AdrenalMNIST3D study compares.
+"""The 2.5D volume model: a shared 2D encoder over slices of a volume (registered as
+``slices25d``, volumes only).
 
-* ``resnet3d``: ResNet-18 with 3D convolutions (from the registry, ``spatial_dims=3``).
-* ``inflated_resnet3d``: the same network initialised from a 2D ResNet-18 whose convolutions are
-  inflated to 3D (I3D: each 2D kernel repeated along the new axis and divided by its length), so
-  a volume that is constant along depth gives the 2D network's response to one slice.
-* :class:`SliceModel25D` ("2.5D"): one shared 2D ResNet-18 encoder applied to 2D slices of the
-  volume; the per-slice feature vectors are averaged and the encoder's linear classifier
-  scores the mean.
-  ``view="orthogonal"`` takes the three central orthogonal planes (axial, coronal, sagittal),
-  ``view="axial"`` takes ``num_slices`` evenly spaced axial slices.
+:class:`SliceModel25D` applies one 2D network (ResNet-18 by default) to 2D slices of the
+volume; the per-slice feature vectors are averaged and the encoder's linear classifier scores
+the mean. ``view="orthogonal"`` takes the three central orthogonal planes (axial, coronal,
+sagittal), ``view="axial"`` takes ``num_slices`` evenly spaced axial slices.
+
+(A 3D ResNet initialised from 2D weights needs no class of its own: ``create_model("resnet18",
+spatial_dims=3, weights=state_2d)`` inflates them, see :mod:`.weights`.)
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import nn
 
-from ..models import create_model
-from ..models.weights import WeightAdaptationWarning, load_weights
+from ._base import ClassifierModel
+from ._registry import create_model, register_model
 
 VIEWS = ("orthogonal", "axial")
 
@@ -61,21 +58,21 @@ def volume_slices(x: torch.Tensor, view: str = "orthogonal", num_slices: int = 3
     return x.index_select(2, idx).transpose(1, 2)
 
 
-class SliceModel25D(nn.Module):
+class SliceModel25D(ClassifierModel):
     """2.5D classifier: a shared 2D encoder over slices, features averaged over slices.
 
     Takes volumes ``(N, C, D, H, W)`` and returns logits ``(N, num_classes)``, like a 3D model,
     so the Trainer, predict and the metrics treat it as one (``spatial_dims`` is 3).
+    ``forward_features`` are the slice-averaged pooled features ``(N, F)``, so ``forward_head``
+    is the encoder's linear classifier alone.
 
     Args:
         in_channels, num_classes: as for every model.
         encoder: registered 2D model name (its ``forward_features`` + global average pool are
-            used; its own classifier is not).
+            used, then its own linear classifier).
         view, num_slices: which slices (see :func:`volume_slices`).
         encoder_kwargs: options for ``create_model`` (e.g. ``stem="imagenet"``).
     """
-
-    spatial_dims = 3
 
     def __init__(
         self,
@@ -87,12 +84,10 @@ class SliceModel25D(nn.Module):
         num_slices: int = 3,
         encoder_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(3, in_channels, num_classes)
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         slice_indices(max(num_slices, 1), num_slices)  # validates num_slices
-        self.in_channels = in_channels
-        self.num_classes = num_classes
         self.view = view
         self.num_slices = 3 if view == "orthogonal" else num_slices
         self.encoder = create_model(
@@ -102,14 +97,12 @@ class SliceModel25D(nn.Module):
             num_classes=num_classes,
             **dict(encoder_kwargs or {}),
         )
+        self.classifier_name = f"encoder.{self.encoder.classifier_name}"
+        self.min_input_size = self.encoder.min_input_size
 
-    @property
-    def num_features(self) -> int:
-        return self.get_classifier().in_features
-
-    def get_classifier(self) -> nn.Linear:
-        """The encoder's own linear classifier, applied to the slice-averaged features."""
-        return self.encoder.get_classifier()
+    def reset_classifier(self, num_classes: int) -> None:
+        self.encoder.reset_classifier(num_classes)
+        self.num_classes = num_classes
 
     def to(self, *args: Any, **kwargs: Any) -> SliceModel25D:
         # the precision policy asks a spatial_dims=3 model for channels_last_3d; the encoder's
@@ -128,23 +121,21 @@ class SliceModel25D(nn.Module):
         feats = self.encoder.forward_features(flat).mean(dim=(2, 3))  # global average pool
         return feats.reshape(n, s, -1).mean(dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.get_classifier()(self.forward_features(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.get_classifier()(x)
 
 
-def inflated_resnet3d(
-    state_2d: Mapping[str, torch.Tensor], *, in_channels: int = 1, num_classes: int = 1, **kwargs
-) -> nn.Module:
-    """A 3D ResNet-18 whose weights are the 2D ResNet-18 ``state_2d`` inflated to 3D (I3D).
-
-    The 2D network must have the same stem, channels and classes (the study trains it on axial
-    slices of the training volumes); every key must match, so a silent partial load is
-    impossible. The classifier is copied too: the slice model's decision is a fair start.
-    """
-    model = create_model(
-        "resnet18", spatial_dims=3, in_channels=in_channels, num_classes=num_classes, **kwargs
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", WeightAdaptationWarning)  # the inflation is the intent
-        load_weights(model, dict(state_2d), strict=True, inflate_mode="i3d")
-    return model
+@register_model(
+    family="slices25d",
+    paper="2.5D: a 2D CNN over slices of a volume, features averaged (e.g. Roth et al., 2014)",
+    default_input_size=32,
+    min_input_size=1,
+    spatial_dims=(3,),
+)
+def slices25d(
+    *, spatial_dims: int = 3, in_channels: int = 1, num_classes: int = 1, **kwargs: Any
+) -> SliceModel25D:
+    """2.5D model: a shared 2D ResNet-18 over three orthogonal planes (or axial slices)."""
+    if spatial_dims != 3:
+        raise ValueError(f"slices25d takes volumes (spatial_dims=3), got {spatial_dims}")
+    return SliceModel25D(in_channels, num_classes, **kwargs)
