@@ -270,36 +270,56 @@ def _member_metadata(
     return meta
 
 
-def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = None) -> StudyResult:
-    """Run the whole study (see the module docstring) and write its outputs."""
-    start = time.perf_counter()
-    cfg = config.effective()
-    say = progress or (lambda _msg: None)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class _Run:
+    """What the steps of one study run share: settings, output folder, data and bundles."""
+
+    cfg: StudyConfig
+    out: Path
+    data: str
+    splits: dict[str, ArrayDataset]
+    say: Callable[[str], None]
+    bundles: list[Path] = field(default_factory=list)
+
+    @property
+    def y(self) -> dict[str, np.ndarray]:
+        return {s: self.splits[s].labels.numpy() for s in SPLITS}
+
+    def fit(self, seed: int, train: ArrayDataset | None = None, **kw: Any) -> Member:
+        """One network of the recipe, model selection on val, scored on val and test."""
+        train = self.splits["train"] if train is None else train
+        val, test = self.splits["val"], self.splits["test"]
+        return fit_member(
+            self.cfg.recipe, seed, train, val, {"test": test}, device=self.cfg.device, **kw
+        )
+
+    def save(self, member: Member, name: str) -> None:
+        meta = _member_metadata(self.cfg, self.data, self.splits, member)
+        fundus = _fundus_record(self.cfg, self.splits["train"])
+        self.bundles.append(save_member(member, self.out / "bundles" / name, meta, fundus=fundus))
+
+
+def _prepare(cfg: StudyConfig, out: Path, say: Callable[[str], None]) -> _Run:
+    """The splits (photographs preprocessed first), the stem fitted to the image size, and the
+    quick subsets."""
     data, size = cfg.data, 28
     if str(data).endswith(".csv"):
         say("preprocessing the photographs (field of view, crop, rescale)")
-        data = str(
-            prepare_fundus_csv(
-                cfg.data,
-                out / "data",
-                grades_csv=cfg.grades_csv,
-                rule=cfg.grade_rule,
-                fundus=cfg.fundus,
-            ).resolve()
+        prepared = prepare_fundus_csv(
+            cfg.data,
+            out / "data",
+            grades_csv=cfg.grades_csv,
+            rule=cfg.grade_rule,
+            fundus=cfg.fundus,
         )
-        size = cfg.fundus.size
+        data, size = str(prepared.resolve()), cfg.fundus.size
     elif cfg.grades_csv is not None:
         raise ValueError("grades_csv needs data to be an images CSV of photographs")
     splits, _ = load_splits(data, size=size, data_dir=cfg.data_dir, seed=cfg.seed)
-    if (
-        size >= SMALL_STEM_BELOW
-        and cfg.recipe.stem == "small"
-        and cfg.recipe.model.startswith("resnet")
-    ):
+    recipe = cfg.recipe
+    if size >= SMALL_STEM_BELOW and recipe.stem == "small" and recipe.model.startswith("resnet"):
         # the 28 px stem keeps full resolution through stage 1: far too costly at 64 px and up
-        cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(cfg.recipe, stem="imagenet"))
+        cfg = dataclasses.replace(cfg, recipe=dataclasses.replace(recipe, stem="imagenet"))
     if splits["train"].labels.ndim != 1 or len(splits["train"].classes) != 5:
         raise ValueError(
             f"the DR study needs 5 grades (0 none .. 4 proliferative); {cfg.data} has classes "
@@ -307,26 +327,18 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         )
     if cfg.quick:
         splits = _quick_splits(splits, cfg.seed)
-    train, val, test = (splits[s] for s in SPLITS)
-    y = {s: splits[s].labels.numpy() for s in SPLITS}
-    fit = dict(device=cfg.device)
+    return _Run(cfg, out, data, splits, say)
 
-    # 1. the ensemble (5-grade networks)
+
+def _ensemble(run: _Run) -> tuple[list[Member], dict[str, np.ndarray], dict[str, Any]]:
+    """Step 1: the 5-grade networks, their bundles, and single vs ensemble."""
+    cfg, y = run.cfg, run.y
     members: list[Member] = []
-    bundles: list[Path] = []
     for i in range(cfg.ensemble_size):
         seed = cfg.seed + i
-        say(f"ensemble member {i + 1}/{cfg.ensemble_size} (seed {seed})")
-        m = fit_member(cfg.recipe, seed, train, val, {"test": test}, **fit)
-        members.append(m)
-        bundles.append(
-            save_member(
-                m,
-                out / "bundles" / f"grade-seed{seed}",
-                _member_metadata(cfg, data, splits, m),
-                fundus=_fundus_record(cfg, splits["train"]),
-            )
-        )
+        run.say(f"ensemble member {i + 1}/{cfg.ensemble_size} (seed {seed})")
+        members.append(run.fit(seed))
+        run.save(members[-1], f"grade-seed{seed}")
     ens = {s: average_probabilities([m.scores[s] for m in members]) for s in ("val", "test")}
     single = members[0].scores
     ensemble = compare_single_vs_ensemble(
@@ -338,43 +350,56 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
     }
     ensemble["members_test"] = [grade_metrics(y["test"], m.scores["test"]) for m in members]
     ensemble["members_val"] = [grade_metrics(y["val"], m.scores["val"]) for m in members]
+    return members, ens, ensemble
 
-    # 2. referable DR: derived P(grade >= 2) of the ensemble, or a binary network
-    derived = {s: referable_scores(ens[s]) for s in ("val", "test")}
+
+def _referable_step(run: _Run, ens: dict[str, np.ndarray]) -> tuple[dict, dict[str, Any]]:
+    """Step 2: referable DR from the ensemble's P(grade >= 2) or a binary network, the scorer
+    chosen on val (candidates by name, and the referable result)."""
+    cfg = run.cfg
     binary = None
     if cfg.referable_model in ("auto", "binary"):
-        say("binary referable-DR network")
+        run.say("binary referable-DR network")
         task = make_task(
             "binary", ("non-referable", "referable"), label_map=referable_dr(), name="referable DR"
         )
-        bm = fit_member(cfg.recipe, cfg.seed, train, val, {"test": test}, task=task, **fit)
-        binary = bm.scores
-        meta = _member_metadata(cfg, data, splits, bm)
-        fundus = _fundus_record(cfg, splits["train"])
-        bundles.append(save_member(bm, out / "bundles" / "referable-binary", meta, fundus=fundus))
-    candidates = {} if cfg.referable_model == "binary" else {"derived": derived}
+        member = run.fit(cfg.seed, task=task)
+        binary = member.scores
+        run.save(member, "referable-binary")
+    candidates: dict[str, dict[str, np.ndarray]] = {}
+    if cfg.referable_model != "binary":
+        candidates["derived"] = {s: referable_scores(ens[s]) for s in ("val", "test")}
     if binary is not None:
         candidates["binary"] = binary
-    referable = _referable(cfg, y, candidates)
+    return candidates, _referable(cfg, run.y, candidates)
 
-    # 3. image sampling
-    say("learning curve")
+
+def _image_sampling(run: _Run, members: list[Member]) -> dict[str, Any]:
+    """Step 3: the learning curve over training-set fractions (full-set members reused)."""
+    run.say("learning curve")
     reuse = {(1.0, m.seed): m.scores for m in members}
-    curve_seeds = [cfg.seed + i for i in range(cfg.curve_seeds)]
+    seeds = [run.cfg.seed + i for i in range(run.cfg.curve_seeds)]
 
     def fit_subset(seed: int, subset: ArrayDataset) -> dict[str, np.ndarray]:
-        say(f"  learning curve: {len(subset)} images, seed {seed}")
-        return fit_member(cfg.recipe, seed, subset, val, {"test": test}, **fit).scores
+        run.say(f"  learning curve: {len(subset)} images, seed {seed}")
+        return run.fit(seed, subset).scores
 
-    curve = learning_curve(
-        fit_subset, train, y["test"], fractions=cfg.fractions, seeds=curve_seeds, reuse=reuse
+    return learning_curve(
+        fit_subset,
+        run.splits["train"],
+        run.y["test"],
+        fractions=run.cfg.fractions,
+        seeds=seeds,
+        reuse=reuse,
     )
 
-    # 4. grade sampling (simulation) on the tuning split, with the chosen referable scorer
-    say("grade sampling (simulation)")
-    chosen = candidates[referable["chosen_on_val"]]
+
+def _grade_sampling(run: _Run, chosen: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Step 4: grade sampling (simulation) on the tuning split, with the chosen scorer."""
+    run.say("grade sampling (simulation)")
+    cfg, y = run.cfg, run.y
     prior = np.bincount(y["val"], minlength=5) / len(y["val"])
-    grading = simulate_grade_sampling(
+    return simulate_grade_sampling(
         y["val"],
         chosen["val"],
         referable_labels(y["test"]),
@@ -389,12 +414,24 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         seed=cfg.seed,
     )
 
-    seconds = time.perf_counter() - start
+
+def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = None) -> StudyResult:
+    """Run the whole study (see the module docstring) and write its outputs."""
+    start = time.perf_counter()
+    cfg = config.effective()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = _prepare(cfg, out, progress or (lambda _msg: None))
+    members, ens, ensemble = _ensemble(run)
+    candidates, referable = _referable_step(run, ens)
+    curve = _image_sampling(run, members)
+    grading = _grade_sampling(run, candidates[referable["chosen_on_val"]])
+    y, single = run.y, members[0].scores
     numbers = {
         "study": "dr-screening",
-        "config": cfg.to_dict(),
+        "config": run.cfg.to_dict(),
         "data": {
-            s: {"n": len(splits[s]), "grades": np.bincount(y[s], minlength=5).tolist()}
+            s: {"n": len(run.splits[s]), "grades": np.bincount(y[s], minlength=5).tolist()}
             for s in SPLITS
         },
         "grade": {
@@ -406,17 +443,16 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         "ensemble": ensemble,
         "learning_curve": curve,
         "grade_sampling": grading,
-        "bundles": [str(b.relative_to(out)) for b in bundles],
-        "seconds": round(seconds, 1),
-        "device": f"{device_name(cfg.device)}, torch {torch.__version__}",
+        "bundles": [str(b.relative_to(out)) for b in run.bundles],
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": f"{device_name(run.cfg.device)}, torch {torch.__version__}",
     }
-    path = out / "study.json"
-    write_result(path, numbers)
-    say("report")
+    write_result(out / "study.json", numbers)
+    run.say("report")
     from .dr_report import write_study_report
 
-    report = write_study_report(out, numbers, bundles[0], data_dir=cfg.data_dir)
-    return StudyResult(out, numbers, bundles, report, time.perf_counter() - start)
+    report = write_study_report(out, numbers, run.bundles[0], data_dir=run.cfg.data_dir)
+    return StudyResult(out, numbers, run.bundles, report, time.perf_counter() - start)
 
 
 def _mean_of(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
