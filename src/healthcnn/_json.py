@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Mapping
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,3 +47,15 @@ def plain(obj: Any, *, nonfinite: bool = False) -> Any:
 def dumps(obj: Any, *, indent: int | None = None) -> str:
     """Strict JSON text of ``obj`` (see :func:`plain`); never contains NaN or Infinity."""
     return json.dumps(plain(obj), indent=indent, allow_nan=False)
+
+
+def read_object(path: PathLike | str, error: type[Exception], hint: str = "") -> dict[str, Any]:
+    """The JSON object stored in ``path``; ``error`` (naming the file, plus ``hint``) when the
+    file is not valid UTF-8 JSON or holds something other than an object."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path} is not valid JSON ({exc}){hint}") from None
+    if not isinstance(doc, dict):
+        raise error(f"{path} must hold a JSON object, not {type(doc).__name__}{hint}")
+    return doc

@@ -10,13 +10,12 @@ its name. Files the manifest does not list are not part of the bundle.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text, crash_point
-from .._json import dumps
+from .._json import dumps, read_object
 from .schema import BundleError
 
 MANIFEST_FILE = "manifest.json"
@@ -49,13 +48,7 @@ def read_json_object(path: Path, missing: str) -> dict[str, Any]:
     naming the file when it is not valid JSON or not an object."""
     if not path.is_file():
         raise BundleError(missing)
-    try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise BundleError(f"{path} holds {type(doc).__name__}, not a JSON object")
-    return doc
+    return read_object(path, BundleError)
 
 
 def read_manifest(directory: Path) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,22 @@ COMMAND_MODULES = [
 USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
 
+def add_scoring_options(p: argparse.ArgumentParser) -> None:
+    """The options of scoring a bundle on a split, shared by ``evaluate`` and ``report``."""
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA, ~/.cache/healthcnn)")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument(
+        "--positive",
+        metavar="CLASSES",
+        help="positive classes of the binary view (ROC, operating points), names or indices, "
+        "e.g. 2,3,4; RetinaMNIST defaults to 2,3,4 (referable DR)",
+    )
+    p.add_argument("--groups", metavar="COLUMN", help="subgroup table by this data column")
+    p.add_argument("--readers", metavar="CSV", help="reader,sensitivity,specificity points")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+
+
 class CLIError(Exception):
     """Raised by commands for a user-facing error; printed as one line, exit code 2."""
 

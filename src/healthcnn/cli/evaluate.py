@@ -11,6 +11,7 @@ from typing import Any
 
 from .._json import dumps
 from ..evaluation import OperatingPoints, evaluate_bundle, parse_points
+from . import add_scoring_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,10 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the validation split and applied unchanged to --split.",
     )
     e.add_argument("bundle")
-    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    add_scoring_options(e)
     e.add_argument("--data", help="score on this dataset instead of the bundle's own")
-    e.add_argument("--data-dir")
-    e.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     e.add_argument(
         "--operating-points",
         metavar="FILE",
@@ -34,17 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--target-sensitivity", type=float, metavar="T", default=None)
     e.add_argument("--target-specificity", type=float, metavar="T", default=None)
     e.add_argument("--youden", action="store_true", help="add the Youden-index point")
-    e.add_argument(
-        "--positive",
-        metavar="CLASSES",
-        help="positive classes of the binary view, names or indices (e.g. 2,3,4 for referable "
-        "DR); RetinaMNIST defaults to 2,3,4",
-    )
-    e.add_argument("--groups", metavar="COLUMN", help="subgroup table by this data column")
-    e.add_argument("--readers", metavar="CSV", help="reader,sensitivity,specificity points")
     e.add_argument("--ci", default="delong", choices=["delong", "bootstrap"])
     e.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples")
-    e.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     e.add_argument("--bins", type=int, default=15, help="calibration bins (ECE)")
     e.add_argument("--format", choices=["text", "json"], default="text")
     e.set_defaults(func=_evaluate)

@@ -26,6 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .._atomic import atomic_write_bytes, remove_stale_temps_in
+from .._json import read_object
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT = "healthcnn-checkpoint"
@@ -145,12 +146,7 @@ _REQUIRED = {
 
 def _read_info(path: Path) -> dict[str, Any]:
     """The checkpoint JSON, checked for every key this module reads."""
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); delete it to start over") from None
-    if not isinstance(info, dict):
-        raise ValueError(f"{path} must hold a JSON object; delete it to start over")
+    info = read_object(path, ValueError, "; delete it to start over")
     if info.get("format") != FORMAT:
         raise ValueError(f"{path} is not a healthcnn checkpoint (format {info.get('format')!r})")
     for key, kind in _REQUIRED.items():
