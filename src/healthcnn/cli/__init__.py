@@ -37,6 +37,20 @@ COMMAND_MODULES = [
 USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
 
+def add_study_options(
+    p: argparse.ArgumentParser, *, quick: str, out_required: bool = True, device: bool = True
+) -> None:
+    """The options every study command shares: where results go, the data root, the device,
+    the ``--quick`` smoke run (``quick`` says what it does) and the output format."""
+    out_help = "output folder" if out_required else "folder for results.json (default: print only)"
+    p.add_argument("--out", required=out_required, help=out_help)
+    p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA)")
+    if device:
+        p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--quick", action="store_true", help=quick)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+
+
 def add_scoring_options(p: argparse.ArgumentParser) -> None:
     """The options of scoring a bundle on a split, shared by ``evaluate`` and ``report``."""
     p.add_argument("--split", default="test", choices=["train", "val", "test"])

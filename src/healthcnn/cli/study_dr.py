@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .._json import dumps
-from . import parse_numbers
+from . import add_study_options, parse_numbers
 from .config import check_device
 
 
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "DeLong), draw a learning curve over training fractions and simulate k graders per "
         "tuning image; writes bundles/, study.json and report.html to --out.",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    add_study_options(p, quick="seconds-long smoke run (tiny CNN)")
     p.add_argument(
         "--data",
         default="retinamnist",
@@ -46,8 +46,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="subtract a blurred copy of each photo (local-contrast normalisation)",
     )
-    p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA)")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ensemble-size", type=int, default=5)
     p.add_argument("--epochs", type=int, help="override the recipe's epochs (default 40)")
@@ -65,8 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--graders", default="1,3,5,7", help="k values of the grade simulation")
     p.add_argument("--grader-replicates", type=int, default=50)
     p.add_argument("--grader-kappa", type=float, default=0.80)
-    p.add_argument("--quick", action="store_true", help="seconds-long smoke run (tiny CNN)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_run)
 
 

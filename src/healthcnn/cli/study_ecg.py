@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from . import CLIError, emit_study_result
+from . import CLIError, add_study_options, emit_study_result
 
 _STUDIES = {
     "ecg-af": "AF vs non-AF on CPSC 2021 10-s windows, leave-patients-out cross-validation",
@@ -25,8 +25,8 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 def register(study_subparsers: argparse._SubParsersAction) -> None:
     for name, help_text in _STUDIES.items():
         p = study_subparsers.add_parser(name, help=help_text, description=help_text + ".")
-        p.add_argument("--out", help="folder for results.json (default: print only)")
-        p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA)")
+        quick = "a few steps on a small subset with a tiny model (tests, smoke runs)"
+        add_study_options(p, quick=quick, out_required=False, device=False)
         p.add_argument("--model", default="compact_resnet", help="registered model name")
         p.add_argument(
             "--set",
@@ -47,12 +47,6 @@ def register(study_subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples")
         if name != "ecg5000":
             p.add_argument("--fs", type=float, default=100.0, help="resample to this rate (Hz)")
-        p.add_argument(
-            "--quick",
-            action="store_true",
-            help="a few steps on a small subset with a tiny model (tests, smoke runs)",
-        )
-        p.add_argument("--format", choices=["text", "json"], default="text")
         p.set_defaults(func=_run, study_name=name)
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from .._json import dumps
 from ..training import TrainConfig
-from . import parse_numbers
+from . import add_study_options, parse_numbers
 from .config import check_device
 
 
@@ -19,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "them at the 2-way and 7-way levels with DeLong CIs and paired tests, subgroups and a "
         "learning curve; writes study.json and report.html to --out.",
     )
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--data-dir", help="data root holding ham10000/ (default $HEALTHCNN_DATA)")
+    add_study_options(p, quick="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch")
     p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
     p.add_argument("--model", default="resnet18")
     p.add_argument("--taxonomy", default="ham10000", help="shipped name or a JSON file")
@@ -44,13 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--curve-seeds", default="0,1,2")
     p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch",
-    )
-    p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_run)
 
 

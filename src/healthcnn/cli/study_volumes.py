@@ -8,7 +8,7 @@ import math
 import sys
 from typing import Any
 
-from . import CLIError, emit_study_result
+from . import CLIError, add_study_options, emit_study_result
 from .config import check_device
 
 _HELP = "AdrenalMNIST3D: 3D ResNet-18 from scratch vs inflated 2D weights vs a 2.5D slice model"
@@ -29,8 +29,8 @@ def register(study_subparsers: argparse._SubParsersAction) -> None:
     from ..studies.volumes import APPROACHES
 
     p = study_subparsers.add_parser("adrenal3d", help=_HELP, description=_HELP + ".")
-    p.add_argument("--out", help="folder for results.json (default: print only)")
-    p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA)")
+    quick = "a few steps on 4 volumes per class and split at 16^3 (tests, smoke runs)"
+    add_study_options(p, quick=quick, out_required=False)
     p.add_argument("--size", type=int, help="resample the 64^3 volumes to SIZE^3 (default 32)")
     p.add_argument(
         "--seeds",
@@ -56,13 +56,6 @@ def register(study_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--view", choices=["orthogonal", "axial"], default="orthogonal")
     p.add_argument("--num-slices", type=int, default=3, help="slices for --view axial")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="a few steps on 4 volumes per class and split at 16^3 (tests, smoke runs)",
-    )
-    p.add_argument("--format", choices=["text", "json"], default="text")
     p.set_defaults(func=_run)
 
 
