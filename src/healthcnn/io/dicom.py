@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .geometry import plane_affine, spacing_of, stack_affine, stack_order
-from .image import MedicalFormatError, MedicalImage, Step, reorient_volume
+from .image import MedicalFormatError, MedicalImage, Step, one_line, reorient_volume
 from .window import WINDOW_PRESETS, apply_window, parse_window
 
 #: which package decodes which compressed transfer syntax (for the missing-decoder message)
@@ -64,7 +64,9 @@ def _without_preamble(pydicom: Any, path: Path, pixels: bool) -> Any:
     """A dataset written without preamble and file meta (older files) is accepted when it
     parses into an image's identifying structure; anything else is not DICOM."""
     not_dicom = MedicalFormatError(
-        path, "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
+        path,
+        "not a DICOM file (no 'DICM' marker after the 128-byte preamble); healthcnn reads "
+        "DICOM files, DICOM series folders and NIfTI .nii/.nii.gz",
     )
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
@@ -146,10 +148,6 @@ def _empty_meta() -> Any:
     from pydicom.dataset import FileMetaDataset
 
     return FileMetaDataset()
-
-
-def one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 def _decoder_name(plugin: str) -> str:

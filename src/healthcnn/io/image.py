@@ -40,6 +40,11 @@ class MedicalFormatError(ValueError):
         self.problem = problem
 
 
+def one_line(text: object) -> str:
+    """A message on one line (decoders' messages span several)."""
+    return " ".join(str(text).split())
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing done to the values or the geometry, in the order it was done."""

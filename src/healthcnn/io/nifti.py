@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .image import MedicalFormatError, MedicalImage, Step, reorient_volume
+from .image import MedicalFormatError, MedicalImage, Step, one_line, reorient_volume
 from .window import apply_window, parse_window
 
 #: RAS -> LPS: negate x and y
@@ -32,11 +32,16 @@ def _load(path: Path) -> Any:
             path, "reading NIfTI needs the package nibabel: pip install 'healthcnn[medical]'"
         ) from None
     try:
-        return nibabel.load(path)
+        img = nibabel.load(path)
     except (nibabel.filebasedimages.ImageFileError, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise MedicalFormatError(path, f"not a readable NIfTI file ({exc})") from None
+        raise MedicalFormatError(path, f"not a readable NIfTI file ({one_line(exc)})") from None
+    if not isinstance(img, nibabel.Nifti1Image | nibabel.Nifti2Image):
+        raise MedicalFormatError(
+            path, f"a {type(img).__name__}, not a NIfTI volume (no voxel-to-world affine)"
+        )
+    return img
 
 
 def read_nifti(path: Path, window: Any = None) -> MedicalImage:

@@ -42,8 +42,8 @@ def parse_window(spec: Any) -> tuple[str, tuple[float, float] | None]:
             return "file", None
         if name in WINDOW_PRESETS:
             return f"preset:{name}", WINDOW_PRESETS[name]
-        if "," in name:
-            return parse_window([p for p in name.split(",")])
+        if "," in spec:
+            return parse_window(spec.split(","))
         raise unknown_name(
             "window preset (or give 'file' or CENTRE,WIDTH)", spec, [*WINDOW_PRESETS, FILE_WINDOW]
         )
