@@ -84,9 +84,10 @@ def struct_error() -> type[Exception]:
     return struct.error
 
 
-def decode(ds: Any, path: Path) -> tuple[np.ndarray, str, Step]:
+def decode(ds: Any, path: Path) -> tuple[np.ndarray, str, list[Step]]:
     """Stored values, frames first (``(F, H, W)`` or ``(F, H, W, S)``), the photometric
-    interpretation they are in, and the decode step naming the decoder used."""
+    interpretation they are in, and the steps: decode (naming the decoder used) and any colour
+    change the decoder made."""
     from pydicom.pixels import get_decoder
 
     uid = transfer_syntax(ds, path)
@@ -114,10 +115,25 @@ def decode(ds: Any, path: Path) -> tuple[np.ndarray, str, Step]:
         if int(meta.get("number_of_frames") or 1) == 1:
             arr = arr[None]
         step = Step("decode", {"transfer_syntax": uid.name, "decoder": _decoder_name(plugin)})
-        return arr, str(meta["photometric_interpretation"]), step
+        decoded = str(meta["photometric_interpretation"])
+        return arr, decoded, [step, *_colour_by_decoder(ds, decoded)]
     others = "; ".join(getattr(decoder, "missing_dependencies", []) or [])
-    hint = f" (decoders not installed that may read it: {others})" if others else ""
-    raise MedicalFormatError(path, f"the pixel data cannot be decoded: {'; '.join(errors)}{hint}")
+    hint = f" (not installed, may decode it: {others})" if others else ""
+    reasons = "; ".join(e.removeprefix(_ALL_FAILED).strip() for e in errors)
+    raise MedicalFormatError(path, f"the pixel data cannot be decoded{hint}: {reasons}")
+
+
+_ALL_FAILED = "Unable to decode as exceptions were raised by all available plugins:"
+
+
+def _colour_by_decoder(ds: Any, decoded: str) -> list[Step]:
+    """A decoder that changed the colour space itself (JPEG 2000 RCT/ICT, some JPEG) is a step."""
+    stored = str(ds.get("PhotometricInterpretation", decoded))
+    return (
+        []
+        if stored == decoded
+        else [Step("colour", {"from": stored, "to": decoded, "by": "decoder"})]
+    )
 
 
 def transfer_syntax(ds: Any, path: Path) -> Any:
@@ -307,8 +323,7 @@ def read_dicom_file(path: Path, window: Any = None) -> MedicalImage:
     """One DICOM file (single or multi-frame) -> :class:`MedicalImage`."""
     window = parse_window(window)
     ds = load_dataset(path)
-    frames, photometric, decode_step = decode(ds, path)
-    steps = [decode_step]
+    frames, photometric, steps = decode(ds, path)
     if photometric.startswith("MONOCHROME"):
         values, slopes, intercepts, step = modality_lut(ds, frames)
         steps += [step] if step.detail.get("source") != "none" else []

@@ -88,7 +88,7 @@ def read_dicom_series(folder: Path, window: Any = None) -> MedicalImage:
     positions = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in headers])
     order = stack_order(positions, np.cross(row, col), folder)
     volume, slopes, intercepts, first = _read_slices([headers[i][0] for i in order], folder)
-    steps = [first[0]]
+    steps = list(first[0])
     if len(set(slopes)) > 1 or len(set(intercepts)) > 1 or slopes[0] != 1 or intercepts[0] != 0:
         steps.append(_rescale_step(slopes, intercepts))
     steps.append(Step("stack", {"slices": len(order), "sorted_by": "position on slice normal"}))
