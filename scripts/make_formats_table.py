@@ -67,6 +67,18 @@ and the problem; `healthcnn inspect` prints it as one line and exits with code 2
 spacing, orientation and steps. Patient-identifying tags (name, ID, birth date, accession
 number, UIDs) are never printed unless `--show-tags` is given.
 
+## In the pipeline
+
+An image CSV (`path`, `label`, optional `split`, `group`) may list DICOM files, DICOM series
+folders or NIfTI volumes instead of pictures, with an optional `window` column (one value for
+every row: a preset, `file`, or `"CENTRE,WIDTH"`). `healthcnn train --data files.csv` reads each
+once, maps windowed values `v` in `[0, 1]` to `round(255 v)` (values without a window must
+already be whole numbers in 0..255), resizes to `--size` on every spatial axis (linear
+interpolation), and records the window and the orientation (`SPL` for volumes) in the bundle's
+preprocessing record. `healthcnn predict BUNDLE scan.dcm|series_dir|scan.nii.gz` repeats exactly
+that from the record. Not done yet: the record's `spacing` stays empty, and volumes are resized
+to the model's size rather than resampled to a voxel spacing.
+
 ## Windows
 
 A window maps `[centre - width/2, centre + width/2]` linearly onto `[0, 1]` and clips outside
