@@ -70,14 +70,16 @@ number, UIDs) are never printed unless `--show-tags` is given.
 ## In the pipeline
 
 An image CSV (`path`, `label`, optional `split`, `group`) may list DICOM files, DICOM series
-folders or NIfTI volumes instead of pictures, with an optional `window` column (one value for
-every row: a preset, `file`, or `"CENTRE,WIDTH"`). `healthcnn train --data files.csv` reads each
-once, maps windowed values `v` in `[0, 1]` to `round(255 v)` (values without a window must
-already be whole numbers in 0..255), resizes to `--size` on every spatial axis (linear
-interpolation), and records the window and the orientation (`SPL` for volumes) in the bundle's
-preprocessing record. `healthcnn predict BUNDLE scan.dcm|series_dir|scan.nii.gz` repeats exactly
-that from the record. Not done yet: the record's `spacing` stays empty, and volumes are resized
-to the model's size rather than resampled to a voxel spacing.
+folders or NIfTI volumes instead of pictures, with optional `window` and `spacing` columns (one
+value for every row: a preset, `file` or `"CENTRE,WIDTH"`; mm per axis such as `"2,1,1"`).
+`healthcnn train --data files.csv` reads each file once, maps windowed values `v` in `[0, 1]` to
+`round(255 v)` (values without a window must already be whole numbers in 0..255), and either
+resizes to `--size` on every spatial axis (linear interpolation) or, with `spacing`, resamples
+to that voxel size (linear interpolation, the affine updated) and centres the result in
+`--size` (cut evenly or zero-padded). The window, the orientation (`SPL` for volumes) and the
+spacing go into the bundle's preprocessing record, and `healthcnn predict BUNDLE
+scan.dcm|series_dir|scan.nii.gz` repeats exactly that from the record (the same function does
+it at both ends).
 
 ## Windows
 

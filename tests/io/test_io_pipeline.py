@@ -102,3 +102,35 @@ def test_a_csv_without_a_window_for_hounsfield_values_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert code == 2 and "not 8-bit; give a window" in err and err.count("\n") == 1
     assert not out.exists()  # nothing half-written
+
+
+def _z_constant(root: Path, name: str, plane: np.ndarray, slices: int, dz: float) -> Path:
+    """A NIfTI volume whose every slice is ``plane`` (so resampling along z is exact)."""
+    hu = np.repeat(plane[None], slices, axis=0).astype(np.float32)
+    affine = np.eye(4)  # (slice, row, column) -> S, P, L in LPS
+    affine[:3, :3] = np.array([[0, 0, 1], [0, 1, 0], [dz, 0, 0]], dtype=float)
+    return write_nifti(root / f"{name}.nii.gz", hu, affine)
+
+
+def test_a_spacing_column_resamples_and_predict_repeats_it(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(1)
+    rows = []
+    for split, n in SPLITS.items():
+        for i in range(n):
+            plane = 8.0 * (rng.integers(0, 120, SHAPE[1:]) + 100 * (i % 2))
+            _z_constant(tmp_path, f"{split}{i}", plane, slices=4, dz=2.0)  # 2 mm slices
+            rows.append((f"{split}{i}.nii.gz", i % 2, split))
+    with open(tmp_path / "spaced.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "split", "window", "spacing"])
+        writer.writerows((*row, "1020,2040", "1,1,1") for row in rows)
+    _train(tmp_path / "spaced.csv", tmp_path / "run", capsys)
+    record = json.loads((tmp_path / "run" / "metadata.json").read_text())["preprocessing"]
+    assert record["spacing"] == [1.0, 1.0, 1.0]
+    # the same scan at 2 mm (resampled by predict) and at 1 mm (as it is) predicts the same
+    plane = 8.0 * rng.integers(0, 220, SHAPE[1:])
+    coarse = _z_constant(tmp_path, "coarse", plane, slices=4, dz=2.0)
+    fine = _z_constant(tmp_path, "fine", plane, slices=8, dz=1.0)
+    assert main(["predict", str(tmp_path / "run"), str(coarse), str(fine), "--format", "json"]) == 0
+    a, b = json.loads(capsys.readouterr().out)
+    assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-6)

@@ -1,12 +1,15 @@
 """Image CSVs that list DICOM files, DICOM series folders or NIfTI volumes -> ArrayDataset.
 
 The CSV has the columns of an image CSV (``path``, ``label``, optional ``split`` and ``group``)
-and an optional ``window`` column: a preset (``lung``, ``mediastinum``, ``soft_tissue``,
-``bone``, ``brain``), ``file`` or ``CENTRE,WIDTH`` (quoted), the same on every row. Each path is
+and optional ``window`` and ``spacing`` columns, each the same on every row: a window preset
+(``lung``, ``mediastinum``, ``soft_tissue``, ``bone``, ``brain``), ``file`` or ``CENTRE,WIDTH``
+(quoted); a voxel spacing in mm (``"2,1,1"``, quoted) every image is resampled to before it is
+centred in ``size`` (without it, images are resized to ``size``). Each path is
 read once by :func:`healthcnn.io.read` (geometry in LPS, volumes in the canonical ``SPL``
 order) and turned into uint8 by :func:`healthcnn.io.convert.to_uint8`, the function prediction
-uses too; ``size`` resizes every image (an int is used on every spatial axis). The window and
-orientation go into the bundle's preprocessing record through :func:`medical_record`.
+uses too; ``size`` resizes every image (an int is used on every spatial axis). The window,
+orientation and spacing go into the bundle's preprocessing record through
+:func:`medical_record`.
 """
 
 from __future__ import annotations
@@ -52,22 +55,40 @@ def lists_medical_files(csv_path: str | os.PathLike[str]) -> bool:
     return first.name.lower().endswith(MEDICAL_SUFFIXES) or first.is_dir()
 
 
-def csv_window(csv_path: Path, rows: list[dict[str, str]] | None = None) -> str | None:
-    """The CSV's ``window`` column (one value for every row), or None."""
-    rows = rows if rows is not None else _rows(csv_path)
-    values = {(r.get("window") or "").strip() for r in rows}
+def _one_value(csv_path: Path, rows: list[dict[str, str]], column: str) -> str | None:
+    values = {(r.get(column) or "").strip() for r in rows}
     if len(values) > 1:
         raise DataError(
-            f"{csv_path}: column 'window' has {len(values)} different values "
-            f"({', '.join(sorted(values))}); one window for the whole CSV"
+            f"{csv_path}: column {column!r} has {len(values)} different values "
+            f"({', '.join(sorted(values))}); one value for the whole CSV"
         )
-    value = values.pop()
-    return value or None
+    return values.pop() or None
+
+
+def csv_window(csv_path: Path, rows: list[dict[str, str]] | None = None) -> str | None:
+    """The CSV's ``window`` column (one value for every row), or None."""
+    return _one_value(csv_path, rows if rows is not None else _rows(csv_path), "window")
+
+
+def csv_spacing(csv_path: Path, rows: list[dict[str, str]]) -> tuple[float, ...] | None:
+    """The CSV's ``spacing`` column (mm per axis, e.g. ``"2,1,1"``; one value for every row)."""
+    value = _one_value(csv_path, rows, "spacing")
+    if value is None:
+        return None
+    try:
+        spacing = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        spacing = ()
+    if not spacing or not all(s > 0 for s in spacing):
+        raise DataError(
+            f"{csv_path}: column 'spacing' must be positive mm like '2,1,1', got {value}"
+        )
+    return spacing
 
 
 def medical_record(data: str | os.PathLike[str]) -> dict[str, Any]:
-    """Preprocessing-record fields for a data source: ``window`` and ``orientation`` of an
-    image CSV listing medical files; ``{}`` for any other source."""
+    """Preprocessing-record fields for a data source: ``window``, ``orientation`` and
+    ``spacing`` of an image CSV listing medical files; ``{}`` for any other source."""
     text = os.fspath(data)
     if not text.endswith(".csv") or not Path(text).is_file() or not lists_medical_files(text):
         return {}
@@ -78,6 +99,7 @@ def medical_record(data: str | os.PathLike[str]) -> dict[str, Any]:
     return {
         "window": window_record(window),
         "orientation": first.orientation if first.spatial_dims == 3 else None,
+        "spacing": csv_spacing(path, rows),
     }
 
 
@@ -98,6 +120,7 @@ def load_medical_csv(
     csv_path = Path(csv_path).expanduser()
     rows = _rows(csv_path)
     window = csv_window(csv_path, rows)
+    spacing = csv_spacing(csv_path, rows)
     arrays = []
     for i, row in enumerate(rows, start=2):
         target = csv_path.parent / row["path"]
@@ -105,7 +128,7 @@ def load_medical_csv(
             raise DataError(f"{csv_path} row {i}: {row['path']} is not a DICOM/NIfTI path")
         image = read(target, window=window)
         shape = _target_size(size, image.spatial_dims) or image.array.shape[1:]
-        arrays.append(to_uint8(image, shape))
+        arrays.append(to_uint8(image, shape, spacing))
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise DataError(

@@ -1,6 +1,6 @@
 """One DICOM file, DICOM series folder or NIfTI volume as a bundle's input: read with the
-record's window, checked against its orientation and channels, resized and scaled exactly as
-training did (:func:`healthcnn.io.convert.to_uint8`)."""
+record's window, checked against its orientation and channels, resampled to its spacing (or
+resized to its size) and scaled exactly as training did (:func:`healthcnn.io.convert.to_uint8`)."""
 
 from __future__ import annotations
 
@@ -26,4 +26,4 @@ def medical_item(path: Path, record: Preprocessing) -> tuple[str, np.ndarray]:
         raise MedicalFormatError(
             path, f"{image.channels} channel(s); the bundle expects {record.channels}"
         )
-    return path.name, to_uint8(image, record.size or image.array.shape[1:])
+    return path.name, to_uint8(image, record.size or image.array.shape[1:], record.spacing)
