@@ -131,3 +131,9 @@ def test_nifti_with_singular_affine_is_refused(tmp_path) -> None:
     nibabel.save(img, path)
     with pytest.raises(io.MedicalFormatError, match=r"flat\.nii\.gz: the affine .* singular"):
         io.read(path)
+
+
+def test_a_study_folder_of_series_folders_asks_for_one_series(tmp_path) -> None:
+    (tmp_path / "study" / "series1").mkdir(parents=True)
+    with pytest.raises(io.MedicalFormatError, match=r"holds folders .*series1.* one series folder"):
+        io.read(tmp_path / "study")

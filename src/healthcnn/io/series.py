@@ -29,7 +29,11 @@ def series_files(folder: Path) -> list[Path]:
         if p.is_file() and not p.name.startswith(".") and p.name not in IGNORED
     )
     if not files:
-        raise MedicalFormatError(folder, "the folder holds no files (expected DICOM slices)")
+        inner = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        hint = (
+            f"; it holds folders ({', '.join(inner[:3])}): give one series folder" if inner else ""
+        )
+        raise MedicalFormatError(folder, f"the folder holds no DICOM slices{hint}")
     return files
 
 
