@@ -1,4 +1,5 @@
-"""``healthcnn predict``: class probabilities from a bundle for image or ``.npz`` files."""
+"""``healthcnn predict``: class probabilities from a bundle for image or ``.npz`` files, DICOM
+files, DICOM series folders and NIfTI volumes (read as the bundle's record says)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from ..inference.files import predict_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    r = subparsers.add_parser("predict", help="class probabilities for image or .npz files")
+    r = subparsers.add_parser(
+        "predict", help="class probabilities for image, .npz, DICOM (file or series) or NIfTI"
+    )
     r.add_argument("bundle")
     r.add_argument("files", nargs="+")
     r.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])

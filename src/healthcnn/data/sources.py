@@ -16,6 +16,7 @@ from .arrays import ArrayDataset
 from .catalog import get_dataset
 from .fetch import fetch_dataset
 from .images import load_image_csv
+from .medical import lists_medical_files, load_medical_csv
 from .medmnist import SPLITS, find_medmnist, load_medmnist
 from .root import DataError
 from .splits import group_split
@@ -100,13 +101,17 @@ def _csv_splits(
         raise FileNotFoundError(f"CSV file {path} does not exist")
     with path.open(newline="") as fh:
         header = fh.readline().strip().split(",")
-    ds = load_image_csv(
-        path,
-        id_column="path",
-        group_column="group" if "group" in header else None,
-        size=size,
-        root=data_dir,
-    )
+    if lists_medical_files(path):  # DICOM files, series folders or NIfTI volumes
+        group = "group" if "group" in header else None
+        ds = load_medical_csv(path, size=size, group_column=group)
+    else:
+        ds = load_image_csv(
+            path,
+            id_column="path",
+            group_column="group" if "group" in header else None,
+            size=size,
+            root=data_dir,
+        )
     if "split" in header:
         values = _csv_split_column(path)
         index = {s: [i for i, v in enumerate(values) if v == s] for s in SPLITS}

@@ -17,7 +17,9 @@ import torch
 from ..bundle import Preprocessing
 from ..data.arrays import ArrayDataset
 from ..data.validate import image_array, signal_array
+from ..io import is_medical_path
 from .engines import load_predictor
+from .medical import medical_item
 
 
 def _checked(arr: np.ndarray, record: Preprocessing, where: str) -> np.ndarray:
@@ -69,6 +71,9 @@ def load_inputs(files: Sequence[str | Path], record: Preprocessing, classes: lis
     signals; ids: file names, ``name.npz[i]`` for arrays)."""
     items: list[tuple[str, np.ndarray]] = []
     for f in map(Path, files):
+        if is_medical_path(f) and f.exists():  # DICOM file or series folder, NIfTI
+            items.append(medical_item(f, record))
+            continue
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist")
         items += _npz_items(f, record) if f.suffix == ".npz" else [_image_item(f, record)]

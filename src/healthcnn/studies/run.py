@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..bundle import check_bundle_target
+from ..data.medical import medical_record
 from ..data.sources import SPLITS, load_splits, sampling_rate
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
@@ -83,13 +84,15 @@ def score(pred: Predictions) -> dict[str, float]:
 
 def _spec(cfg: RunConfig, device: Any, progress: bool | None) -> FitSpec:
     rate = sampling_rate(cfg.data)
+    record = {"sampling_rate": rate} if rate is not None else {}
+    record.update(medical_record(cfg.data))  # window, orientation of DICOM/NIfTI image CSVs
     out = Path(cfg.out)
     return FitSpec(
         model=cfg.model,
         train=cfg.train,
         model_kwargs=cfg.model_kwargs,
         normalise=cfg.normalise,
-        record={"sampling_rate": rate} if rate is not None else {},
+        record=record,
         device=device,
         progress=progress,
         out_dir=out.with_name(out.name + ".work"),
