@@ -34,10 +34,14 @@ ORDER: tuple[tuple[str, ...], ...] = (
 RANK = {name: rank for rank, names in enumerate(ORDER) for name in names}
 
 
+#: top-level modules that start the command line (they sit with cli, at the top)
+ENTRY_POINTS = ("__main__.py", "_entry.py")
+
+
 def layer_of(parts: tuple[str, ...], package_root: Path) -> str:
     """The subpackage a module (its path parts below the package) belongs to."""
     if len(parts) == 1:
-        return "cli" if parts[0] == "__main__.py" else "helpers"
+        return "cli" if parts[0] in ENTRY_POINTS else "helpers"
     return parts[0]
 
 
