@@ -13,7 +13,6 @@ or the one-line reason it was refused) and the decoder that produced the pixels.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ import nibabel
 import pydicom
 from pydicom.data import get_testdata_file
 
+from _generated_doc import run
 from healthcnn import io
 from healthcnn.io.window import WINDOW_PRESETS
 
@@ -173,22 +173,7 @@ def build() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    text = build()
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run scripts/make_formats_table.py", file=sys.stderr)
-            return 1
-        return 0
-    tmp = args.out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
-    return 0
+    return run(build, OUT, "make_formats_table.py", __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ specification), except the values labelled "lecture" or "published", which are q
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
+from _generated_doc import run
 from healthcnn import shapes
 from healthcnn.analysis import LayerRecord, ModelReport, summarize
 from healthcnn.models import create_model
@@ -367,22 +367,7 @@ def build() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is out of date")
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args()
-    text = build()
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date: run scripts/make_lecture_tables.py", file=sys.stderr)
-            return 1
-        return 0
-    tmp = args.out.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(args.out)
-    print(f"wrote {args.out}")
-    return 0
+    return run(build, OUT, "make_lecture_tables.py", __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

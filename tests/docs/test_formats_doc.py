@@ -3,7 +3,6 @@ test files pydicom and nibabel ship (with the ``medical`` extra installed)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,26 +10,13 @@ import pytest
 pytest.importorskip("pydicom")
 pytest.importorskip("nibabel")
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "make_formats_table", ROOT / "scripts" / "make_formats_table.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_formats_doc_is_up_to_date() -> None:
-    fresh = _script().build()
-    committed = (ROOT / "docs" / "formats.md").read_text()
-    assert committed == fresh, "run scripts/make_formats_table.py and commit the result"
+def test_formats_doc_is_up_to_date(check_generated) -> None:
+    check_generated("make_formats_table", "formats.md")
 
 
 def test_formats_doc_states_the_frame_and_reads_the_key_files() -> None:
-    text = (ROOT / "docs" / "formats.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text()
     assert "**LPS**" in text and "LPS = diag(-1, -1, 1) @ RAS" in text
     for name in ("CT_small.dcm", "MR_small_jp2klossless.dcm", "anatomical.nii"):
         row = next(line for line in text.splitlines() if f"`{name}`" in line)

@@ -3,29 +3,15 @@ and the numbers the issue names appear in it."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "make_lecture_tables", ROOT / "scripts" / "make_lecture_tables.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_lecture_tables_doc_is_up_to_date() -> None:
-    fresh = _script().build()
-    committed = (ROOT / "docs" / "lecture-tables.md").read_text()
-    assert committed == fresh, "run scripts/make_lecture_tables.py and commit the result"
+def test_lecture_tables_doc_is_up_to_date(check_generated) -> None:
+    check_generated("make_lecture_tables", "lecture-tables.md")
 
 
 def test_lecture_tables_explain_every_difference() -> None:
-    text = (ROOT / "docs" / "lecture-tables.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "lecture-tables.md").read_text()
     assert "| yes |" in text and "**no**" not in text  # AlexNet rows all match the lecture
     assert "exactly the 65,664 parameters" in text  # VGG-16
     assert "| = the lecture's way of counting | 11,511,784 |" in text  # ResNet-18

@@ -170,6 +170,24 @@ def _epoch_indices(
     return torch.arange(n)
 
 
+def batch_indices(
+    n: int,
+    batch_size: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    sample_weights: torch.Tensor | None,
+    drop_last: bool,
+) -> Iterator[torch.Tensor]:
+    """The sample indices of each batch of one epoch (shuffled or weighted by ``generator``;
+    a last, short batch dropped with ``drop_last``)."""
+    order = _epoch_indices(n, shuffle, generator, sample_weights)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        if drop_last and len(idx) < batch_size:
+            return
+        yield idx
+
+
 def iterate_batches(
     ds: ArrayDataset,
     batch_size: int,
@@ -194,13 +212,8 @@ def iterate_batches(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    n = len(ds)
-    order = _epoch_indices(n, shuffle, generator, sample_weights)
     device = torch.device(device)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        if drop_last and len(idx) < batch_size:
-            break
+    for idx in batch_indices(len(ds), batch_size, shuffle, generator, sample_weights, drop_last):
         x, y = make_batch(ds, idx, device, transform, generator, channels_last)
         yield x, y, idx
 

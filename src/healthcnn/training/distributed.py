@@ -250,15 +250,10 @@ def shard_batches(
     with ``shuffle=True`` and the same generator state); only this rank's piece of each global
     batch is converted to float and transformed.
     """
-    from ..data.arrays import _epoch_indices, make_batch
+    from ..data.arrays import batch_indices, make_batch
 
-    n = len(ds)
-    order = _epoch_indices(n, True, generator, sample_weights)
     device = torch.device(device)
-    for start in range(0, n, batch_size):
-        batch = order[start : start + batch_size]
-        if drop_last and len(batch) < batch_size:
-            break
+    for batch in batch_indices(len(ds), batch_size, True, generator, sample_weights, drop_last):
         idx = batch[batch_piece(len(batch), ctx.rank, ctx.world_size)]
         x, y = make_batch(ds, idx, device, transform, generator, channels_last)
         yield x, y, idx, len(batch)
