@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from healthcnn.layers import (
-    ConvNormAct,
-    SumPool,
+from healthcnn.layers.blocks import ConvNormAct
+from healthcnn.layers.factories import (
     act_type,
     conv_type,
     dropout_type,
@@ -26,6 +25,7 @@ from healthcnn.layers import (
     pool_type,
     valid_names,
 )
+from healthcnn.layers.pooling import SumPool
 
 DIMS = (1, 2, 3)
 

@@ -8,8 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from healthcnn.metrics import (
-    DegenerateMetricWarning,
+from healthcnn.metrics.calibration import (
     TemperatureScaler,
     brier_score,
     calibration_slope_intercept,
@@ -17,6 +16,7 @@ from healthcnn.metrics import (
     maximum_calibration_error,
     reliability_diagram,
 )
+from healthcnn.metrics.estimate import DegenerateMetricWarning
 
 skm = pytest.importorskip("sklearn.metrics")
 

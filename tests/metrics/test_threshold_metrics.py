@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from healthcnn.metrics import (
-    DegenerateMetricWarning,
+from healthcnn.metrics.estimate import DegenerateMetricWarning
+from healthcnn.metrics.threshold import (
     balanced_accuracy,
     confusion_matrix,
     f1,
