@@ -50,9 +50,19 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def setup_threads(threads: int) -> None:
-    if threads:
-        torch.set_num_threads(threads)
+def parse_counts(
+    parser: argparse.ArgumentParser, argv: list[str] | None, **counts: tuple[int | None, int | None]
+) -> argparse.Namespace:
+    """Parse the command line of a :func:`base_parser`, apply ``--threads``, and fill each count
+    the user left out (absent or 0) with its ``(quick, full)`` default, chosen by ``--quick``:
+    ``parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4))``."""
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name, (quick, full) in counts.items():
+        if not getattr(args, name):
+            setattr(args, name, quick if args.quick else full)
+    return args
 
 
 def interleaved(fns: dict[str, Callable[[], float | None]], repeats: int) -> dict[str, list]:
