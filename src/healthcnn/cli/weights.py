@@ -12,9 +12,9 @@ result with ``create_model(name, spatial_dims=3, weights=...)``. See docs/weight
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..models.weights import INFLATE_MODES, inflate_file, weights_info
+from . import add_format_option, printed_as_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     info = sub.add_parser("info", help="tensors, parameters and dimensionality of a weights file")
     info.add_argument("file")
-    info.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(info)
     info.set_defaults(func=_info)
 
 
@@ -50,8 +50,7 @@ def _inflate(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     info = weights_info(args.file)
-    if args.format == "json":
-        print(json.dumps(info.as_dict(), indent=2))
+    if printed_as_json(args, info.as_dict()):
         return 0
     dims = "unknown (no convolution weights)" if info.spatial_dims is None else info.spatial_dims
     print(f"{'file':>12}: {info.path}")
