@@ -104,8 +104,9 @@ def ham10000(root: Path, limit: int | None):
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--ham-limit", type=int, help="use only the first N HAM10000 images")
-    args = parse_counts(parser, argv, repeats=(1, 3), ham_limit=(1000, None))
+    args = parse_counts(
+        parser, argv, repeats=(1, 3), ham_limit=(1000, None, "use only the first N HAM10000 images")
+    )
     repeats, ham_limit = args.repeats, args.ham_limit
     print(machine_header("data pipeline: in-memory uint8 batches vs a PIL-per-item DataLoader"))
     try:

@@ -32,9 +32,10 @@ def _discard(_: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--latency-repeats", type=int, help="batch-1 calls per path")
     parser.add_argument("--engines", default="torch,compiled,onnx")
-    args = parse_counts(parser, argv, repeats=(1, 5), latency_repeats=(5, 50))
+    args = parse_counts(
+        parser, argv, repeats=(1, 5), latency_repeats=(5, 50, "batch-1 calls per path")
+    )
     repeats, lat_repeats = args.repeats, args.latency_repeats
     engines = [e for e in args.engines.split(",") if e]
     print(machine_header("inference, ResNet-18 at 224 px: engines vs fp32 eager"))

@@ -17,6 +17,7 @@ import sys
 import torch
 
 from _common import (
+    STEPS_HELP,
     TrainCase,
     base_parser,
     compare_training,
@@ -33,8 +34,7 @@ SHAPE = (3, 224, 224)
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, help="optimiser steps per timed epoch")
-    args = parse_counts(parser, argv, repeats=(1, 3), steps=(1, 3))
+    args = parse_counts(parser, argv, repeats=(1, 3), steps=(1, 3, STEPS_HELP))
     repeats, steps = args.repeats, args.steps
     print(machine_header("training model FLOP utilisation, ResNet-18 224 px batch 32"))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 
 from _common import (
+    STEPS_HELP,
     TrainCase,
     base_parser,
     compare_training,
@@ -46,9 +47,8 @@ def cases() -> list[tuple[TrainCase, float | None]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, help="optimiser steps per timed epoch")
     parser.add_argument("--only", help="run only the cases whose name contains this text")
-    args = parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4))
+    args = parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4, STEPS_HELP))
     repeats, steps = args.repeats, args.steps
     policy = PrecisionPolicy.resolve("auto")
     print(machine_header("training throughput: Trainer vs fp32 eager loop"))
