@@ -58,6 +58,16 @@ def add_format_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["text", "json"], default="text")
 
 
+def add_info_action(
+    sub: argparse._SubParsersAction, help_text: str, argument: str, func: Callable[..., int]
+) -> None:
+    """The ``info ARGUMENT [--format text|json]`` action of a command group, run by ``func``."""
+    info = sub.add_parser("info", help=help_text)
+    info.add_argument(argument)
+    add_format_option(info)
+    info.set_defaults(func=func)
+
+
 def printed_as_json(args: argparse.Namespace, doc: Any) -> bool:
     """Under ``--format json``, print ``doc`` as indented JSON and return True; else False."""
     if args.format != "json":

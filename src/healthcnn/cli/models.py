@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models import list_models, model_info
-from . import add_format_option, printed_as_json
+from . import add_format_option, add_info_action, printed_as_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,10 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_format_option(ls)
     ls.set_defaults(func=_list)
 
-    info = sub.add_parser("info", help="everything the registry knows about one model")
-    info.add_argument("name")
-    add_format_option(info)
-    info.set_defaults(func=_info)
+    add_info_action(sub, "everything the registry knows about one model", "name", _info)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.weights import INFLATE_MODES, inflate_file, weights_info
-from . import add_format_option, printed_as_json
+from . import add_info_action, printed_as_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,10 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     inflate.set_defaults(func=_inflate)
 
-    info = sub.add_parser("info", help="tensors, parameters and dimensionality of a weights file")
-    info.add_argument("file")
-    add_format_option(info)
-    info.set_defaults(func=_info)
+    add_info_action(sub, "tensors, parameters and dimensionality of a weights file", "file", _info)
 
 
 def _inflate(args: argparse.Namespace) -> int:
