@@ -50,9 +50,29 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def setup_threads(threads: int) -> None:
-    if threads:
-        torch.set_num_threads(threads)
+STEPS_HELP = "optimiser steps per timed epoch"
+
+
+def parse_counts(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    *,
+    repeats: tuple[int, int],
+    **counts: tuple[int | None, int | None, str],
+) -> argparse.Namespace:
+    """Declare each further count option ``--NAME`` (an int) as ``(quick, full, help)``, parse
+    the command line of a :func:`base_parser`, apply ``--threads``, and fill each count the user
+    left out (absent or 0), ``--repeats`` included, with its quick or full default:
+    ``parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4, STEPS_HELP))``."""
+    for name, (_, _, text) in counts.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, help=text)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name, (quick, full, *_) in {"repeats": repeats, **counts}.items():
+        if not getattr(args, name):
+            setattr(args, name, quick if args.quick else full)
+    return args
 
 
 def interleaved(fns: dict[str, Callable[[], float | None]], repeats: int) -> dict[str, list]:

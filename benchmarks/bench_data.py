@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from _common import base_parser, interleaved, machine_header, median, ratio_line, setup_threads
+from _common import base_parser, interleaved, machine_header, median, parse_counts, ratio_line
 from healthcnn.data.arrays import ArrayDataset, iterate_batches
 from healthcnn.data.medmnist import load_medmnist
 from healthcnn.data.root import data_root
@@ -104,11 +104,10 @@ def ham10000(root: Path, limit: int | None):
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--ham-limit", type=int, help="use only the first N HAM10000 images")
-    args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    repeats = args.repeats or (1 if args.quick else 3)
-    ham_limit = args.ham_limit or (1000 if args.quick else None)
+    args = parse_counts(
+        parser, argv, repeats=(1, 3), ham_limit=(1000, None, "use only the first N HAM10000 images")
+    )
+    repeats, ham_limit = args.repeats, args.ham_limit
     print(machine_header("data pipeline: in-memory uint8 batches vs a PIL-per-item DataLoader"))
     try:
         root = data_root()

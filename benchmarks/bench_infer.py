@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from _common import base_parser, interleaved, machine_header, median, ratio_line, setup_threads
+from _common import base_parser, interleaved, machine_header, median, parse_counts, ratio_line
 from healthcnn.inference import create_predictor
 from healthcnn.models import create_model
 
@@ -32,12 +32,11 @@ def _discard(_: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--latency-repeats", type=int, help="batch-1 calls per path")
     parser.add_argument("--engines", default="torch,compiled,onnx")
-    args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    repeats = args.repeats or (1 if args.quick else 5)
-    lat_repeats = args.latency_repeats or (5 if args.quick else 50)
+    args = parse_counts(
+        parser, argv, repeats=(1, 5), latency_repeats=(5, 50, "batch-1 calls per path")
+    )
+    repeats, lat_repeats = args.repeats, args.latency_repeats
     engines = [e for e in args.engines.split(",") if e]
     print(machine_header("inference, ResNet-18 at 224 px: engines vs fp32 eager"))
     torch.manual_seed(0)

@@ -17,12 +17,13 @@ import sys
 import torch
 
 from _common import (
+    STEPS_HELP,
     TrainCase,
     base_parser,
     compare_training,
     machine_header,
     matmul_peak,
-    setup_threads,
+    parse_counts,
 )
 from healthcnn.analysis import summarize
 from healthcnn.models import create_model
@@ -33,11 +34,8 @@ SHAPE = (3, 224, 224)
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, help="optimiser steps per timed epoch")
-    args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    repeats = args.repeats or (1 if args.quick else 3)
-    steps = args.steps or (1 if args.quick else 3)
+    args = parse_counts(parser, argv, repeats=(1, 3), steps=(1, 3, STEPS_HELP))
+    repeats, steps = args.repeats, args.steps
     print(machine_header("training model FLOP utilisation, ResNet-18 224 px batch 32"))
 
     def build() -> torch.nn.Module:

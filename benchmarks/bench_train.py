@@ -16,11 +16,12 @@ from __future__ import annotations
 import sys
 
 from _common import (
+    STEPS_HELP,
     TrainCase,
     base_parser,
     compare_training,
     machine_header,
-    setup_threads,
+    parse_counts,
 )
 from healthcnn.models import create_model
 from healthcnn.training import PrecisionPolicy, TrainingError
@@ -46,12 +47,9 @@ def cases() -> list[tuple[TrainCase, float | None]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, help="optimiser steps per timed epoch")
     parser.add_argument("--only", help="run only the cases whose name contains this text")
-    args = parser.parse_args(argv)
-    setup_threads(args.threads)
-    repeats = args.repeats or (1 if args.quick else 3)
-    steps = args.steps or (2 if args.quick else 4)
+    args = parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4, STEPS_HELP))
+    repeats, steps = args.repeats, args.steps
     policy = PrecisionPolicy.resolve("auto")
     print(machine_header("training throughput: Trainer vs fp32 eager loop"))
     print(

@@ -165,3 +165,35 @@ def write_split_npz(
 def split_npz() -> Callable[..., Path]:
     """:func:`write_split_npz`, for tests that write a tiny MedMNIST-layout file."""
     return write_split_npz
+
+
+def _write_checkpoint(folder: Path) -> Path:
+    from healthcnn.training.checkpoint import save_checkpoint
+
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    return save_checkpoint(
+        folder,
+        epoch=1,
+        model_state=model.state_dict(),
+        optimizer_state=opt.state_dict(),
+        best_state=model.state_dict(),
+        info={"history": []},
+    )
+
+
+@pytest.fixture(scope="session")
+def write_checkpoint() -> Callable[[Path], Path]:
+    """``write_checkpoint(folder) -> folder/checkpoint JSON``: a training checkpoint of a
+    ``Linear(2, 2)`` after one SGD step with momentum (optimizer state and best weights saved)."""
+    return _write_checkpoint
+
+
+@pytest.fixture(scope="session")
+def saved_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of one :func:`write_checkpoint` checkpoint, written once; tests copy it."""
+    folder = tmp_path_factory.mktemp("checkpoint")
+    _write_checkpoint(folder)
+    return folder

@@ -251,7 +251,8 @@ def _fits(w, k, p, dil) -> bool:
 
 @PROPERTY
 @given(cfg=conv_configs(), channels=CONV_CHANNELS)
-def test_conv_output_size_floor_equals_nn_conv(cfg, channels):
+def test_conv_output_size_floor_and_macs_equal_nn_conv(cfg, channels):
+    """Output size against nn.ConvNd's output; MACs against the FLOP counter over two."""
     d, w, k, s, p, dil = cfg
     cin, cout, groups = channels
     if not _fits(w, k, p, dil):
@@ -259,9 +260,14 @@ def test_conv_output_size_floor_equals_nn_conv(cfg, channels):
             shapes.conv_output_size(w, k, s, p, dil, rounding="floor")
         return
     conv = conv_type(d)(cin, cout, k, s, p, dil, groups=groups)
-    with torch.no_grad():
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         out = conv(torch.zeros(1, cin, *w))
     assert shapes.conv_output_size(w, k, s, p, dil, rounding="floor") == tuple(out.shape[2:])
+    macs = shapes.conv_macs(w, cin, cout, k, s, p, dil, groups=groups, rounding="floor")
+    assert 2 * macs == counter.get_total_flops()
+    assert macs == math.prod(shapes.conv_output_size(w, k, s, p, dil, rounding="floor")) * (
+        cout * math.prod(k) * cin // groups
+    )
     # "exact" agrees where the division is whole and refuses otherwise.
     whole = all(
         (wi + 2 * pi - di * (ki - 1) - 1) % si == 0
@@ -342,23 +348,6 @@ def test_lc_params_equals_locally_connected(cfg, cin, cout, bias):
     count = sum(t.numel() for t in layer.parameters())
     assert shapes.lc_params(cin, cout, w, k, s, p, dil, bias=bias) == count
     assert tuple(layer.output_size) == shapes.conv_output_size(w, k, s, p, dil, rounding="floor")
-
-
-@PROPERTY
-@given(cfg=conv_configs(), channels=CONV_CHANNELS)
-def test_conv_macs_equals_flop_counter_over_two(cfg, channels):
-    d, w, k, s, p, dil = cfg
-    cin, cout, groups = channels
-    if not _fits(w, k, p, dil):
-        return
-    conv = conv_type(d)(cin, cout, k, s, p, dil, groups=groups)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        conv(torch.zeros(1, cin, *w))
-    macs = shapes.conv_macs(w, cin, cout, k, s, p, dil, groups=groups, rounding="floor")
-    assert 2 * macs == counter.get_total_flops()
-    assert macs == math.prod(shapes.conv_output_size(w, k, s, p, dil, rounding="floor")) * (
-        cout * math.prod(k) * cin // groups
-    )
 
 
 @PROPERTY

@@ -100,11 +100,19 @@ def test_breastmnist_rebuild_found_with_warning(data_root: Path) -> None:
     assert train.classes == ["malignant", "normal, benign"]
 
 
-@pytest.mark.data
-def test_md5_mismatch_on_official_name(data_root: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def retina_copy(data_root: Path, tmp_path: Path) -> Path:
+    """The real RetinaMNIST file copied to its official place under ``tmp_path`` (a data root)."""
     target = tmp_path / "medmnist" / "retinamnist.npz"
     target.parent.mkdir()
-    blob = bytearray((data_root / "medmnist" / "retinamnist.npz").read_bytes())
+    shutil.copyfile(data_root / "medmnist" / "retinamnist.npz", target)
+    return target
+
+
+@pytest.mark.data
+def test_md5_mismatch_on_official_name(retina_copy: Path, tmp_path: Path) -> None:
+    target = retina_copy
+    blob = bytearray(target.read_bytes())
     blob[-100] ^= 0x01  # one flipped bit in the zip's central directory
     target.write_bytes(bytes(blob))
     with pytest.raises(ChecksumError, match=str(target)):
@@ -115,11 +123,8 @@ def test_md5_mismatch_on_official_name(data_root: Path, tmp_path: Path) -> None:
 
 @pytest.mark.data
 def test_md5_verified_once_per_file(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    retina_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = tmp_path / "medmnist" / "retinamnist.npz"
-    target.parent.mkdir()
-    shutil.copyfile(data_root / "medmnist" / "retinamnist.npz", target)
     calls = []
     real = root_module.file_hash
     monkeypatch.setattr(root_module, "file_hash", lambda p, a="md5": calls.append(p) or real(p, a))
@@ -130,11 +135,8 @@ def test_md5_verified_once_per_file(
 
 @pytest.mark.data
 def test_mmap_matches_in_memory(
-    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    retina_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = tmp_path / "medmnist" / "retinamnist.npz"
-    target.parent.mkdir()
-    shutil.copyfile(data_root / "medmnist" / "retinamnist.npz", target)
     a = load_medmnist("retinamnist", "val", root=tmp_path)
     monkeypatch.setenv("HEALTHCNN_CACHE", str(tmp_path / "cache"))
     b = load_medmnist("retinamnist", "val", root=tmp_path, mmap=True)

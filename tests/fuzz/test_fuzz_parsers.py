@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from _fuzz import FUZZ, outcome
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from healthcnn.cli.config import load_config_file
 from healthcnn.tasks.taxonomy import parse_taxonomy
-from healthcnn.training.checkpoint import CHECKPOINT_JSON, load_checkpoint, save_checkpoint
+from healthcnn.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 
 wfdb = pytest.importorskip("wfdb")
 
@@ -185,47 +183,25 @@ def test_config_files(settings: dict, suffix: str, raw: str, use_raw: bool) -> N
                 assert type(loaded[key]) is kind
 
 
-def _checkpoint(folder: Path) -> Path:
-    model = torch.nn.Linear(2, 2)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    model(torch.ones(1, 2)).sum().backward()
-    opt.step()
-    return save_checkpoint(
-        folder,
-        epoch=1,
-        model_state=model.state_dict(),
-        optimizer_state=opt.state_dict(),
-        best_state=model.state_dict(),
-        info={"history": []},
-    )
-
-
-CKPT = Path(tempfile.mkdtemp(prefix="healthcnn-fuzz-ckpt-"))
-CKPT_DOC = json.loads(_checkpoint(CKPT).read_text())
-CKPT_TENSORS = (CKPT / CKPT_DOC["tensors"]).read_bytes()
-
-
 @FUZZ
-@given(
-    drop=st.lists(st.sampled_from(sorted(CKPT_DOC)), max_size=2),
-    replace=st.dictionaries(st.sampled_from(sorted(CKPT_DOC)), JSON_VALUES, max_size=2),
-    cut=st.integers(0, len(CKPT_TENSORS)),
-    flips=FLIPS,
-    rehash=st.booleans(),
-)
+@given(data=st.data(), flips=FLIPS, rehash=st.booleans())
 def test_checkpoints(
-    drop: list[str], replace: dict, cut: int, flips: list[tuple[int, int]], rehash: bool
+    saved_checkpoint: Path, data: st.DataObject, flips: list[tuple[int, int]], rehash: bool
 ) -> None:
-    tensors = _mutate(CKPT_TENSORS, cut, flips) if flips or cut < len(CKPT_TENSORS) else None
-    doc = {k: v for k, v in CKPT_DOC.items() if k not in drop}
+    template = json.loads((saved_checkpoint / CHECKPOINT_JSON).read_text())
+    original = (saved_checkpoint / template["tensors"]).read_bytes()
+    keys = st.sampled_from(sorted(template))
+    drop = data.draw(st.lists(keys, max_size=2), label="drop")
+    replace = data.draw(st.dictionaries(keys, JSON_VALUES, max_size=2), label="replace")
+    cut = data.draw(st.integers(0, len(original)), label="cut")
+    tensors = _mutate(original, cut, flips) if flips or cut < len(original) else None
+    doc = {k: v for k, v in template.items() if k not in drop}
     doc.update(replace)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        shutil.copyfile(CKPT / CKPT_DOC["tensors"], folder / CKPT_DOC["tensors"])
-        if tensors is not None:
-            (folder / CKPT_DOC["tensors"]).write_bytes(tensors)
-            if rehash and "tensors_sha256" in doc:
-                doc["tensors_sha256"] = hashlib.sha256(tensors).hexdigest()
+        folder.joinpath(template["tensors"]).write_bytes(original if tensors is None else tensors)
+        if tensors is not None and rehash and "tensors_sha256" in doc:
+            doc["tensors_sha256"] = hashlib.sha256(tensors).hexdigest()
         (folder / CHECKPOINT_JSON).write_text(json.dumps(doc))
         ckpt = outcome(lambda: load_checkpoint(folder), (ValueError, FileNotFoundError))
     if ckpt is not None:

@@ -50,31 +50,10 @@ def test_mixed_6b_count_from_its_kernels():
     assert n_params(meta_model().Mixed_6b) == sum(k * i * o + 2 * o for k, i, o in convs)
 
 
-def test_state_dict_keys_and_shapes():
+def test_state_dict_size_and_batch_norms():
+    """The torchvision key names and shapes are checked in test_zoo.py."""
     model = meta_model(aux_logits=True)
     sd = model.state_dict()
-    expected = {
-        "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
-        "Conv2d_1a_3x3.bn.running_mean": (32,),
-        "Conv2d_3b_1x1.conv.weight": (80, 64, 1, 1),
-        "Conv2d_4a_3x3.bn.num_batches_tracked": (),
-        "Mixed_5b.branch5x5_2.conv.weight": (64, 48, 5, 5),
-        "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
-        "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
-        "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
-        "Mixed_6b.branch7x7_3.conv.weight": (192, 128, 7, 1),
-        "Mixed_6e.branch7x7dbl_2.conv.weight": (192, 192, 7, 1),
-        "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
-        "AuxLogits.conv0.conv.weight": (128, 768, 1, 1),
-        "AuxLogits.conv1.conv.weight": (768, 128, 5, 5),
-        "AuxLogits.fc.weight": (1000, 768),
-        "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
-        "Mixed_7b.branch3x3_2a.conv.weight": (384, 384, 1, 3),
-        "Mixed_7c.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
-        "fc.weight": (1000, 2048),
-    }
-    for key, shape in expected.items():
-        assert tuple(sd[key].shape) == shape, key
     # Conv blocks: stem 5, Mixed_5b-d 3x7, 6a 4, 6b-e 4x10, 7a 6, 7b-c 2x9, aux 2 = 96; each
     # has 6 entries (conv weight, BN weight, bias, running mean, var, batch count); 2 linears.
     assert len(sd) == 96 * 6 + 2 * 2

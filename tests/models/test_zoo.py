@@ -169,6 +169,10 @@ def test_resnet18_signal() -> None:
 # ---- family specifics ------------------------------------------------------------------------
 
 
+# torchvision's Inception v3 state dict holds the auxiliary classifier
+LAYOUT_OPTIONS = {"inception_v3": {"aux_logits": True}}
+
+
 def _meta(name: str, **kwargs) -> nn.Module:
     with torch.device("meta"):
         return create_model(name, **kwargs)
@@ -257,10 +261,33 @@ def test_feature_map_at_published_size(name: str, size: int, expected: tuple) ->
                 "fc.weight": (1000, 2048),
             },
         ),
+        (
+            "inception_v3",
+            {
+                "Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3),
+                "Conv2d_1a_3x3.bn.running_mean": (32,),
+                "Conv2d_3b_1x1.conv.weight": (80, 64, 1, 1),
+                "Conv2d_4a_3x3.bn.num_batches_tracked": (),
+                "Mixed_5b.branch5x5_2.conv.weight": (64, 48, 5, 5),
+                "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+                "Mixed_6a.branch3x3.conv.weight": (384, 288, 3, 3),
+                "Mixed_6b.branch7x7_2.conv.weight": (128, 128, 1, 7),
+                "Mixed_6b.branch7x7_3.conv.weight": (192, 128, 7, 1),
+                "Mixed_6e.branch7x7dbl_2.conv.weight": (192, 192, 7, 1),
+                "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+                "AuxLogits.conv0.conv.weight": (128, 768, 1, 1),
+                "AuxLogits.conv1.conv.weight": (768, 128, 5, 5),
+                "AuxLogits.fc.weight": (1000, 768),
+                "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
+                "Mixed_7b.branch3x3_2a.conv.weight": (384, 384, 1, 3),
+                "Mixed_7c.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
+                "fc.weight": (1000, 2048),
+            },
+        ),
     ],
 )
 def test_torchvision_key_layout(name: str, shapes: dict) -> None:
-    state = _meta(name).state_dict()
+    state = _meta(name, **LAYOUT_OPTIONS.get(name, {})).state_dict()
     for key, shape in shapes.items():
         assert key in state, f"{name} lacks torchvision key {key}"
         assert tuple(state[key].shape) == shape, key

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
-from healthcnn.training.checkpoint import CHECKPOINT_JSON, load_checkpoint, save_checkpoint
-
-
-def _saved(tmp_path: Path) -> Path:
-    model = torch.nn.Linear(3, 2)
-    opt = torch.optim.Adam(model.parameters())
-    model(torch.ones(1, 3)).sum().backward()
-    opt.step()
-    return save_checkpoint(
-        tmp_path,
-        epoch=1,
-        model_state=model.state_dict(),
-        optimizer_state=opt.state_dict(),
-        best_state=None,
-        info={"history": []},
-    )
+from healthcnn.training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 
 
 @pytest.mark.parametrize("key", ["tensors", "tensors_sha256", "epoch", "has_best", "optimizer"])
-def test_missing_key_names_the_file_and_the_key(tmp_path: Path, key: str) -> None:
-    path = _saved(tmp_path)
+def test_missing_key_names_the_file_and_the_key(
+    tmp_path: Path, key: str, write_checkpoint: Callable[[Path], Path]
+) -> None:
+    path = write_checkpoint(tmp_path)
     doc = json.loads(path.read_text())
     del doc[key]
     path.write_text(json.dumps(doc))
@@ -38,8 +25,10 @@ def test_missing_key_names_the_file_and_the_key(tmp_path: Path, key: str) -> Non
     assert str(tmp_path / CHECKPOINT_JSON) in message and repr(key) in message
 
 
-def test_wrong_types_and_a_damaged_tensors_file(tmp_path: Path) -> None:
-    path = _saved(tmp_path)
+def test_wrong_types_and_a_damaged_tensors_file(
+    tmp_path: Path, write_checkpoint: Callable[[Path], Path]
+) -> None:
+    path = write_checkpoint(tmp_path)
     doc = json.loads(path.read_text())
     path.write_text(json.dumps({**doc, "tensors": 7}))
     with pytest.raises(ValueError, match=r"'tensors' must be a str, got 7"):

@@ -14,6 +14,7 @@ import math
 import threading
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,13 +22,33 @@ import torch
 from healthcnn.bundle import load_bundle, verify_bundle
 from healthcnn.evaluation import evaluate_bundle
 from healthcnn.inference.files import predict_files
-from healthcnn.studies.run import train_run
+from healthcnn.studies.run import RunResult, train_run
 from healthcnn.training import TrainConfig
 from healthcnn.training.config import RunConfig
 
 pytestmark = pytest.mark.data
 
 FAST = {"epochs": 1, "batch_size": 16, "precision": "fp32", "seed": 3}
+
+
+def _run(
+    data: str | Path,
+    out: Path,
+    *,
+    model: str = "simple_cnn",
+    train: dict[str, Any] | None = None,
+    **options: Any,
+) -> RunResult:
+    """``train_run`` with the FAST training settings (``train`` overrides some of them);
+    ``options`` are further RunConfig fields."""
+    cfg = RunConfig(
+        data=str(data),
+        out=str(out),
+        model=model,
+        train=TrainConfig(**{**FAST, **(train or {})}),
+        **options,
+    )
+    return train_run(cfg, progress=False)
 
 
 def _check_metrics(result, n_test: int) -> None:
@@ -39,14 +60,7 @@ def _check_metrics(result, n_test: int) -> None:
 
 def test_retinamnist_by_name_end_to_end(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "retina"
-    cfg = RunConfig(
-        data="retinamnist",
-        out=str(out),
-        model="simple_cnn",
-        data_dir=str(data_root),
-        train=TrainConfig(**{**FAST, "batch_size": 256}),
-    )
-    result = train_run(cfg, progress=False)
+    result = _run("retinamnist", out, data_dir=str(data_root), train={"batch_size": 256})
     _check_metrics(result, 400)
     assert result.metrics["val"]["n"] == 120
     verify_bundle(out)
@@ -72,10 +86,7 @@ def test_resnet_gets_the_small_stem_at_28px(
         tmp_path / "retina_small.npz",
         {"train": 32, "val": 16, "test": 16},
     )
-    cfg = RunConfig(
-        data=str(npz), out=str(tmp_path / "b"), model="resnet18", train=TrainConfig(**FAST)
-    )
-    result = train_run(cfg, progress=False)
+    result = _run(npz, tmp_path / "b", model="resnet18")
     assert result.model_kwargs["stem"] == "small"
     model = load_bundle(tmp_path / "b").model
     assert tuple(model.conv1.weight.shape[-2:]) == (3, 3)
@@ -88,14 +99,7 @@ def test_adrenalmnist3d_end_to_end(data_root: Path, tmp_path: Path, medmnist_sub
         {"train": 24, "val": 8, "test": 8},
         step=4,  # 16^3 volumes keep the test quick
     )
-    cfg = RunConfig(
-        data=str(npz),
-        out=str(tmp_path / "vol"),
-        model="simple_cnn",
-        task="binary",
-        train=TrainConfig(**{**FAST, "augment": "basic"}),
-    )
-    result = train_run(cfg, progress=False)
+    result = _run(npz, tmp_path / "vol", task="binary", train={"augment": "basic"})
     _check_metrics(result, 8)
     bundle = load_bundle(tmp_path / "vol")
     assert bundle.config["model_kwargs"]["spatial_dims"] == 3
@@ -128,15 +132,7 @@ def test_image_folder_csv_with_lesion_groups(data_root: Path, tmp_path: Path) ->
         writer = csv.DictWriter(fh, fieldnames=["path", "label", "group"])
         writer.writeheader()
         writer.writerows(rows)
-    cfg = RunConfig(
-        data=str(csv_path),
-        out=str(tmp_path / "skin"),
-        model="simple_cnn",
-        size=32,
-        data_dir=str(tmp_path / "root"),
-        train=TrainConfig(**FAST),
-    )
-    result = train_run(cfg, progress=False)
+    result = _run(csv_path, tmp_path / "skin", size=32, data_dir=str(tmp_path / "root"))
     meta = load_bundle(tmp_path / "skin").metadata
     splits = meta["data"]["splits"]
     assert sum(splits.values()) == 40
@@ -155,10 +151,7 @@ def test_same_seed_same_bundle_weights(data_root: Path, tmp_path: Path, medmnist
     )
     weights = []
     for name in ("a", "b"):
-        cfg = RunConfig(
-            data=str(npz), out=str(tmp_path / name), model="simple_cnn", train=TrainConfig(**FAST)
-        )
-        train_run(cfg, progress=False)
+        _run(npz, tmp_path / name)
         weights.append(load_bundle(tmp_path / name).model.state_dict())
     for key, value in weights[0].items():
         assert torch.equal(value, weights[1][key]), key
@@ -210,14 +203,7 @@ def test_missing_registered_dataset_is_downloaded_first(
             CATALOG, "retinamnist", dataclasses.replace(entry, files={28: (remote,)})
         )
         root = tmp_path / "fresh-root"
-        cfg = RunConfig(
-            data="retinamnist",
-            out=str(tmp_path / "b"),
-            model="simple_cnn",
-            data_dir=str(root),
-            train=TrainConfig(**{**FAST, "batch_size": 512}),
-        )
-        result = train_run(cfg, progress=False)
+        result = _run("retinamnist", tmp_path / "b", data_dir=str(root), train={"batch_size": 512})
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -227,14 +213,7 @@ def test_missing_registered_dataset_is_downloaded_first(
 
 def test_ecg_database_by_name_trains_a_1d_model(data_root: Path, tmp_path: Path) -> None:
     """`healthcnn train --data ecg5000`: float signals, a 1D model, no image rescaling."""
-    cfg = RunConfig(
-        data="ecg5000",
-        out=str(tmp_path / "ecg"),
-        model="simple_cnn",
-        data_dir=str(data_root),
-        train=TrainConfig(**{**FAST, "batch_size": 64}),
-    )
-    result = train_run(cfg, progress=False)
+    result = _run("ecg5000", tmp_path / "ecg", data_dir=str(data_root), train={"batch_size": 64})
     bundle = load_bundle(tmp_path / "ecg")
     assert bundle.config["model_kwargs"]["spatial_dims"] == 1
     record = bundle.preprocessing

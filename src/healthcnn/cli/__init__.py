@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,7 +50,30 @@ def add_study_options(
     if device:
         p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quick", action="store_true", help=quick)
+    add_format_option(p)
+
+
+def add_format_option(p: argparse.ArgumentParser) -> None:
+    """``--format text|json``: lines for people (the default) or JSON for programs."""
     p.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def add_info_action(
+    sub: argparse._SubParsersAction, help_text: str, argument: str, func: Callable[..., int]
+) -> None:
+    """The ``info ARGUMENT [--format text|json]`` action of a command group, run by ``func``."""
+    info = sub.add_parser("info", help=help_text)
+    info.add_argument(argument)
+    add_format_option(info)
+    info.set_defaults(func=func)
+
+
+def printed_as_json(args: argparse.Namespace, doc: Any) -> bool:
+    """Under ``--format json``, print ``doc`` as indented JSON and return True; else False."""
+    if args.format != "json":
+        return False
+    print(json.dumps(doc, indent=2))
+    return True
 
 
 def add_scoring_options(p: argparse.ArgumentParser) -> None:

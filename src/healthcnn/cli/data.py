@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..data.fetch import describe_dataset, fetch_dataset, list_status
 from ..data.root import ENV_VAR, data_root
+from . import add_format_option, printed_as_json
 
 
 def _add_root(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="every known dataset and which sizes are under the root")
     _add_root(ls)
-    ls.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(ls)
     ls.set_defaults(func=_list)
 
     info = sub.add_parser("info", help="files, shapes, splits and class counts of one dataset")
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument(
         "--verify", action="store_true", help="check the checksums of the files present"
     )
-    info.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(info)
     info.set_defaults(func=_info)
 
     fetch = sub.add_parser("fetch", help="download a dataset (resumes, verifies the checksum)")
@@ -51,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     rows = list_status(args.data_dir)
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
+    if printed_as_json(args, rows):
         return 0
     print(f"data root: {data_root(args.data_dir)}")
     header = ("name", "kind", "task", "sizes (state)")
@@ -73,8 +72,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     info = describe_dataset(args.name, args.size, args.data_dir, verify=args.verify)
-    if args.format == "json":
-        print(json.dumps(info, indent=2))
+    if printed_as_json(args, info):
         return 0
     for key in (
         "name",

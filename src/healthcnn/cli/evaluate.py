@@ -11,7 +11,7 @@ from typing import Any
 
 from .._json import dumps
 from ..evaluation import OperatingPoints, evaluate_bundle, parse_points
-from . import add_scoring_options
+from . import add_format_option, add_scoring_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--ci", default="delong", choices=["delong", "bootstrap"])
     e.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples")
     e.add_argument("--bins", type=int, default=15, help="calibration bins (ECE)")
-    e.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(e)
     e.set_defaults(func=_evaluate)
 
 

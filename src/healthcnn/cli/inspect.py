@@ -18,6 +18,7 @@ from typing import Any
 
 from .._json import dumps
 from ..io.inspect import inspect
+from . import add_format_option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="lung, mediastinum, soft_tissue, bone, brain, 'file' (the DICOM's own) or C,W",
     )
-    parser.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(parser)
     parser.add_argument("--save-npy", metavar="OUT", default=None, help="write the array here")
     parser.add_argument(
         "--show-tags",

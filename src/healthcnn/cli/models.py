@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..models import list_models, model_info
+from . import add_format_option, add_info_action, printed_as_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,13 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ls = sub.add_parser("list", help="name, family, parameters (2D, 3 channels, 1000 classes)")
     ls.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'resnet*'")
-    ls.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(ls)
     ls.set_defaults(func=_list)
 
-    info = sub.add_parser("info", help="everything the registry knows about one model")
-    info.add_argument("name")
-    info.add_argument("--format", choices=["text", "json"], default="text")
-    info.set_defaults(func=_info)
+    add_info_action(sub, "everything the registry knows about one model", "name", _info)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -30,8 +27,7 @@ def _list(args: argparse.Namespace) -> int:
             f"no registered model matches {args.pattern!r}; try 'healthcnn models list'"
         )
     infos = [model_info(n) for n in names]
-    if args.format == "json":
-        print(json.dumps([i.as_dict() for i in infos], indent=2))
+    if printed_as_json(args, [i.as_dict() for i in infos]):
         return 0
     header = ("name", "family", "parameters", "default input", "min input")
     rows = [
@@ -55,8 +51,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     info = model_info(args.name)
-    if args.format == "json":
-        print(json.dumps(info.as_dict(), indent=2))
+    if printed_as_json(args, info.as_dict()):
         return 0
     for key, value in info.as_dict().items():
         print(f"{key:>19}: {value:,}" if isinstance(value, int) else f"{key:>19}: {value}")

@@ -4,10 +4,10 @@ files, DICOM series folders and NIfTI volumes (read as the bundle's record says)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..inference.files import predict_files
+from . import add_format_option, printed_as_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,14 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="torch: eager (default); compiled: torch.compile, frozen (slow first call); "
         "onnx: ONNX Runtime on the bundle's model.onnx or a checked in-memory export",
     )
-    r.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(r)
     r.set_defaults(func=_predict)
 
 
 def _predict(args: argparse.Namespace) -> int:
     rows = predict_files(args.bundle, args.files, precision=args.precision, engine=args.engine)
-    if args.format == "json":
-        print(json.dumps(rows, indent=2))
+    if printed_as_json(args, rows):
         return 0
     classes = list(rows[0]["probabilities"]) if rows else []
     width = max([len(r["input"]) for r in rows] + [5])

@@ -10,7 +10,7 @@ from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
 from ..training.config import RunConfig
-from . import CLIError
+from . import CLIError, add_format_option, printed_as_json
 from .config import check_device, check_out, load_config_file
 
 #: command-line flag -> TrainConfig field
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="never download a missing registered dataset (say where to place it instead)",
     )
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(p)
     p.set_defaults(func=_train)
 
 
@@ -153,8 +153,7 @@ def _train(args: argparse.Namespace) -> int:
         return 130
     except (TrainingError, distributed.LaunchError) as exc:
         raise CLIError(str(exc)) from None
-    if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+    if printed_as_json(args, result.to_dict()):
         return 0
     h = result.history
     print(f"model {cfg.model} {result.model_kwargs} on {cfg.data}")

@@ -12,9 +12,9 @@ result with ``create_model(name, spatial_dims=3, weights=...)``. See docs/weight
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..models.weights import INFLATE_MODES, inflate_file, weights_info
+from . import add_info_action, printed_as_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,10 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     inflate.set_defaults(func=_inflate)
 
-    info = sub.add_parser("info", help="tensors, parameters and dimensionality of a weights file")
-    info.add_argument("file")
-    info.add_argument("--format", choices=["text", "json"], default="text")
-    info.set_defaults(func=_info)
+    add_info_action(sub, "tensors, parameters and dimensionality of a weights file", "file", _info)
 
 
 def _inflate(args: argparse.Namespace) -> int:
@@ -50,8 +47,7 @@ def _inflate(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     info = weights_info(args.file)
-    if args.format == "json":
-        print(json.dumps(info.as_dict(), indent=2))
+    if printed_as_json(args, info.as_dict()):
         return 0
     dims = "unknown (no convolution weights)" if info.spatial_dims is None else info.spatial_dims
     print(f"{'file':>12}: {info.path}")

@@ -61,6 +61,30 @@ def _absent(what: str) -> str:
     return f"<p class=note>{esc(what)}</p>"
 
 
+# The sections an evaluation may lack: their titles and what they say in its place.
+_OPTIONAL = {
+    "operating-points": (
+        "Operating points",
+        "No operating points were requested for this evaluation.",
+    ),
+    "subgroups": (
+        "Subgroups",
+        "No subgroup analysis: the evaluation was run without a group column "
+        "(healthcnn report --groups COLUMN).",
+    ),
+    "readers": (
+        "Comparison with human readers",
+        "No reader data: run with --readers CSV to place readers on the ROC.",
+    ),
+}
+
+
+def _optional_section(key: str, body: str | None = None) -> str:
+    """The optional section ``key`` with ``body``, or (None) saying why it is empty."""
+    title, missing = _OPTIONAL[key]
+    return section(key, title, _absent(missing) if body is None else body)
+
+
 def _label(key: str, evaluation: Mapping[str, Any]) -> str:
     """A metric's name; the positive-vs-rest AUC names the positive classes."""
     pos = evaluation.get("positive") or {}
@@ -190,11 +214,7 @@ def operating_points(evaluation: Mapping[str, Any]) -> str:
     """Thresholds, how each was chosen, and sensitivity/specificity/PPV/NPV with CIs."""
     ops = evaluation.get("operating_points") or []
     if not ops:
-        return section(
-            "operating-points",
-            "Operating points",
-            _absent("No operating points were requested for this evaluation."),
-        )
+        return _optional_section("operating-points")
     rows = []
     for op in ops:
         rule = str(op.get("rule", "?"))
@@ -235,7 +255,7 @@ def operating_points(evaluation: Mapping[str, Any]) -> str:
         "influenced it. PPV and NPV depend on prevalence and hold only for a population with "
         "this split's case mix.</p>"
     )
-    return section("operating-points", "Operating points", body)
+    return _optional_section("operating-points", body)
 
 
 def confusion(evaluation: Mapping[str, Any]) -> str:
@@ -322,14 +342,7 @@ def subgroups(evaluation: Mapping[str, Any]) -> str:
     """Every metric per group value with CIs and the gap to the overall value; small flagged."""
     groups = evaluation.get("subgroups")
     if not groups:
-        return section(
-            "subgroups",
-            "Subgroups",
-            _absent(
-                "No subgroup analysis: the evaluation was run without a group column "
-                "(healthcnn report --groups COLUMN)."
-            ),
-        )
+        return _optional_section("subgroups")
     body = ""
     for column, entries in groups.items():
         keys: list[str] = []
@@ -358,7 +371,7 @@ def subgroups(evaluation: Mapping[str, Any]) -> str:
         "&ldquo;small&rdquo; have too few cases for a stable estimate; they are shown, not "
         "hidden.</p>"
     )
-    return section("subgroups", "Subgroups", body)
+    return _optional_section("subgroups", body)
 
 
 def _signed(x: Any, *, percent: bool = False) -> str:
@@ -372,11 +385,7 @@ def readers(evaluation: Mapping[str, Any]) -> str:
     """Each reader's point against the model's curve, with the model's matched values."""
     rs = evaluation.get("readers")
     if not rs:
-        return section(
-            "readers",
-            "Comparison with human readers",
-            _absent("No reader data: run with --readers CSV to place readers on the ROC."),
-        )
+        return _optional_section("readers")
     rows = [
         [
             esc(r.get("reader", "?")),
@@ -400,7 +409,7 @@ def readers(evaluation: Mapping[str, Any]) -> str:
         rows,
     )
     body += "<p class=note>Reader points are drawn on the ROC curve above.</p>"
-    return section("readers", "Comparison with human readers", body)
+    return _optional_section("readers", body)
 
 
 def comparison(
