@@ -109,6 +109,8 @@ def cascade_points(n_layers: int, steps: int) -> list[int]:
         raise ValueError("the model has no parameters to randomise")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if steps == 1:
+        return [n_layers]
     return sorted({round(float(v)) for v in np.linspace(1, n_layers, min(steps, n_layers))})
 
 
