@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 from torch import nn
 
@@ -21,8 +20,7 @@ from healthcnn.explain import (
     ssim,
 )
 from healthcnn.explain.planted import plant_patches
-from healthcnn.explain.saliency import scale_maps
-from healthcnn.explain.sanity import cascade_points, parameter_layers
+from healthcnn.explain.sanity import cascade_points, edge_detector, parameter_layers
 from healthcnn.models import create_model
 
 from .conftest import as_input, retina, train_tiny
@@ -57,15 +55,6 @@ def test_the_cascade_goes_from_the_top_and_ends_with_every_layer() -> None:
     assert names[-1] == "head.fc" and names[0].startswith("features.0")
     assert cascade_points(len(names), 3) == [1, (1 + len(names)) // 2, len(names)]
     assert cascade_points(len(names), 1) == [len(names)]
-
-
-def edge_detector(_model: nn.Module, x: torch.Tensor, _targets: torch.Tensor) -> np.ndarray:
-    """A deliberately broken "explanation": Sobel edge magnitude of the input, no model."""
-    gray = x.mean(dim=1, keepdim=True)
-    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])[None, None]
-    gx = F.conv2d(gray, kx, padding=1)
-    gy = F.conv2d(gray, kx.transpose(2, 3), padding=1)
-    return scale_maps((gx**2 + gy**2).sqrt()[:, 0])
 
 
 @pytest.mark.data

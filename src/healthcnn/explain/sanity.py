@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .saliency import ConstantMapWarning
+from .saliency import ConstantMapWarning, scale_maps
 from .similarity import spearman, ssim
 
 #: ``map_fn(model, x, targets) -> (N, *spatial)`` maps in [0, 1]
@@ -79,6 +79,14 @@ class Verdict:
             f"{word} ({self.test}): Spearman {self.spearman:.2f}, SSIM {self.ssim:.2f} between "
             f"the maps of the trained and the randomised model (pass: both < {self.threshold})"
         )
+
+
+def edge_detector(_model: nn.Module, x: torch.Tensor, _targets: torch.Tensor) -> np.ndarray:
+    """A deliberately broken "explanation", the negative control of the checks: the gradient
+    magnitude of the input's channel mean (central differences), which ignores the model."""
+    gray = x.detach().float().mean(dim=1)
+    grads = torch.gradient(gray, dim=tuple(range(1, gray.dim())))
+    return scale_maps(torch.stack(grads).pow(2).sum(dim=0).sqrt(), "edge map")
 
 
 def parameter_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
