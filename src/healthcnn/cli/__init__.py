@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "evaluate",  # healthcnn evaluate BUNDLE --split test
     "report",  # healthcnn report BUNDLE [--compare B2 ...] -o report.html
     "predict",  # healthcnn predict BUNDLE FILE...
+    "explain",  # healthcnn explain BUNDLE FILE --method gradcam --out DIR
     "export",  # healthcnn export BUNDLE --format onnx
     "study",  # healthcnn study NAME ...
     "weights",  # healthcnn weights inflate|info
