@@ -20,7 +20,6 @@ import torch
 from .._json import dumps
 from .._validate import unknown_name
 from ..bundle import load_bundle
-from ..data.arrays import make_batch
 from ..inference.files import load_inputs
 from . import render
 from .explanation import explain
@@ -52,7 +51,16 @@ def _target(task: Any, name: str | None) -> int | None:
     return list(task.classes).index(name)
 
 
-def _figure(values: np.ndarray, heat: np.ndarray, caption: str, leads) -> tuple[str, bytes]:
+def network_input(images: torch.Tensor, record: Any) -> torch.Tensor:
+    """Stored samples ``(N, C, *spatial)`` as the network sees them, as inference prepares them:
+    uint8 scaled to [0, 1] (signals as stored), then the record's transform."""
+    x = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+    tf = record.transform()
+    return x if tf is None else tf(x)
+
+
+def figure(values: np.ndarray, heat: np.ndarray, caption: str, leads) -> tuple[str, bytes]:
+    """The figure of one input ``(C, *spatial)`` and its map: its file suffix and bytes."""
     dims = values.ndim - 1
     if dims == 1:
         return ".svg", render.figure_1d(values, heat, caption, leads).encode()
@@ -84,8 +92,7 @@ def explain_files(
     ds = load_inputs([file], record, list(task.classes))
     if len(ds) > MAX_INPUTS:
         raise ValueError(f"{file} holds {len(ds)} inputs; explain at most {MAX_INPUTS} at a time")
-    idx = torch.arange(len(ds))
-    x, _ = make_batch(ds, idx, torch.device("cpu"), record.transform(), None, False)
+    x = network_input(ds.images, record)
     with evaluating(bundle.model), torch.no_grad():
         probs = task.class_columns(task.probabilities(bundle.model(x)).numpy())
     e = explain(bundle.model, x, target, method, score_fn=score_fn)
@@ -102,7 +109,7 @@ def _write(out: Path, ds, maps, probs, e, task, record) -> dict[str, Any]:
         cls = classes[e.targets[i]]
         caption = f"{e.method} for '{cls}' (p={probs[i][e.targets[i]]:.2f}); sanity {verdict}"
         values = ds.images[i].numpy()
-        suffix, data = _figure(values, maps[i], caption, list(record.leads or []))
+        suffix, data = figure(values, maps[i], caption, list(record.leads or []))
         name = _file_name(i, sample_id, suffix)
         (out / name).write_bytes(data)
         probabilities = dict(zip(classes, map(float, probs[i]), strict=True))
