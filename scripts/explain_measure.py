@@ -8,7 +8,7 @@
 2. The randomisation test for Grad-CAM on a ResNet-18 (28 px stem) fitted on the real
    RetinaMNIST grades, with the edge detector (the negative control) on the same images.
 
-    PYTHONPATH=src HEALTHCNN_DATA=... .venv/bin/python scripts/explain_measure.py [--epochs 3]
+    PYTHONPATH=src .venv/bin/python scripts/explain_measure.py [--part localisation] [--out F]
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from healthcnn.training import TrainConfig
 from healthcnn.training.fit import FitSpec, fit_model
 
 
-def _fit(model: str, kwargs: dict, splits: dict, task, epochs: int):
-    cfg = TrainConfig(epochs=epochs, batch_size=64, precision="fp32", seed=0)
+def _fit(model: str, kwargs: dict, splits: tuple, task, epochs: int, batch_size: int):
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, precision="fp32", seed=0)
     fitted = fit_model(FitSpec(model=model, model_kwargs=kwargs, train=cfg), *splits, task)
     return fitted.model.eval(), fitted.preprocessing.transform()
 
@@ -40,7 +40,7 @@ def localisation(epochs: int) -> dict:
                for k, s in enumerate(("train", "val", "test"), 1)}  # fmt: skip
     task = make_task("multiclass", ["none", "patch"])
     model, tf = _fit("simple_cnn", {"channels": (16, 32)},
-                     (planted["train"].data, planted["val"].data), task, epochs)  # fmt: skip
+                     (planted["train"].data, planted["val"].data), task, epochs, 32)  # fmt: skip
     test = planted["test"]
     x = tf(test.data.images.float() / 255)
     with torch.no_grad():
@@ -67,7 +67,7 @@ def resnet_randomisation(epochs: int) -> dict:
     splits = [load_medmnist("retinamnist", s) for s in ("train", "val", "test")]
     task = make_task("multiclass", splits[0].classes)
     start = time.perf_counter()
-    model, tf = _fit("resnet18", {"stem": "small"}, splits[:2], task, epochs)
+    model, tf = _fit("resnet18", {"stem": "small"}, tuple(splits[:2]), task, epochs, 64)
     fit_s = time.perf_counter() - start
     x = tf(splits[2].images[:32].float() / 255)
     e = explain(model, x, None, "gradcam", sanity_steps=5)
@@ -78,12 +78,16 @@ def resnet_randomisation(epochs: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=4, help="simple_cnn epochs (planted data)")
+    p.add_argument("--epochs", type=int, default=10, help="simple_cnn epochs (planted data)")
     p.add_argument("--resnet-epochs", type=int, default=3)
+    p.add_argument("--part", choices=["all", "localisation", "resnet18"], default="all")
     p.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = p.parse_args()
-    result = {"localisation": localisation(args.epochs)}
-    result["resnet18"] = resnet_randomisation(args.resnet_epochs)
+    result = {}
+    if args.part in ("all", "localisation"):
+        result["localisation"] = localisation(args.epochs)
+    if args.part in ("all", "resnet18"):
+        result["resnet18"] = resnet_randomisation(args.resnet_epochs)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -81,6 +81,13 @@ def test_explain_an_image_file_with_each_method(tmp_path, strict_json) -> None:
         assert (out / result["inputs"][0]["figure"]).is_file()
 
 
+def test_an_explicit_layer(tmp_path, strict_json) -> None:
+    bundle, file, out = _bundle(tmp_path, 2), _inputs(tmp_path, 2), tmp_path / "out"
+    assert main(["explain", str(bundle), str(file), "--layer", "features.0", "--out",
+                 str(out)]) == 0  # fmt: skip
+    assert strict_json((out / "explanation.json").read_text())["layer"] == "features.0"
+
+
 def test_a_binary_bundle_with_one_logit(tmp_path, strict_json) -> None:
     bundle, file, out = _bundle(tmp_path, 2, "binary"), _inputs(tmp_path, 2), tmp_path / "out"
     assert main(["explain", str(bundle), str(file), "--class", "normal", "--out", str(out)]) == 0
@@ -91,7 +98,11 @@ def test_a_binary_bundle_with_one_logit(tmp_path, strict_json) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--class", "zebra"], "unknown class 'zebra'"), ([], "does not exist")],
+    [
+        (["--class", "zebra"], "unknown class 'zebra'"),
+        (["--class", "a", "--layer", "features.7"], "no layer 'features.7'"),
+        ([], "does not exist"),
+    ],
 )
 def test_bad_requests_are_one_line(tmp_path, capsys, args, message) -> None:
     bundle = _bundle(tmp_path, 2)

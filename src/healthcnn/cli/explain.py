@@ -20,13 +20,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--method", default="gradcam", choices=list(METHODS))
     r.add_argument("--class", dest="class_name", default=None,
                    help="explain this class (default: each input's predicted class)")  # fmt: skip
+    r.add_argument("--layer", default=None,
+                   help="Grad-CAM layer, a dotted module name (default: the model's feature map, "
+                   "the output of forward_features)")  # fmt: skip
     r.add_argument("--out", required=True, help="folder for the figures and explanation.json")
     r.set_defaults(func=_explain)
 
 
 def _explain(args: argparse.Namespace) -> int:
     result = explain_files(
-        args.bundle, args.file, method=args.method, class_name=args.class_name, out=args.out
+        args.bundle,
+        args.file,
+        method=args.method,
+        class_name=args.class_name,
+        layer=args.layer,
+        out=args.out,
     )
     sanity = result["sanity"]
     print(

@@ -80,9 +80,11 @@ def explain_files(
     *,
     method: str = "gradcam",
     class_name: str | None = None,
+    layer: str | None = None,
     out: str | Path,
 ) -> dict[str, Any]:
-    """Explain every input in ``file`` (an image or an ``.npz``) with ``method``; figures and
+    """Explain every input in ``file`` (an image or an ``.npz``) with ``method`` (Grad-CAM
+    methods at ``layer``, a dotted module name, default: the model's feature map); figures and
     ``explanation.json`` go to ``out``; returns what the JSON holds."""
     if method not in METHODS:
         raise unknown_name("explanation method", method, METHODS)
@@ -95,7 +97,7 @@ def explain_files(
     x = network_input(ds.images, record)
     with evaluating(bundle.model), torch.no_grad():
         probs = task.class_columns(task.probabilities(bundle.model(x)).numpy())
-    e = explain(bundle.model, x, target, method, score_fn=score_fn)
+    e = explain(bundle.model, x, target, method, layer=layer, score_fn=score_fn)
     maps = upsample(torch.from_numpy(e.maps), ds.images.shape[2:]).numpy()
     return _write(Path(out), ds, maps, probs, e, task, record)
 
