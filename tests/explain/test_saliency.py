@@ -13,7 +13,7 @@ from captum.attr import LayerActivation, LayerGradCam, LayerGradientXActivation
 from torch import nn
 
 from healthcnn.explain import METHODS, ConstantMapWarning, predicted_classes, saliency_maps
-from healthcnn.explain.saliency import grad_cam, resolve_layer, scale_maps
+from healthcnn.explain.saliency import grad_cam, layer_gradients, resolve_layer, scale_maps
 from healthcnn.models import create_model
 
 #: the tolerance of the comparisons with captum (float32 sums of a few thousand products)
@@ -177,3 +177,28 @@ def test_no_warning_for_ordinary_maps() -> None:
         warnings.simplefilter("error")
         model, x = _model(1, 2), _batch(1)
         saliency_maps(model, x, predicted_classes(model, x), "gradcam")
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "shape"),
+    [
+        ("resnet18", {"stem": "small"}, (2, 3, 16, 16)),
+        ("resnet18", {"stem": "small"}, (2, 1, 8, 8, 8)),
+        ("compact_resnet", {}, (2, 2, 64)),
+        ("vgg11_bn", {}, (2, 3, 32, 32)),
+    ],
+)
+def test_registry_models_get_their_feature_map(name, kwargs, shape) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, spatial_dims=len(shape) - 2, in_channels=shape[1], num_classes=2,
+                         **kwargs)  # fmt: skip
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        feats = model.eval().forward_features(x)
+    acts, grads = layer_gradients(model, x, torch.tensor([0, 1]), None, lambda z: z)
+    torch.testing.assert_close(acts, feats)
+    assert grads.shape == feats.shape and grads.abs().sum() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConstantMapWarning)  # untrained: a map may be empty
+        maps = saliency_maps(model, x, [0, 1], "gradcam++")
+    assert maps.shape == (2, *shape[2:]) and np.isfinite(maps).all()
