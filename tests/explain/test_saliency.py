@@ -12,8 +12,14 @@ import torch
 from captum.attr import LayerActivation, LayerGradCam, LayerGradientXActivation
 from torch import nn
 
-from healthcnn.explain import METHODS, ConstantMapWarning, predicted_classes, saliency_maps
-from healthcnn.explain.saliency import grad_cam, layer_gradients, resolve_layer, scale_maps
+from healthcnn.explain import METHODS, ConstantMapWarning, predicted_classes
+from healthcnn.explain.saliency import (
+    grad_cam,
+    layer_gradients,
+    resolve_layer,
+    saliency_maps,
+    scale_maps,
+)
 from healthcnn.models import create_model
 
 #: the tolerance of the comparisons with captum (float32 sums of a few thousand products)

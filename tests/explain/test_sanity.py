@@ -15,11 +15,11 @@ from healthcnn.explain import (
     explain,
     label_randomisation_test,
     randomisation_test,
-    saliency_maps,
     spearman,
     ssim,
 )
 from healthcnn.explain.planted import plant_patches
+from healthcnn.explain.saliency import saliency_maps
 from healthcnn.explain.sanity import cascade_points, edge_detector, parameter_layers
 from healthcnn.models import create_model
 
