@@ -25,7 +25,7 @@ RECORDS = {
 
 def _bundle(tmp_path: Path, dims: int, task_kind: str = "multiclass") -> Path:
     record = RECORDS[dims]
-    task = make_task(task_kind, ["normal", "abnormal"] if task_kind == "binary" else list("abc"))
+    task = make_task(task_kind, ["normal", "abnormal"] if task_kind == "binary" else list("abcd"))
     kwargs = {"spatial_dims": dims, "in_channels": record.channels,
               "num_classes": task.num_outputs, "channels": [4, 8],
               "norm": None}  # fmt: skip
@@ -86,6 +86,14 @@ def test_an_explicit_layer(tmp_path, strict_json) -> None:
     assert main(["explain", str(bundle), str(file), "--layer", "features.0", "--out",
                  str(out)]) == 0  # fmt: skip
     assert strict_json((out / "explanation.json").read_text())["layer"] == "features.0"
+
+
+def test_an_ordinal_bundle_explains_its_class_probabilities(tmp_path, strict_json) -> None:
+    bundle, file, out = _bundle(tmp_path, 2, "ordinal"), _inputs(tmp_path, 2), tmp_path / "out"
+    assert main(["explain", str(bundle), str(file), "--class", "c", "--out", str(out)]) == 0
+    result = strict_json((out / "explanation.json").read_text())
+    assert result["targets"] == [2, 2]
+    assert list(result["inputs"][0]["probabilities"]) == list("abcd")
 
 
 def test_a_binary_bundle_with_one_logit(tmp_path, strict_json) -> None:

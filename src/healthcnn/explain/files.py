@@ -31,16 +31,24 @@ MAX_INPUTS = 64
 
 def class_scores(task: Any) -> Callable[[torch.Tensor], torch.Tensor]:
     """One score per class from the model's outputs: the outputs themselves where each class has
-    its own logit; for one logit and two classes, ``(-z, z)``."""
+    its own logit; for one logit and two classes, ``(-z, z)``; otherwise (cumulative ordinal
+    outputs) the log of the task's class probabilities."""
     k, outputs = len(task.classes), task.num_outputs
     if outputs == k:
         return lambda z: z
     if outputs == 1 and k == 2:
         return lambda z: torch.cat([-z, z], dim=1)
-    raise ValueError(
-        f"explanations need one output per class; this {task.kind} task has {outputs} outputs "
-        f"for {k} classes (cumulative ordinal outputs are not supported)"
-    )
+
+    def log_probabilities(z: torch.Tensor) -> torch.Tensor:
+        p = task.probabilities(z)
+        if p.dim() != 2 or p.shape[1] != k:
+            raise ValueError(
+                f"explanations need one score per class; this {task.kind} task gives "
+                f"probabilities of shape {tuple(p.shape)} for {k} classes"
+            )
+        return p.clamp_min(1e-12).log()
+
+    return log_probabilities
 
 
 def _target(task: Any, name: str | None) -> int | None:
