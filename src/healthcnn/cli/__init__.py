@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "report",  # healthcnn report BUNDLE [--compare B2 ...] -o report.html
     "predict",  # healthcnn predict BUNDLE FILE...
     "inspect",  # healthcnn inspect PATH [--format json] [--save-npy OUT] [--show-tags]
+    "explain",  # healthcnn explain BUNDLE FILE --method gradcam --out DIR
     "export",  # healthcnn export BUNDLE --format onnx
     "study",  # healthcnn study NAME ...
     "weights",  # healthcnn weights inflate|info

@@ -303,6 +303,48 @@ def example_figure(example: Example, record: Any) -> str:
     return f"<p class=note>No figure for {dims}-dimensional inputs.</p>"
 
 
+def explanation_figure(bundle: Any, example: Example) -> str:
+    """Grad-CAM of the example for its predicted class, drawn over it, with the verdict of the
+    cascading randomisation test (:mod:`healthcnn.explain`); says why when it cannot be made."""
+    import warnings
+
+    import torch
+
+    from ..explain import ConstantMapWarning, explain
+    from ..explain.files import class_scores, figure, network_input
+
+    try:
+        record, task = bundle.preprocessing, bundle.task
+        x = network_input(torch.from_numpy(np.ascontiguousarray(example.values))[None], record)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConstantMapWarning)  # said in the caption instead
+            e = explain(bundle.model, x, None, "gradcam", score_fn=class_scores(task))
+        heat = e.maps[0]
+        if heat.shape != example.values.shape[1:]:
+            from ..explain.saliency import upsample
+
+            heat = upsample(torch.from_numpy(e.maps), example.values.shape[1:]).numpy()[0]
+        cls = task.classes[e.targets[0]]
+        suffix, data = figure(example.values, heat, f"Grad-CAM for '{cls}'", record.leads)
+    except Exception as exc:  # the report must not fail because a map cannot be made
+        return f"<p class=note>No saliency map: {esc(type(exc).__name__)}: {esc(exc)}.</p>"
+    if suffix == ".svg":
+        art = data.decode().replace(' xmlns="http://www.w3.org/2000/svg"', "")  # inline SVG
+    else:
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        art = f'<img class="example-map" src="{uri}" alt="Grad-CAM map over the example">'
+    verdict = "PASS" if e.verdict.passed else "FAIL"
+    empty = " The map is zero everywhere: no evidence for this class." if heat.max() == 0 else ""
+    return (
+        f'<figure class="example explanation">{art}<figcaption>Grad-CAM (layer '
+        f"{esc(e.layer)}) for the predicted class <b>{esc(cls)}</b>. Sanity check "
+        f'(cascading model-parameter randomisation): <b class="verdict">{verdict}</b>, '
+        f"Spearman {e.verdict.spearman:.2f} and SSIM {e.verdict.ssim:.2f} between the maps of "
+        f"the trained and the fully randomised model (pass: both below "
+        f"{e.verdict.threshold}).{empty}</figcaption></figure>"
+    )
+
+
 def example_section(
     bundle_dir: str | Path,
     evaluation: Mapping[str, Any],
@@ -318,6 +360,7 @@ def example_section(
         bundle = load_bundle(bundle_dir)
         example = _example_of(bundle, evaluation, dataset, data_dir)
         figure = example_figure(example, bundle.preprocessing)
+        figure += explanation_figure(bundle, example)
     except Exception as exc:  # a report must not fail because its data moved
         return (
             f"{head}<p class=note>No example shown: the evaluated data could not be loaded "
