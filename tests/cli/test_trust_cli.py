@@ -115,3 +115,11 @@ def test_unlisted_trust_file_is_ignored(copy: Path) -> None:
 def test_calibrate_needs_a_rule(copy: Path, capsys) -> None:
     assert main(["calibrate", str(copy), "--no-sets"]) == 2
     assert "give a coverage" in capsys.readouterr().err
+
+
+def test_version_1_bundle_is_refused_before_any_work(tmp_path: Path, capsys) -> None:
+    golden = Path(__file__).resolve().parents[1] / "golden" / "bundle_v1"
+    shutil.copytree(golden, tmp_path / "v1")
+    assert main(["calibrate", str(tmp_path / "v1")]) == 2
+    assert "version-1 bundle" in capsys.readouterr().err
+    assert not (tmp_path / "v1" / TRUST_FILE).exists()

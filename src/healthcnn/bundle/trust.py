@@ -45,16 +45,22 @@ class TrustRules:
 def write_trust(bundle_dir: str | Path, record: dict[str, Any]) -> Path:
     """Write ``record`` as the bundle's ``trust.json`` and seal it into the manifest. The bundle
     is checked first (``seal_file``), so a tampered bundle is never re-sealed."""
+    bundle_dir = check_sealed(bundle_dir)
+    rules_from_record(record, bundle_dir)  # refuse a record that would not load
+    path = atomic_write_text(bundle_dir / TRUST_FILE, dumps(record, indent=2) + "\n")
+    seal_file(bundle_dir, TRUST_FILE)
+    return path
+
+
+def check_sealed(bundle_dir: str | Path) -> Path:
+    """``bundle_dir`` if it has a manifest to seal rules into (version-1 bundles have none)."""
     bundle_dir = Path(bundle_dir)
     if not (bundle_dir / MANIFEST_FILE).is_file():
         raise BundleError(
             f"{bundle_dir} has no manifest (a version-1 bundle): write it again with this "
             "healthcnn before storing rules in it"
         )
-    rules_from_record(record, bundle_dir)  # refuse a record that would not load
-    path = atomic_write_text(bundle_dir / TRUST_FILE, dumps(record, indent=2) + "\n")
-    seal_file(bundle_dir, TRUST_FILE)
-    return path
+    return bundle_dir
 
 
 def read_trust(bundle_dir: str | Path, model_sha256: str | None = None) -> TrustRules | None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..bundle import load_bundle
-from ..bundle.trust import TRUST_FORMAT, write_trust
+from ..bundle.trust import TRUST_FORMAT, check_sealed, write_trust
 from ..inference.precision import PrecisionPolicy
 from ..metrics.conformal import set_coverage
 from ..metrics.selective import AbstainRule, confidence_scores
@@ -44,6 +44,7 @@ def calibrate_bundle(
         abstain_accuracy=abstain_accuracy,
     )
     bundle = load_bundle(bundle_dir)
+    check_sealed(bundle_dir)  # before the predictions, not after
     if not bundle.task.single_label:
         raise ValueError(
             f"{bundle_dir}: a {bundle.task.kind} task has no prediction sets or abstain rule "
