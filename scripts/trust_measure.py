@@ -19,6 +19,7 @@ Writes ``<out>/<bundle name>.json`` and prints the markdown tables of the doc.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -72,6 +73,28 @@ def sets_rows(task: Any, pv, yv, pt, yt) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def observed_spread(n_val: int, n_test: int) -> dict[str, float]:
+    """The 5% and 95% quantiles of the test coverage one val draw of ``n_val`` and one test
+    draw of ``n_test`` give: hits ~ BetaBinomial(n_test, r, n_val + 1 - r), r = ceil((n_val +
+    1) 0.9) (continuous scores; exact quantiles by scipy)."""
+    from scipy.stats import beta, betabinom
+
+    r = math.ceil((n_val + 1) * COVERAGE - 1e-9)
+    if r > n_val or n_test == 0:
+        return {"n_val": n_val, "n_test": n_test, "cond_p05": 1.0, "cond_p95": 1.0,
+                "test_p05": 1.0, "test_p95": 1.0}  # fmt: skip
+    a, b = r, n_val + 1 - r
+    hits = betabinom(n_test, a, b)
+    return {
+        "n_val": n_val,
+        "n_test": n_test,
+        "cond_p05": float(beta.ppf(0.05, a, b)),
+        "cond_p95": float(beta.ppf(0.95, a, b)),
+        "test_p05": float(hits.ppf(0.05) / n_test),
+        "test_p95": float(hits.ppf(0.95) / n_test),
+    }
 
 
 def resplit_spread(p: np.ndarray, y: np.ndarray, n_val: int, reps: int, method: str) -> dict:
@@ -135,6 +158,11 @@ def measure(bundle_dir: str, data_dir: str | None, reps: int) -> dict[str, Any]:
         "test_class_counts": np.bincount(yt, minlength=task.num_classes).tolist(),
         "sets": sets_rows(task, pv, yv, pt, yt),
         "bound_spread": coverage_spread(len(yv), COVERAGE),
+        "observed_spread": observed_spread(len(yv), len(yt)),
+        "observed_spread_per_class": [
+            observed_spread(int((yv == k).sum()), int((yt == k).sum()))
+            for k in range(task.num_classes)
+        ],
         "resplit_spread": {
             m: resplit_spread(pooled_p, pooled_y, len(yv), reps, m) for m in ("lac", "aps")
         },
@@ -161,6 +189,16 @@ def markdown(r: dict[str, Any]) -> str:
     b = r["bound_spread"]
     lines += ["", f"bound: mean {b['mean']:.3f} sd {b['sd']:.3f} 90% {b['low_05']:.3f}-"
               f"{b['high_95']:.3f}"]  # fmt: skip
+    o = r["observed_spread"]
+    lines.append(
+        f"observed test coverage, 90% range: {o['test_p05']:.3f}-{o['test_p95']:.3f} "
+        f"(conditional on val alone {o['cond_p05']:.3f}-{o['cond_p95']:.3f})"
+    )
+    for k, o in enumerate(r["observed_spread_per_class"]):
+        lines.append(
+            f"  class {r['classes'][k]} (val {o['n_val']}, test {o['n_test']}): class-conditional "
+            f"90% range {o['test_p05']:.3f}-{o['test_p95']:.3f}"
+        )
     for m, e in r["resplit_spread"].items():
         lines.append(
             f"resplits {m} ({e['reps']}): mean {e['mean']:.3f} sd {e['sd']:.3f} 5-95% "
