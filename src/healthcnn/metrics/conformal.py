@@ -171,10 +171,11 @@ class ConformalClassifier:
         if isinstance(self.k_reg, bool) or not isinstance(self.k_reg, int) or self.k_reg < 0:
             raise ValueError(f"k_reg must be an int >= 0, got {self.k_reg!r}")
 
-    def _scores(self, probs: np.ndarray) -> np.ndarray:
+    def _scores(self, probs: np.ndarray, stream: int) -> np.ndarray:
+        """Scores of every class; ``stream`` 0 (fit) and 1 (predict) draw independent ``u``."""
         u: Any = 1.0
         if self.randomized and self.method != "lac":
-            u = np.random.default_rng(self.seed).uniform(size=len(probs))
+            u = np.random.default_rng([self.seed, stream]).uniform(size=len(probs))
         return class_scores(probs, self.method, lam=self.lam, k_reg=self.k_reg, u=u)
 
     def fit(self, probs: Any, labels: Any) -> ConformalClassifier:
@@ -184,7 +185,7 @@ class ConformalClassifier:
         y = check_labels(labels, len(p), p.shape[1])
         if len(p) == 0:
             raise ValueError("conformal sets need at least one calibration row, got 0")
-        true_scores = self._scores(p)[np.arange(len(p)), y]
+        true_scores = self._scores(p, 0)[np.arange(len(p)), y]
         alpha = 1.0 - float(self.coverage)
         self.num_classes_ = p.shape[1]
         self.n_ = len(p)
@@ -213,7 +214,7 @@ class ConformalClassifier:
             raise ValueError(
                 f"probs have {p.shape[1]} classes, the sets were fitted on {self.num_classes_}"
             )
-        sets = self._scores(p) <= q[None, :]
+        sets = self._scores(p, 1) <= q[None, :]
         if self.method != "lac" and not self.randomized and len(p):
             sets[np.arange(len(p)), p.argmax(axis=1)] = True  # never empty (see the module)
         return sets
