@@ -47,7 +47,16 @@ from healthcnn.metrics.selective import (
 )
 
 COVERAGE = 0.9
-RULES = [("lac", False), ("aps", False), ("raps", False), ("lac", True), ("aps", True)]
+#: (method, class-conditional, randomized)
+RULES = [
+    ("lac", False, False),
+    ("aps", False, False),
+    ("aps", False, True),
+    ("raps", False, False),
+    ("lac", True, False),
+    ("aps", True, False),
+    ("aps", True, True),
+]
 
 
 def predict_splits(bundle_dir: str, data_dir: str | None) -> tuple[Any, Any, Any]:
@@ -60,13 +69,14 @@ def predict_splits(bundle_dir: str, data_dir: str | None) -> tuple[Any, Any, Any
 
 def sets_rows(task: Any, pv, yv, pt, yt) -> list[dict[str, Any]]:
     rows = []
-    for method, cc in RULES:
-        rule = ConformalClassifier(COVERAGE, method, cc).fit(pv, yv)
+    for method, cc, randomized in RULES:
+        rule = ConformalClassifier(COVERAGE, method, cc, randomized=randomized).fit(pv, yv)
         sets = rule.predict_sets(pt)
         rows.append(
             {
                 "method": method,
                 "class_conditional": cc,
+                "randomized": randomized,
                 "coverage": set_coverage(sets, yt),
                 "mean_set_size": mean_set_size(sets),
                 "per_class": coverage_by_class(sets, yt, task.classes),
@@ -174,15 +184,22 @@ def _e(e: Any) -> str:
     return f"{e.value:.3f} ({e.ci_low:.3f}-{e.ci_high:.3f})"
 
 
+def _name(s: dict[str, Any], cc: str = " class-conditional") -> str:
+    return (
+        s["method"].upper()
+        + (" randomized" if s["randomized"] else "")
+        + (cc if s["class_conditional"] else "")
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = [f"### {r['bundle']} (val n={r['n_val']}, test n={r['n_test']})", ""]
     lines += ["| sets | test coverage (Wilson 95%) | mean size |", "|---|---|---|"]
     for s in r["sets"]:
-        name = s["method"].upper() + (" class-conditional" if s["class_conditional"] else "")
+        name = _name(s)
         lines.append(f"| {name} | {_e(s['coverage'])} | {s['mean_set_size']:.2f} |")
-    lines += ["", "| class | n test | " + " | ".join(
-        s["method"].upper() + (" cc" if s["class_conditional"] else "") for s in r["sets"]
-    ) + " |", "|---|---|" + "---|" * len(r["sets"])]  # fmt: skip
+    lines += ["", "| class | n test | " + " | ".join(_name(s, " cc") for s in r["sets"]) + " |"]
+    lines += ["|---|---|" + "---|" * len(r["sets"])]
     for k, name in enumerate(r["classes"]):
         cells = [_e(s["per_class"][k]["coverage"]) for s in r["sets"]]
         lines.append(f"| {name} | {r['test_class_counts'][k]} | " + " | ".join(cells) + " |")
