@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "train",  # healthcnn train --data ... --model ... --out ...
     "evaluate",  # healthcnn evaluate BUNDLE --split test
     "report",  # healthcnn report BUNDLE [--compare B2 ...] -o report.html
+    "calibrate",  # healthcnn calibrate BUNDLE --coverage 0.9 --method aps
     "predict",  # healthcnn predict BUNDLE FILE...
     "inspect",  # healthcnn inspect PATH [--format json] [--save-npy OUT] [--show-tags]
     "explain",  # healthcnn explain BUNDLE FILE --method gradcam --out DIR

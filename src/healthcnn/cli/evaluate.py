@@ -36,8 +36,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--ci", default="delong", choices=["delong", "bootstrap"])
     e.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples")
     e.add_argument("--bins", type=int, default=15, help="calibration bins (ECE)")
+    _trust_arguments(e)
     add_format_option(e)
     e.set_defaults(func=_evaluate)
+
+
+def _trust_arguments(e: argparse.ArgumentParser) -> None:
+    t = e.add_argument_group("prediction sets and abstention (fitted on val)")
+    t.add_argument(
+        "--coverage", type=float, default=0.9, metavar="C", help="prediction sets' target coverage"
+    )
+    t.add_argument("--set-method", default="aps", choices=["lac", "aps", "raps"])
+    t.add_argument(
+        "--class-conditional", action="store_true", help="one quantile per class (Mondrian)"
+    )
+    t.add_argument("--no-sets", action="store_true", help="no prediction sets")
+    t.add_argument(
+        "--abstain-accuracy",
+        type=float,
+        metavar="A",
+        help="fit an abstain rule whose kept val cases reach this accuracy (e.g. 0.9)",
+    )
 
 
 def _points(args: argparse.Namespace) -> OperatingPoints | None:
@@ -81,6 +100,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         n_bins=args.bins,
         n_resamples=args.n_resamples,
+        set_coverage=None if args.no_sets else args.coverage,
+        set_method=args.set_method,
+        class_conditional=args.class_conditional,
+        abstain_accuracy=args.abstain_accuracy,
     )
     data = result.to_dict()
     if args.format == "json":
@@ -175,6 +198,52 @@ def format_text(d: dict[str, Any]) -> str:
             f"{_est(r['model_sensitivity_at_reader_specificity'])}; "
             f"{'below' if r['below_curve'] else 'on/above'} the model's ROC"
         )
+    lines += format_sets(d.get("prediction_sets"), level)
+    lines += format_selective(d.get("selective"), level)
     for note in d.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def format_sets(ps: dict[str, Any] | None, level: int) -> list[str]:
+    """The prediction sets' lines of the text report."""
+    if not ps:
+        return []
+    mode = "class-conditional" if ps["class_conditional"] else "marginal"
+    spread = ps["expected_spread"]
+    lines = [
+        "",
+        f"Prediction sets ({ps['method'].upper()}, {mode}, target coverage "
+        f"{ps['coverage']:.2f}, fitted on val n={ps['n']}; Wilson {level}% CIs)",
+        f"  coverage{'':19}{_est(ps['coverage_achieved'])}",
+        f"  mean set size{'':14}{ps['mean_set_size']:.2f}  (sizes 0..K: {ps['size_counts']})",
+        f"  one val draw of n={spread['n']}: coverage {spread['mean']:.3f} +/- "
+        f"{spread['sd']:.3f} (90% of draws {spread['low_05']:.3f}-{spread['high_95']:.3f})",
+        "  per class: coverage | mean set size | n",
+    ]
+    for row in ps["per_class"]:
+        size = row["mean_set_size"]
+        size_text = "-" if size is None or math.isnan(size) else f"{size:.2f}"
+        lines.append(f"    {row['class']:<14}{_est(row['coverage']):<34}{size_text:<8}{row['n']}")
+    return lines
+
+
+def format_selective(sel: dict[str, Any] | None, level: int) -> list[str]:
+    """Selective prediction's lines of the text report."""
+    if not sel:
+        return []
+    lines = ["", f"Selective prediction (accuracy of all: {sel['accuracy_all']:.3f})"]
+    lines.append("  confidence    AURC    E-AURC  accuracy at 50% coverage")
+    for name, s in sel["scores"].items():
+        e_aurc = s["e_aurc"]
+        lines.append(f"  {name:<12}{s['aurc']:>6.3f}  {e_aurc:>7.3f}  {_est(s['accuracy_at_50'])}")
+    a = sel["abstain"]
+    if a:
+        thr = "inf" if a["threshold"] is None else f"{a['threshold']:.4f}"
+        cov = "-" if a["coverage"] is None else f"{a['coverage']:.3f}"
+        lines.append(
+            f"  abstain rule (target accuracy {a['target_accuracy']:.2f}, fitted on val): keep "
+            f"softmax confidence >= {thr}; here coverage {cov}, {a['n_abstained']} abstained, "
+            f"accuracy of the kept {_est(a['accuracy_kept'])}"
+        )
+    return lines

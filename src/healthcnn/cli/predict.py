@@ -33,10 +33,16 @@ def _predict(args: argparse.Namespace) -> int:
     if printed_as_json(args, rows):
         return 0
     classes = list(rows[0]["probabilities"]) if rows else []
+    extra = [k for k in ("set", "abstain") if rows and k in rows[0]]
     width = max([len(r["input"]) for r in rows] + [5])
-    print("input".ljust(width) + "  " + "  ".join(c[:12].rjust(12) for c in classes))
+    head = "  ".join([c[:12].rjust(12) for c in classes] + extra)
+    print("input".ljust(width) + "  " + head)
     for r in rows:
-        probs = "  ".join(f"{r['probabilities'][c]:12.4f}" for c in classes)
-        print(r["input"].ljust(width) + "  " + probs)
+        cells = [f"{r['probabilities'][c]:12.4f}" for c in classes]
+        if "set" in r:
+            cells.append("{" + ", ".join(r["set"]) + "}")
+        if "abstain" in r:
+            cells.append("abstain" if r["abstain"] else "-")
+        print(r["input"].ljust(width) + "  " + "  ".join(cells))
     sys.stdout.flush()
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 CI_METHODS = ("delong", "bootstrap")
+SET_METHODS = ("lac", "aps", "raps")
 
 
 def _positive_int(name: str, value: Any, minimum: int) -> None:
@@ -41,6 +42,11 @@ class EvaluationConfig:
         seed, level, n_bins, n_resamples, min_group_size: the bootstrap seed, the interval
             level, the calibration (ECE) bins, the bootstrap resamples, and the size under which
             a subgroup is flagged small.
+        set_coverage, set_method, class_conditional: the split-conformal prediction sets fitted
+            on val (target coverage, e.g. 0.9, or ``None`` for no sets; "lac", "aps" or "raps";
+            one quantile per class).
+        abstain_accuracy: fit an abstain rule on val (softmax confidence) whose kept cases
+            reach this accuracy; ``None``: no rule (the risk-coverage curve is reported anyway).
     """
 
     split: str = "test"
@@ -56,8 +62,13 @@ class EvaluationConfig:
     n_bins: int = 15
     n_resamples: int = 2000
     min_group_size: int = 30
+    set_coverage: float | None = 0.9
+    set_method: str = "aps"
+    class_conditional: bool = False
+    abstain_accuracy: float | None = None
 
     def __post_init__(self) -> None:
+        self._check_trust()
         if self.ci not in CI_METHODS:
             raise ValueError(f"ci must be 'delong' or 'bootstrap', got {self.ci!r}")
         if isinstance(self.level, bool) or not 0.0 < float(self.level) < 1.0:
@@ -69,6 +80,20 @@ class EvaluationConfig:
             object.__setattr__(self, "positive", tuple(self.positive))
         if self.group_values is not None:
             object.__setattr__(self, "group_values", tuple(str(v) for v in self.group_values))
+
+    def _check_trust(self) -> None:
+        for name in ("set_coverage", "abstain_accuracy"):
+            v = getattr(self, name)
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 < v < 1.0
+            ):
+                raise ValueError(f"{name} must be a number in (0, 1) such as 0.9, got {v!r}")
+        if self.set_method not in SET_METHODS:
+            raise ValueError(f"set_method must be one of {SET_METHODS}, got {self.set_method!r}")
+        if not isinstance(self.class_conditional, bool):
+            raise ValueError(
+                f"class_conditional must be True or False, got {self.class_conditional!r}"
+            )
 
     @property
     def bootstrap(self) -> dict[str, Any]:
@@ -88,7 +113,8 @@ class SplitPredictions:
 
     ``logits``: ``(N, num_outputs)`` (mean over test-time views); ``scores``: the task's
     probabilities (binary ``(N,)``, else ``(N, K)``; mean over views); ``labels``: the task's
-    encoded targets; ``ids``/``groups``: the dataset's sample ids and patient groups, if any.
+    encoded targets; ``ids``/``groups``: the dataset's sample ids and patient groups, if any;
+    ``member_scores``: an ensemble's per-member scores ``(M, N, ...)`` (``scores`` their mean).
     :func:`evaluate_predictions` takes any object with these attributes.
     """
 
@@ -97,6 +123,7 @@ class SplitPredictions:
     labels: np.ndarray
     ids: Sequence[str] | None = None
     groups: Sequence[str] | None = None
+    member_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -104,4 +131,10 @@ class SplitPredictions:
             raise ValueError(
                 f"predictions need one row per sample: {len(self.logits)} logits, "
                 f"{len(self.scores)} scores, {n} labels"
+            )
+        members = self.member_scores
+        if members is not None and (np.ndim(members) < 2 or np.shape(members)[1] != n):
+            raise ValueError(
+                f"member_scores must have shape (M members, {n} samples, ...), "
+                f"got {np.shape(members)}"
             )

@@ -15,7 +15,8 @@ to "referable" = grade >= 2 (classes 2, 3, 4), as do 5-class ordinal tasks; othe
 all of this (:meth:`~healthcnn.tasks.Task.resolve_positive`, ``binary_view``, ``decisions``).
 
 The steps (overall metrics, binary view, per class, confusion matrix, subgroups, readers,
-temperature scaling) are the functions of :mod:`healthcnn.evaluation.steps`.
+temperature scaling) are the functions of :mod:`healthcnn.evaluation.steps`; prediction sets
+and selective prediction (fitted on validation too) those of :mod:`healthcnn.evaluation.trust`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..data.sources import SPLITS, load_splits
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import infer_logits
 from ..tasks import Task
-from . import steps
+from . import steps, trust
 from .config import EvaluationConfig, SplitPredictions
 from .result import EvaluationResult
 from .views import group_values
@@ -55,6 +56,8 @@ def evaluate_predictions(
     metrics = steps.overall_metrics(task, y, probs, config, auc_kw)
     binary = steps.score_binary_view(task, view, config, groups, auc_kw)
     metrics.update(binary.metrics)
+    sets_part, sets, set_notes = trust.prediction_sets(task, val, test, config)
+    selective, abstain_notes = trust.selective(task, val, test, sets, config)
     return EvaluationResult(
         bundle="",
         data=str(config.data or ""),
@@ -73,7 +76,9 @@ def evaluate_predictions(
         calibration=steps.temperature_scaling(task, val, test, config),
         seed=config.seed,
         level=config.level,
-        notes=steps.split_notes(config, groups) + binary.notes,
+        notes=steps.split_notes(config, groups) + set_notes + abstain_notes + binary.notes,
+        prediction_sets=sets_part,
+        selective=selective,
         scores=probs,
         labels=y,
         val_scores=val.scores,

@@ -44,6 +44,8 @@ class EvaluationResult:
     seed: int
     level: float
     notes: list[str] = field(default_factory=list)
+    prediction_sets: dict[str, Any] | None = None
+    selective: dict[str, Any] | None = None
     scores: np.ndarray | None = field(default=None, repr=False)
     labels: np.ndarray | None = field(default=None, repr=False)
     val_scores: np.ndarray | None = field(default=None, repr=False)
@@ -73,6 +75,8 @@ class EvaluationResult:
             "seed": self.seed,
             "level": self.level,
             "notes": list(self.notes),
+            "prediction_sets": _plain(self.prediction_sets),
+            "selective": _plain(self.selective),
         }
 
     def __getitem__(self, key: str) -> Any:

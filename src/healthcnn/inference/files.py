@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..bundle import Preprocessing
+from ..bundle.trust import TrustRules, read_trust
 from ..data.arrays import ArrayDataset
 from ..data.validate import image_array, signal_array
 from ..io import is_medical_path
@@ -100,7 +101,9 @@ def predict_files(
 ) -> list[dict[str, Any]]:
     """Class probabilities for image files (resized to the bundle's input) or ``.npz`` arrays,
     computed by an inference ``engine`` (``torch``, ``compiled`` or ``onnx``; see
-    :mod:`healthcnn.inference`)."""
+    :mod:`healthcnn.inference`). When the bundle holds fitted trust rules (``healthcnn
+    calibrate``), each row also has ``set`` (the prediction set's class names) and/or
+    ``abstain`` (True: the confidence is below the rule's threshold; defer to a person)."""
     bundle, predictor = load_predictor(bundle_dir, engine, precision=precision)
     record, task = bundle.preprocessing, bundle.task
     ds = load_inputs(files, record, list(task.classes))
@@ -109,7 +112,25 @@ def predict_files(
         predictor.predict(ds, task, batch_size=256, transform=tf).scores for tf in views
     ) / len(views)
     names = list(task.classes)
-    return [
+    probs = np.asarray(task.class_columns(scores_all), dtype=np.float64)
+    rows = [
         {"input": name, "probabilities": dict(zip(names, map(float, row), strict=True))}
-        for name, row in zip(ds.ids, task.class_columns(scores_all), strict=True)
+        for name, row in zip(ds.ids, probs, strict=True)
     ]
+    rules = read_trust(bundle_dir, bundle.metadata.get("model_sha256"))
+    return rows if rules is None else _with_trust(rows, rules, probs, names)
+
+
+def _with_trust(
+    rows: list[dict[str, Any]], rules: TrustRules, probs: np.ndarray, names: list[str]
+) -> list[dict[str, Any]]:
+    """Each row with its prediction set and abstain flag (the rules the bundle holds)."""
+    if rules.conformal is not None:
+        sets = rules.conformal.predict_sets(probs)
+        for row, members in zip(rows, sets, strict=True):
+            row["set"] = [n for n, m in zip(names, members, strict=True) if m]
+    if rules.abstain is not None:
+        flags = rules.abstain.abstain(probs.max(axis=1))
+        for row, flag in zip(rows, flags, strict=True):
+            row["abstain"] = bool(flag)
+    return rows

@@ -19,6 +19,7 @@ from .._atomic import atomic_write_text
 from . import card, examples, results
 from ._format import CI_METHODS, methods_used
 from .svg import esc
+from .trust import trust_section
 
 CSS = """
 :root{--ink:#1a1a1a;--muted:#555;--rule:#d9d9d9;--accent:#0b4f8a;--soft:#f4f7fa}
@@ -91,6 +92,7 @@ _NAV = (
     ("operating-points", "Operating points"),
     ("confusion", "Confusion matrix"),
     ("calibration", "Calibration"),
+    ("trust", "Prediction sets"),
     ("subgroups", "Subgroups"),
     ("readers", "Readers"),
     ("comparison", "Comparison"),
@@ -154,6 +156,7 @@ def build_report(
         results.operating_points(evaluation),
         results.confusion(evaluation),
         results.calibration(evaluation),
+        trust_section(evaluation),
         results.subgroups(evaluation),
         results.readers(evaluation),
         results.comparison((name, evaluation), list(compare)),

@@ -1,0 +1,67 @@
+"""``healthcnn calibrate``: fit prediction sets and an abstain rule on a bundle's validation
+split and store them in the bundle (``trust.json``, sealed); ``predict`` then returns each
+input's set and abstain flag."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._json import dumps
+from ..evaluation.calibrate import calibrate_bundle
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    c = subparsers.add_parser(
+        "calibrate",
+        help="fit prediction sets / an abstain rule on val and store them in the bundle",
+        description="Fit split-conformal prediction sets and/or an abstain rule on the bundle's "
+        "validation split and write them into the bundle (sealed by its manifest).",
+    )
+    c.add_argument("bundle")
+    c.add_argument("--coverage", type=float, default=0.9, help="target coverage of the sets")
+    c.add_argument("--method", default="aps", choices=["lac", "aps", "raps"])
+    c.add_argument("--class-conditional", action="store_true", help="one quantile per class")
+    c.add_argument("--no-sets", action="store_true", help="store no set rule")
+    c.add_argument(
+        "--abstain-accuracy",
+        type=float,
+        metavar="A",
+        help="abstain below the softmax confidence whose kept val cases reach accuracy A",
+    )
+    c.add_argument("--data-dir")
+    c.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    c.add_argument("--format", choices=["text", "json"], default="text")
+    c.set_defaults(func=_calibrate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    record = calibrate_bundle(
+        args.bundle,
+        coverage=None if args.no_sets else args.coverage,
+        method=args.method,
+        class_conditional=args.class_conditional,
+        abstain_accuracy=args.abstain_accuracy,
+        data_dir=args.data_dir,
+        precision=args.precision,
+    )
+    if args.format == "json":
+        print(dumps(record, indent=2))
+        return 0
+    print(f"{args.bundle}: rules fitted on val (n={record['n_val']}) and sealed in trust.json")
+    sets = record["conformal"]
+    if sets:
+        mode = "class-conditional" if sets["class_conditional"] else "marginal"
+        print(
+            f"  sets: {sets['method'].upper()} {mode}, target coverage {sets['coverage']:.2f}, "
+            f"coverage on val {record['val_coverage']:.3f}"
+        )
+    rule = record["abstain"]
+    if rule:
+        thr = "inf (abstain on all)" if rule["threshold"] is None else f"{rule['threshold']:.4f}"
+        print(
+            f"  abstain below softmax confidence {thr}: on val keeps "
+            f"{rule['val_coverage']:.3f} of cases for target accuracy {rule['target_accuracy']:.2f}"
+        )
+    for w in record["warnings"]:
+        print(f"warning: {w}")
+    return 0
