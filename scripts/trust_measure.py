@@ -31,20 +31,7 @@ from healthcnn._json import dumps
 from healthcnn.bundle import load_bundle
 from healthcnn.evaluation.evaluate import _bundle_splits, _data_source, _split_predictor
 from healthcnn.inference.precision import PrecisionPolicy
-from healthcnn.metrics.conformal import (
-    ConformalClassifier,
-    coverage_by_class,
-    coverage_spread,
-    mean_set_size,
-    set_coverage,
-)
-from healthcnn.metrics.selective import (
-    AbstainRule,
-    accuracy_at_coverage,
-    aurc,
-    confidence_scores,
-    excess_aurc,
-)
+from healthcnn.metrics import conformal, selective
 
 COVERAGE = 0.9
 #: (method, class-conditional, randomized)
@@ -70,16 +57,18 @@ def predict_splits(bundle_dir: str, data_dir: str | None) -> tuple[Any, Any, Any
 def sets_rows(task: Any, pv, yv, pt, yt) -> list[dict[str, Any]]:
     rows = []
     for method, cc, randomized in RULES:
-        rule = ConformalClassifier(COVERAGE, method, cc, randomized=randomized).fit(pv, yv)
+        rule = conformal.ConformalClassifier(COVERAGE, method, cc, randomized=randomized).fit(
+            pv, yv
+        )
         sets = rule.predict_sets(pt)
         rows.append(
             {
                 "method": method,
                 "class_conditional": cc,
                 "randomized": randomized,
-                "coverage": set_coverage(sets, yt),
-                "mean_set_size": mean_set_size(sets),
-                "per_class": coverage_by_class(sets, yt, task.classes),
+                "coverage": conformal.set_coverage(sets, yt),
+                "mean_set_size": conformal.mean_set_size(sets),
+                "per_class": conformal.coverage_by_class(sets, yt, task.classes),
             }
         )
     return rows
@@ -114,7 +103,7 @@ def resplit_spread(p: np.ndarray, y: np.ndarray, n_val: int, reps: int, method: 
     for _ in range(reps):
         idx = rng.permutation(len(y))
         v, t = idx[:n_val], idx[n_val:]
-        sets = ConformalClassifier(COVERAGE, method).fit(p[v], y[v]).predict_sets(p[t])
+        sets = conformal.ConformalClassifier(COVERAGE, method).fit(p[v], y[v]).predict_sets(p[t])
         cov.append(sets[np.arange(len(t)), y[t]].mean())
     cov = np.asarray(cov)
     return {
@@ -129,21 +118,23 @@ def resplit_spread(p: np.ndarray, y: np.ndarray, n_val: int, reps: int, method: 
 
 def selective_rows(task: Any, val: Any, test: Any, pv, yv, pt, yt) -> dict[str, Any]:
     right = task.decisions(test.scores) == yt
-    sets = ConformalClassifier(COVERAGE, "aps").fit(pv, yv).predict_sets(pt)
+    sets = conformal.ConformalClassifier(COVERAGE, "aps").fit(pv, yv).predict_sets(pt)
     out: dict[str, Any] = {"accuracy_all": float(right.mean())}
     for name, conf in (
-        ("softmax", confidence_scores(pt)),
-        ("set_size", confidence_scores(pt, "set_size", sets)),
+        ("softmax", selective.confidence_scores(pt)),
+        ("set_size", selective.confidence_scores(pt, "set_size", sets)),
     ):
         out[name] = {
-            "aurc": aurc(conf, right),
-            "e_aurc": excess_aurc(conf, right),
-            "accuracy_at_50": accuracy_at_coverage(conf, right, 0.5),
+            "aurc": selective.aurc(conf, right),
+            "e_aurc": selective.excess_aurc(conf, right),
+            "accuracy_at_50": selective.accuracy_at_coverage(conf, right, 0.5),
         }
     right_val = task.decisions(val.scores) == yv
     target = round(float(right_val.mean()) + 0.1, 2)  # ten points above val accuracy
-    rule = AbstainRule(target_accuracy=min(target, 0.99)).fit(confidence_scores(pv), right_val)
-    keep = ~rule.abstain(confidence_scores(pt))
+    rule = selective.AbstainRule(target_accuracy=min(target, 0.99)).fit(
+        selective.confidence_scores(pv), right_val
+    )
+    keep = ~rule.abstain(selective.confidence_scores(pt))
     out["abstain"] = {
         **rule.to_dict(),
         "test_coverage": float(keep.mean()),
@@ -167,7 +158,7 @@ def measure(bundle_dir: str, data_dir: str | None, reps: int) -> dict[str, Any]:
         "val_class_counts": np.bincount(yv, minlength=task.num_classes).tolist(),
         "test_class_counts": np.bincount(yt, minlength=task.num_classes).tolist(),
         "sets": sets_rows(task, pv, yv, pt, yt),
-        "bound_spread": coverage_spread(len(yv), COVERAGE),
+        "bound_spread": conformal.coverage_spread(len(yv), COVERAGE),
         "observed_spread": observed_spread(len(yv), len(yt)),
         "observed_spread_per_class": [
             observed_spread(int((yv == k).sum()), int((yt == k).sum()))

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-import torch
+from _synthetic import multiclass_logits, split_predictions
 from sklearn.metrics import accuracy_score, cohen_kappa_score, roc_auc_score
 
 from healthcnn.evaluation import (
@@ -26,17 +26,11 @@ FAST = {"n_resamples": 40}
 
 
 def _split(task, logits: np.ndarray, labels: np.ndarray, groups=None) -> SplitPredictions:
-    scores = task.probabilities(torch.tensor(logits, dtype=torch.float32)).numpy()
-    return SplitPredictions(logits=logits, scores=scores, labels=labels, groups=groups)
+    return split_predictions(task, logits, labels, groups=groups)
 
 
 def _multiclass(seed: int, n: int = 60, k: int = 5, signal: float = 1.5):
-    """Logits that favour the true class by ``signal`` (each class present)."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % k
-    z = rng.normal(size=(n, k))
-    z[np.arange(n), y] += signal
-    return z, y
+    return multiclass_logits(seed, n, k, signal)
 
 
 def _binary(seed: int, n: int, shift: float, scale: float = 1.0):

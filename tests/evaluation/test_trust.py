@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from _synthetic import multiclass_logits, split_predictions
 
 from healthcnn._json import dumps
 from healthcnn.evaluation import EvaluationConfig, SplitPredictions, evaluate_predictions
@@ -19,16 +19,11 @@ FAST = {"n_resamples": 40}
 
 
 def _split(task, logits, labels, members=None) -> SplitPredictions:
-    scores = task.probabilities(torch.tensor(logits, dtype=torch.float32)).numpy()
-    return SplitPredictions(logits=logits, scores=scores, labels=labels, member_scores=members)
+    return split_predictions(task, logits, labels, member_scores=members)
 
 
 def _multiclass(seed: int, n: int = 200, k: int = 4, signal: float = 1.5):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % k
-    z = rng.normal(size=(n, k))
-    z[np.arange(n), y] += signal
-    return z, y
+    return multiclass_logits(seed, n, k, signal)
 
 
 def test_sets_and_selective_match_the_metrics_fitted_on_val():

@@ -14,27 +14,122 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
 
-# Command-group modules, in the order `healthcnn --help` lists them.
-COMMAND_MODULES = [
-    "shapes",  # healthcnn shapes conv|pool|fc|lc
-    "models",  # healthcnn models list|info
-    "data",  # healthcnn data list|info|fetch
-    "summary",  # healthcnn summary TARGET --input CxHxW
-    "train",  # healthcnn train --data ... --model ... --out ...
-    "evaluate",  # healthcnn evaluate BUNDLE --split test
-    "report",  # healthcnn report BUNDLE [--compare B2 ...] -o report.html
-    "calibrate",  # healthcnn calibrate BUNDLE --coverage 0.9 --method aps
-    "predict",  # healthcnn predict BUNDLE FILE...
-    "inspect",  # healthcnn inspect PATH [--format json] [--save-npy OUT] [--show-tags]
-    "explain",  # healthcnn explain BUNDLE FILE --method gradcam --out DIR
-    "export",  # healthcnn export BUNDLE --format onnx
-    "study",  # healthcnn study NAME ...
-    "weights",  # healthcnn weights inflate|info
-]
+
+@dataclass(frozen=True)
+class Command:
+    """A top-level command: its module (which adds the command's arguments with
+    ``register(parser)``), its one-line help in ``healthcnn --help`` and its description."""
+
+    module: str
+    help: str
+    description: str | None
+
+
+#: every top-level command, in the order ``healthcnn --help`` lists them
+COMMANDS: dict[str, Command] = {
+    "shapes": Command(
+        "shapes",
+        "output size, parameters and calculations of one layer (the lecture's formulas)",
+        (
+            "Output size (W - F + 2P)/S + 1, parameters and calculations of one layer. Shapes are"
+            " channels last: 227x227x3 (image), 5000x12 (signal), 64x64x64x1 (volume)."
+        ),
+    ),
+    "models": Command(
+        "models",
+        "list the registered architectures",
+        None,
+    ),
+    "data": Command(
+        "data",
+        "list, inspect and download datasets",
+        None,
+    ),
+    "summary": Command(
+        "summary",
+        "per-layer shapes, parameters, MACs and pooling calculations of a model",
+        (
+            "Run one forward pass and print every layer call with its shapes, parameters, MACs "
+            "(bias excluded; FLOPs = 2 x MACs) and pooling calculations (output elements x window"
+            " volume)."
+        ),
+    ),
+    "train": Command(
+        "train",
+        "train a model on a dataset and write a bundle",
+        (
+            "Train a registered model on a dataset (registered name, .npz or .csv), score "
+            "validation and test, and write the model bundle to --out."
+        ),
+    ),
+    "evaluate": Command(
+        "evaluate",
+        "score a bundle on a split of its data (CIs, operating points, calibration)",
+        (
+            "Score a bundle. Thresholds and the calibration temperature are fitted on the "
+            "validation split and applied unchanged to --split."
+        ),
+    ),
+    "report": Command(
+        "report",
+        "write a self-contained HTML model card of a bundle",
+        (
+            "Score a bundle (thresholds fitted on val, then the chosen split) and write one HTML "
+            "file: data provenance, model, training curves, ROC with CI band, operating points, "
+            "calibration, subgroups, readers, versions. Prints the path written."
+        ),
+    ),
+    "calibrate": Command(
+        "calibrate",
+        "fit prediction sets / an abstain rule on val and store them in the bundle",
+        (
+            "Fit split-conformal prediction sets and/or an abstain rule on the bundle's "
+            "validation split and write them into the bundle (sealed by its manifest)."
+        ),
+    ),
+    "predict": Command(
+        "predict",
+        "class probabilities for image, .npz, DICOM (file or series) or NIfTI",
+        None,
+    ),
+    "inspect": Command(
+        "inspect",
+        "read a DICOM file/series or NIfTI volume and describe it",
+        None,
+    ),
+    "explain": Command(
+        "explain",
+        "saliency maps (with their sanity verdict) for an image, volume or signal file",
+        (
+            "Maps of where the network looked, each with the verdict of the cascading "
+            "model-parameter randomisation test; figures and explanation.json go to --out."
+        ),
+    ),
+    "export": Command(
+        "export",
+        "export a bundle to ONNX (with an output-parity check)",
+        (
+            "Export a bundle's network to ONNX. The graph is run in ONNX Runtime next to the "
+            "PyTorch model in fp32 on the same inputs; the largest absolute logit difference is "
+            "printed, and above --atol nothing is written and the command fails."
+        ),
+    ),
+    "study": Command(
+        "study",
+        "run a clinical study from data to report",
+        None,
+    ),
+    "weights": Command(
+        "weights",
+        "inspect weight files, inflate 2D to 1D/3D",
+        None,
+    ),
+}
 
 #: exceptions that mean "the user asked for something impossible": one line, exit 2
 #: (OSError covers a missing file, a permission problem and a full disk alike)
@@ -134,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"healthcnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+    for name, command in COMMANDS.items():
+        parser_of = sub.add_parser(name, help=command.help, description=command.description)
+        importlib.import_module(f"{__name__}.{command.module}").register(parser_of)
     return parser
 
 

@@ -10,13 +10,7 @@ from .._json import dumps
 from ..evaluation.calibrate import calibrate_bundle
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    c = subparsers.add_parser(
-        "calibrate",
-        help="fit prediction sets / an abstain rule on val and store them in the bundle",
-        description="Fit split-conformal prediction sets and/or an abstain rule on the bundle's "
-        "validation split and write them into the bundle (sealed by its manifest).",
-    )
+def register(c: argparse.ArgumentParser) -> None:
     c.add_argument("bundle")
     c.add_argument("--coverage", type=float, default=0.9, help="target coverage of the sets")
     c.add_argument("--method", default="aps", choices=["lac", "aps", "raps"])

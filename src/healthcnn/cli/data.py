@@ -22,8 +22,7 @@ def _add_dataset(parser: argparse.ArgumentParser) -> None:
     _add_root(parser)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("data", help="list, inspect and download datasets")
+def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     ls = sub.add_parser("list", help="every known dataset and which sizes are under the root")

@@ -14,13 +14,7 @@ from ..evaluation import OperatingPoints, evaluate_bundle, parse_points
 from . import add_format_option, add_scoring_options
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    e = subparsers.add_parser(
-        "evaluate",
-        help="score a bundle on a split of its data (CIs, operating points, calibration)",
-        description="Score a bundle. Thresholds and the calibration temperature are fitted on "
-        "the validation split and applied unchanged to --split.",
-    )
+def register(e: argparse.ArgumentParser) -> None:
     e.add_argument("bundle")
     add_scoring_options(e)
     e.add_argument("--data", help="score on this dataset instead of the bundle's own")

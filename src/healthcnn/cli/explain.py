@@ -8,13 +8,7 @@ from ..explain.files import explain_files
 from ..explain.saliency import METHODS
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    r = subparsers.add_parser(
-        "explain",
-        help="saliency maps (with their sanity verdict) for an image, volume or signal file",
-        description="Maps of where the network looked, each with the verdict of the cascading "
-        "model-parameter randomisation test; figures and explanation.json go to --out.",
-    )
+def register(r: argparse.ArgumentParser) -> None:
     r.add_argument("bundle")
     r.add_argument("file", help="an image file or an .npz holding 'images'")
     r.add_argument("--method", default="gradcam", choices=list(METHODS))

@@ -8,14 +8,7 @@ import json
 from ..bundle.export import DEFAULT_ATOL, export_onnx
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "export",
-        help="export a bundle to ONNX (with an output-parity check)",
-        description="Export a bundle's network to ONNX. The graph is run in ONNX Runtime next to "
-        "the PyTorch model in fp32 on the same inputs; the largest absolute logit difference is "
-        "printed, and above --atol nothing is written and the command fails.",
-    )
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory")
     p.add_argument("--format", dest="target", choices=["onnx"], default="onnx")
     p.add_argument("-o", "--out", help="output file (default BUNDLE/model.onnx)")

@@ -21,10 +21,7 @@ from ..io.inspect import inspect
 from . import add_format_option
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "inspect", help="read a DICOM file/series or NIfTI volume and describe it"
-    )
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="a .dcm file, a DICOM series folder, or a .nii/.nii.gz file")
     parser.add_argument(
         "--window",

@@ -8,8 +8,7 @@ from ..models import list_models, model_info
 from . import add_format_option, add_info_action, printed_as_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="list the registered architectures")
+def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     ls = sub.add_parser("list", help="name, family, parameters (2D, 3 channels, 1000 classes)")

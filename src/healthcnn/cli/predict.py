@@ -10,10 +10,7 @@ from ..inference.files import predict_files
 from . import add_format_option, printed_as_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    r = subparsers.add_parser(
-        "predict", help="class probabilities for image, .npz, DICOM (file or series) or NIfTI"
-    )
+def register(r: argparse.ArgumentParser) -> None:
     r.add_argument("bundle")
     r.add_argument("files", nargs="+")
     r.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])

@@ -8,14 +8,7 @@ from ..report import make_report
 from . import add_scoring_options
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "report",
-        help="write a self-contained HTML model card of a bundle",
-        description="Score a bundle (thresholds fitted on val, then the chosen split) and write "
-        "one HTML file: data provenance, model, training curves, ROC with CI band, operating "
-        "points, calibration, subgroups, readers, versions. Prints the path written.",
-    )
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory (e.g. runs/demo)")
     p.add_argument(
         "--compare", nargs="+", default=[], metavar="BUNDLE", help="other bundles to compare"

@@ -202,14 +202,8 @@ def _conv_arguments(
     _rounding(parser, "round up (not a convolution's rule)")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(parser: argparse.ArgumentParser) -> None:
     """Add ``healthcnn shapes`` and its sub-commands conv, pool, fc and lc."""
-    parser = subparsers.add_parser(
-        "shapes",
-        help="output size, parameters and calculations of one layer (the lecture's formulas)",
-        description="Output size (W - F + 2P)/S + 1, parameters and calculations of one layer. "
-        "Shapes are channels last: 227x227x3 (image), 5000x12 (signal), 64x64x64x1 (volume).",
-    )
     sub = parser.add_subparsers(dest="layer", metavar="LAYER", required=True)
     spatial = "input shape, channels last: 227x227x3, 5000x12 or 64x64x64x1"
 

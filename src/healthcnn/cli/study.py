@@ -13,8 +13,7 @@ import importlib
 STUDIES: list[str] = ["skin", "ecg", "dr", "volumes"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("study", help="run a clinical study from data to report")
+def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="study", metavar="STUDY", required=True)
     for name in STUDIES:
         importlib.import_module(f"{__package__}.study_{name}").register(sub)

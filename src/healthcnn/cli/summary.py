@@ -22,16 +22,7 @@ from . import CLIError
 FORMATS = ("text", "md", "csv", "json", "html")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "summary",
-        help="per-layer shapes, parameters, MACs and pooling calculations of a model",
-        description=(
-            "Run one forward pass and print every layer call with its shapes, parameters, MACs "
-            "(bias excluded; FLOPs = 2 x MACs) and pooling calculations (output elements x "
-            "window volume)."
-        ),
-    )
+def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "target", help="registered model name, or package.module:callable returning a model"
     )

@@ -31,13 +31,7 @@ _TRAIN_FLAGS = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "train",
-        help="train a model on a dataset and write a bundle",
-        description="Train a registered model on a dataset (registered name, .npz or .csv), "
-        "score validation and test, and write the model bundle to --out.",
-    )
+def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", help="dataset name (retinamnist, ecg5000, cpsc2021, ...), .npz or .csv path"
     )

@@ -17,8 +17,7 @@ from ..models.weights import INFLATE_MODES, inflate_file, weights_info
 from . import add_info_action, printed_as_json
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("weights", help="inspect weight files, inflate 2D to 1D/3D")
+def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
 
     inflate = sub.add_parser("inflate", help="2D weights -> 1D or 3D (.safetensors)")
