@@ -58,3 +58,48 @@ def test_operating_points_are_fitted_on_validation_and_ignore_test() -> None:
     for key, point in result["operating_points"].items():
         assert again["operating_points"][key]["threshold"] == point["threshold"]
     assert again["chosen_on_val"] == result["chosen_on_val"]
+
+
+def _load_sweep():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "dr_recipe_sweep.py"
+    spec = importlib.util.spec_from_file_location("dr_recipe_sweep", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_recipe_runs(folder, quality: dict[str, float], seeds=(0, 1)) -> None:
+    """Runs of one recipe whose grade probabilities have the given quality per split."""
+    import json
+
+    folder.mkdir(parents=True)
+    for seed in seeds:
+        arrays = {}
+        for split in ("val", "test"):
+            y = GRADES[split]
+            onehot = np.eye(5)[y]
+            noise = np.random.default_rng(seed + 10 * len(split)).random((len(y), 5))
+            p = quality[split] * onehot + (1 - quality[split]) * noise
+            p /= p.sum(1, keepdims=True)
+            arrays |= {f"y_{split}": y, split: p, f"{split}_tta": p}
+        np.savez(folder / f"seed{seed}.npz", **arrays)
+        sweep = _load_sweep()
+        run = {"seed": seed, "device": "cpu", "seconds": 1.0, "best_epoch": 1}
+        for split in ("val", "test"):
+            metrics = sweep._metrics(arrays[f"y_{split}"], arrays[split])
+            run[split] = run[f"{split}_tta"] = metrics
+        (folder / f"seed{seed}.json").write_text(json.dumps(run))
+
+
+def test_the_dr_recipe_is_chosen_on_validation(tmp_path) -> None:
+    scratch = tmp_path / "runs"
+    _write_recipe_runs(scratch / "good-on-val", {"val": 0.6, "test": 0.05})
+    _write_recipe_runs(scratch / "good-on-test", {"val": 0.05, "test": 0.6})
+    summary = _load_sweep().summarise(scratch, tmp_path / "out", ensemble_size=2)
+    table = summary["configurations"]
+    by_test = max(table, key=lambda k: table[k]["test"]["auc"]["mean"])
+    assert by_test.startswith("good-on-test")  # test would choose the other recipe
+    assert summary["chosen_on_validation"].startswith("good-on-val")
