@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 T = TypeVar("T")
 
@@ -62,3 +63,22 @@ def outcome(
         except allowed as exc:
             assert str(exc).strip(), f"{type(exc).__name__} without a message"
             return None
+
+
+def damage(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
+    """``data`` with bytes flipped (``(position, xor)``, positions wrapped) and then cut short
+    at ``cut`` (wrapped too): the damage a disk, a transfer or an editor does to a file."""
+    out = bytearray(data)
+    for pos, xor in flips:
+        if out:
+            out[pos % len(out)] ^= xor
+    return bytes(out[: cut % (len(out) + 1)])
+
+
+#: up to four flipped bytes anywhere
+FLIPS = st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4)
+
+
+def damaged(data: bytes) -> st.SearchStrategy[bytes]:
+    """``data``, cut at any length and with up to four bytes flipped."""
+    return st.builds(damage, st.just(data), st.integers(0, len(data)), FLIPS)

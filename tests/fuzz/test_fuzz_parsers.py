@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _fuzz import FUZZ, outcome
+from _fuzz import FLIPS, FUZZ, damage, outcome
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -53,15 +53,6 @@ BASE = _make_record(TEMPLATE)
 FILES = {ext: (TEMPLATE / f"rec.{ext}").read_bytes() for ext in ("hea", "dat", "atr")}
 
 
-def _mutate(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
-    out = bytearray(data)
-    for pos, xor in flips:
-        if out:
-            out[pos % len(out)] ^= xor
-    return bytes(out[: cut % (len(out) + 1)])
-
-
-FLIPS = st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4)
 HEADER_TOKENS = st.sampled_from(
     ["rec", "2", "100", "200", "rec.dat", "212", "16", "8", "-1", "0", "1e9", "x", "/", "#", " "]
 )
@@ -89,7 +80,7 @@ def test_wfdb_header_and_signal(
         lines[line % len(lines)] = " ".join(tokens)
         data = "\n".join(lines).encode() + b"\n"
     else:
-        data = _mutate(FILES["dat"], cut, flips)
+        data = damage(FILES["dat"], cut, flips)
     with tempfile.TemporaryDirectory() as tmp:
         rec = outcome(lambda: read_record(_record_copy(Path(tmp), ext, data)))
     if rec is not None:
@@ -100,7 +91,7 @@ def test_wfdb_header_and_signal(
 @FUZZ
 @given(
     data=st.one_of(
-        st.builds(_mutate, st.just(FILES["atr"]), st.integers(0, 200), FLIPS),
+        st.builds(damage, st.just(FILES["atr"]), st.integers(0, 200), FLIPS),
         st.binary(max_size=40),
     )
 )
@@ -194,7 +185,7 @@ def test_checkpoints(
     drop = data.draw(st.lists(keys, max_size=2), label="drop")
     replace = data.draw(st.dictionaries(keys, JSON_VALUES, max_size=2), label="replace")
     cut = data.draw(st.integers(0, len(original)), label="cut")
-    tensors = _mutate(original, cut, flips) if flips or cut < len(original) else None
+    tensors = damage(original, cut, flips) if flips or cut < len(original) else None
     doc = {k: v for k, v in template.items() if k not in drop}
     doc.update(replace)
     with tempfile.TemporaryDirectory() as tmp:
