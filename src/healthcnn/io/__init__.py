@@ -1,5 +1,7 @@
 """Medical file formats in: DICOM files, DICOM series folders and NIfTI volumes, read into one
-:class:`MedicalImage` (channels-first array, spacing, affine in LPS, applied steps).
+:class:`MedicalImage` (channels-first array, spacing, affine in LPS, applied steps); PNG, JPEG,
+TIFF (16-bit too) and single-array ``.npz`` files into the same object without geometry
+(:mod:`healthcnn.io.plain`).
 
 ``read(path, window=None)`` picks the reader by what ``path`` is; ``window`` is ``None`` (keep
 modality values, e.g. Hounsfield units), a preset name (:data:`WINDOW_PRESETS`), ``"file"``
@@ -36,15 +38,21 @@ def is_medical_path(path: str | os.PathLike[str]) -> bool:
 
 
 def read(path: str | os.PathLike[str], window: object = None) -> MedicalImage:
-    """Read a DICOM file, a DICOM series folder or a NIfTI file (see the module docstring)."""
+    """Read a DICOM file or series folder, a NIfTI file, or a PNG/JPEG/TIFF/``.npz`` file (see
+    the module docstring)."""
     from .dicom import read_dicom_file
     from .nifti import is_nifti, read_nifti
+    from .plain import NPZ_SUFFIX, is_plain_path, read_image_file, read_npz
     from .series import read_dicom_series
 
     parse_window(window)  # an unknown preset fails before any file is opened
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or folder")
+    if p.is_file() and is_plain_path(p):
+        if window is not None:
+            raise MedicalFormatError(p, "a window applies to DICOM/NIfTI values, not to this file")
+        return read_npz(p) if p.suffix.lower() == NPZ_SUFFIX else read_image_file(p)
     if p.is_dir():
         return read_dicom_series(p, window)
     if is_nifti(p):
