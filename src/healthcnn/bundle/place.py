@@ -33,11 +33,12 @@ class BundleRecovered(UserWarning):
 
 
 def check_out_path(directory: Path) -> None:
-    """A path a bundle can be written to: it has a name (not ``/``, ``.`` or ``..``)."""
-    if directory.name in ("", ".", ".."):
+    """A path a bundle can be written to: a folder of its own (not a filesystem root, ``.``
+    or ``..``, which would replace the folder the user stands in)."""
+    if directory.name in (".", "..") or directory.expanduser().resolve().name == "":
         raise BundleError(
-            f"cannot write a bundle at {str(directory)!r}: give a new folder name, "
-            f"e.g. runs/my-model"
+            f"{directory}: a filesystem root (or . and ..) cannot hold a bundle; give a new "
+            f"folder name, e.g. runs/my-model"
         )
 
 

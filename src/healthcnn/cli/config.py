@@ -157,15 +157,3 @@ def check_device(device: str | None) -> str:
             f"cuda:{torch.cuda.device_count() - 1})"
         )
     return text
-
-
-def check_out(out: str | None) -> None:
-    """Refuse an ``--out`` that cannot be a bundle directory of its own (a filesystem root)."""
-    if out is None:
-        return
-    path = Path(out).expanduser().resolve()
-    if path.name == "":
-        raise CLIError(
-            f"--out {out}: a filesystem root cannot hold a bundle; name a directory of its own, "
-            "e.g. --out runs/retina"
-        )

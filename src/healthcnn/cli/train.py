@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 
+from ..bundle import check_bundle_target
 from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
 from ..training.config import RunConfig
 from . import CLIError, add_format_option, printed_as_json
-from .config import check_device, check_out, load_config_file
+from .config import check_device, load_config_file
 
 #: command-line flag -> TrainConfig field
 _TRAIN_FLAGS = {
@@ -128,7 +129,7 @@ def _num(value: float | None) -> str:
 def _train(args: argparse.Namespace) -> int:
     cfg = run_config_from_args(args)
     check_device(cfg.device)
-    check_out(cfg.out)
+    check_bundle_target(cfg.out)  # before anything is loaded or trained
     if args.nproc < 1:
         raise CLIError(f"--nproc must be >= 1, got {args.nproc}")
     torchrun = distributed.launched_by_torchrun()
