@@ -40,7 +40,14 @@ from .._json import dumps
 from ..tasks import Task
 from . import place
 from .schema import BundleError, Preprocessing
-from .seal import MANIFEST_FILE, check_manifest, read_json_object, sha256_file, write_manifest
+from .seal import (
+    MANIFEST_FILE,
+    check_manifest,
+    read_json_object,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -228,10 +235,10 @@ def _is_complete(path: Path) -> bool:
 
 def _listed_files(directory: Path) -> set[str]:
     """The files that belong to the bundle at ``directory`` (BundleError if it is none)."""
-    metadata = verify_bundle(directory, recover=False)
+    metadata = verify_bundle(directory, recover=False)  # checks the manifest's every file
     if metadata.get("format_version") == 1:
         return {*BUNDLE_FILES, *_V1_DERIVED}
-    return {*check_manifest(directory, BUNDLE_FILES), MANIFEST_FILE}
+    return {*read_manifest(directory), MANIFEST_FILE}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -273,23 +280,28 @@ def verify_bundle(directory: str | Path, *, recover: bool = True) -> dict[str, A
         place.recover(directory, _is_complete)
     if not directory.is_dir():
         raise BundleError(f"{directory} is not a directory (a bundle is a directory)")
-    if (directory / MANIFEST_FILE).exists():
-        check_manifest(directory, BUNDLE_FILES)
+    sealed = (directory / MANIFEST_FILE).exists()
+    files = check_manifest(directory, BUNDLE_FILES) if sealed else None
     config = _read_json(directory / CONFIG_FILE)
     metadata = _read_json(directory / METADATA_FILE)
-    if metadata["format_version"] >= 2 and not (directory / MANIFEST_FILE).exists():
+    if metadata["format_version"] >= 2 and not sealed:
         raise BundleError(f"{directory} is not a sealed bundle: {MANIFEST_FILE} is missing")
-    _check_weights_digest(directory, metadata)
+    # sealed: the manifest has just hashed the weights; their digest need not be read again
+    digest = files[MODEL_FILE]["sha256"] if files is not None else None
+    _check_weights_digest(directory, metadata, digest)
     _check_task_and_record(directory, metadata)
     _check_tensor_shapes(directory / MODEL_FILE, config)
     return metadata
 
 
-def _check_weights_digest(directory: Path, metadata: Mapping[str, Any]) -> None:
+def _check_weights_digest(
+    directory: Path, metadata: Mapping[str, Any], digest: str | None = None
+) -> None:
+    """The weights' SHA-256 (``digest`` when already computed) equals metadata's record."""
     weights = directory / MODEL_FILE
     if not weights.is_file():
         raise BundleError(f"{directory} is not a complete bundle: {MODEL_FILE} is missing")
-    digest = sha256_file(weights)
+    digest = digest or sha256_file(weights)
     if digest != metadata.get("model_sha256"):
         raise BundleError(
             f"{weights} was changed after the bundle was written: SHA-256 {digest[:12]}... but "
