@@ -100,6 +100,16 @@ def plain_est(est: Any, digits: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
+def figure(svg: str, caption: str) -> str:
+    """An SVG figure with its caption."""
+    return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def note(text: str) -> str:
+    """A note paragraph (what a section says in place of what it cannot show)."""
+    return f"<p class=note>{esc(text)}</p>"
+
+
 def table(
     header: Sequence[str],
     rows: Iterable[Sequence[str]],

@@ -16,10 +16,12 @@ from typing import Any
 from ._format import (
     ci,
     est_text,
+    figure,
     is_estimate,
     is_percent,
     kv_table,
     label_of,
+    note,
     num,
     plain_est,
     table,
@@ -53,14 +55,6 @@ _RULES = {
 }
 
 
-def _fig(svg: str, caption: str) -> str:
-    return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
-
-
-def _absent(what: str) -> str:
-    return f"<p class=note>{esc(what)}</p>"
-
-
 # The sections an evaluation may lack: their titles and what they say in its place.
 _OPTIONAL = {
     "operating-points": (
@@ -82,7 +76,7 @@ _OPTIONAL = {
 def _optional_section(key: str, body: str | None = None) -> str:
     """The optional section ``key`` with ``body``, or (None) saying why it is empty."""
     title, missing = _OPTIONAL[key]
-    return section(key, title, _absent(missing) if body is None else body)
+    return section(key, title, note(missing) if body is None else body)
 
 
 def _label(key: str, evaluation: Mapping[str, Any]) -> str:
@@ -147,7 +141,7 @@ def discrimination(evaluation: Mapping[str, Any]) -> str:
     body = (
         table(["Metric", "Estimate", "95% CI", "CI method", "n"], rows)
         if rows
-        else _absent("The evaluation holds no metric estimates.")
+        else note("The evaluation holds no metric estimates.")
     )
     per_class = evaluation.get("per_class") or []
     if per_class:
@@ -187,13 +181,13 @@ def discrimination(evaluation: Mapping[str, Any]) -> str:
         ap_text=f"AP {plain_est(ap)}" if ap is not None else None,
     )
     body += '<div class="figrow">'
-    body += _fig(
+    body += figure(
         roc,
         f"ROC curve ({what}) on the {evaluation.get('split', '?')} split. Shaded: pointwise "
         "95% confidence band. Markers: operating points fitted on the validation split"
         + (", and human readers." if evaluation.get("readers") else "."),
     )
-    body += _fig(pr, f"Precision-recall curve ({what}). Dashed: prevalence, a no-skill model.")
+    body += figure(pr, f"Precision-recall curve ({what}). Dashed: prevalence, a no-skill model.")
     body += "</div>"
     return section("discrimination", "Discrimination", body)
 
@@ -265,13 +259,13 @@ def confusion(evaluation: Mapping[str, Any]) -> str:
     return section(
         "confusion",
         "Confusion matrix",
-        _fig(
+        figure(
             svg,
             "Rows: true class; columns: predicted class (highest score). Each cell: number of "
             "cases and its share of the true class's row; outlined: correct predictions.",
         )
         if labels
-        else _absent("The evaluation holds no confusion matrix."),
+        else note("The evaluation holds no confusion matrix."),
     )
 
 
@@ -308,15 +302,13 @@ def calibration(evaluation: Mapping[str, Any]) -> str:
                 + (f"; ECE after scaling {num(after)}" if after else ""),
             )
         )
-    measures = (
-        kv_table(pairs) if pairs else _absent("The evaluation holds no calibration measures.")
-    )
+    measures = kv_table(pairs) if pairs else note("The evaluation holds no calibration measures.")
     body = f'<div class="figrow"><div class="side">{measures}</div>'
     rel = (evaluation.get("curves") or {}).get("reliability")
     ece_note = None
     if ece and math.isfinite(value(ece)):
         ece_note = f"ECE {value(ece):.3f}, {ece.get('n_bins', '?')} bins"
-    body += _fig(
+    body += figure(
         reliability_chart(rel, ece_text=ece_note),
         "Reliability diagram: in each bin of predicted probability, the observed frequency "
         "(bars) against the mean prediction (points); on the diagonal the model is calibrated. "
@@ -437,7 +429,7 @@ def comparison(
         others=[(n, (e.get("curves") or {}).get("roc") or {}) for n, e in others],
         label=main[0],
     )
-    body += _fig(svg, "ROC curves of the compared bundles (solid: this bundle).")
+    body += figure(svg, "ROC curves of the compared bundles (solid: this bundle).")
     body += (
         "<p class=note>Intervals are per model; whether two models differ needs a paired test "
         "on the same cases (DeLong's test, healthcnn.metrics.delong_test).</p>"

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._format import ci, est_text, kv_table, num, table
+from ._format import ci, est_text, figure, kv_table, note, num, table
 from .card import section
 from .charts import placeholder
 from .svg import PALETTE, Plot, esc
@@ -21,20 +21,12 @@ _CONFIDENCE = {
 }
 
 
-def _fig(svg: str, caption: str) -> str:
-    return f"<figure>{svg}<figcaption>{esc(caption)}</figcaption></figure>"
-
-
-def _absent(what: str) -> str:
-    return f"<p class=note>{esc(what)}</p>"
-
-
 def trust_section(evaluation: Mapping[str, Any]) -> str:
     """Sets (coverage overall and per class, sizes) and selective prediction (curve, AURC,
     accuracy at 50% coverage, the abstain rule)."""
     sets, sel = evaluation.get("prediction_sets"), evaluation.get("selective")
     if not sets and not sel:
-        body = _absent(
+        body = note(
             "The evaluation holds no prediction sets or selective prediction (a multi-label "
             "task, or an evaluation from before they existed)."
         )
@@ -45,7 +37,7 @@ def trust_section(evaluation: Mapping[str, Any]) -> str:
 
 def sets_part(ps: Mapping[str, Any] | None, split: str) -> str:
     if not ps:
-        return _absent("No prediction sets were requested for this evaluation.")
+        return note("No prediction sets were requested for this evaluation.")
     mode = (
         "class-conditional (one threshold per class)"
         if ps.get("class_conditional")
@@ -111,7 +103,7 @@ def selective_part(sel: Mapping[str, Any] | None) -> str:
         rows,
         caption="Selective prediction (lower AURC is better)",
     )
-    body += _fig(
+    body += figure(
         risk_coverage_chart(scores),
         "Risk-coverage curve: the error rate among the cases kept when the model abstains on "
         "its least confident cases, for each confidence score.",
