@@ -150,6 +150,24 @@ def add_study_options(
     add_format_option(p)
 
 
+def add_trust_options(p: argparse.ArgumentParser, method_flag: str) -> None:
+    """Prediction sets and abstention fitted on val, shared by ``evaluate`` and ``calibrate``
+    (the set method's flag is ``method_flag``; its value is ``args.set_method``)."""
+    t = p.add_argument_group("prediction sets and abstention (fitted on val)")
+    t.add_argument("--coverage", type=float, default=0.9, metavar="C", help="target coverage")
+    t.add_argument(method_flag, dest="set_method", default="aps", choices=["lac", "aps", "raps"])
+    t.add_argument(
+        "--class-conditional", action="store_true", help="one quantile per class (Mondrian)"
+    )
+    t.add_argument("--no-sets", action="store_true", help="no prediction sets")
+    t.add_argument(
+        "--abstain-accuracy",
+        type=float,
+        metavar="A",
+        help="abstain below the softmax confidence whose kept val cases reach accuracy A",
+    )
+
+
 def add_format_option(p: argparse.ArgumentParser) -> None:
     """``--format text|json``: lines for people (the default) or JSON for programs."""
     p.add_argument("--format", choices=["text", "json"], default="text")

@@ -8,23 +8,15 @@ import argparse
 
 from .._json import dumps
 from ..evaluation.calibrate import calibrate_bundle
+from . import add_format_option, add_trust_options
 
 
 def register(c: argparse.ArgumentParser) -> None:
     c.add_argument("bundle")
-    c.add_argument("--coverage", type=float, default=0.9, help="target coverage of the sets")
-    c.add_argument("--method", default="aps", choices=["lac", "aps", "raps"])
-    c.add_argument("--class-conditional", action="store_true", help="one quantile per class")
-    c.add_argument("--no-sets", action="store_true", help="store no set rule")
-    c.add_argument(
-        "--abstain-accuracy",
-        type=float,
-        metavar="A",
-        help="abstain below the softmax confidence whose kept val cases reach accuracy A",
-    )
+    add_trust_options(c, "--method")
     c.add_argument("--data-dir")
     c.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    c.add_argument("--format", choices=["text", "json"], default="text")
+    add_format_option(c)
     c.set_defaults(func=_calibrate)
 
 
@@ -32,7 +24,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     record = calibrate_bundle(
         args.bundle,
         coverage=None if args.no_sets else args.coverage,
-        method=args.method,
+        method=args.set_method,
         class_conditional=args.class_conditional,
         abstain_accuracy=args.abstain_accuracy,
         data_dir=args.data_dir,

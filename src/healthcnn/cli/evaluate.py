@@ -11,7 +11,7 @@ from typing import Any
 
 from .._json import dumps
 from ..evaluation import OperatingPoints, evaluate_bundle, parse_points
-from . import add_format_option, add_scoring_options
+from . import add_format_option, add_scoring_options, add_trust_options
 
 
 def register(e: argparse.ArgumentParser) -> None:
@@ -30,27 +30,9 @@ def register(e: argparse.ArgumentParser) -> None:
     e.add_argument("--ci", default="delong", choices=["delong", "bootstrap"])
     e.add_argument("--n-resamples", type=int, default=2000, help="bootstrap resamples")
     e.add_argument("--bins", type=int, default=15, help="calibration bins (ECE)")
-    _trust_arguments(e)
+    add_trust_options(e, "--set-method")
     add_format_option(e)
     e.set_defaults(func=_evaluate)
-
-
-def _trust_arguments(e: argparse.ArgumentParser) -> None:
-    t = e.add_argument_group("prediction sets and abstention (fitted on val)")
-    t.add_argument(
-        "--coverage", type=float, default=0.9, metavar="C", help="prediction sets' target coverage"
-    )
-    t.add_argument("--set-method", default="aps", choices=["lac", "aps", "raps"])
-    t.add_argument(
-        "--class-conditional", action="store_true", help="one quantile per class (Mondrian)"
-    )
-    t.add_argument("--no-sets", action="store_true", help="no prediction sets")
-    t.add_argument(
-        "--abstain-accuracy",
-        type=float,
-        metavar="A",
-        help="fit an abstain rule whose kept val cases reach this accuracy (e.g. 0.9)",
-    )
 
 
 def _points(args: argparse.Namespace) -> OperatingPoints | None:
