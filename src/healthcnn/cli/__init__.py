@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
+from .._json import dumps
 
 
 @dataclass(frozen=True)
@@ -184,10 +184,11 @@ def add_info_action(
 
 
 def printed_as_json(args: argparse.Namespace, doc: Any) -> bool:
-    """Under ``--format json``, print ``doc`` as indented JSON and return True; else False."""
+    """Under ``--format json``, print ``doc`` as indented strict JSON (an undefined number is
+    ``null``, never ``NaN``) and return True; else False."""
     if args.format != "json":
         return False
-    print(json.dumps(doc, indent=2))
+    print(dumps(doc, indent=2))
     return True
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from .._json import dumps
 from ..evaluation.calibrate import calibrate_bundle
-from . import add_format_option, add_trust_options
+from . import add_format_option, add_trust_options, printed_as_json
 
 
 def register(c: argparse.ArgumentParser) -> None:
@@ -30,8 +29,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         precision=args.precision,
     )
-    if args.format == "json":
-        print(dumps(record, indent=2))
+    if printed_as_json(args, record):
         return 0
     print(f"{args.bundle}: rules fitted on val (n={record['n_val']}) and sealed in trust.json")
     sets = record["conformal"]
