@@ -149,6 +149,12 @@ class Preprocessing:
 
     # -- what inference does ---------------------------------------------------------------------
     @property
+    def raw_uint8(self) -> bool:
+        """Whether inputs arrive as uint8 pixels or voxels (scaled by 1/255), not as float
+        signals already normalised per lead (scale 1)."""
+        return self.scale != 1.0
+
+    @property
     def tta(self) -> bool:
         """Whether predictions are averaged over test-time views."""
         return self.views != "single"

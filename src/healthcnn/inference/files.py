@@ -26,9 +26,9 @@ from .medical import medical_item
 def _checked(arr: np.ndarray, record: Preprocessing, where: str) -> np.ndarray:
     """Inputs by the data loaders' rules: images (a record that scales by 1/255) become uint8
     by the stated 16-bit/float rules or are refused; signals stay float32, finite."""
-    if record.scale == 1.0:
-        return signal_array(arr, where).astype(np.float32)
-    return image_array(arr, where)
+    if record.raw_uint8:
+        return image_array(arr, where)
+    return signal_array(arr, where).astype(np.float32)
 
 
 def _npz_items(f: Path, record: Preprocessing) -> list[tuple[str, np.ndarray]]:
