@@ -66,7 +66,7 @@ def _without_preamble(pydicom: Any, path: Path, pixels: bool) -> Any:
     not_dicom = MedicalFormatError(
         path,
         "not a DICOM file (no 'DICM' marker after the 128-byte preamble); healthcnn reads "
-        "DICOM files, DICOM series folders and NIfTI .nii/.nii.gz",
+        "DICOM files and series folders, NIfTI .nii/.nii.gz, PNG/JPEG/TIFF and .npz",
     )
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
