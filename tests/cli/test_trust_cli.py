@@ -75,6 +75,47 @@ def test_calibrate_then_predict_returns_sets_and_flags(copy: Path, capsys) -> No
     assert "abstain" in capsys.readouterr().out.splitlines()[0]
 
 
+def test_calibrate_fits_operating_points_that_predict_decides_with(copy: Path, capsys) -> None:
+    inputs = copy.parent / "retinamnist_small.npz"
+    assert main(["calibrate", str(copy), "--precision", "fp32"]) == 0
+    out = capsys.readouterr().out
+    assert "referable" in out and "at high sensitivity: threshold" in out
+    points = read_trust(copy).points
+    assert points.positive == ("2", "3", "4")  # RetinaMNIST's referable view
+    by_name = {p["name"]: p for p in points.points}
+    assert by_name["high sensitivity"]["val_sensitivity"] >= 0.9
+    assert by_name["high specificity"]["val_specificity"] >= 0.9
+    rows = predict_files(copy, [inputs], precision="fp32")
+    score = np.array([sum(r["probabilities"][c] for c in "234") for r in rows])
+    for name, point in by_name.items():
+        assert [r["decisions"][name] for r in rows] == (score >= point["threshold"]).tolist()
+    # a chosen view: class 0 against the rest
+    assert main(["calibrate", str(copy), "--positive", "0", "--format", "json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["operating_points"]["positive"] == ["0"]
+
+
+def test_bad_operating_points_are_refused(copy: Path) -> None:
+    point = {"name": "p", "rule": "youden", "target": None, "threshold": 0.5,
+             "val_sensitivity": 0.8, "val_specificity": 0.7}  # fmt: skip
+    record = {
+        "format": "healthcnn-trust",
+        "format_version": 1,
+        "conformal": None,
+        "abstain": {"target_accuracy": 0.9, "threshold": 0.5, "val_coverage": 0.5,
+                    "val_accuracy": 0.9, "n": 40},
+        "operating_points": {"positive": ["2"], "name": "x", "points": [point]},
+    }  # fmt: skip
+    assert read_trust(write_trust(copy, record).parent).points.positive == ("2",)
+    for bad, match in (
+        ({**point, "threshold": float("nan")}, "finite number"),
+        ({**point, "val_sensitivity": 1.5}, "rate in"),
+        ({k: v for k, v in point.items() if k != "name"}, "with a name"),
+    ):
+        with pytest.raises(BundleError, match=match):
+            write_trust(copy, {**record, "operating_points": {"positive": ["2"], "points": [bad]}})
+
+
 def test_trust_file_is_sealed(copy: Path, capsys) -> None:
     assert main(["calibrate", str(copy), "--method", "raps", "--precision", "fp32"]) == 0
     capsys.readouterr()

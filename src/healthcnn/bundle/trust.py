@@ -10,7 +10,12 @@ A ``trust.json`` the manifest does not list is not part of the bundle and is ign
     {"format": "healthcnn-trust", "format_version": 1, "fitted_on": "val", "data": "...",
      "n_val": 120, "model_sha256": "...",
      "conformal": ConformalClassifier.to_dict() or null,
-     "abstain": AbstainRule.to_dict() (softmax confidence) or null}
+     "abstain": AbstainRule.to_dict() (softmax confidence) or null,
+     "operating_points": {"positive": [class names], "name": "...", "points": [{"name",
+       "rule", "target", "threshold", "val_sensitivity", "val_specificity"}, ...]} or null}
+
+The operating points decide on the binary view's score, the summed probabilities of the
+``positive`` classes: positive when the score is at least the point's threshold.
 
 ``model_sha256`` ties the rules to the weights they were fitted for: rules of other weights are
 refused on load.
@@ -18,9 +23,13 @@ refused on load.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .._atomic import atomic_write_text
 from .._json import dumps
@@ -34,12 +43,63 @@ TRUST_FORMAT = "healthcnn-trust"
 
 
 @dataclass(frozen=True)
+class DecisionPoints:
+    """Operating points fitted on validation for the binary view of ``positive`` classes."""
+
+    positive: tuple[str, ...]
+    name: str
+    points: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_dict(cls, record: Any) -> DecisionPoints:
+        """Checked: class names, and per point a name, a finite threshold and validation rates
+        in [0, 1]."""
+        if not isinstance(record, dict):
+            raise ValueError("operating_points must be an object")
+        positive, points = record.get("positive"), record.get("points")
+        if not isinstance(positive, list) or not positive or not all(
+            isinstance(c, str) for c in positive
+        ):
+            raise ValueError("operating_points.positive must be a list of class names")
+        if not isinstance(points, list) or not points:
+            raise ValueError("operating_points.points must be a non-empty list")
+        for i, point in enumerate(points):
+            _check_point(point, f"operating_points.points[{i}]")
+        return cls(tuple(positive), str(record.get("name", "")), tuple(points))
+
+    def columns(self, classes: Sequence[str]) -> list[int]:
+        """Indices of the positive classes among ``classes`` (all must be there)."""
+        missing = [c for c in self.positive if c not in classes]
+        if missing:
+            raise ValueError(f"operating points name classes {missing} the model does not have")
+        return [list(classes).index(c) for c in self.positive]
+
+    def decide(self, probs: np.ndarray, classes: Sequence[str]) -> list[dict[str, bool]]:
+        """Per row of class probabilities ``(N, K)``: ``{point name: positive?}``."""
+        score = np.asarray(probs, dtype=np.float64)[:, self.columns(classes)].sum(axis=1)
+        return [{p["name"]: bool(s >= p["threshold"]) for p in self.points} for s in score]
+
+
+def _check_point(point: Any, where: str) -> None:
+    if not isinstance(point, dict) or not isinstance(point.get("name"), str):
+        raise ValueError(f"{where} must be an object with a name")
+    threshold = point.get("threshold")
+    if not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        raise ValueError(f"{where}.threshold must be a finite number, got {threshold!r}")
+    for key in ("val_sensitivity", "val_specificity"):
+        rate = point.get(key)
+        if not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{where}.{key} must be a rate in [0, 1], got {rate!r}")
+
+
+@dataclass(frozen=True)
 class TrustRules:
-    """The rules read from a bundle (either may be ``None``) and the record they came from."""
+    """The rules read from a bundle (any may be ``None``) and the record they came from."""
 
     conformal: ConformalClassifier | None
     abstain: AbstainRule | None
     record: dict[str, Any]
+    points: DecisionPoints | None = None
 
 
 def write_trust(bundle_dir: str | Path, record: dict[str, Any]) -> Path:
@@ -91,10 +151,12 @@ def rules_from_record(record: dict[str, Any], where: Path) -> TrustRules:
     try:
         sets = record.get("conformal")
         abstain = record.get("abstain")
+        points = record.get("operating_points")
         conformal = None if sets is None else ConformalClassifier.from_dict(sets)
         rule = None if abstain is None else AbstainRule.from_dict(abstain)
+        decisions = None if points is None else DecisionPoints.from_dict(points)
     except (ValueError, AttributeError) as exc:
         raise BundleError(f"{where / TRUST_FILE}: {exc}") from None
     if conformal is None and rule is None:
         raise BundleError(f"{where / TRUST_FILE} holds neither a set rule nor an abstain rule")
-    return TrustRules(conformal, rule, record)
+    return TrustRules(conformal, rule, record, decisions)

@@ -13,6 +13,12 @@ from . import add_format_option, add_trust_options, printed_as_json
 def register(c: argparse.ArgumentParser) -> None:
     c.add_argument("bundle")
     add_trust_options(c, "--method")
+    c.add_argument(
+        "--positive",
+        metavar="CLASSES",
+        help="positive classes of the binary view whose operating points (sensitivity 0.90, "
+        "specificity 0.90) are fitted, names or indices; default: the data's clinical view",
+    )
     c.add_argument("--data-dir")
     c.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     add_format_option(c)
@@ -26,6 +32,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         method=args.set_method,
         class_conditional=args.class_conditional,
         abstain_accuracy=args.abstain_accuracy,
+        positive=args.positive,
         data_dir=args.data_dir,
         precision=args.precision,
     )
@@ -45,6 +52,12 @@ def _calibrate(args: argparse.Namespace) -> int:
         print(
             f"  abstain below softmax confidence {thr}: on val keeps "
             f"{rule['val_coverage']:.3f} of cases for target accuracy {rule['target_accuracy']:.2f}"
+        )
+    points = record["operating_points"]
+    for p in points["points"] if points else []:
+        print(
+            f"  {points['name']} at {p['name']}: threshold {p['threshold']:.4f}, on val "
+            f"sensitivity {p['val_sensitivity']:.3f}, specificity {p['val_specificity']:.3f}"
         )
     for w in record["warnings"]:
         print(f"warning: {w}")

@@ -31,6 +31,8 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     classes = list(rows[0]["probabilities"]) if rows else []
     extra = [k for k in ("set", "abstain") if rows and k in rows[0]]
+    points = list(rows[0].get("decisions", {})) if rows else []
+    extra += [f"[{p}]" for p in points]
     width = max([len(r["input"]) for r in rows] + [5])
     head = "  ".join([c[:12].rjust(12) for c in classes] + extra)
     print("input".ljust(width) + "  " + head)
@@ -40,6 +42,9 @@ def _predict(args: argparse.Namespace) -> int:
             cells.append("{" + ", ".join(r["set"]) + "}")
         if "abstain" in r:
             cells.append("abstain" if r["abstain"] else "-")
+        cells += [
+            ("positive" if r["decisions"][p] else "negative").ljust(len(p) + 2) for p in points
+        ]
         print(r["input"].ljust(width) + "  " + "  ".join(cells))
     sys.stdout.flush()
     return 0

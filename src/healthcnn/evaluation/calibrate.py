@@ -16,6 +16,7 @@ from ..inference.precision import PrecisionPolicy
 from ..metrics.conformal import set_coverage
 from ..metrics.selective import AbstainRule, confidence_scores
 from .config import EvaluationConfig
+from .operating_points import OperatingPoints
 from .evaluate import _bundle_splits, _data_source, _split_predictor
 from .trust import class_probabilities, fit_sets
 
@@ -27,13 +28,17 @@ def calibrate_bundle(
     method: str = "aps",
     class_conditional: bool = False,
     abstain_accuracy: float | None = None,
+    positive: str | None = None,
     data_dir: str | None = None,
     precision: str = "auto",
     batch_size: int = 256,
 ) -> dict[str, Any]:
     """Fit the rules on the bundle's validation split (its own data, same split seed) and write
     them into the bundle. ``coverage=None``: no set rule; ``abstain_accuracy=None``: no abstain
-    rule (one of them is needed). Returns the stored record plus ``warnings``."""
+    rule (one of them is needed). The task's binary view (``positive`` classes, default: the
+    data's clinical view) also gets the default operating points (sensitivity 0.90, specificity
+    0.90) with their validation sensitivity and specificity, which ``predict`` and ``healthcnn
+    serve`` decide with. Returns the stored record plus ``warnings``."""
     if coverage is None and abstain_accuracy is None:
         raise ValueError("give a coverage (prediction sets) or an abstain accuracy, or both")
     config = EvaluationConfig(
@@ -42,6 +47,7 @@ def calibrate_bundle(
         set_method=method,
         class_conditional=class_conditional,
         abstain_accuracy=abstain_accuracy,
+        positive=positive,
     )
     bundle = load_bundle(bundle_dir)
     check_sealed(bundle_dir)  # before the predictions, not after
@@ -82,4 +88,34 @@ def _fit_record(bundle: Any, val: Any, config: EvaluationConfig, source: str) ->
         conf = confidence_scores(class_probabilities(task, val))
         rule = AbstainRule(target_accuracy=config.abstain_accuracy).fit(conf, right)
         record["abstain"] = {**rule.to_dict(), "confidence": "softmax"}
+    record["operating_points"] = _fit_points(task, val, config.positive, source)
     return record
+
+
+def _fit_points(task: Any, val: Any, positive: str | None, source: str) -> dict[str, Any] | None:
+    """The default operating points fitted on the validation binary view, each with its
+    validation sensitivity and specificity; ``None`` (with a warning) when there is no view or
+    the points cannot be fitted."""
+    found = task.resolve_positive(positive, str(source))
+    if found is None:
+        warnings.warn(
+            f"no operating points: the task has no binary view ({task.no_binary_view})",
+            stacklevel=3,
+        )
+        return None
+    idx, name = found
+    y, score = task.binary_view(val.scores, val.labels, idx)
+    try:
+        rows = OperatingPoints.default().fit(y, score).apply(y, score)
+    except ValueError as exc:
+        warnings.warn(f"no operating points: {exc}", stacklevel=3)
+        return None
+    points = [
+        {
+            **{k: row[k] for k in ("name", "rule", "target", "threshold")},
+            "val_sensitivity": float(row["sensitivity"].value),
+            "val_specificity": float(row["specificity"].value),
+        }
+        for row in rows
+    ]
+    return {"positive": [task.classes[i] for i in idx], "name": name, "points": points}

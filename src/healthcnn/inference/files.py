@@ -103,7 +103,8 @@ def predict_files(
     computed by an inference ``engine`` (``torch``, ``compiled`` or ``onnx``; see
     :mod:`healthcnn.inference`). When the bundle holds fitted trust rules (``healthcnn
     calibrate``), each row also has ``set`` (the prediction set's class names) and/or
-    ``abstain`` (True: the confidence is below the rule's threshold; defer to a person)."""
+    ``abstain`` (True: the confidence is below the rule's threshold; defer to a person) and
+    ``decisions`` (``{operating point: positive?}`` for the binary view)."""
     bundle, predictor = load_predictor(bundle_dir, engine, precision=precision)
     record, task = bundle.preprocessing, bundle.task
     ds = load_inputs(files, record, list(task.classes))
@@ -124,7 +125,8 @@ def predict_files(
 def _with_trust(
     rows: list[dict[str, Any]], rules: TrustRules, probs: np.ndarray, names: list[str]
 ) -> list[dict[str, Any]]:
-    """Each row with its prediction set and abstain flag (the rules the bundle holds)."""
+    """Each row with its prediction set, abstain flag and decision at each operating point (the
+    rules the bundle holds)."""
     if rules.conformal is not None:
         sets = rules.conformal.predict_sets(probs)
         for row, members in zip(rows, sets, strict=True):
@@ -133,4 +135,7 @@ def _with_trust(
         flags = rules.abstain.abstain(probs.max(axis=1))
         for row, flag in zip(rows, flags, strict=True):
             row["abstain"] = bool(flag)
+    if rules.points is not None:
+        for row, decided in zip(rows, rules.points.decide(probs, names), strict=True):
+            row["decisions"] = decided
     return rows
