@@ -19,7 +19,8 @@ from ..bundle.trust import TrustRules, read_trust
 from ..data.arrays import ArrayDataset
 from ..data.validate import image_array, signal_array
 from ..io import is_medical_path
-from .engines import load_predictor
+from ..tasks import Task
+from .engines import Predictor, load_predictor
 from .medical import medical_item
 
 
@@ -102,23 +103,38 @@ def predict_files(
     """Class probabilities for image files (resized to the bundle's input) or ``.npz`` arrays,
     computed by an inference ``engine`` (``torch``, ``compiled`` or ``onnx``; see
     :mod:`healthcnn.inference`). When the bundle holds fitted trust rules (``healthcnn
-    calibrate``), each row also has ``set`` (the prediction set's class names) and/or
+    calibrate``), each row also has ``set`` (the prediction set's class names),
     ``abstain`` (True: the confidence is below the rule's threshold; defer to a person) and
     ``decisions`` (``{operating point: positive?}`` for the binary view)."""
     bundle, predictor = load_predictor(bundle_dir, engine, precision=precision)
     record, task = bundle.preprocessing, bundle.task
     ds = load_inputs(files, record, list(task.classes))
+    probs = class_probabilities(predictor, record, task, ds)
+    rules = read_trust(bundle_dir, bundle.metadata.get("model_sha256"))
+    return result_rows(list(ds.ids or []), probs, list(task.classes), rules)
+
+
+def class_probabilities(
+    predictor: Predictor, record: Preprocessing, task: Task, ds: ArrayDataset, batch_size: int = 256
+) -> np.ndarray:
+    """``(N, K)`` float64 probabilities of the task's classes for the prepared inputs ``ds``,
+    averaged over the record's test-time views (what ``predict`` and the service return)."""
     views = record.views_transforms()
     scores_all = sum(
-        predictor.predict(ds, task, batch_size=256, transform=tf).scores for tf in views
+        predictor.predict(ds, task, batch_size=batch_size, transform=tf).scores for tf in views
     ) / len(views)
-    names = list(task.classes)
-    probs = np.asarray(task.class_columns(scores_all), dtype=np.float64)
+    return np.asarray(task.class_columns(scores_all), dtype=np.float64)
+
+
+def result_rows(
+    ids: Sequence[str], probs: np.ndarray, names: list[str], rules: TrustRules | None
+) -> list[dict[str, Any]]:
+    """One result per input: its probabilities by class name and, when the bundle has rules,
+    its prediction set, abstain flag and decisions."""
     rows = [
         {"input": name, "probabilities": dict(zip(names, map(float, row), strict=True))}
-        for name, row in zip(ds.ids, probs, strict=True)
+        for name, row in zip(ids, probs, strict=True)
     ]
-    rules = read_trust(bundle_dir, bundle.metadata.get("model_sha256"))
     return rows if rules is None else _with_trust(rows, rules, probs, names)
 
 
