@@ -57,8 +57,10 @@ class DecisionPoints:
         if not isinstance(record, dict):
             raise ValueError("operating_points must be an object")
         positive, points = record.get("positive"), record.get("points")
-        if not isinstance(positive, list) or not positive or not all(
-            isinstance(c, str) for c in positive
+        if (
+            not isinstance(positive, list)
+            or not positive
+            or not all(isinstance(c, str) for c in positive)
         ):
             raise ValueError("operating_points.positive must be a list of class names")
         if not isinstance(points, list) or not points:

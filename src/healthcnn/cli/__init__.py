@@ -119,6 +119,17 @@ COMMANDS: dict[str, Command] = {
             "printed, and above --atol nothing is written and the command fails."
         ),
     ),
+    "serve": Command(
+        "serve",
+        "serve bundles over HTTP: an API and a web page (FastAPI on uvicorn)",
+        (
+            "Serve bundles over HTTP on 127.0.0.1 unless told otherwise: GET /healthz, "
+            "GET /v1/models, POST /v1/models/NAME/predict (multipart field 'file'), "
+            "GET /v1/models/NAME/card, the page at / and the OpenAPI page at /docs. "
+            "Requests are scored in micro-batches. SIGTERM or Ctrl-C finishes the requests in "
+            "flight, then exits. Research use, not for diagnosis."
+        ),
+    ),
     "study": Command(
         "study",
         "run a clinical study from data to report",

@@ -16,8 +16,8 @@ from ..inference.precision import PrecisionPolicy
 from ..metrics.conformal import set_coverage
 from ..metrics.selective import AbstainRule, confidence_scores
 from .config import EvaluationConfig
-from .operating_points import OperatingPoints
 from .evaluate import _bundle_splits, _data_source, _split_predictor
+from .operating_points import OperatingPoints
 from .trust import class_probabilities, fit_sets
 
 

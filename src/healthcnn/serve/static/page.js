@@ -1,0 +1,1 @@
+/* healthcnn page script */
