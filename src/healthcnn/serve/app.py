@@ -27,7 +27,7 @@ import base64
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -100,8 +100,14 @@ def authorised(header: str | None, token: str) -> bool:
     return hmac.compare_digest(value.strip().encode("utf-8"), token.encode("utf-8"))
 
 
-def create_app(models: list[ServedModel], config: ServeConfig | None = None) -> FastAPI:
-    """The application over loaded ``models`` (one batcher and one model thread for all)."""
+def create_app(
+    models: list[ServedModel],
+    config: ServeConfig | None = None,
+    *,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The application over loaded ``models`` (one batcher and one model thread for all);
+    ``on_shutdown`` runs last when the application stops."""
     config = config or ServeConfig()
     by_name = {m.name: m for m in models}
     if len(by_name) != len(models):
@@ -122,6 +128,8 @@ def create_app(models: list[ServedModel], config: ServeConfig | None = None) -> 
         for b in batchers.values():
             await b.stop()
         executor.shutdown(wait=True)
+        if on_shutdown is not None:
+            on_shutdown()
 
     app = FastAPI(title="healthcnn", summary="research use, not for diagnosis", lifespan=lifespan)
     app.state.models, app.state.batchers, app.state.config = by_name, batchers, config

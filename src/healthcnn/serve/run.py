@@ -2,8 +2,10 @@
 
 uvicorn's own signal handling gives the shutdown: on SIGTERM or Ctrl-C it stops accepting
 connections, lets the requests in flight finish (up to the graceful-shutdown timeout, the request
-timeout here), then the application's lifespan stops the batchers and the model thread, and the
-private upload folder is removed. One process holds one copy of each model.
+timeout here), then the application's lifespan stops the batchers and the model thread and
+removes the private upload folder. uvicorn then raises the signal again, so the process's exit
+status says it ended on SIGTERM (or SIGINT), as process managers expect. One process holds one
+copy of each model.
 """
 
 from __future__ import annotations
@@ -72,7 +74,9 @@ def serve(
 
     upload_root = tempfile.mkdtemp(prefix="healthcnn-serve-")
     config = ServeConfig(**{**vars(config), "upload_dir": upload_root})
-    app = create_app(models, config)
+    app = create_app(
+        models, config, on_shutdown=lambda: shutil.rmtree(upload_root, ignore_errors=True)
+    )
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     uv = uvicorn.Config(
