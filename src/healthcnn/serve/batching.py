@@ -1,8 +1,8 @@
 """Micro-batching: requests that arrive while the model is busy are scored together.
 
 One :class:`MicroBatcher` per model. Requests wait in an asyncio queue; one loop takes the first
-waiting request, then every request already queued (up to ``max_batch`` inputs), waits up to
-``max_wait_ms`` for more while the batch is not full, and runs the batch in the model's own
+waiting request, then every request already queued (up to ``max_batch`` inputs in all), waits up
+to ``max_wait_ms`` for more while the batch is not full, and runs the batch in the model's own
 thread, off the event loop, which keeps accepting and decoding uploads meanwhile. An idle server
 therefore answers a lone request after at most ``max_wait_ms`` of waiting, and under load the
 batch grows to what arrived during the previous batch: the throughput of batched inference
@@ -53,6 +53,7 @@ class MicroBatcher:
         self.batches = 0
         self.inputs = 0
         self._task: asyncio.Task | None = None
+        self._carry: _Job | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
@@ -61,8 +62,10 @@ class MicroBatcher:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        while not self.queue.empty():  # never leave a caller waiting forever
-            job = self.queue.get_nowait()
+        waiting = [] if self._carry is None else [self._carry]
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        for job in waiting:  # never leave a caller waiting forever
             if not job.future.done():
                 job.future.set_exception(RuntimeError("the service is shutting down"))
 
@@ -76,21 +79,34 @@ class MicroBatcher:
         """``fn()`` on the model thread, between batches."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
 
+    async def _next(self, timeout: float | None) -> _Job | None:
+        """The carried-over job, else a queued one (waiting up to ``timeout``; ``None``: as
+        long as it takes), else ``None``."""
+        if self._carry is not None:
+            job, self._carry = self._carry, None
+            return job
+        try:
+            if timeout is None:
+                return await self.queue.get()
+            if timeout <= 0:
+                return self.queue.get_nowait()
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except (asyncio.QueueEmpty, TimeoutError):
+            return None
+
     async def _gather(self) -> list[_Job]:
-        jobs = [await self.queue.get()]
-        size = len(jobs[0].inputs)
+        """The next batch: at most ``max_batch`` inputs (a request that would overflow it
+        waits for the next batch; one larger than ``max_batch`` runs alone, in chunks)."""
+        first = await self._next(None)
+        jobs, size = [first], len(first.inputs)
         deadline = time.perf_counter() + self.max_wait
         while size < self.max_batch:
-            try:
-                job = self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                left = deadline - time.perf_counter()
-                if left <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self.queue.get(), left)
-                except TimeoutError:
-                    break
+            job = await self._next(0) or await self._next(deadline - time.perf_counter())
+            if job is None:
+                break
+            if size + len(job.inputs) > self.max_batch:
+                self._carry = job
+                break
             jobs.append(job)
             size += len(job.inputs)
         return jobs
