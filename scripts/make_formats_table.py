@@ -85,7 +85,8 @@ it at both ends).
 
 A window maps `[centre - width/2, centre + width/2]` linearly onto `[0, 1]` and clips outside
 it. `window=` takes a preset (in Hounsfield units, refused for a DICOM whose modality is not
-CT), `"file"` (the DICOM's own first WindowCenter/WindowWidth) or `(centre, width)` (on the
+CT), `"file"` (the DICOM's own first WindowCenter/WindowWidth; a file whose window is only a
+VOI LUT table gets the table, its output scaled to `[0, 1]`) or `(centre, width)` (on the
 command line `C,W`).
 
 | preset | centre (HU) | width (HU) |

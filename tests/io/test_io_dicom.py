@@ -136,6 +136,36 @@ def test_enhanced_multi_frame_uses_per_frame_rescale_and_positions(tmp_path) -> 
     assert image.steps[1].detail["source"] == "per-frame functional groups"
 
 
+def _voi_lut(first: int, data: list[int], bits: int = 8) -> Sequence:
+    item = Dataset()
+    item.LUTDescriptor = [len(data), first, bits]
+    item.add_new(0x00283006, "US", data)  # LUTData, whose VR (US or OW) pydicom cannot guess
+    return Sequence([item])
+
+
+def test_the_files_voi_lut_table_is_applied_after_rescale(tmp_path) -> None:
+    """A window stored as a table: values below the table take its first entry, above it its
+    last; the lookup agrees with pydicom's ``apply_voi`` and is scaled from 8 bits to [0, 1]."""
+    from pydicom.pixels import apply_voi
+
+    table = [round(255 * (k / 63) ** 0.5) for k in range(64)]  # a curve, not a ramp
+    path = write_slice(tmp_path / "lut.dcm", STORED, RescaleSlope=0.05, RescaleIntercept=-40,
+                       VOILUTSequence=_voi_lut(5, table))  # fmt: skip
+    image = io.read(path, window="file")
+    ds = pydicom.dcmread(path)
+    modality = STORED * 0.05 - 40
+    expected = apply_voi(np.floor(modality).astype(np.int64), ds) / 255.0
+    np.testing.assert_allclose(image.array[0], expected, atol=1e-6)
+    by_hand = np.array(table)[np.clip(np.floor(modality).astype(int) - 5, 0, 63)] / 255.0
+    np.testing.assert_allclose(image.array[0], by_hand, atol=1e-6)
+    assert image.array.min() == 0.0 and image.array.max() == 1.0  # both ends of the table
+    assert image.steps[-1].detail == {"source": "VOILUTSequence", "entries": 64, "first": 5,
+                                      "bits": 8}  # fmt: skip
+    bad = write_slice(tmp_path / "bad.dcm", STORED, VOILUTSequence=_voi_lut(0, table, bits=40))
+    with pytest.raises(io.MedicalFormatError, match="VOI LUT table"):
+        io.read(bad, window="file")
+
+
 def test_an_unknown_window_preset_names_the_valid_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown window preset .* 'lungs'.* Did you mean 'lung'"):
         io.read(get_testdata_file("CT_small.dcm"), window="lungs")

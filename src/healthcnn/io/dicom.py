@@ -224,15 +224,40 @@ def file_window(ds: Any, path: Path) -> tuple[float, float, str]:
             centre, width = (_first(holder.WindowCenter), _first(holder.WindowWidth))
             if width > 0:
                 return centre, width, "file"
-    if "VOILUTSequence" in ds:
-        raise MedicalFormatError(
-            path, "the file's window is a VOI LUT table, not centre/width; give a window preset"
-        )
     raise MedicalFormatError(
         path,
         "the file has no window of its own (WindowCenter/WindowWidth); give a preset "
         f"({', '.join(WINDOW_PRESETS)}) or CENTRE,WIDTH",
     )
+
+
+def _has_window(ds: Any) -> bool:
+    return any("WindowCenter" in h and "WindowWidth" in h for h in _window_holders(ds))
+
+
+def voi_lut_table(values: np.ndarray, ds: Any, path: Path) -> tuple[np.ndarray, Step]:
+    """The file's first VOI LUT table (``VOILUTSequence``) on modality values ``(F, H, W)``,
+    scaled from the table's output bits to [0, 1]. The lookup is written here because pydicom's
+    ``apply_voi`` warns on the float input a rescale gives; a value indexes the table at
+    ``floor(value) - first``, clipped to its ends (values below the table take its first entry,
+    above it its last, as the standard says). The tests check it against ``apply_voi``."""
+    item = ds.VOILUTSequence[0]
+    try:
+        entries, first, bits = (int(v) for v in item.LUTDescriptor)
+        data = np.asarray(item.LUTData, dtype=np.float64).reshape(-1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MedicalFormatError(path, f"the file's VOI LUT table cannot be read ({exc})") from None
+    entries = entries or 65536  # 0 stands for 2^16 entries
+    if not 1 <= bits <= 16 or len(data) != entries:
+        raise MedicalFormatError(
+            path,
+            f"the VOI LUT table cannot be applied: {len(data)} entries for a descriptor of "
+            f"{entries}, {bits} output bits (1 to 16 are valid)",
+        )
+    index = np.clip(np.floor(values).astype(np.int64) - first, 0, entries - 1)
+    out = np.clip(data[index] / (2.0**bits - 1), 0.0, 1.0).astype(np.float32)
+    detail = {"source": "VOILUTSequence", "entries": entries, "first": first, "bits": bits}
+    return out, Step("window", detail)
 
 
 def _window_holders(ds: Any) -> list[Any]:
@@ -269,7 +294,10 @@ def intensity_steps(
     """Window (VOI) then MONOCHROME1 inversion, on modality values ``(F, H, W)``."""
     steps = []
     kind, cw = window
-    if kind == "file":
+    if kind == "file" and _has_window(ds) is False and "VOILUTSequence" in ds:
+        values, step = voi_lut_table(values, ds, path)
+        steps.append(step)
+    elif kind == "file":
         centre, width, source = file_window(ds, path)
         values, step = apply_window(values, centre, width, source)
         steps.append(step)
