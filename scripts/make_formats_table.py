@@ -109,6 +109,12 @@ shuffled file names and InstanceNumbers) and its NIfTI twin with nibabel; both r
 expected array and to an affine within 1e-4 mm.
 
 ## What the test files read to
+
+Two of pydicom's files are refused by every decoder installed here. `python-gdcm` 3.2.6 was
+also tried on them (2026-12-06) and decodes neither: pydicom's GDCM plugin does not take 12-bit
+JPEG Extended (`JPEG-lossy.dcm`), and the JPEG 2000 codestream of
+`JPEG2000-embedded-sequence-delimiter.dcm` is malformed for GDCM, Pillow and OpenJPEG alike;
+so GDCM is not among the dependencies.
 """
 
 
