@@ -60,8 +60,13 @@ def test_models_lists_task_classes_points_and_version(client: TestClient) -> Non
     assert set(listed) == {"bundle", "vol"}
     retina = listed["bundle"]
     assert retina["classes"] == ["0", "1", "2", "3", "4"] and retina["task"] == "multiclass"
-    assert retina["input"] == {"kind": "image", "channels": 3, "size": [28, 28],
-                               "window": None, "spacing": None}  # fmt: skip
+    assert retina["input"] == {
+        "kind": "image",
+        "channels": 3,
+        "size": [28, 28],
+        "window": None,
+        "spacing": None,
+    }
     points = retina["operating_points"]
     assert points["positive"] == ["2", "3", "4"] and len(points["points"]) == 2
     assert points["points"][0]["val_sensitivity"] >= 0.9
@@ -93,8 +98,9 @@ def test_png_and_npz_answers_equal_predict(client, retina_bundle, retina_inputs,
     got = post(client, "bundle", "arrays", (tmp_path / "many.npz").read_bytes()).json()["results"]
     assert len(got) == 5
     for a, b in zip(got, want, strict=True):
-        assert np.allclose(list(a["probabilities"].values()), list(b["probabilities"].values()),
-                           atol=TOL)  # fmt: skip
+        assert np.allclose(
+            list(a["probabilities"].values()), list(b["probabilities"].values()), atol=TOL
+        )
 
 
 def zipped(folder: Path) -> bytes:
@@ -169,13 +175,18 @@ def test_uploads_over_the_limit_are_413(client) -> None:
     assert r.status_code == 413 and "limit of 1048576 bytes" in r.json()["error"]
 
     def chunks():  # no Content-Length: counted while it streams
-        yield (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
-               b"Content-Type: image/png\r\n\r\n")  # fmt: skip
+        yield (
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n"
+        )
         for _ in range(40):
             yield bytes(64 * 1024)
 
-    r = client.post("/v1/models/bundle/predict", content=chunks(),
-                    headers={"content-type": "multipart/form-data; boundary=b"})  # fmt: skip
+    r = client.post(
+        "/v1/models/bundle/predict",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
     assert r.status_code == 413
 
 
@@ -239,3 +250,52 @@ def test_no_patient_attribute_or_upload_path_reaches_the_logs(client, volume_cas
     assert "predict: 200" in text and "predict: 422" in text
     for value in (*PATIENT.values(), STUDY_UID, "Doe^Jane"):
         assert value not in text
+
+
+def test_a_zipped_wfdb_record_is_windowed_as_predict_does(tmp_path) -> None:
+    pytest.importorskip("wfdb")
+    from healthcnn.bundle import Preprocessing, save_bundle
+    from healthcnn.data.ecg_datasets import record_recipe
+    from healthcnn.data.root import data_root
+    from healthcnn.models import create_model
+    from healthcnn.tasks import make_task
+
+    record = Preprocessing(
+        channels=2,
+        size=(1000,),
+        spatial_dims=1,
+        scale=1.0,
+        sampling_rate=100.0,
+        **record_recipe("cpsc2021"),
+    )
+    kwargs = {"spatial_dims": 1, "in_channels": 2, "num_classes": 1}
+    torch_model = create_model("simple_cnn", **kwargs)
+    bundle = save_bundle(
+        tmp_path / "ecg",
+        torch_model,
+        model_name="simple_cnn",
+        model_kwargs=kwargs,
+        task=make_task("binary", ["non-AF", "AF"]),
+        preprocessing=record,
+    )
+    folder = data_root() / "ecg" / "cpsc2021" / "records"
+    want = predict_files(bundle, [folder / "data_101_6.hea"], precision="fp32")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for suffix in (".hea", ".dat"):
+            z.write(folder / f"data_101_6{suffix}", f"record/data_101_6{suffix}")
+    config = ServeConfig(upload_dir=str(tmp_path))
+    with TestClient(create_app(load_models([bundle], precision="fp32"), config)) as c:
+        r = post(c, "ecg", "ecg.zip", buf.getvalue(), preview="true")
+        assert r.status_code == 200, r.text
+        got = r.json()
+        assert [g["input"] for g in got["results"]] == [w["input"] for w in want]
+        for a, b in zip(got["results"], want, strict=True):
+            assert a["probabilities"]["AF"] == pytest.approx(b["probabilities"]["AF"], abs=TOL)
+        shown = got["preview"]
+        assert shown["dtype"] == "float32" and shown["shape"][0] == 2 and len(shown["leads"]) == 2
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.write(folder / "data_101_6.hea", "data_101_6.hea")  # the signal file is missing
+        r = post(c, "ecg", "ecg.zip", buf.getvalue())
+        assert r.status_code == 422 and "data_101_6" in r.json()["error"]

@@ -22,6 +22,11 @@ Fields (all plain data, JSON round-trip exact):
   contrast) applied to image files before they are resized.
 * ``window``, ``orientation``, ``spacing``: medical-format geometry and intensity windowing
   (DICOM/NIfTI readers fill them; ``None`` for data without them).
+* ``signal``: how whole ECG records became the model's inputs, so a WFDB record can be given to
+  ``predict`` and the service: ``{"band": [low, high] Hz or null (band-pass at the record's own
+  rate), "normalise": "per_lead" or "none", "stride": samples between window starts}``; the
+  record is resampled to ``sampling_rate``, its ``leads`` picked by name and cut into windows
+  of ``size`` samples. ``None`` where inputs are not windows of records (beats, images).
 
 Bundles of format version 1 (written before this record existed) kept these facts under
 ``input``, ``normalisation``, ``data.sampling_rate`` and ``preprocessing``;
@@ -94,6 +99,7 @@ class Preprocessing:
     window: Mapping[str, Any] | None = None
     orientation: str | None = None
     spacing: tuple[float, ...] | None = None
+    signal: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.channels, int) or self.channels < 1:
@@ -146,6 +152,8 @@ class Preprocessing:
             set_(self, "leads", tuple(str(v) for v in self.leads))
         if self.spacing is not None:
             set_(self, "spacing", _floats(self.spacing, self.spatial_dims, "spacing", "axis"))
+        if self.signal is not None:
+            set_(self, "signal", _signal_recipe(self.signal, self))
 
     # -- what inference does ---------------------------------------------------------------------
     @property
@@ -248,6 +256,28 @@ class Preprocessing:
         if meta.get("format_version", 1) >= 2:
             return cls.from_dict(meta.get("preprocessing") or {})
         return cls.from_legacy(meta)
+
+
+def _signal_recipe(value: Any, record: Preprocessing) -> dict[str, Any]:
+    """The ``signal`` block checked: only for 1D records with a sampling rate."""
+    where = "preprocessing.signal"
+    if not isinstance(value, Mapping) or set(value) != {"band", "normalise", "stride"}:
+        raise PreprocessingError(f"{where} must have exactly band, normalise and stride")
+    if record.spatial_dims != 1 or record.sampling_rate is None:
+        raise PreprocessingError(f"{where} needs a 1D record with a sampling_rate")
+    band = value["band"]
+    if band is not None:
+        ok = isinstance(band, Sequence) and len(band) == 2
+        ok = ok and all(isinstance(b, int | float) and not isinstance(b, bool) for b in band)
+        if not (ok and 0 < band[0] < band[1]):
+            raise PreprocessingError(f"{where}.band must be [low, high] Hz, got {band!r}")
+        band = [float(b) for b in band]
+    if value["normalise"] not in ("per_lead", "none"):
+        raise PreprocessingError(f"{where}.normalise must be per_lead or none")
+    stride = value["stride"]
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise PreprocessingError(f"{where}.stride must be a positive number of samples")
+    return {"band": band, "normalise": value["normalise"], "stride": stride}
 
 
 #: keys under which version-1 bundles (and hand-written metadata) recorded a sampling rate

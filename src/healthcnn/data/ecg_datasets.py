@@ -249,6 +249,32 @@ def load_georgia(
     )
 
 
+#: how the loaders of whole records made their inputs (defaults of :func:`load_cpsc2021` and
+#: :func:`load_georgia`; a test checks they agree): band-pass Hz, per-lead normalisation, the
+#: stride between windows in samples at the output rate. MIT-BIH beats (cut around annotated
+#: peaks) and ECG5000 (beats without records) have none.
+RECORD_RECIPES = {
+    "cpsc2021": {"band": [0.5, 40.0], "normalise": "per_lead", "stride": 500},
+    "cinc2021-georgia": {"band": [0.5, 40.0], "normalise": "per_lead", "stride": 1000},
+}
+#: where each database keeps its records, under its folder
+_RECORD_DIRS = {"cpsc2021": "records", "cinc2021-georgia": "records"}
+
+
+def record_recipe(database: str, data_dir: str | os.PathLike[str] | None = None) -> dict:
+    """The preprocessing-record fields that let ``predict`` prepare a whole record of
+    ``database`` as training did: ``signal`` (the recipe) and ``leads`` (the lead names of its
+    first record's header); ``{}`` for databases without a recipe."""
+    if database not in RECORD_RECIPES:
+        return {}
+    folder = ecg_folder(database, data_dir) / _RECORD_DIRS[database]
+    names = record_names(folder)
+    if not names:
+        raise DataError(f"no {database} records (*.hea) in {folder}")
+    leads = read_record(folder / names[0]).leads
+    return {"signal": dict(RECORD_RECIPES[database]), "leads": list(leads)}
+
+
 def load_ecg5000(data_dir: str | os.PathLike[str] | None = None) -> ArrayDataset:
     """The ECG5000 TRAIN beats: ``(500, 1, 140)`` float32, labels 0..4 (file classes 1..5).
 

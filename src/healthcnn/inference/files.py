@@ -22,6 +22,7 @@ from ..io import is_medical_path
 from ..tasks import Task
 from .engines import Predictor, load_predictor
 from .medical import medical_item
+from .records import is_record_path, record_items
 
 
 def _checked(arr: np.ndarray, record: Preprocessing, where: str) -> np.ndarray:
@@ -70,7 +71,8 @@ def _image_item(f: Path, record: Preprocessing) -> tuple[str, np.ndarray]:
 
 def load_inputs(files: Sequence[str | Path], record: Preprocessing, classes: list[str]):
     """The files as one :class:`ArrayDataset` of the record's shape (uint8 images or float32
-    signals; ids: file names, ``name.npz[i]`` for arrays)."""
+    signals; ids: file names, ``name.npz[i]`` for arrays, ``record@start`` for the windows of a
+    WFDB record given by its ``.hea``)."""
     items: list[tuple[str, np.ndarray]] = []
     for f in map(Path, files):
         if is_medical_path(f) and f.exists():  # DICOM file or series folder, NIfTI
@@ -78,6 +80,9 @@ def load_inputs(files: Sequence[str | Path], record: Preprocessing, classes: lis
             continue
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist")
+        if is_record_path(f):  # a WFDB ECG record, by its header
+            items += record_items(f, record)
+            continue
         items += _npz_items(f, record) if f.suffix == ".npz" else [_image_item(f, record)]
     images = torch.from_numpy(np.stack([a for _, a in items]))
     expected = (record.channels, *(record.size or ()))

@@ -9,7 +9,9 @@ request ends) rather than Starlette's spooled files in the system's temporary fo
 What an upload may be, told from its first bytes (the client's file name is used only for its
 suffix, never as a path): PNG, JPEG, TIFF, ``.npz``, a DICOM file (``DICM`` at byte 128, or a
 ``.dcm`` suffix for files without the preamble), NIfTI (``.nii``, or gzip: ``.nii.gz``), or a
-zip of a DICOM series (a folder of slices) or of one NIfTI/DICOM/image file. Zip members are
+zip of a DICOM series (a folder of slices), of a WFDB ECG record (its ``.hea`` and signal
+files, kept under their own plain names, since the header names them) or of one
+NIfTI/DICOM/image file. Zip members are
 checked before anything is extracted: no absolute paths, no ``..``, no links, at most
 :data:`MAX_MEMBERS` members and at most the upload limit times :data:`MAX_EXPANSION` bytes
 unpacked (a zip bomb is refused, not unpacked).
@@ -18,6 +20,7 @@ unpacked (a zip bomb is refused, not unpacked).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -32,6 +35,8 @@ from python_multipart.multipart import FormParser, parse_options_header
 MAX_MEMBERS = 4096
 #: a zipped upload may unpack to at most this many times the upload limit
 MAX_EXPANSION = 8
+#: file names kept from a zipped WFDB record
+_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 #: suffixes kept from the client's file name (lower case); anything else is told by its bytes
 KNOWN_SUFFIXES = (
     ".nii.gz",
@@ -162,7 +167,8 @@ def _sniffed_suffix(path: Path, suffix: str) -> str:
         return ".dcm"  # DICOM without the 128-byte preamble: let the reader decide
     raise UploadError(
         415,
-        "unsupported file: not PNG, JPEG, TIFF, .npz, DICOM, NIfTI or a zip of a DICOM series",
+        "unsupported file: not PNG, JPEG, TIFF, .npz, DICOM, NIfTI, or a zip of a DICOM series "
+        "or of a WFDB record (.hea and .dat)",
     )
 
 
@@ -190,16 +196,36 @@ def _unzipped(path: Path, out: Path, limit: int) -> Path:
             members = [m for m in z.infolist() if not m.is_dir()]
             _check_members(members, limit)
             out.mkdir(mode=0o700)
-            for i, m in enumerate(members):
-                name = f"{i:05d}" + client_suffix(m.filename)
+            names = _record_names(members) or [
+                f"{i:05d}" + client_suffix(m.filename) for i, m in enumerate(members)
+            ]
+            for m, name in zip(members, names, strict=True):
                 with z.open(m) as src, (out / name).open("wb") as dst:
                     shutil.copyfileobj(src, dst)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
         raise UploadError(422, f"the zip file could not be read ({exc})") from None
+    headers = sorted(out.glob("*.hea"))
+    if headers:  # a WFDB record: its header names its signal file
+        return headers[0]
     files = sorted(out.iterdir())
     if len(files) == 1:  # one NIfTI, DICOM or image file, zipped
         return input_path(Received(files[0], client_suffix(files[0].name)), out, limit)
     return out  # a DICOM series: the reader sorts the slices by position, not by name
+
+
+def _record_names(members: list[zipfile.ZipInfo]) -> list[str] | None:
+    """The members' own base names when the zip holds one WFDB record (its header refers to
+    the signal file by name); ``None`` otherwise. Names must be plain (letters, digits, ``_``,
+    ``-``, ``.``)."""
+    bases = [m.filename.replace("\\", "/").rsplit("/", 1)[-1] for m in members]
+    headers = [b for b in bases if b.lower().endswith(".hea")]
+    if not headers:
+        return None
+    if len(headers) > 1:
+        raise UploadError(422, f"the zip file holds {len(headers)} WFDB headers; send one record")
+    if len(set(bases)) != len(bases) or not all(_PLAIN.fullmatch(b) for b in bases):
+        raise UploadError(422, "a WFDB record's files need distinct plain names (A-Z, 0-9, _-.)")
+    return bases
 
 
 def _check_members(members: list[zipfile.ZipInfo], limit: int) -> None:

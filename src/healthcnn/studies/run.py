@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..bundle import check_bundle_target
+from ..data.ecg_datasets import record_recipe
 from ..data.medical import medical_record
 from ..data.sources import SPLITS, load_splits, sampling_rate
 from ..inference.precision import PrecisionPolicy
@@ -85,6 +86,7 @@ def score(pred: Predictions) -> dict[str, float]:
 def _spec(cfg: RunConfig, device: Any, progress: bool | None) -> FitSpec:
     rate = sampling_rate(cfg.data)
     record = {"sampling_rate": rate} if rate is not None else {}
+    record.update(record_recipe(cfg.data, cfg.data_dir))  # whole ECG records: band, stride, leads
     record.update(medical_record(cfg.data))  # window, orientation of DICOM/NIfTI image CSVs
     out = Path(cfg.out)
     return FitSpec(
