@@ -152,7 +152,12 @@ class RunConfig:
             and ``group`` columns; without ``split``, a seeded group-level 70/15/15 split), or an
             ECG database (``cpsc2021``, ``mitdb``, ``cinc2021-georgia``, ``ecg5000``: a seeded
             patient-level 70/15/15 split; see ``healthcnn study ecg-af`` for cross-validation).
-        model: registered model name; ``model_kwargs`` go to ``create_model``.
+        model: registered model name, or an import path ``package.module:callable`` naming your
+            own model (see ``docs/your-model.md``); ``model_kwargs`` go to ``create_model``.
+        weights: start from these weights: a weights name (``"imagenet"``, ``"DEFAULT"``,
+            ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``; torchvision's published files, fetched into
+            the data root and verified) or a ``.safetensors``/``.pt``/``.pth`` file; ``None``:
+            random initialisation. Published weights bring their input normalisation.
         size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
         task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
         normalise: scale [0, 1] inputs with mean 0.5, std 0.5 per channel (MedMNIST protocol).
@@ -168,6 +173,7 @@ class RunConfig:
     out: str
     model: str = "resnet18"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: str | None = None
     size: int = 28
     task: str | None = None
     normalise: bool = True
