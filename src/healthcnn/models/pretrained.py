@@ -182,7 +182,7 @@ def pretrained_file(
     return download(url, dest, sha256_prefix=spec.sha256_prefix, progress=progress, timeout=timeout)
 
 
-def _known_file(model: str, weights: object) -> PretrainedWeights | None:
+def published_weights(model: str, weights: object) -> PretrainedWeights | None:
     """The published weights a name or a torchvision file path stands for, else None."""
     if is_weights_name(weights):
         return pretrained_weights(model, str(weights))
@@ -201,7 +201,7 @@ def normalisation_for(
     that name) expect for ``channels`` input channels, else None. One channel gets the mean of
     the three; ``C`` channels take them cyclically (R, G, B, R, ...), as the first convolution's
     kernel is adapted (see :mod:`healthcnn.models.weights`)."""
-    spec = _known_file(model, weights) if weights is not None else None
+    spec = published_weights(model, weights) if weights is not None else None
     if spec is None:
         return None
     if channels == 1:
@@ -241,7 +241,7 @@ def load_named_or_file(
     check_weights_argument(weights)
     if is_weights_name(weights):
         weights = pretrained_file(model_name, str(weights), root=root)
-    spec = _known_file(model_name, weights) if not isinstance(weights, Mapping) else None
+    spec = published_weights(model_name, weights) if not isinstance(weights, Mapping) else None
     if spec is not None:
         state = load_state_file(weights)
         keys = set(model.state_dict())

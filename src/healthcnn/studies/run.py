@@ -23,7 +23,7 @@ from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
 from ..metrics import accuracy, roc_auc
 from ..models._registry import get_entry
-from ..models.pretrained import is_weights_name, pretrained_file
+from ..models.pretrained import check_weights_argument, is_weights_name, pretrained_file
 from ..tasks import Task, make_task
 from ..training import distributed
 from ..training.config import RunConfig
@@ -95,7 +95,10 @@ def starting_weights(cfg: RunConfig, *, progress: bool | None = None) -> str | N
             f"weights are given twice: weights={cfg.weights!r} and model_kwargs weights="
             f"{cfg.model_kwargs['weights']!r}; keep one"
         )
+    check_weights_argument(cfg.weights)
     if not is_weights_name(cfg.weights):
+        if not Path(cfg.weights).is_file():
+            raise FileNotFoundError(f"weights file {cfg.weights} does not exist")
         return cfg.weights
     path = pretrained_file(
         cfg.model,

@@ -32,7 +32,7 @@ from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions, infer_logits
 from ..models import create_model
 from ..models._external import is_import_path
-from ..models.pretrained import normalisation_for
+from ..models.pretrained import normalisation_for, published_weights
 from ..tasks import Task
 from .config import TrainConfig
 from .history import History
@@ -175,8 +175,10 @@ def preprocessing_for(spec: FitSpec, train: ArrayDataset) -> Preprocessing:
 
 def _model_kwargs(spec: FitSpec, train: ArrayDataset, task: Task) -> dict[str, Any]:
     size = (spec.model_input_size,) if spec.model_input_size else tuple(train.images.shape[2:])
+    # published ImageNet weights fit the architecture as torchvision builds it: no 28 px stem
+    published = published_weights(spec.model, spec.model_kwargs.get("weights"))
     return {
-        **default_model_kwargs(spec.model, size),
+        **({} if published else default_model_kwargs(spec.model, size)),
         **dict(spec.model_kwargs),
         "spatial_dims": train.spatial_dims,
         "in_channels": train.in_channels,
