@@ -46,7 +46,8 @@ def test_train_with_imagenet_weights(served, retina_subset, tmp_path, monkeypatc
     root, out = tmp_path / "root", tmp_path / "run"
     with WeightsServer({name: data}) as server:
         monkeypatch.setenv(URL_ENV, server.base)
-        assert main(_args(npz, out, root)) == 0
+        finetune = ["--backbone-lr-scale", "0.1", "--freeze-backbone-epochs", "1"]
+        assert main([*_args(npz, out, root), *finetune]) == 0
     capsys.readouterr()
     assert (root / "weights" / name).is_file()  # fetched into the --data-dir root
     meta = json.loads((out / "metadata.json").read_text())
@@ -60,6 +61,8 @@ def test_train_with_imagenet_weights(served, retina_subset, tmp_path, monkeypatc
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert meta["train_config"]["weights"] == "imagenet"
+    train = meta["train_config"]["train"]
+    assert (train["backbone_lr_scale"], train["freeze_backbone_epochs"]) == (0.1, 1)
     config = json.loads((out / "config.json").read_text())
     assert "weights" not in config["model_kwargs"]  # the bundle never fetches again on load
     assert "stem" not in config["model_kwargs"]  # torchvision's stem, as the weights need

@@ -29,6 +29,8 @@ _TRAIN_FLAGS = {
     "class_weights": str,
     "sampling": str,
     "early_stopping_patience": int,
+    "backbone_lr_scale": float,
+    "freeze_backbone_epochs": int,
 }
 
 
@@ -64,6 +66,16 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-weights", choices=["none", "balanced"])
     p.add_argument("--sampling", choices=["none", "balanced"])
     p.add_argument("--early-stopping-patience", type=int)
+    p.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        help="fine-tuning: the backbone learns at --lr times this (e.g. 0.1); the head at --lr",
+    )
+    p.add_argument(
+        "--freeze-backbone-epochs",
+        type=int,
+        help="fine-tuning: train only the head for this many first epochs",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--device", help="cpu (default) or cuda")

@@ -57,6 +57,10 @@ class TrainConfig:
         augment: name of the augmentation (recorded; the transform itself is passed to Trainer).
         max_grad_norm: clip the gradient norm to this (None: no clipping).
         aux_weight: weight of auxiliary-head losses for models with ``forward_with_aux``.
+        backbone_lr_scale: the backbone (every layer but the classifier and auxiliary heads)
+            learns at ``lr`` times this (fine-tuning pretrained weights, e.g. 0.1).
+        freeze_backbone_epochs: the backbone's learning rate is 0 for this many first epochs
+            (only the head learns), then ``lr x backbone_lr_scale``.
     """
 
     epochs: int = 10
@@ -81,6 +85,8 @@ class TrainConfig:
     max_grad_norm: float | None = None
     aux_weight: float = 0.3
     eval_batch_size: int | None = None
+    backbone_lr_scale: float = 1.0
+    freeze_backbone_epochs: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -116,6 +122,12 @@ class TrainConfig:
             raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
         if self.monitor == "loss" and self.mode != "min":
             raise ValueError("monitor='loss' needs mode='min'")
+        scale = self.backbone_lr_scale
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < 1e6:
+            raise ValueError(f"backbone_lr_scale must be a number > 0, got {scale!r}")
+        freeze = self.freeze_backbone_epochs
+        if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0:
+            raise ValueError(f"freeze_backbone_epochs must be an int >= 0, got {freeze!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
 
