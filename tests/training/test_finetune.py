@@ -65,3 +65,25 @@ def test_bad_values_and_models_without_a_known_classifier() -> None:
     plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     with pytest.raises(ValueError, match="need to know the classifier of Sequential"):
         parameter_groups(plain, _cfg(backbone_lr_scale=0.1))
+
+
+def test_fit_from_a_torchvision_file_takes_its_normalisation_and_stem(tmp_path) -> None:
+    """fit_model with published weights (a file under torchvision's name): the record gets
+    ImageNet's mean/std, the ResNet keeps torchvision's stem on 8 px inputs, and the bundle's
+    keyword arguments do not point at the weights."""
+    from healthcnn.data.arrays import ArrayDataset
+    from healthcnn.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
+    from healthcnn.training.fit import FitSpec, fit_model
+
+    path = tmp_path / "resnet18-f37072fd.pth"  # the name is what tells; the hash is not checked
+    torch.save(create_model("resnet18").state_dict(), path)
+    base = make_ds()
+    rgb = ArrayDataset(base.images.repeat(1, 3, 1, 1), base.labels, base.classes)
+    val = ArrayDataset(VAL.images.repeat(1, 3, 1, 1), VAL.labels, VAL.classes)
+    spec = FitSpec(model="resnet18", model_kwargs={"weights": str(path)}, train=_cfg(epochs=1))
+    with pytest.warns(UserWarning, match="keeping the model's freshly initialised"):
+        fitted = fit_model(spec, rgb, val, TASK)
+    assert fitted.preprocessing.mean == pytest.approx(IMAGENET_MEAN)
+    assert fitted.preprocessing.std == pytest.approx(IMAGENET_STD)
+    assert "weights" not in fitted.model_kwargs and "stem" not in fitted.model_kwargs
+    assert fitted.model.conv1.kernel_size == (7, 7)

@@ -103,7 +103,8 @@ def register(p: argparse.ArgumentParser) -> None:
         dest="download",
         action="store_false",
         default=None,
-        help="never download a missing registered dataset (say where to place it instead)",
+        help="never download a missing registered dataset or --weights file (say where to "
+        "place it instead)",
     )
     add_format_option(p)
     p.set_defaults(func=_train)
