@@ -36,3 +36,8 @@ def build_any_dims(*, spatial_dims: int, in_channels: int, num_classes: int, wid
 def not_a_model(*, in_channels: int, num_classes: int):
     """Returns something that is not an nn.Module."""
     return {"in_channels": in_channels, "num_classes": num_classes}
+
+
+def fails_to_build(*, in_channels: int, num_classes: int):
+    """A builder whose own code fails."""
+    raise RuntimeError("out of ideas")

@@ -42,6 +42,11 @@ def test_a_callable_that_returns_no_module_is_refused() -> None:
         create_model("user_models:not_a_model", num_classes=2)
 
 
+def test_a_failing_constructor_is_named() -> None:
+    with pytest.raises(ValueError, match=r"building the model user_models:fails_to_build failed"):
+        create_model("user_models:fails_to_build", num_classes=2)
+
+
 def test_an_unknown_argument_names_the_contract() -> None:
     with pytest.raises(TypeError, match="in_channels and num_classes"):
         create_model("user_models:TinyNet", num_classes=2, depth=3)

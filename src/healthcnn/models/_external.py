@@ -108,6 +108,10 @@ def external_builder(path: str) -> Callable[..., nn.Module]:
                 f"by import path is called with the keywords in_channels and num_classes (and "
                 f"spatial_dims where it names that parameter) plus your --model-arg options"
             ) from None
+        except Exception as exc:  # the user's constructor failed: name it, no traceback
+            raise ValueError(
+                f"building the model {path} failed: {type(exc).__name__}: {exc}"
+            ) from None
         if not isinstance(model, nn.Module):
             raise TypeError(f"{path}(...) returned a {type(model).__name__}, not an nn.Module")
         return model
