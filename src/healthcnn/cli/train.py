@@ -29,6 +29,8 @@ _TRAIN_FLAGS = {
     "class_weights": str,
     "sampling": str,
     "early_stopping_patience": int,
+    "backbone_lr_scale": float,
+    "freeze_backbone_epochs": int,
 }
 
 
@@ -36,7 +38,18 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", help="dataset name (retinamnist, ecg5000, cpsc2021, ...), .npz or .csv path"
     )
-    p.add_argument("--model", help="registered model name (default resnet18)")
+    p.add_argument(
+        "--model",
+        help="registered model name (default resnet18), or your own model as an import path "
+        "package.module:callable (called with in_channels=, num_classes= and --model-arg "
+        "options; see docs/your-model.md)",
+    )
+    p.add_argument(
+        "--weights",
+        help="start from these weights: imagenet (torchvision's ImageNet weights, downloaded "
+        "into the data root and verified; also DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2) or a "
+        ".safetensors/.pt/.pth file (see docs/weights.md)",
+    )
     p.add_argument("--out", help="bundle directory to write (e.g. runs/retina)")
     p.add_argument("--config", help="YAML or JSON file with the same settings")
     p.add_argument("--size", type=int, help="image size (MedMNIST: 28, 64, 128, 224)")
@@ -53,6 +66,16 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--class-weights", choices=["none", "balanced"])
     p.add_argument("--sampling", choices=["none", "balanced"])
     p.add_argument("--early-stopping-patience", type=int)
+    p.add_argument(
+        "--backbone-lr-scale",
+        type=float,
+        help="fine-tuning: the backbone learns at --lr times this (e.g. 0.1); the head at --lr",
+    )
+    p.add_argument(
+        "--freeze-backbone-epochs",
+        type=int,
+        help="fine-tuning: train only the head for this many first epochs",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"])
     p.add_argument("--device", help="cpu (default) or cuda")
@@ -65,10 +88,13 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--set",
+        "--model-arg",
+        dest="set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a model option, e.g. --set stem=imagenet (repeatable)",
+        help="a model option, e.g. --set stem=imagenet or --model-arg width=32 (repeatable; "
+        "VALUE is read as JSON when it parses, else as text)",
     )
     p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA or ~/.cache/healthcnn)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -77,7 +103,8 @@ def register(p: argparse.ArgumentParser) -> None:
         dest="download",
         action="store_false",
         default=None,
-        help="never download a missing registered dataset (say where to place it instead)",
+        help="never download a missing registered dataset or --weights file (say where to "
+        "place it instead)",
     )
     add_format_option(p)
     p.set_defaults(func=_train)
@@ -93,7 +120,8 @@ def _parse_value(text: str):
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """Settings from --config, overridden by the flags given on the command line."""
     settings = load_config_file(args.config) if args.config else {}
-    for key in ("data", "model", "out", "size", "task", "device", "data_dir", "download"):
+    keys = ("data", "model", "weights", "out", "size", "task", "device", "data_dir", "download")
+    for key in keys:
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     train = dict(settings.pop("train", {}) or {})
@@ -110,8 +138,11 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     kwargs = dict(settings.pop("model_kwargs", {}) or {})
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+        if not sep or not key.isidentifier():
+            raise CLIError(
+                f"--set/--model-arg expects KEY=VALUE with KEY a Python identifier (e.g. "
+                f"--model-arg width=32), got {item!r}"
+            )
         kwargs[key] = _parse_value(value)
     for key in ("data", "out"):
         if not settings.get(key):

@@ -56,14 +56,24 @@ def file_hash(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
     return digest.hexdigest()
 
 
-def checksum_problem(path: Path, md5: str | None, sha256: str | None) -> str | None:
-    """``None`` when ``path`` matches every given checksum, else a sentence saying what differs."""
+def checksum_problem(
+    path: Path, md5: str | None, sha256: str | None, sha256_prefix: str | None = None
+) -> str | None:
+    """``None`` when ``path`` matches every given checksum, else a sentence saying what differs.
+
+    ``sha256_prefix`` checks only the first hex digits of the SHA-256, for files whose publisher
+    gives no more (torchvision names its weight files ``resnet18-f37072fd.pth``: the first 8 hex
+    digits of the file's SHA-256)."""
     for algorithm, expected in (("md5", md5), ("sha256", sha256)):
         if expected is None:
             continue
         actual = file_hash(path, algorithm)
         if actual.lower() != expected.lower():
             return f"{algorithm.upper()} is {actual}, expected {expected}"
+    if sha256_prefix is not None:
+        actual = file_hash(path, "sha256")
+        if not actual.startswith(sha256_prefix.lower()):
+            return f"SHA-256 is {actual}, expected one starting with {sha256_prefix}"
     return None
 
 
@@ -73,11 +83,12 @@ def verify_file(
     md5: str | None = None,
     sha256: str | None = None,
     url: str | None = None,
+    sha256_prefix: str | None = None,
 ) -> Path:
     """Raise ``ChecksumError`` (naming the file, and the URL to fetch it again) unless ``path``
     matches the given checksums; returns the path."""
     path = Path(path)
-    problem = checksum_problem(path, md5, sha256)
+    problem = checksum_problem(path, md5, sha256, sha256_prefix)
     if problem is not None:
         where = f"; download it again from {url}" if url else ""
         raise ChecksumError(
@@ -87,8 +98,11 @@ def verify_file(
     return path
 
 
-def _placement_hint(dest: Path, url: str, md5: str | None, sha256: str | None) -> str:
-    sums = ", ".join(f"{k} {v}" for k, v in (("MD5", md5), ("SHA-256", sha256)) if v)
+def _placement_hint(
+    dest: Path, url: str, md5: str | None, sha256: str | None, sha256_prefix: str | None = None
+) -> str:
+    pairs = (("MD5", md5), ("SHA-256", sha256), ("SHA-256 starting with", sha256_prefix))
+    sums = ", ".join(f"{k} {v}" for k, v in pairs if v)
     sums = f" (expected {sums})" if sums else ""
     return (
         f"download {url} on a connected machine and place it at {dest}{sums}; or point "
@@ -171,6 +185,7 @@ def download(
     progress: bool = True,
     timeout: float = 60.0,
     retries: int = 2,
+    sha256_prefix: str | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically, resuming and verifying; returns ``dest``.
 
@@ -182,9 +197,13 @@ def download(
     - on checksum mismatch the ``.part`` is deleted and ``ChecksumError`` names the file and
       URL; only a verified file is renamed into place (``os.replace``, atomic);
     - offline, a timeout or an HTTP error raise ``DataError`` saying which file to place where.
+
+    ``sha256_prefix`` verifies only the leading hex digits of the SHA-256 (see
+    :func:`checksum_problem`).
     """
     dest = Path(dest)
-    if dest.exists() and (md5 or sha256) and checksum_problem(dest, md5, sha256) is None:
+    sums = (md5, sha256, sha256_prefix)
+    if dest.exists() and any(sums) and checksum_problem(dest, *sums) is None:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -199,25 +218,25 @@ def download(
             raise DataError(
                 f"download of {url} was interrupted ({exc}); the partial file {part} was kept: "
                 f"run the same command again to resume, or "
-                f"{_placement_hint(dest, url, md5, sha256)}"
+                f"{_placement_hint(dest, url, *sums)}"
             ) from None
         except urllib.error.HTTPError as exc:
             raise DataError(
                 f"could not download {url}: HTTP {exc.code} {exc.reason}; "
-                f"{_placement_hint(dest, url, md5, sha256)}"
+                f"{_placement_hint(dest, url, *sums)}"
             ) from None
         except _NETWORK_ERRORS as exc:
             reason = getattr(exc, "reason", None) or exc
             raise DataError(
                 f"could not download {url} (offline or unreachable: {reason}); "
-                f"{_placement_hint(dest, url, md5, sha256)}"
+                f"{_placement_hint(dest, url, *sums)}"
             ) from None
-    problem = checksum_problem(part, md5, sha256)
+    problem = checksum_problem(part, *sums)
     if problem is not None:
         part.unlink(missing_ok=True)
         raise ChecksumError(
             f"checksum mismatch for {dest} downloaded from {url}: {problem}; the corrupt "
-            f"download was removed. Try again, or {_placement_hint(dest, url, md5, sha256)}"
+            f"download was removed. Try again, or {_placement_hint(dest, url, *sums)}"
         )
     os.replace(part, dest)
     return dest

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .._validate import check_spatial_dims, unknown_name
+from ._external import external_builder, is_import_path
 
 Builder = Callable[..., nn.Module]
 
@@ -97,6 +98,18 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def get_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name``, or for an import path ``package.module:callable`` an
+    entry whose builder imports and calls it (see :mod:`._external`)."""
+    if is_import_path(name):
+        return ModelEntry(
+            name=name,
+            family="import path",
+            paper="",
+            default_input_size=224,
+            min_input_size=1,
+            builder=external_builder(name),
+            description=f"your model {name}",
+        )
     if name not in _REGISTRY:
         raise unknown_name("model", name, _REGISTRY)
     return _REGISTRY[name]
@@ -111,13 +124,27 @@ def create_model(
     weights: str | Path | Mapping[str, torch.Tensor] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build a registered model for ``spatial_dims`` 1, 2 or 3 (those its entry declares).
+    """Build a registered model for ``spatial_dims`` 1, 2 or 3 (those its entry declares), or
+    the model an import path ``package.module:callable`` names (see ``docs/your-model.md``).
 
-    ``weights`` is a local ``.safetensors``/``.pt``/``.pth`` file or a state dict (see
-    :func:`healthcnn.models.weights.load_weights`): loaded after building, adapting the classifier
-    and the first convolution where ``num_classes`` or ``in_channels`` differ, and inflating 2D
-    weights for a 1D or 3D model.
+    ``weights`` is a weights name (``"imagenet"``, ``"DEFAULT"``, ``"IMAGENET1K_V1"``,
+    ``"IMAGENET1K_V2"``: torchvision's published ImageNet weights, downloaded into the data root
+    and verified, see :mod:`healthcnn.models.pretrained`), a local ``.safetensors``/``.pt``/
+    ``.pth`` file or a state dict (see :func:`healthcnn.models.weights.load_weights`): loaded
+    after building, adapting the classifier and the first convolution where ``num_classes`` or
+    ``in_channels`` differ, and inflating 2D weights for a 1D or 3D model.
     """
+    if "pretrained" in kwargs:
+        raise TypeError(
+            f"{name}: healthcnn models take weights=, not pretrained=; for ImageNet weights pass "
+            f"weights='imagenet' (torchvision's files, downloaded and verified)"
+        )
+    if weights is not None:
+        from .pretrained import check_weights_argument, is_weights_name, pretrained_weights
+
+        check_weights_argument(weights)  # a typo fails before the model is built
+        if is_weights_name(weights):
+            pretrained_weights(name, weights)  # so does a model without such weights
     entry = get_entry(name)
     check_spatial_dims(spatial_dims)
     if spatial_dims not in entry.spatial_dims:
@@ -133,9 +160,9 @@ def create_model(
             raise TypeError(f"{name}: {exc}") from None
         raise
     if weights is not None:
-        from .weights import load_weights
+        from .pretrained import load_named_or_file
 
-        load_weights(model, weights)
+        load_named_or_file(model, name, weights)
     return model
 
 

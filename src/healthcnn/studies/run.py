@@ -18,11 +18,13 @@ import torch
 from ..bundle import check_bundle_target
 from ..data.ecg_datasets import record_recipe
 from ..data.medical import medical_record
+from ..data.root import file_hash
 from ..data.sources import SPLITS, load_splits, sampling_rate
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
 from ..metrics import accuracy, roc_auc
 from ..models._registry import get_entry
+from ..models.pretrained import check_weights_argument, is_weights_name, pretrained_file
 from ..tasks import Task, make_task
 from ..training import distributed
 from ..training.config import RunConfig
@@ -83,16 +85,59 @@ def score(pred: Predictions) -> dict[str, float]:
     }
 
 
-def _spec(cfg: RunConfig, device: Any, progress: bool | None) -> FitSpec:
+def starting_weights(cfg: RunConfig, *, progress: bool | None = None) -> str | None:
+    """The weights file ``cfg.weights`` stands for: a weights name is fetched into the data root
+    (verified; ``cfg.download=False``: an error saying where to place the file), a file is
+    taken as it is. None without ``cfg.weights``."""
+    if cfg.weights is None:
+        return None
+    if "weights" in cfg.model_kwargs:
+        raise ValueError(
+            f"weights are given twice: weights={cfg.weights!r} and model_kwargs weights="
+            f"{cfg.model_kwargs['weights']!r}; keep one"
+        )
+    check_weights_argument(cfg.weights)
+    if not is_weights_name(cfg.weights):
+        if not Path(cfg.weights).is_file():
+            raise FileNotFoundError(f"weights file {cfg.weights} does not exist")
+        return cfg.weights
+    path = pretrained_file(
+        cfg.model,
+        cfg.weights,
+        root=cfg.data_dir,
+        download_missing=cfg.download,
+        progress=progress is not False,
+    )
+    return str(path)
+
+
+def _pretrained_record(cfg: RunConfig, weights: str | None) -> dict[str, Any]:
+    """What the bundle records of the starting weights: name, file and SHA-256."""
+    if weights is None:
+        return {}
+    path = Path(weights)
+    return {
+        "pretrained": {
+            "weights": cfg.weights,
+            "file": path.name,
+            "sha256": file_hash(path, "sha256"),
+        }
+    }
+
+
+def _spec(cfg: RunConfig, device: Any, progress: bool | None, weights: str | None) -> FitSpec:
     rate = sampling_rate(cfg.data)
     record = {"sampling_rate": rate} if rate is not None else {}
     record.update(record_recipe(cfg.data, cfg.data_dir))  # whole ECG records: band, stride, leads
     record.update(medical_record(cfg.data))  # window, orientation of DICOM/NIfTI image CSVs
     out = Path(cfg.out)
+    kwargs = dict(cfg.model_kwargs)
+    if weights is not None:
+        kwargs["weights"] = weights
     return FitSpec(
         model=cfg.model,
         train=cfg.train,
-        model_kwargs=cfg.model_kwargs,
+        model_kwargs=kwargs,
         normalise=cfg.normalise,
         record=record,
         device=device,
@@ -127,19 +172,24 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
     start = time.perf_counter()
     ctx = distributed.current()
     device = distributed.rank_device(cfg.device, ctx)
-    get_entry(cfg.model)  # unknown model: fail before loading any data
+    get_entry(cfg.model)  # unknown model (or import path that fails): fail before any data
     if ctx is None or ctx.is_main:
         check_bundle_target(cfg.out)  # a folder that is not a bundle: fail before training
+    weights = starting_weights(cfg, progress=progress)
     splits, dataset_task = load_splits(
         cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed, download=cfg.download
     )
     train, val, test = (splits[s] for s in SPLITS)
     task = resolve_task(cfg.task, dataset_task, train)
-    fitted = fit_model(_spec(cfg, device, progress), train, val, task, resume=resume)
+    fitted = fit_model(_spec(cfg, device, progress, weights), train, val, task, resume=resume)
     if ctx is not None and not ctx.is_main:
         return distributed.broadcast_object(None, ctx)
     metrics = {name: score(fitted.predict(ds)) for name, ds in (("val", val), ("test", test))}
-    out = fitted.save(cfg.out, _bundle_metadata(cfg, fitted, splits, metrics))
+    metadata = {
+        **_bundle_metadata(cfg, fitted, splits, metrics),
+        **_pretrained_record(cfg, weights),
+    }
+    out = fitted.save(cfg.out, metadata)
     result = RunResult(
         bundle=out,
         history=fitted.history,
@@ -163,6 +213,7 @@ def train_distributed(cfg: RunConfig, nproc: int, *, resume: bool = False) -> Ru
     rank 0's result. Multi-node runs use ``torchrun`` instead (see docs/scaling.md)."""
     if nproc == 1:
         return train_run(cfg, resume=resume)
+    starting_weights(cfg)  # fetched once here, not by every process at the same time
     if cfg.device.startswith("cuda") and torch.cuda.device_count() < nproc:
         raise ValueError(
             f"--nproc {nproc} on {cfg.device} needs {nproc} GPUs; "

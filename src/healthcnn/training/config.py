@@ -57,6 +57,10 @@ class TrainConfig:
         augment: name of the augmentation (recorded; the transform itself is passed to Trainer).
         max_grad_norm: clip the gradient norm to this (None: no clipping).
         aux_weight: weight of auxiliary-head losses for models with ``forward_with_aux``.
+        backbone_lr_scale: the backbone (every layer but the classifier and auxiliary heads)
+            learns at ``lr`` times this (fine-tuning pretrained weights, e.g. 0.1).
+        freeze_backbone_epochs: the backbone's learning rate is 0 for this many first epochs
+            (only the head learns), then ``lr x backbone_lr_scale``.
     """
 
     epochs: int = 10
@@ -81,6 +85,8 @@ class TrainConfig:
     max_grad_norm: float | None = None
     aux_weight: float = 0.3
     eval_batch_size: int | None = None
+    backbone_lr_scale: float = 1.0
+    freeze_backbone_epochs: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -116,6 +122,12 @@ class TrainConfig:
             raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
         if self.monitor == "loss" and self.mode != "min":
             raise ValueError("monitor='loss' needs mode='min'")
+        scale = self.backbone_lr_scale
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < 1e6:
+            raise ValueError(f"backbone_lr_scale must be a number > 0, got {scale!r}")
+        freeze = self.freeze_backbone_epochs
+        if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0:
+            raise ValueError(f"freeze_backbone_epochs must be an int >= 0, got {freeze!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
 
@@ -152,7 +164,12 @@ class RunConfig:
             and ``group`` columns; without ``split``, a seeded group-level 70/15/15 split), or an
             ECG database (``cpsc2021``, ``mitdb``, ``cinc2021-georgia``, ``ecg5000``: a seeded
             patient-level 70/15/15 split; see ``healthcnn study ecg-af`` for cross-validation).
-        model: registered model name; ``model_kwargs`` go to ``create_model``.
+        model: registered model name, or an import path ``package.module:callable`` naming your
+            own model (see ``docs/your-model.md``); ``model_kwargs`` go to ``create_model``.
+        weights: start from these weights: a weights name (``"imagenet"``, ``"DEFAULT"``,
+            ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``; torchvision's published files, fetched into
+            the data root and verified) or a ``.safetensors``/``.pt``/``.pth`` file; ``None``:
+            random initialisation. Published weights bring their input normalisation.
         size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
         task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
         normalise: scale [0, 1] inputs with mean 0.5, std 0.5 per channel (MedMNIST protocol).
@@ -168,6 +185,7 @@ class RunConfig:
     out: str
     model: str = "resnet18"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: str | None = None
     size: int = 28
     task: str | None = None
     normalise: bool = True

@@ -31,6 +31,8 @@ from ..data.transforms import Compose, Resize, build_augment
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions, infer_logits
 from ..models import create_model
+from ..models._external import is_import_path
+from ..models.pretrained import normalisation_for, published_weights
 from ..tasks import Task
 from .config import TrainConfig
 from .history import History
@@ -41,7 +43,10 @@ SMALL_STEM_BELOW = 64
 
 
 def default_model_kwargs(model: str, input_size: tuple[int, ...]) -> dict[str, Any]:
-    """Options the data implies: for ResNets on inputs under 64 px, the MedMNIST 28 px stem."""
+    """Options the data implies: for ResNets on inputs under 64 px, the MedMNIST 28 px stem
+    (none for a model named by import path)."""
+    if is_import_path(model):
+        return {}
     if model.startswith("resnet") and max(input_size) < SMALL_STEM_BELOW:
         return {"stem": "small"}
     return {}
@@ -52,7 +57,8 @@ class FitSpec:
     """What to fit and how (plain data, except the optional ``build`` function).
 
     Attributes:
-        model: registered model name (the bundle records it to rebuild the network).
+        model: registered model name or import path ``package.module:callable`` (the bundle
+            records it to rebuild the network).
         train: the Trainer's hyper-parameters (its ``seed`` seeds shuffling and augmentation).
         model_kwargs: options for ``create_model`` (over :func:`default_model_kwargs`).
         normalise: scale uint8 inputs to [-1, 1] (mean 0.5, std 0.5 per channel, the MedMNIST
@@ -146,17 +152,21 @@ class Fitted:
 
 def preprocessing_for(spec: FitSpec, train: ArrayDataset) -> Preprocessing:
     """The preprocessing record of a fit: channels and size of ``train``, its scaling, the
-    normalisation, model input size and views of ``spec``, and ``spec.record``."""
+    normalisation (mean = std = 0.5, or that of published pretrained weights in
+    ``model_kwargs["weights"]``), model input size and views of ``spec``, and ``spec.record``."""
     is_uint8 = train.images.dtype == torch.uint8
     channels = train.in_channels
     norm = spec.normalise and is_uint8
+    weights = spec.model_kwargs.get("weights")
+    stats = normalisation_for(spec.model, weights, channels) if norm else None
+    mean, std = stats or ((0.5,) * channels, (0.5,) * channels)
     return Preprocessing(
         channels=channels,
         size=tuple(train.images.shape[2:]),
         spatial_dims=train.spatial_dims,
         scale=1 / 255 if is_uint8 else 1.0,
-        mean=(0.5,) * channels if norm else None,
-        std=(0.5,) * channels if norm else None,
+        mean=mean if norm else None,
+        std=std if norm else None,
         model_input_size=spec.model_input_size,
         views="dihedral8" if spec.tta else "single",
         **dict(spec.record),
@@ -165,8 +175,10 @@ def preprocessing_for(spec: FitSpec, train: ArrayDataset) -> Preprocessing:
 
 def _model_kwargs(spec: FitSpec, train: ArrayDataset, task: Task) -> dict[str, Any]:
     size = (spec.model_input_size,) if spec.model_input_size else tuple(train.images.shape[2:])
+    # published ImageNet weights fit the architecture as torchvision builds it: no 28 px stem
+    published = published_weights(spec.model, spec.model_kwargs.get("weights"))
     return {
-        **default_model_kwargs(spec.model, size),
+        **({} if published else default_model_kwargs(spec.model, size)),
         **dict(spec.model_kwargs),
         "spatial_dims": train.spatial_dims,
         "in_channels": train.in_channels,

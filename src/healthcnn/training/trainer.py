@@ -45,7 +45,7 @@ from .callbacks import Callback, CallbackList
 from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .history import EpochRecord, History, TrainingError, TrainingInterrupted
-from .optim import build_optimizer, lr_at, set_lr
+from .optim import build_optimizer, lr_at, parameter_groups, set_lr
 
 LOG_JSONL = "log.jsonl"
 
@@ -193,7 +193,7 @@ class Trainer:
         self.policy.prepare_model(model)
         self._setup_distributed(val_ds)
         is_main = self._dist is None or self._dist.is_main
-        optimizer = build_optimizer(model.parameters(), cfg)
+        optimizer = build_optimizer(parameter_groups(model, cfg), cfg)
         self.optimizer = optimizer
         history = History(monitor=cfg.monitor, mode=cfg.mode)
         self.best_state = None
@@ -305,7 +305,7 @@ class Trainer:
             batches = self._batches(train_ds, generator, sample_weights, drop_last)
             for step, (x, y, n_global) in enumerate(batches):
                 lr = lr_at(cfg, epoch, step, steps)
-                set_lr(optimizer, lr)
+                set_lr(optimizer, lr, epoch)
                 y = task.encode_labels(y)
                 loss = self._loss(x, y, class_weights, use_aux)
                 if ctx is None:
