@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..bundle import check_bundle_target
+from ..data.sources import DEFAULT_SIZE
 from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
@@ -39,7 +40,12 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="registered model name (default resnet18)")
     p.add_argument("--out", help="bundle directory to write (e.g. runs/retina)")
     p.add_argument("--config", help="YAML or JSON file with the same settings")
-    p.add_argument("--size", type=int, help="image size (MedMNIST: 28, 64, 128, 224)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="image size in pixels: MedMNIST 28 (default), 64, 128, 224; an image CSV is "
+        "resized to it (default: kept as stored, which needs one size for all its images)",
+    )
     p.add_argument("--task", choices=["binary", "multiclass", "multilabel", "ordinal"])
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -158,7 +164,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     for split, m in result.metrics.items():
         print(f"{split:>5}: AUC {m['auc']:.3f}  ACC {m['acc']:.3f}  (n={m['n']})")
-    ref = published_result(str(cfg.data), cfg.model, cfg.size)
+    ref = published_result(str(cfg.data), cfg.model, cfg.size or DEFAULT_SIZE)
     if ref is not None:
         print(
             f"published: AUC {ref.auc:.3f}  ACC {ref.acc:.3f}  ({ref.method} ({ref.size}), "

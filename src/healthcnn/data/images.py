@@ -160,10 +160,16 @@ def _decode_all(
         first = decoded[0].shape
         j = next(i for i, a in enumerate(decoded) if a.shape != first)
         raise DataError(
-            f"images differ in size ({paths[0]} is {first[1:]}, {paths[j]} "
-            f"(row {j + 2}) is {decoded[j].shape[1:]}); pass size= to resize"
+            f"the images of {csv_path} differ in size ({paths[0]} is {_hw(first)}, {paths[j]} "
+            f"(row {j + 2}) is {_hw(decoded[j].shape)}); choose the size to resize every image "
+            "to: --size N for healthcnn train (size: N in a config, size=N in Python)"
         )
     return np.stack(decoded)
+
+
+def _hw(shape: tuple[int, ...]) -> str:
+    """``(C, H, W)`` as ``"H x W px"``."""
+    return f"{shape[1]} x {shape[2]} px"
 
 
 def load_image_csv(
@@ -186,7 +192,8 @@ def load_image_csv(
     ``label_column`` a class name (``classes`` fixes their order; default: the sorted distinct
     labels, numerically when all are integers); ``id_column``/``group_column`` fill ``ids`` and
     ``groups`` (use the patient or lesion id as group). ``size`` (int or (height, width))
-    resizes every image; without it all images must share one size. ``channels``: 1 (grey) or
+    resizes every image; without it the images are kept as stored, and they must all share
+    one size (mixed sizes are refused with a message naming the images). ``channels``: 1 (grey) or
     3 (RGB). ``cache`` stores the decoded array in the cache folder's ``images/`` (see
     :mod:`.cache`; never under the data root, skipped with a warning when not writable).
     ``root`` is accepted for symmetry with the other loaders; nothing is read or written there.

@@ -17,7 +17,7 @@ import torch
 
 from ..bundle import check_bundle_target
 from ..data.medical import medical_record
-from ..data.sources import SPLITS, load_splits, sampling_rate
+from ..data.sources import DEFAULT_SIZE, SPLITS, load_splits, sampling_rate, stored_size
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
 from ..metrics import accuracy, roc_auc
@@ -104,7 +104,7 @@ def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict
     return {
         "data": {
             "source": cfg.data,
-            "size": cfg.size,
+            "size": _data_size(cfg, splits["train"]),
             "classes": list(fitted.task.classes),
             "splits": {s: len(splits[s]) for s in SPLITS},
         },
@@ -113,6 +113,14 @@ def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict
         "train_config": cfg.to_dict(),
         "precision": policy.name if hasattr(policy, "name") else cfg.train.precision,
     }
+
+
+def _data_size(cfg: RunConfig, train: Any) -> int | list[int]:
+    """The size the run read its data at: the one asked for; else an image CSV's stored size,
+    or a MedMNIST name's default."""
+    if cfg.size is not None:
+        return cfg.size
+    return stored_size(train) if str(cfg.data).endswith(".csv") else DEFAULT_SIZE
 
 
 def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> RunResult:

@@ -153,7 +153,8 @@ class RunConfig:
             ECG database (``cpsc2021``, ``mitdb``, ``cinc2021-georgia``, ``ecg5000``: a seeded
             patient-level 70/15/15 split; see ``healthcnn study ecg-af`` for cross-validation).
         model: registered model name; ``model_kwargs`` go to ``create_model``.
-        size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
+        size: image size for MedMNIST files (28, 64, 128, 224; None: 28) or the resize for a
+            CSV (None: the images' stored size, which must be the same for all of them).
         task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
         normalise: scale [0, 1] inputs with mean 0.5, std 0.5 per channel (MedMNIST protocol).
         train: the Trainer's hyper-parameters.
@@ -168,7 +169,7 @@ class RunConfig:
     out: str
     model: str = "resnet18"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    size: int = 28
+    size: int | None = None
     task: str | None = None
     normalise: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
