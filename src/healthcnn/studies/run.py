@@ -20,7 +20,7 @@ from ..data.medical import medical_record
 from ..data.sources import DEFAULT_SIZE, SPLITS, load_splits, sampling_rate, stored_size
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
-from ..metrics import accuracy, roc_auc
+from ..metrics import accuracy_from_scores, roc_auc
 from ..models._registry import get_entry
 from ..tasks import Task, make_task
 from ..training import distributed
@@ -77,7 +77,7 @@ def score(pred: Predictions) -> dict[str, float]:
     """AUC and accuracy, as the MedMNIST benchmark scores them."""
     return {
         "auc": float(roc_auc(pred.labels, pred.scores, ci=None)),
-        "acc": float(accuracy(pred.labels, pred.scores)),
+        "acc": float(accuracy_from_scores(pred.labels, pred.scores)),
         "n": len(pred),
     }
 
