@@ -11,9 +11,9 @@ from ..data.sources import DEFAULT_SIZE
 from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
-from ..training.config import RunConfig
+from ..training.config import RunConfig, TrainConfig
 from . import CLIError, add_format_option, printed_as_json
-from .config import check_device, load_config_file
+from .config import check_device, read_config_file
 
 #: command-line flag -> TrainConfig field
 _TRAIN_FLAGS = {
@@ -98,11 +98,16 @@ def _parse_value(text: str):
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """Settings from --config, overridden by the flags given on the command line."""
-    settings = load_config_file(args.config) if args.config else {}
+    settings = read_config_file(args.config) if args.config else {}
     for key in ("data", "model", "out", "size", "task", "device", "data_dir", "download"):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
-    train = dict(settings.pop("train", {}) or {})
+    train = settings.pop("train", None) or {}
+    if not isinstance(train, dict):
+        raise CLIError(f"{args.config}: 'train' must be a mapping of settings, got {train!r}")
+    train = dict(train)
+    for key in [k for k in settings if k in TrainConfig.__dataclass_fields__]:
+        train[key] = settings.pop(key)  # top-level training settings, below the flags
     for key in _TRAIN_FLAGS:
         if getattr(args, key, None) is not None:
             train[key] = getattr(args, key)
@@ -119,10 +124,13 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         if not sep or not key:
             raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
         kwargs[key] = _parse_value(value)
-    for key in ("data", "out"):
-        if not settings.get(key):
-            raise CLIError(f"--{key} is required (or set {key!r} in --config)")
-    return RunConfig.from_dict({**settings, "train": train, "model_kwargs": kwargs})
+    missing = [f"--{key}" for key in ("data", "out") if not settings.get(key)]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise CLIError(f"{' and '.join(missing)} {verb} required (or set in --config)")
+    return RunConfig.from_dict(
+        {**settings, "train": train, "model_kwargs": kwargs}, where=args.config
+    )
 
 
 def _num(value: float | None) -> str:
