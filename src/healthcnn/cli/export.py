@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from .._json import dumps
 from ..bundle.export import DEFAULT_ATOL, export_onnx
 
 
@@ -35,7 +35,7 @@ def _export(args: argparse.Namespace) -> int:
         atol=args.atol,
     )
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(dumps(result.to_dict(), indent=2))
         return 0
     batch = "dynamic batch" if result.batch_dynamic else "batch 2"
     shape = "x".join(map(str, result.input_shape))

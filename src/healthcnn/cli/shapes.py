@@ -14,10 +14,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import re
 
 from .. import shapes
+from .._json import dumps
 
 _SIZE_RE = re.compile(r"^\d+([xX]\d+)*$")
 
@@ -150,7 +150,7 @@ def _command(run):
     def func(args: argparse.Namespace) -> int:
         result = run(args)
         if args.format == "json":
-            print(json.dumps(result.as_dict(), indent=2))
+            print(dumps(result.as_dict(), indent=2))
         else:
             print(_render_text(result))
         return 0
