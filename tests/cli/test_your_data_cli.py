@@ -85,12 +85,10 @@ def test_own_png_folder_train_evaluate_predict_report(tmp_path: Path, capsys) ->
     assert accuracy == pytest.approx(evaluated["metrics"]["acc"]["value"], abs=1e-6)
 
     report = tmp_path / "card.html"
-    code, out, err = _run(
-        ["report", str(bundle), "-o", str(report), "--groups", "site", "--precision", "fp32"],
-        capsys,
-    )
+    report_args = ["report", str(bundle), "-o", str(report), "--groups", "site"]
+    code, out, err = _run([*report_args, "--precision", "fp32", "--format", "json"], capsys)
     assert code == 0, err
-    assert out.strip() == str(report)
+    assert json.loads(out) == {"report": str(report)}
     html = report.read_text()
     assert "<td>64 px</td>" in html and "site" in html
 
