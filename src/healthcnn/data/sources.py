@@ -1,11 +1,11 @@
 """Data sources by name or path -> the train/val/test splits a run trains and scores on.
 
 ``load_splits(data)`` accepts a registered MedMNIST name (``"retinamnist"``), an ``.npz`` in
-MedMNIST layout, an image CSV (``path``, ``label``, optional ``split`` and ``group`` or
-``patient`` columns; see docs/your-data.md) or an ECG database name. Without a ``size``, a
-MedMNIST name is read at 28 px (its smallest published file) and an image CSV at the size its
-images are stored at. Everything that trains, evaluates or reports on a data source reads its
-splits here, so the same name and seed always give the same rows.
+MedMNIST layout, an image CSV (``path``, ``label`` or, multi-label, ``labels``, optional
+``split`` and ``group`` or ``patient`` columns; see docs/your-data.md) or an ECG database
+name. Without a ``size``, a MedMNIST name is read at 28 px (its smallest published file) and
+an image CSV at the size its images are stored at. Everything that trains, evaluates or reports
+on a data source reads its splits here, so the same name and seed always give the same rows.
 """
 
 from __future__ import annotations
@@ -127,22 +127,26 @@ def _csv_splits(
     with path.open(newline="", encoding="utf-8-sig") as fh:
         header = [c.strip() for c in next(csv.reader(fh), [])]
     group = next((c for c in GROUP_COLUMNS if c in header), None)
+    multilabel = "labels" in header and "label" not in header
     if lists_medical_files(path):  # DICOM files, series folders or NIfTI volumes
         ds = load_medical_csv(path, size=size, group_column=group)
     else:
         ds = load_image_csv(
             path,
             id_column="path",
+            label_column="labels" if multilabel else "label",
             group_column=group,
             size=size,
             root=data_dir,
+            multilabel=multilabel,
         )
     if "split" in header:
         values = _csv_split_column(path)
         index = {s: [i for i, v in enumerate(values) if v == s] for s in SPLITS}
     else:
         groups = ds.groups if ds.groups is not None else [str(i) for i in range(len(ds))]
-        parts = group_split(groups, (0.7, 0.15, 0.15), stratify=ds.labels.numpy(), seed=seed)
+        stratify = None if ds.multilabel else ds.labels.numpy()
+        parts = group_split(groups, (0.7, 0.15, 0.15), stratify=stratify, seed=seed)
         index = dict(zip(SPLITS, parts, strict=True))
     empty = [s for s in SPLITS if not len(index[s])]
     if empty:
