@@ -59,6 +59,8 @@ def test_own_png_folder_train_evaluate_predict_report(tmp_path: Path, capsys) ->
     assert meta["preprocessing"]["channels"] == 3
     assert meta["data"]["size"] == 64
     assert meta["task"]["classes"] == ["fundus", "histology"]
+    assert meta["data"]["split_method"] == "the CSV's own split column"
+    assert meta["data"]["split_level"] == "patient (column 'patient')"
 
     code, out, err = _run(
         ["evaluate", str(bundle), "--groups", "site", "--precision", "fp32", "--format", "json"],
@@ -91,6 +93,7 @@ def test_own_png_folder_train_evaluate_predict_report(tmp_path: Path, capsys) ->
     assert json.loads(out) == {"report": str(report)}
     html = report.read_text()
     assert "<td>64 px</td>" in html and "site" in html
+    assert "patient (column &#x27;patient&#x27;)" in html or "patient (column 'patient')" in html
 
 
 def test_mixed_sizes_are_refused_naming_size_and_size_resizes(tmp_path: Path, capsys) -> None:
@@ -161,3 +164,18 @@ def test_multilabel_csv_trains_a_multilabel_bundle(tmp_path: Path, capsys) -> No
     assert evaluated["task"] == "multilabel" and evaluated["n"] == len(_rows(csv_path, "test"))
     accuracies = [r["metrics"]["acc"]["value"] for r in evaluated["subgroups"]["site"]]
     assert all(0 < a <= 1 for a in accuracies)  # labels decided right, never a flat 0
+
+
+def test_a_patient_in_two_splits_is_refused(tmp_path: Path, capsys) -> None:
+    csv_path = write_image_folder(tmp_path / "mine", patients=12, size=32)
+    text = csv_path.read_text().splitlines()
+    first, second = text[1].split(","), text[2].split(",")  # two images of patient P00
+    assert first[2] == second[2] == "P00"
+    second[-1] = "test"
+    text[2] = ",".join(second)
+    csv_path.write_text("\n".join(text) + "\n")
+    code, out, err = _run(
+        ["train", "--data", str(csv_path), "--out", str(tmp_path / "run"), *TRAIN], capsys
+    )
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "row 3: patient 'P00' is in train and in test" in err

@@ -31,6 +31,7 @@ __all__ = [
     "SPLITS",
     "load_splits",
     "sampling_rate",
+    "split_record",
     "stored_size",
 ]
 
@@ -119,6 +120,38 @@ def _csv_split_column(path: Path) -> list[str]:
     return values
 
 
+def _check_no_group_in_two_splits(
+    path: Path, column: str | None, groups: list[str], splits: list[str]
+) -> None:
+    """Refuse a split column that puts one patient's rows in two splits (leakage)."""
+    seen: dict[str, str] = {}
+    for row, (group, split) in enumerate(zip(groups, splits, strict=True), start=2):
+        first = seen.setdefault(group, split)
+        if first != split:
+            raise ValueError(
+                f"{path} row {row}: {column} {group!r} is in {first} and in {split}; every row "
+                f"of a {column} belongs in one split (or leave out the split column for a "
+                "seeded split by patient)"
+            )
+
+
+def split_record(data: str, seed: int) -> dict[str, str]:
+    """How an image CSV's rows were split, for the bundle and the report: ``split_method``
+    and ``split_level`` (``{}`` for other sources, whose split the catalog describes)."""
+    text = os.fspath(data)
+    if not text.endswith(".csv"):
+        return {}
+    with Path(text).open(newline="", encoding="utf-8-sig") as fh:
+        header = [c.strip() for c in next(csv.reader(fh), [])]
+    group = next((c for c in GROUP_COLUMNS if c in header), None)
+    level = f"patient (column {group!r})" if group else "image (the CSV names no patients)"
+    if "split" in header:
+        return {"split_method": "the CSV's own split column", "split_level": level}
+    by = f"by {group}" if group else "of images"
+    method = f"seeded 70/15/15 split {by}, stratified by label (seed {seed})"
+    return {"split_method": method, "split_level": level}
+
+
 def _csv_splits(
     path: Path, *, size: int | tuple[int, ...] | None, data_dir: str | None, seed: int
 ) -> dict[str, ArrayDataset]:
@@ -143,6 +176,8 @@ def _csv_splits(
     if "split" in header:
         values = _csv_split_column(path)
         index = {s: [i for i, v in enumerate(values) if v == s] for s in SPLITS}
+        if ds.groups is not None:
+            _check_no_group_in_two_splits(path, group, ds.groups, values)
     else:
         groups = ds.groups if ds.groups is not None else [str(i) for i in range(len(ds))]
         stratify = None if ds.multilabel else ds.labels.numpy()

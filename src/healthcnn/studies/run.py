@@ -17,7 +17,14 @@ import torch
 
 from ..bundle import check_bundle_target
 from ..data.medical import medical_record
-from ..data.sources import DEFAULT_SIZE, SPLITS, load_splits, sampling_rate, stored_size
+from ..data.sources import (
+    DEFAULT_SIZE,
+    SPLITS,
+    load_splits,
+    sampling_rate,
+    split_record,
+    stored_size,
+)
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
 from ..metrics import accuracy_from_scores, roc_auc
@@ -107,6 +114,7 @@ def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict
             "size": _data_size(cfg, splits["train"]),
             "classes": list(fitted.task.classes),
             "splits": {s: len(splits[s]) for s in SPLITS},
+            **split_record(cfg.data, cfg.train.seed),
         },
         "metrics": metrics,
         "seeds": {"train": cfg.train.seed},
