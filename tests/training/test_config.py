@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from healthcnn.cli import main
@@ -92,6 +93,8 @@ def test_numbers_as_text_are_converted_exactly() -> None:
     assert cfg.train.lr == 0.001 and isinstance(cfg.train.lr, float)
     assert cfg.train.epochs == 3 and cfg.train.milestones == (1, 2)
     assert TrainConfig(batch_size="16").batch_size == 16
+    numpy_made = TrainConfig(epochs=np.int64(3), seed=np.int32(2))
+    assert (numpy_made.epochs, numpy_made.seed) == (3, 2) and type(numpy_made.epochs) is int
     with pytest.raises(ConfigError, match=r"setting 'epochs' = 2.5 is not a whole number"):
         TrainConfig(epochs=2.5)
 

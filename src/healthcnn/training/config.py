@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..inference.precision import PRECISIONS
 
@@ -54,7 +57,7 @@ def convert(value: Any, kind: type, what: str) -> Any:
             number = float(value.strip())
         except ValueError:
             raise ValueError(f"{what} = {value!r} is not a number") from None
-    if isinstance(number, bool) or not isinstance(number, (int, float)):
+    if isinstance(number, bool | np.bool_) or not isinstance(number, numbers.Real):
         raise ValueError(f"{what} = {value!r} is not a number")
     if not math.isfinite(number):
         raise ValueError(f"{what} = {value!r} is not a finite number")
