@@ -1,6 +1,10 @@
 """``TrainConfig``: every choice a training run makes, as plain data (stored in checkpoints and
 bundles, compared on resume); ``RunConfig``: the data, model and output of ``healthcnn train``
-around it."""
+around it.
+
+Both convert and check every field when they are made, from whatever source: a number written as
+text (``"1e-3"``, how PyYAML reads ``lr: 1e-3``) is converted, never rounded; every bad field is
+listed at once, one problem per field, in one :class:`ConfigError` (a ``ValueError``)."""
 
 from __future__ import annotations
 
