@@ -135,7 +135,7 @@ def alexnet_section() -> list[str]:
         "## AlexNet (single tower, 227 px)",
         "",
         "The lecture's column applies the lecture's formulas (`healthcnn.shapes`) to the lecture's",
-        "layer list; ours is `healthcnn summary alexnet --input 3x227x227`. Calculations are MACs",
+        "layer list; ours is `healthcnn summary alexnet --input 227x227x3`. Calculations are MACs",
         "for convolution and FC rows and window calculations for pooling rows.",
         "",
         *_table(

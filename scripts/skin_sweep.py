@@ -69,7 +69,7 @@ def _flip_views(fitted) -> list:
 
 def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     from healthcnn.data import load_medmnist_splits
-    from healthcnn.metrics import accuracy, roc_auc
+    from healthcnn.metrics import accuracy_from_scores, roc_auc
     from healthcnn.tasks import make_task
     from healthcnn.training.fit import FitSpec, fit_model
 
@@ -98,7 +98,7 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
         for tag, p in (("plain", plain), ("tta", tta)):
             out[f"{name}_{tag}"] = {
                 "auc": float(roc_auc(y, p, ci=None)),
-                "acc": float(accuracy(y, p)),
+                "acc": float(accuracy_from_scores(y, p)),
             }
     out["seconds"] = round(fitted.seconds, 1)
     out["train_config"] = cfg.to_dict()

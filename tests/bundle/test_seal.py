@@ -136,14 +136,18 @@ def test_leftovers_of_a_live_writer_are_left_alone(tmp_path: Path) -> None:
     assert live.is_dir()
 
 
-def test_files_follow_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0o022)
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    """Shared (022: colleagues read), group-writable (002) and private (077) servers alike."""
+    old = os.umask(umask)
     try:
         path = save(tmp_path / "b")
+        again = save(tmp_path / "b", seed=1)  # a rewrite in place keeps to the umask too
     finally:
         os.umask(old)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o755
-    assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o644}
+    assert again == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~umask
+    assert {stat.S_IMODE(p.stat().st_mode) for p in path.iterdir()} == {0o666 & ~umask}
 
 
 def test_a_stale_temporary_file_is_removed_by_the_next_write(tmp_path: Path) -> None:

@@ -47,8 +47,12 @@ def _inputs(tmp_path: Path, dims: int) -> Path:
 @pytest.mark.parametrize(("dims", "suffix"), [(1, ".svg"), (2, ".png"), (3, ".png")])
 def test_explain_writes_figures_and_verdicts(tmp_path, capsys, strict_json, dims, suffix) -> None:
     bundle, file, out = _bundle(tmp_path, dims), _inputs(tmp_path, dims), tmp_path / "out"
-    assert main(["explain", str(bundle), str(file), "--class", "b", "--out", str(out)]) == 0
+    args = ["explain", str(bundle), str(file), "--class", "b", "--out", str(out)]
+    assert main([*args, "--format", "json"]) == 0
+    printed = strict_json(capsys.readouterr().out)
     result = strict_json((out / "explanation.json").read_text())
+    assert printed["explanation"] == f"{out}/explanation.json"
+    assert printed["sanity"] == result["sanity"] and printed["method"] == result["method"]
     assert result["method"] == "gradcam" and result["targets"] == [1, 1]
     assert result["sanity"]["verdict"] in ("pass", "fail")
     assert result["sanity"]["test"] == "cascading model-parameter randomisation"
@@ -65,6 +69,7 @@ def test_explain_writes_figures_and_verdicts(tmp_path, capsys, strict_json, dims
     else:
         with Image.open(first) as im:
             assert im.format == "PNG" and im.width > im.height  # panels side by side
+    assert main(args) == 0  # the same run as text for people
     assert "sanity" in capsys.readouterr().out
 
 

@@ -36,9 +36,22 @@ def test_export_prints_the_parity_and_writes_the_file(bundle, tmp_path, capsys):
     assert out.is_file() and f"wrote {out}" in text
     diff = float(text.split("max abs logit difference ")[1].split()[0])
     assert 0 <= diff <= 1e-4
-    assert main(["export", str(bundle), "--json", "--static-batch", "--no-check"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    assert main(["export", str(bundle), "--format", "json", "--static-batch", "--no-check"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert result["path"] == str(bundle / "model.onnx") and result["max_abs_diff"] is None
+    assert captured.err == ""
+
+
+def test_export_old_json_flag_still_works_with_a_note(bundle, tmp_path, capsys, strict_json):
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(bundle), "--to", "onnx", "-o", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert strict_json(captured.out)["path"] == str(out)
+    assert "--json is deprecated; use --format json" in captured.err
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "--json" not in capsys.readouterr().out  # hidden
 
 
 def test_export_errors_are_one_line(bundle, tmp_path, capsys):

@@ -17,3 +17,28 @@ def test_undefined_numbers_print_as_null(capsys, strict_json) -> None:
     assert not printed_as_json(argparse.Namespace(format="text"), doc)
     assert capsys.readouterr().out == ""
     json.dumps(parsed)  # plain data
+
+
+def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every runnable command and sub-command of ``parser`` as (words, parser)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaves(sub, (*path, name))
+
+
+def test_every_command_takes_format_text_or_json() -> None:
+    from healthcnn.cli import COMMANDS, build_parser
+
+    leaves = dict(_leaves(build_parser()))
+    assert {words[0] for words in leaves} == set(COMMANDS)
+    missing = []
+    for words, parser in leaves.items():
+        formats = [a for a in parser._actions if "--format" in a.option_strings]
+        if not formats or not {"text", "json"} <= set(formats[0].choices or ()):
+            missing.append(" ".join(words))
+        elif formats[0].default != "text":
+            missing.append(f"{' '.join(words)} (default {formats[0].default})")
+    assert missing == []

@@ -153,7 +153,7 @@ def test_data_info_reports_nan_labels_as_nan(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_summary_input_too_large_for_memory_is_one_line(capsys: pytest.CaptureFixture) -> None:
-    line = _one_line(capsys, ["summary", "resnet18", "--input", "3x200000x200000"])
+    line = _one_line(capsys, ["summary", "resnet18", "--input", "200000x200000x3"])
     assert "GiB" in line and "memory" in line
 
 

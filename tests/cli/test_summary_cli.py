@@ -77,7 +77,7 @@ def test_callable_target_json(capsys, targets):
         capsys,
         f"{targets}:tiny",
         "--input",
-        "3x8x8",
+        "8x8x3",
         "--format",
         "json",
         "--num-classes",
@@ -95,7 +95,7 @@ def test_callable_target_json(capsys, targets):
 
 @pytest.mark.parametrize("fmt", ["text", "md", "csv", "json", "html"])
 def test_every_format(capsys, targets, fmt):
-    code, out, err = _run(capsys, f"{targets}:tiny", "--input", "3x8x8", "--format", fmt)
+    code, out, err = _run(capsys, f"{targets}:tiny", "--input", "8x8x3", "--format", fmt)
     assert code == 0, err
     if fmt == "csv":
         assert len(list(csv.DictReader(io.StringIO(out)))) == 5
@@ -111,7 +111,7 @@ def test_registry_target_dims_and_channels_from_input(capsys, registered):
         capsys,
         name,
         "--input",
-        "2x32",
+        "32x2",
         "--num-classes",
         "3",
         "--format",
@@ -130,7 +130,7 @@ def test_registry_target_dims_and_channels_from_input(capsys, registered):
 
 def test_registry_target_3d_and_depth(capsys, registered):
     name, seen = registered
-    code, out, err = _run(capsys, name, "--input", "1x6x6x6", "--depth", "0")
+    code, out, err = _run(capsys, name, "--input", "6x6x6x1", "--depth", "0")
     assert code == 0, err
     assert seen["spatial_dims"] == 3
     table = [line for line in out.splitlines() if line.startswith("(model)")]
@@ -153,16 +153,16 @@ def test_module_object_target(capsys, targets):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["no_such_model_xyz", "--input", "3x8x8"], "unknown model"),
-        (["{t}:tiny", "--input", "3xax8"], "--input"),
-        (["{t}:tiny", "--input", "3x0x8"], "--input"),
-        (["no_such_package_xyz.mod:build", "--input", "3x8x8"], "cannot import"),
-        (["{t}:missing", "--input", "3x8x8"], "no attribute"),
-        (["{t}:not_a_model", "--input", "3x8x8"], "not an nn.Module"),
-        (["{t}:tiny", "--input", "3x5x5"], "forward pass failed"),
+        (["no_such_model_xyz", "--input", "8x8x3"], "unknown model"),
+        (["{t}:tiny", "--input", "8xax3"], "--input"),
+        (["{t}:tiny", "--input", "8x0x3"], "--input"),
+        (["no_such_package_xyz.mod:build", "--input", "8x8x3"], "cannot import"),
+        (["{t}:missing", "--input", "8x8x3"], "no attribute"),
+        (["{t}:not_a_model", "--input", "8x8x3"], "not an nn.Module"),
+        (["{t}:tiny", "--input", "5x5x3"], "forward pass failed"),
         (["{t}:tiny"], "--input is required"),
-        (["{t}:tiny", "--input", "3x8x8", "--set", "width"], "KEY=VALUE"),
-        (["{t}:tiny", "--input", "3x8x8", "--set", "colour=1"], "colour"),
+        (["{t}:tiny", "--input", "8x8x3", "--set", "width"], "KEY=VALUE"),
+        (["{t}:tiny", "--input", "8x8x3", "--set", "colour=1"], "colour"),
     ],
 )
 def test_errors_are_one_line_exit_2(capsys, targets, argv, message):
@@ -175,7 +175,39 @@ def test_errors_are_one_line_exit_2(capsys, targets, argv, message):
 
 def test_registry_input_mismatch(capsys, registered):
     name, _ = registered
-    code, _, err = _run(capsys, name, "--input", "3x8x8", "--spatial-dims", "3")
+    code, _, err = _run(capsys, name, "--input", "8x8x3", "--spatial-dims", "3")
     assert code == 2 and "--spatial-dims" in err
-    code, _, err = _run(capsys, name, "--input", "3x8x8", "--in-channels", "1")
+    code, _, err = _run(capsys, name, "--input", "8x8x3", "--in-channels", "1")
     assert code == 2 and "--in-channels" in err
+
+
+@pytest.mark.parametrize("command", ["summary", "shapes"])
+def test_one_notation_channels_last_in_shapes_and_summary(capsys, targets, command):
+    """Both commands read 8x8x3 as an 8 x 8 image of 3 channels; the channels-first 3x8x8 is
+    refused with the channels-last spelling, unless --in-channels confirms 8 channels."""
+    if command == "summary":
+        head = ["summary", f"{targets}:tiny", "--format", "json"]
+    else:
+        head = ["shapes", "conv", "--filters", "2", "--kernel", "3", "--format", "json"]
+
+    def run(*extra):
+        code = main([*head, *extra])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = run("--input", "8x8x3")
+    assert code == 0, err
+    data = json.loads(out)
+    if command == "summary":
+        assert data["input_shapes"] == [[1, 3, 8, 8]]  # the table: PyTorch's order
+    else:
+        assert data["input_shape"] == [8, 8, 3]
+    code, out, err = run("--input", "3x8x8")
+    assert code == 2 and out == ""
+    assert "channels last" in err and "write 8x8x3" in err and "--in-channels 8" in err
+    if command == "shapes":
+        code, out, err = run("--input", "3x8x8", "--in-channels", "8")
+        assert code == 0, err
+        assert json.loads(out)["input_shape"] == [3, 8, 8]
+        code, out, err = run("--input", "1x1x2048", "--padding", "1")  # a late map: channels last
+        assert code == 0, err

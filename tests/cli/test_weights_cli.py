@@ -31,6 +31,13 @@ def test_inflate_writes_a_file_the_3d_model_loads(tmp_path: Path, weights_2d, ca
     out = tmp_path / "simple_3d.safetensors"
     assert main(["weights", "inflate", str(src), str(out), "--spatial-dims", "3"]) == 0
     assert str(out) in capsys.readouterr().out
+    again = ["weights", "inflate", str(src), str(out), "--spatial-dims", "3", "--format", "json"]
+    assert main(again) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "path": str(out),
+        "spatial_dims": 3,
+        "mode": "i3d",
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # already 3D: loads as it is, no adaptation
         model3 = create_model("simple_cnn", spatial_dims=3, num_classes=3, channels=(4, 8),

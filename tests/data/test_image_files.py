@@ -143,3 +143,25 @@ def test_read_only_cache_folder_warns_and_works_without_a_cache(
         _own_cache.chmod(0o755)
     assert not list(_own_cache.rglob("*"))
     assert bool((ds.images == again.images).all())
+
+
+def test_multilabel_cells_list_class_names_and_an_empty_cell_is_none(tmp_path: Path) -> None:
+    for i in range(4):
+        Image.fromarray(np.full((6, 6), 40 * i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    path = tmp_path / "multi.csv"
+    path.write_text("path,labels\n0.png,nodule;effusion\n1.png,\n2.png, effusion \n3.png,nodule\n")
+    ds = load_image_csv(path, label_column="labels", multilabel=True)
+    assert ds.multilabel and ds.classes == ["effusion", "nodule"]
+    assert ds.labels.tolist() == [[1, 1], [0, 0], [1, 0], [0, 1]]
+    path.write_text("path,labels\n0.png,nodule;mass\n")
+    with pytest.raises(DataError, match=r"row 2: label 'mass' is not one of the classes"):
+        load_image_csv(path, label_column="labels", multilabel=True, classes=["nodule"])
+
+
+def test_images_of_mixed_sizes_are_refused_naming_both_and_size(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((6, 6), dtype=np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 5), dtype=np.uint8)).save(tmp_path / "b.png")
+    path = _csv(tmp_path, [("a.png", "x"), ("b.png", "y")])
+    with pytest.raises(DataError, match=r"a.png is 6 x 6 px.*b.png \(row 3\) is 8 x 5 px.*--size"):
+        load_image_csv(path)
+    assert load_image_csv(path, size=4).images.shape == (2, 3, 4, 4)

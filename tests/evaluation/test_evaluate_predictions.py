@@ -180,3 +180,45 @@ def test_config_rejects_bad_options(options, message):
 def test_predictions_need_one_row_per_sample():
     with pytest.raises(ValueError, match="one row per sample"):
         SplitPredictions(logits=np.zeros((3, 1)), scores=np.zeros(2), labels=np.zeros(3))
+
+
+def test_binary_positive_0_scores_class_0():
+    """--positive 0 on a binary task: the view's label and score are both class 0's, so it
+    scores exactly as the mirrored task (labels and logits flipped) with class 1 positive."""
+    task = make_task("binary", ["healthy", "sick"])
+    mirror = make_task("binary", ["sick", "healthy"])
+    (zv, yv), (zt, yt) = _binary(0, 60, shift=0.7), _binary(1, 60, shift=0.7)
+    yt[:9] = 0  # unequal classes, so that class 0 and class 1 differ in every count
+    config = EvaluationConfig(positive="healthy", **FAST)
+    r = evaluate_predictions(_split(task, zv, yv), _split(task, zt, yt), task, config)
+    m_config = EvaluationConfig(positive="healthy", **FAST)
+    m = evaluate_predictions(
+        _split(mirror, -zv, 1 - yv), _split(mirror, -zt, 1 - yt), mirror, m_config
+    )
+    assert r.positive["classes"] == ["healthy"]
+    assert r.metrics["auc_positive"].value == pytest.approx(m.metrics["auc_positive"].value)
+    for ours, theirs in zip(r.operating_points, m.operating_points, strict=True):
+        assert ours["threshold"] == pytest.approx(theirs["threshold"])
+        assert ours["sensitivity"].n == int((yt == 0).sum())  # class 0 rows are the positives
+        assert ours["sensitivity"].value == pytest.approx(theirs["sensitivity"].value)
+        assert ours["specificity"].value == pytest.approx(theirs["specificity"].value)
+    slope = r.metrics["calibration_slope"].value
+    assert slope == pytest.approx(m.metrics["calibration_slope"].value, rel=1e-4)
+
+
+def test_multilabel_subgroup_accuracy_counts_labels_decided_right():
+    task = make_task("multilabel", ["x", "y", "z"])
+    rng = np.random.default_rng(2)
+    y = (rng.random((60, 3)) < 0.4).astype(np.int64)
+    z = rng.normal(size=(60, 3)) + 2.0 * (y - 0.5)
+    values = ["A" if i % 3 else "B" for i in range(30)]
+    config = EvaluationConfig(groups_column="site", group_values=values, **FAST)
+    val, test = _split(task, z[:30], y[:30]), _split(task, z[30:], y[30:])
+    r = evaluate_predictions(val, test, task, config)
+    hits = ((test.scores > 0.5) == y[30:]).mean(1)
+    rows = {row["group"]: row for row in r.subgroups["site"]}
+    assert rows["(all)"]["metrics"]["acc"].value == pytest.approx(r.metrics["acc"].value)
+    for group in ("A", "B"):
+        in_group = np.array(values) == group
+        assert rows[group]["metrics"]["acc"].value == pytest.approx(hits[in_group].mean())
+        assert rows[group]["metrics"]["acc"].value > 0.5  # informative logits, not 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from healthcnn.metrics import DegenerateMetricWarning, accuracy, roc_auc
+from healthcnn.metrics import DegenerateMetricWarning, accuracy_from_scores, roc_auc
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -61,7 +61,7 @@ def test_inputs_are_not_mutated_and_bad_input_is_named():
     s = np.array([0.3, 0.2, 0.9, 0.1])
     y0, s0 = y.copy(), s.copy()
     roc_auc(y, s)
-    accuracy(y, s)
+    accuracy_from_scores(y, s)
     np.testing.assert_array_equal(y, y0)
     np.testing.assert_array_equal(s, s0)
     with pytest.raises(ValueError, match="NaN or inf"):
@@ -72,19 +72,21 @@ def test_inputs_are_not_mutated_and_bad_input_is_named():
         roc_auc(y, s[:3])
 
 
-def test_accuracy_matches_sklearn_for_each_kind():
+def test_accuracy_from_scores_matches_sklearn_on_decisions_for_each_kind():
     rng = np.random.default_rng(3)
     # binary: threshold 0.5, strictly greater (MedMNIST)
     y = rng.integers(0, 2, 100)
     s = rng.random(100)
     s[:3] = 0.5
-    assert accuracy(y, s) == pytest.approx(sklearn_metrics.accuracy_score(y, s > 0.5))
+    assert accuracy_from_scores(y, s) == pytest.approx(sklearn_metrics.accuracy_score(y, s > 0.5))
     # multi-class: argmax
     yk = rng.integers(0, 3, 100)
     p = rng.random((100, 3))
-    assert accuracy(yk, p) == pytest.approx(sklearn_metrics.accuracy_score(yk, p.argmax(1)))
+    assert accuracy_from_scores(yk, p) == pytest.approx(
+        sklearn_metrics.accuracy_score(yk, p.argmax(1))
+    )
     # multi-label: per-label accuracy averaged over labels
     ym = rng.integers(0, 2, (100, 4))
     sm = rng.random((100, 4))
     per_label = [sklearn_metrics.accuracy_score(ym[:, j], sm[:, j] > 0.5) for j in range(4)]
-    assert accuracy(ym, sm) == pytest.approx(np.mean(per_label))
+    assert accuracy_from_scores(ym, sm) == pytest.approx(np.mean(per_label))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import textwrap
 from collections.abc import Callable
 
+from .._json import dumps
 from .records import LayerRecord, ModelReport
 
 _COLUMNS = ("Layer", "Type", "Input", "Output", "Kernel/stride/pad", "Params", "MACs", "Pool calcs")
@@ -238,7 +238,7 @@ def to_csv(report: ModelReport) -> str:
 def to_json(report: ModelReport, *, indent: int | None = 2) -> str:
     """The JSON contract (``schema_version``, ``convention``, ``input_shapes``, ``totals``,
     ``unsupported``, ``layers``, ...; see ``docs/counting.md``)."""
-    return json.dumps(report.as_dict(), indent=indent) + "\n"
+    return dumps(report.as_dict(), indent=indent) + "\n"
 
 
 def to_html(report: ModelReport) -> str:

@@ -17,7 +17,6 @@ preprocessing and tell which weights the graph came from.
 from __future__ import annotations
 
 import io
-import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from .._atomic import atomic_write_bytes
+from .._json import dumps
 from .io import BundleError, load_bundle
 from .schema import Preprocessing
 from .seal import MANIFEST_FILE, seal_file
@@ -243,9 +243,9 @@ def export_onnx(
         {
             "model_sha256": str(meta.get("model_sha256", "")),
             "model_name": str(bundle.config.get("model_name", "")),
-            "task": json.dumps(meta.get("task")),
-            "preprocessing": json.dumps(bundle.preprocessing.to_dict()),
-            "input_shape": json.dumps(list(shape)),
+            "task": dumps(meta.get("task")),
+            "preprocessing": dumps(bundle.preprocessing.to_dict()),
+            "input_shape": dumps(list(shape)),
         },
     )
     atomic_write_bytes(path, graph)

@@ -56,7 +56,8 @@ COMMANDS: dict[str, Command] = {
         (
             "Run one forward pass and print every layer call with its shapes, parameters, MACs "
             "(bias excluded; FLOPs = 2 x MACs) and pooling calculations (output elements x window"
-            " volume)."
+            " volume). --input is channels last, as for shapes: 227x227x3, 5000x12, 64x64x64x1;"
+            " the table shows tensors channels first, as PyTorch holds them."
         ),
     ),
     "train": Command(

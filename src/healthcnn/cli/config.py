@@ -5,41 +5,23 @@ A configuration holds plain settings only: YAML is read with ``yaml.safe_load``,
 are converted strictly: YAML 1.1 reads ``lr: 1e-3`` as the string ``"1e-3"`` (it wants
 ``1.0e-3``), so a string in a number field is converted (``"1e-3"`` -> 0.001) when it is one,
 and refused naming the setting when it is not; ``2.5`` for an integer field is refused, never
-truncated. Every problem is a ``ValueError`` naming the file, the setting and the fix.
+truncated. Every bad setting is listed at once, in one ``ValueError`` naming the file
+(:class:`healthcnn.training.config.ConfigError`).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..training.config import TrainConfig
+from ..training.config import ConfigError, RunConfig, TrainConfig, convert, scalar_types
 from . import CLIError
 
-#: run-level settings with a scalar type (the rest of RunConfig is text or a mapping)
-_RUN_TYPES: dict[str, type] = {"size": int, "normalise": bool, "download": bool}
-
-
-def _scalar_types(cls: type) -> dict[str, type]:
-    """``{field: int | float | bool}`` for the dataclass fields of scalar (or optional scalar)
-    type."""
-    out = {}
-    for name, hint in typing.get_type_hints(cls).items():
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        args = typing.get_args(hint) if union else (hint,)
-        scalars = [a for a in args if a in (int, float, bool)]
-        if len(scalars) == 1:
-            out[name] = scalars[0]
-    return out
-
-
-_TRAIN_TYPES = _scalar_types(TrainConfig)
+_TRAIN_TYPES = scalar_types(TrainConfig)
+_RUN_TYPES = scalar_types(RunConfig)
 
 
 def _yaml_load(path: Path, text: str) -> Any:
@@ -65,8 +47,8 @@ def _yaml_load(path: Path, text: str) -> Any:
         raise ValueError(f"{path}{where} is not valid YAML: {problem}") from None
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Run settings from YAML (``.yaml``/``.yml``) or JSON, typed fields converted strictly."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a YAML (``.yaml``/``.yml``) or JSON file as read, types unconverted."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
@@ -83,53 +65,40 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of settings, got {type(data).__name__}")
-    return coerce_settings(data, str(path))
+    return data
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Run settings from YAML (``.yaml``/``.yml``) or JSON, typed fields converted strictly."""
+    return coerce_settings(read_config_file(path), str(path))
 
 
 def coerce_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
     """A copy of ``data`` with the scalar settings (top level and under ``train``) converted to
-    their types; a value that is not one raises a ValueError naming it."""
-    out = dict(data)
-    for key, kind in {**_TRAIN_TYPES, **_RUN_TYPES}.items():
-        if key in out and out[key] is not None:
-            out[key] = convert(out[key], kind, f"{where}: setting {key!r}")
+    their types; every value that is not one is listed in one :class:`ConfigError`."""
+    problems: list[str] = []
+
+    def typed(key: str, value: Any, kind: type | None, what: str) -> Any:
+        if kind is None or value is None:
+            return value
+        try:
+            return convert(value, kind, what)
+        except ValueError as exc:
+            problems.append(str(exc))
+            return value
+
+    kinds = {**_TRAIN_TYPES, **_RUN_TYPES}
+    out = {k: typed(k, v, kinds.get(k), f"setting {k!r}") for k, v in data.items()}
     train = out.get("train")
     if isinstance(train, dict):
         out["train"] = {
-            k: convert(v, _TRAIN_TYPES[k], f"{where}: setting train.{k}")
-            if k in _TRAIN_TYPES and v is not None
-            else v
-            for k, v in train.items()
+            k: typed(k, v, _TRAIN_TYPES.get(k), f"setting train.{k}") for k, v in train.items()
         }
     elif train is not None:
-        raise ValueError(f"{where}: 'train' must be a mapping of settings, got {train!r}")
+        problems.append(f"'train' must be a mapping of settings, got {train!r}")
+    if problems:
+        raise ConfigError(problems, where)
     return out
-
-
-def convert(value: Any, kind: type, what: str) -> Any:
-    """``value`` as ``kind`` (int, float or bool), from a number or a string, never rounding."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "false"):
-            return text == "true"
-        raise ValueError(f"{what} = {value!r} is not true or false")
-    number = value
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError(f"{what} = {value!r} is not a number") from None
-    if isinstance(number, bool) or not isinstance(number, (int, float)):
-        raise ValueError(f"{what} = {value!r} is not a number")
-    if not math.isfinite(number):
-        raise ValueError(f"{what} = {value!r} is not a finite number")
-    if kind is int:
-        if float(number) != int(number):
-            raise ValueError(f"{what} = {value!r} is not a whole number")
-        return int(number)
-    return float(number)
 
 
 def check_device(device: str | None) -> str:

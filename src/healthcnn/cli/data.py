@@ -45,6 +45,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     fetch.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
     fetch.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_format_option(fetch)
     fetch.set_defaults(func=_fetch)
 
 
@@ -133,6 +134,8 @@ def _fetch(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         timeout=args.timeout,
     )
+    if printed_as_json(args, {"files": [str(p) for p in paths]}):
+        return 0
     for path in paths:
         print(path)
     return 0

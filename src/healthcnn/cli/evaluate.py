@@ -161,7 +161,7 @@ def format_text(d: dict[str, Any]) -> str:
         lines += ["", f"Subgroups by {column} (gap = group - overall; * small group)"]
         for r in rows:
             cells = "  ".join(
-                f"{k} {_est(v)} [{r['gap'][k]:+.3f}]" for k, v in r["metrics"].items()
+                f"{k} {_est(v)} [{_gap(r['gap'][k])}]" for k, v in r["metrics"].items()
             )
             lines.append(f"  {r['group']}{'*' if r['small'] else ''} (n={r['n']}): {cells}")
     if d["readers"]:
@@ -179,6 +179,13 @@ def format_text(d: dict[str, Any]) -> str:
     for note in d.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _gap(value: float | None) -> str:
+    """A subgroup's gap to the overall value, or "-" when either is undefined."""
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:+.3f}"
 
 
 def format_sets(ps: dict[str, Any] | None, level: int) -> list[str]:

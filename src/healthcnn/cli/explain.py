@@ -6,6 +6,7 @@ import argparse
 
 from ..explain.files import explain_files
 from ..explain.saliency import METHODS
+from . import add_format_option, printed_as_json
 
 
 def register(r: argparse.ArgumentParser) -> None:
@@ -18,6 +19,7 @@ def register(r: argparse.ArgumentParser) -> None:
                    help="Grad-CAM layer, a dotted module name (default: the model's feature map, "
                    "the output of forward_features)")  # fmt: skip
     r.add_argument("--out", required=True, help="folder for the figures and explanation.json")
+    add_format_option(r)
     r.set_defaults(func=_explain)
 
 
@@ -30,6 +32,8 @@ def _explain(args: argparse.Namespace) -> int:
         layer=args.layer,
         out=args.out,
     )
+    if printed_as_json(args, {**result, "explanation": f"{args.out}/explanation.json"}):
+        return 0
     sanity = result["sanity"]
     print(
         f"{result['method']}: {len(result['inputs'])} input(s); sanity "

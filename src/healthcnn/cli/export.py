@@ -1,16 +1,21 @@
-"""``healthcnn export``: write a bundle's network as an ONNX graph, checked against PyTorch."""
+"""``healthcnn export``: write a bundle's network as an ONNX graph, checked against PyTorch.
+
+``--to onnx`` names the graph format (the only one); ``--format text|json`` the printout, as on
+every command. ``--format onnx`` (the graph format's spelling before ``--to``) still works and
+prints text; ``--json`` (before ``--format json``) still works, hidden, with a note on stderr."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 
+from .._json import dumps
 from ..bundle.export import DEFAULT_ATOL, export_onnx
 
 
 def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", help="bundle directory")
-    p.add_argument("--format", dest="target", choices=["onnx"], default="onnx")
+    p.add_argument("--to", dest="target", choices=["onnx"], default="onnx", help="graph format")
     p.add_argument("-o", "--out", help="output file (default BUNDLE/model.onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument(
@@ -21,7 +26,15 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis (at 2)")
     p.add_argument("--no-check", dest="check", action="store_false", help="skip the parity check")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "onnx"],
+        default="text",
+        metavar="{text,json}",
+        help="text for people (default) or JSON for programs; 'onnx', the graph format's old "
+        "spelling, still works and means text",
+    )
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # old --format json
     p.set_defaults(func=_export)
 
 
@@ -35,7 +48,9 @@ def _export(args: argparse.Namespace) -> int:
         atol=args.atol,
     )
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print("healthcnn export: --json is deprecated; use --format json", file=sys.stderr)
+    if args.json or args.format == "json":
+        print(dumps(result.to_dict(), indent=2))
         return 0
     batch = "dynamic batch" if result.batch_dynamic else "batch 2"
     shape = "x".join(map(str, result.input_shape))

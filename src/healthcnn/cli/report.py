@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..report import make_report
-from . import add_scoring_options
+from . import add_format_option, add_scoring_options, printed_as_json
 
 
 def register(p: argparse.ArgumentParser) -> None:
@@ -16,6 +16,7 @@ def register(p: argparse.ArgumentParser) -> None:
     add_scoring_options(p)
     p.add_argument("--title", help="report title (default: model card of MODEL on DATA)")
     p.add_argument("-o", "--out", required=True, help="HTML file to write (e.g. report.html)")
+    add_format_option(p)
     p.set_defaults(func=_report)
 
 
@@ -33,5 +34,6 @@ def _report(args: argparse.Namespace) -> int:
         seed=args.seed,
         title=args.title,
     )
-    print(path)
+    if not printed_as_json(args, {"report": path}):
+        print(path)
     return 0

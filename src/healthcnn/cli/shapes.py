@@ -14,10 +14,11 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
 import re
 
 from .. import shapes
+from .._json import dumps
+from ._sizes import NOTATION, check_channels_last
 
 _SIZE_RE = re.compile(r"^\d+([xX]\d+)*$")
 
@@ -80,7 +81,7 @@ def _per_axis(text: str | None, flag: str, ndim: int, minimum: int) -> int | tup
 
 def _conv_window(args: argparse.Namespace) -> tuple:
     """Input shape, kernel, stride, padding and dilation of conv or lc (parsed in that order)."""
-    shape = _input_shape(args.input)
+    shape = check_channels_last(_input_shape(args.input), args.in_channels)
     n = len(shape) - 1
     return (
         shape,
@@ -111,7 +112,7 @@ def _run_lc(args: argparse.Namespace) -> shapes.LayerArithmetic:
 
 
 def _run_pool(args: argparse.Namespace) -> shapes.LayerArithmetic:
-    shape = _input_shape(args.input)
+    shape = check_channels_last(_input_shape(args.input), args.in_channels)
     n = len(shape) - 1
     stride = None if args.stride is None else _per_axis(args.stride, "--stride", n, 1)
     return shapes.pool_layer(
@@ -150,7 +151,7 @@ def _command(run):
     def func(args: argparse.Namespace) -> int:
         result = run(args)
         if args.format == "json":
-            print(json.dumps(result.as_dict(), indent=2))
+            print(dumps(result.as_dict(), indent=2))
         else:
             print(_render_text(result))
         return 0
@@ -160,6 +161,12 @@ def _command(run):
 
 def _common(parser: argparse.ArgumentParser, input_help: str) -> None:
     parser.add_argument("--input", required=True, metavar="SHAPE", help=input_help)
+    parser.add_argument(
+        "--in-channels",
+        type=int,
+        metavar="C",
+        help="the channels, confirming an --input that reads either way (e.g. 3x64x64)",
+    )
     parser.add_argument(
         "--format",
         choices=("text", "json"),
@@ -205,7 +212,7 @@ def _conv_arguments(
 def register(parser: argparse.ArgumentParser) -> None:
     """Add ``healthcnn shapes`` and its sub-commands conv, pool, fc and lc."""
     sub = parser.add_subparsers(dest="layer", metavar="LAYER", required=True)
-    spatial = "input shape, channels last: 227x227x3, 5000x12 or 64x64x64x1"
+    spatial = f"input shape, {NOTATION}"
 
     conv = sub.add_parser("conv", help="a convolution", description="A convolution layer.")
     _conv_arguments(conv, spatial, groups=True, no_bias_help="a convolution without biases")

@@ -1,9 +1,14 @@
-"""``healthcnn summary TARGET --input CxHxW``: the exact per-layer table of a model.
+"""``healthcnn summary TARGET --input HxWxC``: the exact per-layer table of a model.
 
 TARGET is a registered model name (built with ``create_model``) or ``package.module:callable``
 returning an ``nn.Module`` (an ``nn.Module`` object there is used as it is). ``--input`` is
-channels-first without the batch axis: ``12x5000`` (signal), ``3x224x224`` (image),
-``1x64x64x64`` (volume); several inputs are separated by commas.
+written as in ``healthcnn shapes`` and the lecture: without the batch axis, channels last:
+``5000x12`` (signal), ``224x224x3`` (image), ``64x64x64x1`` (volume); several inputs are
+separated by commas, a single number is a vector. The table shows tensors as PyTorch holds them,
+channels first (N, C, ...).
+
+A shape that reads like the channels-first order (``3x224x224``) is refused with the
+channels-last spelling (see :mod:`._sizes`), unless ``--in-channels`` confirms it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 from torch import nn
 
 from . import CLIError
+from ._sizes import check_channels_last
 
 FORMATS = ("text", "md", "csv", "json", "html")
 
@@ -29,9 +35,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
         dest="input",
-        help="input shape without batch, channels first: 3x224x224, 12x5000, 1x64x64x64; "
-        "several inputs separated by commas (default for a registered model: its default "
-        "size with --in-channels channels)",
+        help="input shape without batch, channels last as in `healthcnn shapes`: 224x224x3, "
+        "5000x12, 64x64x64x1; several inputs separated by commas (default for a registered "
+        "model: its default size with --in-channels channels)",
     )
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.add_argument(
@@ -41,7 +47,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="spatial dimensions of a registered model (default: axes in --input minus one)",
     )
     parser.add_argument(
-        "--in-channels", type=int, help="input channels (default: the C of --input, else 3)"
+        "--in-channels",
+        type=int,
+        help="input channels (default: the last number of --input, else 3)",
     )
     parser.add_argument("--num-classes", type=int, help="classes (default 1000)")
     parser.add_argument("--depth", type=int, help="fold calls deeper than this into one row")
@@ -60,7 +68,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import render, summarize
 
-    shapes = parse_inputs(args.input) if args.input is not None else None
+    shapes = None
+    if args.input is not None:
+        shapes = channels_first(parse_inputs(args.input), args.in_channels)
     model, shapes = build_target(args, shapes)
     check_input_memory(shapes, args.batch_size)
     try:
@@ -95,7 +105,7 @@ def _gib(n: float) -> str:
 
 
 def _too_large(shapes: list[tuple[int, ...]], batch_size: int, what: str) -> str:
-    text = ",".join("x".join(map(str, s)) for s in shapes)
+    text = ",".join(_written(s) for s in shapes)
     return (
         f"--input {text} (batch {batch_size}) is too large for this machine's memory "
         f"({_gib(available_memory() or 0)} available) in {what}; use a smaller input or batch"
@@ -109,14 +119,15 @@ def check_input_memory(shapes: list[tuple[int, ...]], batch_size: int) -> None:
     have = available_memory()
     if have is not None and need > have:
         raise CLIError(
-            f"--input {','.join('x'.join(map(str, s)) for s in shapes)} (batch {batch_size}) "
+            f"--input {','.join(_written(s) for s in shapes)} (batch {batch_size}) "
             f"needs {_gib(need)} for the float32 input alone, more than the {_gib(have)} of "
             "memory available; use a smaller input or batch"
         )
 
 
 def parse_inputs(text: str) -> list[tuple[int, ...]]:
-    """``"3x224x224,10"`` -> ``[(3, 224, 224), (10,)]``; raises ``ValueError`` on bad text."""
+    """``"224x224x3,10"`` -> ``[(224, 224, 3), (10,)]`` as written (channels last); raises
+    ``ValueError`` on bad text."""
     shapes = []
     for part in text.split(","):
         try:
@@ -125,11 +136,18 @@ def parse_inputs(text: str) -> list[tuple[int, ...]]:
             shape = ()
         if not shape or any(v < 1 for v in shape):
             raise ValueError(
-                f"--input {text!r}: {part.strip()!r} is not a shape like 3x224x224 (channels "
-                f"first, positive integers joined by 'x'; several inputs joined by ',')"
+                f"--input {text!r}: {part.strip()!r} is not a shape like 224x224x3 (channels "
+                f"last, positive integers joined by 'x'; several inputs joined by ',')"
             )
         shapes.append(shape)
     return shapes
+
+
+def channels_first(shapes: list[tuple[int, ...]], in_channels: int | None) -> list[tuple[int, ...]]:
+    """Shapes written channels last -> PyTorch's channels-first order (a single number, a
+    vector, is kept); the first is checked by :func:`._sizes.check_channels_last`."""
+    check_channels_last(shapes[0], in_channels)
+    return [(s[-1], *s[:-1]) if len(s) > 1 else s for s in shapes]
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -182,17 +200,17 @@ def _from_registry(
     if args.spatial_dims is not None and args.spatial_dims != dims:
         raise ValueError(
             f"--spatial-dims {args.spatial_dims} disagrees with --input "
-            f"{'x'.join(map(str, first))}, which has {dims} spatial axes"
+            f"{_written(first)}, which has {dims} spatial axes"
         )
     if dims not in (1, 2, 3):
         raise ValueError(
-            f"--input {'x'.join(map(str, first))} has {dims} spatial axes; give channels then "
-            f"1 to 3 spatial sizes, e.g. 12x5000, 3x224x224 or 1x64x64x64"
+            f"--input {_written(first)} has {dims} spatial axes; give 1 to 3 spatial sizes "
+            f"then the channels, e.g. 5000x12, 224x224x3 or 64x64x64x1"
         )
     in_channels = args.in_channels if args.in_channels is not None else first[0]
     if in_channels != first[0]:
         raise ValueError(
-            f"--in-channels {in_channels} disagrees with --input {'x'.join(map(str, first))} "
+            f"--in-channels {in_channels} disagrees with --input {_written(first)} "
             f"({first[0]} channels)"
         )
     num_classes = args.num_classes if args.num_classes is not None else 1000
@@ -207,6 +225,11 @@ def _from_registry(
         ),
     )
     return model, shapes
+
+
+def _written(shape: tuple[int, ...]) -> str:
+    """A channels-first shape as the user wrote it, channels last."""
+    return "x".join(map(str, (*shape[1:], shape[0]) if len(shape) > 1 else shape))
 
 
 def _from_callable(target: str, options: dict[str, Any]) -> nn.Module:

@@ -7,12 +7,13 @@ import json
 import sys
 
 from ..bundle import check_bundle_target
+from ..data.sources import DEFAULT_SIZE
 from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
-from ..training.config import RunConfig
+from ..training.config import RunConfig, TrainConfig
 from . import CLIError, add_format_option, printed_as_json
-from .config import check_device, load_config_file
+from .config import check_device, read_config_file
 
 #: command-line flag -> TrainConfig field
 _TRAIN_FLAGS = {
@@ -52,7 +53,12 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", help="bundle directory to write (e.g. runs/retina)")
     p.add_argument("--config", help="YAML or JSON file with the same settings")
-    p.add_argument("--size", type=int, help="image size (MedMNIST: 28, 64, 128, 224)")
+    p.add_argument(
+        "--size",
+        type=int,
+        help="image size in pixels: MedMNIST 28 (default), 64, 128, 224; an image CSV is "
+        "resized to it (default: kept as stored, which needs one size for all its images)",
+    )
     p.add_argument("--task", choices=["binary", "multiclass", "multilabel", "ordinal"])
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -119,12 +125,17 @@ def _parse_value(text: str):
 
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """Settings from --config, overridden by the flags given on the command line."""
-    settings = load_config_file(args.config) if args.config else {}
+    settings = read_config_file(args.config) if args.config else {}
     keys = ("data", "model", "weights", "out", "size", "task", "device", "data_dir", "download")
     for key in keys:
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
-    train = dict(settings.pop("train", {}) or {})
+    train = settings.pop("train", None) or {}
+    if not isinstance(train, dict):
+        raise CLIError(f"{args.config}: 'train' must be a mapping of settings, got {train!r}")
+    train = dict(train)
+    for key in [k for k in settings if k in TrainConfig.__dataclass_fields__]:
+        train[key] = settings.pop(key)  # top-level training settings, below the flags
     for key in _TRAIN_FLAGS:
         if getattr(args, key, None) is not None:
             train[key] = getattr(args, key)
@@ -144,10 +155,13 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
                 f"--model-arg width=32), got {item!r}"
             )
         kwargs[key] = _parse_value(value)
-    for key in ("data", "out"):
-        if not settings.get(key):
-            raise CLIError(f"--{key} is required (or set {key!r} in --config)")
-    return RunConfig.from_dict({**settings, "train": train, "model_kwargs": kwargs})
+    missing = [f"--{key}" for key in ("data", "out") if not settings.get(key)]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise CLIError(f"{' and '.join(missing)} {verb} required (or set in --config)")
+    return RunConfig.from_dict(
+        {**settings, "train": train, "model_kwargs": kwargs}, where=args.config
+    )
 
 
 def _num(value: float | None) -> str:
@@ -189,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     for split, m in result.metrics.items():
         print(f"{split:>5}: AUC {m['auc']:.3f}  ACC {m['acc']:.3f}  (n={m['n']})")
-    ref = published_result(str(cfg.data), cfg.model, cfg.size)
+    ref = published_result(str(cfg.data), cfg.model, cfg.size or DEFAULT_SIZE)
     if ref is not None:
         print(
             f"published: AUC {ref.auc:.3f}  ACC {ref.acc:.3f}  ({ref.method} ({ref.size}), "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from ..models.weights import INFLATE_MODES, inflate_file, weights_info
-from . import add_info_action, printed_as_json
+from . import add_format_option, add_info_action, printed_as_json
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     inflate.add_argument(
         "--depth", type=int, default=None, help="3D kernel depth (default: each kernel's height)"
     )
+    add_format_option(inflate)
     inflate.set_defaults(func=_inflate)
 
     add_info_action(sub, "tensors, parameters and dimensionality of a weights file", "file", _info)
@@ -40,7 +41,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _inflate(args: argparse.Namespace) -> int:
     path = inflate_file(args.source, args.dest, args.spatial_dims, mode=args.mode, depth=args.depth)
-    print(f"wrote {path} ({args.spatial_dims}D, mode {args.mode})")
+    doc = {"path": path, "spatial_dims": args.spatial_dims, "mode": args.mode}
+    if not printed_as_json(args, doc):
+        print(f"wrote {path} ({args.spatial_dims}D, mode {args.mode})")
     return 0
 
 

@@ -63,6 +63,37 @@ def _sorted_classes(values: set[str]) -> list[str]:
     return sorted(values)
 
 
+#: what separates the class names of a multi-label row ("effusion;nodule")
+LABEL_SEPARATOR = ";"
+
+
+def _encode_labels(
+    labels_raw: list[str], classes: list[str] | None, multilabel: bool, csv_path: Path
+) -> tuple[torch.Tensor, list[str]]:
+    """Class indices ``(N,)`` (int64), or for ``multilabel`` 0/1 rows ``(N, K)`` (float32) of
+    the ``;``-separated names (an empty cell: no label); and the classes."""
+    names = [
+        [n.strip() for n in v.split(LABEL_SEPARATOR) if n.strip()] if multilabel else [v]
+        for v in labels_raw
+    ]
+    if classes is None:
+        classes = _sorted_classes({n for row in names for n in row})
+    classes = [str(c) for c in classes]
+    index = {c: i for i, c in enumerate(classes)}
+    for i, row in enumerate(names):
+        bad = [n for n in row if n not in index]
+        if bad:
+            raise DataError(
+                f"{csv_path} row {i + 2}: label {bad[0]!r} is not one of the classes {classes}"
+            )
+    if not multilabel:
+        return torch.tensor([index[row[0]] for row in names], dtype=torch.int64), classes
+    out = torch.zeros(len(names), len(classes), dtype=torch.float32)
+    for i, row in enumerate(names):
+        out[i, [index[n] for n in row]] = 1.0
+    return out, classes
+
+
 #: Pillow modes decoded through :func:`.validate.image_array` instead of ``Image.convert``
 #: (which clips 16-bit values to 255 and truncates floats)
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
@@ -160,10 +191,16 @@ def _decode_all(
         first = decoded[0].shape
         j = next(i for i, a in enumerate(decoded) if a.shape != first)
         raise DataError(
-            f"images differ in size ({paths[0]} is {first[1:]}, {paths[j]} "
-            f"(row {j + 2}) is {decoded[j].shape[1:]}); pass size= to resize"
+            f"the images of {csv_path} differ in size ({paths[0]} is {_hw(first)}, {paths[j]} "
+            f"(row {j + 2}) is {_hw(decoded[j].shape)}); choose the size to resize every image "
+            "to: --size N for healthcnn train (size: N in a config, size=N in Python)"
         )
     return np.stack(decoded)
+
+
+def _hw(shape: tuple[int, ...]) -> str:
+    """``(C, H, W)`` as ``"H x W px"``."""
+    return f"{shape[1]} x {shape[2]} px"
 
 
 def load_image_csv(
@@ -179,6 +216,7 @@ def load_image_csv(
     channels: int = 3,
     cache: bool = True,
     root: str | os.PathLike[str] | None = None,
+    multilabel: bool = False,
 ) -> ArrayDataset:
     """Decode the images listed in a CSV into an ArrayDataset.
 
@@ -186,11 +224,14 @@ def load_image_csv(
     ``label_column`` a class name (``classes`` fixes their order; default: the sorted distinct
     labels, numerically when all are integers); ``id_column``/``group_column`` fill ``ids`` and
     ``groups`` (use the patient or lesion id as group). ``size`` (int or (height, width))
-    resizes every image; without it all images must share one size. ``channels``: 1 (grey) or
+    resizes every image; without it the images are kept as stored, and they must all share
+    one size (mixed sizes are refused with a message naming the images). ``channels``: 1 (grey) or
     3 (RGB). ``cache`` stores the decoded array in the cache folder's ``images/`` (see
     :mod:`.cache`; never under the data root, skipped with a warning when not writable).
     ``root`` is accepted for symmetry with the other loaders; nothing is read or written there.
     Pixels follow the rules of :mod:`.validate` (16-bit: full range to 0..255; float: [0, 1]).
+    ``multilabel``: each label cell lists any number of class names separated by ``;`` (an
+    empty cell: none of them); the labels are then 0/1 rows ``(N, K)``.
     """
     csv_path = Path(csv_path).expanduser()
     if channels not in (1, 3):
@@ -200,18 +241,9 @@ def load_image_csv(
     rows = _read_rows(csv_path, columns)
     base = Path(image_root).expanduser() if image_root is not None else csv_path.parent
     paths = [base / r[path_column] for r in rows]
-    labels_raw = label_strings([r[label_column] or "" for r in rows], str(csv_path))
-    if classes is None:
-        classes = _sorted_classes(set(labels_raw))
-    classes = [str(c) for c in classes]
-    index = {c: i for i, c in enumerate(classes)}
-    labels = []
-    for i, value in enumerate(labels_raw):
-        if value not in index:
-            raise DataError(
-                f"{csv_path} row {i + 2}: label {value!r} is not one of the classes {classes}"
-            )
-        labels.append(index[value])
+    cells = [r[label_column] or "" for r in rows]  # multi-label: an empty cell is no label
+    labels_raw = [c.strip() for c in cells] if multilabel else label_strings(cells, str(csv_path))
+    labels, classes = _encode_labels(labels_raw, classes, multilabel, csv_path)
     for i, p in enumerate(paths):
         if not p.is_file():
             raise DataError(
@@ -237,7 +269,7 @@ def load_image_csv(
     groups = [r[group_column] for r in rows] if group_column else None
     return ArrayDataset(
         images=torch.from_numpy(np.ascontiguousarray(images)),
-        labels=torch.tensor(labels, dtype=torch.int64),
+        labels=labels,
         classes=classes,
         ids=ids,
         groups=groups,

@@ -132,7 +132,9 @@ def load_medical_csv(
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
         raise DataError(
-            f"{csv_path}: the images have {len(shapes)} shapes ({sorted(shapes)[:3]}); give a size"
+            f"{csv_path}: the images have {len(shapes)} shapes ({sorted(shapes)[:3]}); choose "
+            "the size to resize every image to: --size N for healthcnn train (size: N in a "
+            "config, size=N in Python)"
         )
     labels_raw = [r["label"].strip() for r in rows]
     classes = _classes(set(labels_raw))

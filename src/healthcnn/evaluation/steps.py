@@ -98,12 +98,11 @@ def accuracy_metrics(
     task: Task, y: np.ndarray, probs: np.ndarray, config: EvaluationConfig
 ) -> dict[str, Any]:
     boot = config.bootstrap
+    if not task.single_label:
+        return {"acc": accuracy_estimate(task, y, probs, config)}
     pred = task.decisions(probs)
-    if not task.single_label:  # the share of labels decided right, per sample
-        hits = (pred.astype(bool) == y.astype(bool)).mean(1)
-        return {"acc": bootstrap_ci(np.mean, hits, **boot)}
     out = {
-        "acc": proportion_ci(int((pred == y).sum()), len(y), "wilson", config.level),
+        "acc": accuracy_estimate(task, y, probs, config),
         "balanced_accuracy": quiet(balanced_accuracy, y, pred, **boot),
     }
     if task.scores_kappa:
@@ -111,6 +110,16 @@ def accuracy_metrics(
         for w in ("quadratic", "linear"):
             out[f"kappa_{w}"] = quiet(cohen_kappa, y, pred, w, labels=labels, **boot)
     return out
+
+
+def accuracy_estimate(task: Task, y: np.ndarray, probs: np.ndarray, config: EvaluationConfig):
+    """Accuracy with its interval: single-label, the share of samples decided right (Wilson);
+    multi-label, the mean over samples of the share of labels decided right (bootstrap)."""
+    pred = task.decisions(probs)
+    if not task.single_label:
+        hits = (pred.astype(bool) == y.astype(bool)).mean(1)
+        return bootstrap_ci(np.mean, hits, **config.bootstrap)
+    return proportion_ci(int((pred == y).sum()), len(y), "wilson", config.level)
 
 
 def calibration_metrics(
@@ -261,22 +270,22 @@ def subgroups(
             f"subgroups by {column!r} need one group value per scored row ({len(test.labels)}), "
             f"got {got}; pass EvaluationConfig(group_values=...)"
         )
-    fns = subgroup_functions(task, view, points, config.level)
+    fns = subgroup_functions(task, view, points, config)
     rows = subgroup_metrics(test.labels, test.scores, values, fns, min_size=config.min_group_size)
     return {column: rows}
 
 
 def subgroup_functions(
-    task: Task, view: BinaryView | None, points: OperatingPoints | None, level: float
+    task: Task, view: BinaryView | None, points: OperatingPoints | None, config: EvaluationConfig
 ) -> dict[str, Any]:
     """AUC (and sensitivity/specificity at each fitted operating point) of the binary view when
-    there is one; otherwise the task's AUC and accuracy."""
+    there is one; otherwise the task's AUC and accuracy, counted as the overall accuracy is (see
+    :func:`accuracy_estimate`: multi-label, the share of labels decided right per sample)."""
+    level = config.level
     if view is None:
 
         def accuracy(y, s):
-            # multi-label rows have no single decided class: counted as 0 correct, as before
-            correct = int((task.decisions(s) == y).sum()) if task.single_label else 0
-            return proportion_ci(correct, len(y), level=level)
+            return accuracy_estimate(task, y, s, config)
 
         return {"auc": lambda y, s: roc_auc(y, s, ci="delong", level=level), "acc": accuracy}
 

@@ -2,6 +2,13 @@
 
 Metrics with uncertainty return an :class:`Estimate` (value, CI low, CI high, method, n); it
 converts to ``float``. ``METRICS`` holds float-valued versions for the Trainer.
+
+A function named like a scikit-learn metric takes that metric's arguments in its order, with
+its meaning (``accuracy`` = ``accuracy_score(y_true, y_pred)``, ``roc_auc`` =
+``roc_auc_score(y_true, y_score)``, ``f1``, ``balanced_accuracy``, ``confusion_matrix``,
+``cohen_kappa``, ``brier_score``, ``roc_curve``, ``precision_recall_curve``), and gives its value;
+an :class:`Estimate` adds the interval. Scores counted the MedMNIST way are
+``accuracy_from_scores(y_true, y_score)``.
 """
 
 from .agreement import cohen_kappa
@@ -23,7 +30,7 @@ from .calibration import (
     maximum_calibration_error,
     reliability_diagram,
 )
-from .classification import METRICS, accuracy
+from .classification import METRICS, accuracy, accuracy_from_scores
 from .estimate import DegenerateMetricWarning, Estimate
 from .intervals import bootstrap_ci, proportion_ci
 from .threshold import (
@@ -45,6 +52,7 @@ __all__ = [
     "Estimate",
     "TemperatureScaler",
     "accuracy",
+    "accuracy_from_scores",
     "balanced_accuracy",
     "bootstrap_ci",
     "brier_score",

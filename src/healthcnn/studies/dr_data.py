@@ -19,12 +19,12 @@ ordinary image-CSV loader then reads. The same preprocessing is recorded in ever
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._json import dumps
 from ..data.fundus import FundusConfig, preprocess_fundus
 from ..data.graders import read_grades_csv, reduce_grades
 
@@ -123,5 +123,5 @@ def prepare_fundus_csv(
         writer.writeheader()
         writer.writerows(out_rows)
     provenance["fundus"] = fundus.to_dict()
-    (out_dir / "data-provenance.json").write_text(json.dumps(provenance, indent=1))
+    (out_dir / "data-provenance.json").write_text(dumps(provenance, indent=1))
     return path

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ..metrics import DegenerateMetricWarning, accuracy, cohen_kappa, roc_auc
+from ..metrics import DegenerateMetricWarning, accuracy_from_scores, cohen_kappa, roc_auc
 
 #: the first grade that counts as referable (moderate NPDR)
 REFERABLE_FROM = 2
@@ -31,7 +31,7 @@ def grade_metrics(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
         kappa = float(
             cohen_kappa(y, p.argmax(axis=1), weights="quadratic", labels=list(range(k)), ci=None)
         )
-    return {"auc": auc, "acc": float(accuracy(y, p)), "kappa": kappa, "n": len(y)}
+    return {"auc": auc, "acc": float(accuracy_from_scores(y, p)), "kappa": kappa, "n": len(y)}
 
 
 def referable_scores(probs: np.ndarray, start: int = REFERABLE_FROM) -> np.ndarray:

@@ -19,10 +19,17 @@ from ..bundle import check_bundle_target
 from ..data.ecg_datasets import record_recipe
 from ..data.medical import medical_record
 from ..data.root import file_hash
-from ..data.sources import SPLITS, load_splits, sampling_rate
+from ..data.sources import (
+    DEFAULT_SIZE,
+    SPLITS,
+    load_splits,
+    sampling_rate,
+    split_record,
+    stored_size,
+)
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
-from ..metrics import accuracy, roc_auc
+from ..metrics import accuracy_from_scores, roc_auc
 from ..models._registry import get_entry
 from ..models.pretrained import check_weights_argument, is_weights_name, pretrained_file
 from ..tasks import Task, make_task
@@ -80,7 +87,7 @@ def score(pred: Predictions) -> dict[str, float]:
     """AUC and accuracy, as the MedMNIST benchmark scores them."""
     return {
         "auc": float(roc_auc(pred.labels, pred.scores, ci=None)),
-        "acc": float(accuracy(pred.labels, pred.scores)),
+        "acc": float(accuracy_from_scores(pred.labels, pred.scores)),
         "n": len(pred),
     }
 
@@ -151,15 +158,24 @@ def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict
     return {
         "data": {
             "source": cfg.data,
-            "size": cfg.size,
+            "size": _data_size(cfg, splits["train"]),
             "classes": list(fitted.task.classes),
             "splits": {s: len(splits[s]) for s in SPLITS},
+            **split_record(cfg.data, cfg.train.seed),
         },
         "metrics": metrics,
         "seeds": {"train": cfg.train.seed},
         "train_config": cfg.to_dict(),
         "precision": policy.name if hasattr(policy, "name") else cfg.train.precision,
     }
+
+
+def _data_size(cfg: RunConfig, train: Any) -> int | list[int]:
+    """The size the run read its data at: the one asked for; else an image CSV's stored size,
+    or a MedMNIST name's default."""
+    if cfg.size is not None:
+        return cfg.size
+    return stored_size(train) if str(cfg.data).endswith(".csv") else DEFAULT_SIZE
 
 
 def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = None) -> RunResult:

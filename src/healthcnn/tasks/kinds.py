@@ -77,8 +77,13 @@ class BinaryTask(Task):
         return self.own_positive(), self.classes[1]
 
     def binary_view(self, probabilities, targets, positive):
-        """The task's own view: (target is ``classes[1]``, P(``classes[1]``))."""
-        return targets.astype(bool), probabilities
+        """(target is the positive class, P(positive class)): the task's own view with
+        ``classes[1]`` positive, or, for ``positive == [0]``, ``classes[0]`` and ``1 - p``."""
+        y = np.asarray(targets).astype(bool)
+        p = np.asarray(probabilities)
+        if list(positive) == [0]:
+            return ~y, 1.0 - p
+        return y, p
 
     def temperature_link(self):
         return "sigmoid"

@@ -14,7 +14,6 @@ at the previous, intact tensors file; tensors files no JSON points to are delete
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,7 +25,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from .._atomic import atomic_write_bytes, remove_stale_temps_in
-from .._json import read_object
+from .._json import dumps, read_object
 
 CHECKPOINT_JSON = "checkpoint.json"
 FORMAT = "healthcnn-checkpoint"
@@ -111,7 +110,7 @@ def save_checkpoint(
         "optimizer": optim_meta,
         **info,
     }
-    atomic_write_bytes(out / CHECKPOINT_JSON, json.dumps(doc, indent=1).encode())
+    atomic_write_bytes(out / CHECKPOINT_JSON, dumps(doc, indent=1).encode())
     for stale in out.glob("checkpoint-*.safetensors"):
         if stale.name != name:
             stale.unlink(missing_ok=True)

@@ -1,13 +1,24 @@
 """``TrainConfig``: every choice a training run makes, as plain data (stored in checkpoints and
 bundles, compared on resume); ``RunConfig``: the data, model and output of ``healthcnn train``
-around it."""
+around it.
+
+Both convert and check every field when they are made, from whatever source: a number written as
+text (``"1e-3"``, how PyYAML reads ``lr: 1e-3``) is converted, never rounded; every bad field is
+listed at once, one problem per field, in one :class:`ConfigError` (a ``ValueError``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..inference.precision import PRECISIONS
 
@@ -20,14 +31,117 @@ MODES = ("max", "min")
 RESUMABLE_CHANGES = ("epochs", "early_stopping_patience")
 
 
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+class ConfigError(ValueError):
+    """Every bad setting of a configuration at once: ``problems`` holds one line per setting;
+    the message joins them (prefixed with ``where`` when given)."""
+
+    def __init__(self, problems: list[str], where: str | None = None) -> None:
+        self.problems = list(problems)
+        self.where = where
+        text = "; ".join(self.problems)
+        if len(self.problems) > 1:
+            text = f"{len(self.problems)} bad settings: {text}"
+        super().__init__(f"{where}: {text}" if where else text)
 
 
-def _choice(name: str, value: object, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {valid}, got {value!r}")
+def convert(value: Any, kind: type, what: str) -> Any:
+    """``value`` as ``kind`` (int, float or bool), from a number or a string, never rounding:
+    ``"1e-3"`` (how PyYAML reads ``lr: 1e-3``) is 0.001, ``2.5`` for an int is refused. A value
+    that is not one raises a ValueError starting with ``what``."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "false"):
+            return text == "true"
+        raise ValueError(f"{what} = {value!r} is not true or false")
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"{what} = {value!r} is not a number") from None
+    if isinstance(number, bool | np.bool_) or not isinstance(number, numbers.Real):
+        raise ValueError(f"{what} = {value!r} is not a number")
+    if not math.isfinite(number):
+        raise ValueError(f"{what} = {value!r} is not a finite number")
+    if kind is int:
+        if float(number) != int(number):
+            raise ValueError(f"{what} = {value!r} is not a whole number")
+        return int(number)
+    return float(number)
+
+
+def scalar_types(cls: type) -> dict[str, type]:
+    """``{field: int | float | bool}`` for the dataclass fields of scalar (or optional scalar)
+    type."""
+    out = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        args = typing.get_args(hint) if union else (hint,)
+        scalars = [a for a in args if a in (int, float, bool)]
+        if len(scalars) == 1:
+            out[name] = scalars[0]
+    return out
+
+
+def _coerce(obj: Any, kinds: dict[str, type]) -> tuple[list[str], set[str]]:
+    """Convert ``obj``'s scalar fields in place (a frozen dataclass); the problems, and the
+    names of the fields that could not be converted."""
+    problems, failed = [], set()
+    for name, kind in kinds.items():
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        try:
+            object.__setattr__(obj, name, convert(value, kind, f"setting {name!r}"))
+        except ValueError as exc:
+            problems.append(str(exc))
+            failed.add(name)
+    return problems, failed
+
+
+class _Checks:
+    """Collects one problem per bad field of a dataclass; fields that failed conversion are
+    skipped (they already have their problem)."""
+
+    def __init__(self, obj: Any, failed: set[str]) -> None:
+        self.obj, self.failed, self.problems = obj, failed, []
+
+    def value(self, name: str) -> Any:
+        return None if name in self.failed else getattr(self.obj, name)
+
+    def need(self, name: str, ok: bool, rule: str) -> None:
+        if name not in self.failed and not ok:
+            self.problems.append(f"{name} must be {rule}, got {getattr(self.obj, name)!r}")
+            self.failed.add(name)
+
+    def at_least(self, name: str, low: float, optional: bool = False) -> None:
+        v = self.value(name)
+        if v is None and (optional or name in self.failed):
+            return
+        kind = "an int" if isinstance(v, int) else "a number"
+        self.need(name, v is not None and v >= low, f"{kind} >= {low}" + " or None" * optional)
+
+    def above(self, name: str, low: float, optional: bool = False) -> None:
+        v = self.value(name)
+        if v is None and (optional or name in self.failed):
+            return
+        self.need(name, v is not None and v > low, f"a number > {low}" + " or None" * optional)
+
+    def choice(self, name: str, valid: tuple[Any, ...]) -> None:
+        self.need(name, self.value(name) in valid, f"one of {valid}")
+
+    def text(self, name: str, optional: bool = False) -> None:
+        v = self.value(name)
+        if isinstance(v, os.PathLike):
+            object.__setattr__(self.obj, name, v := os.fspath(v))
+        ok = (v is None and optional) or (isinstance(v, str) and bool(v.strip()))
+        self.need(name, ok, "a non-empty text" + " or None" * optional)
+
+    def raise_any(self, extra: list[str]) -> None:
+        if extra or self.problems:
+            raise ConfigError(extra + self.problems)
 
 
 @dataclass(frozen=True)
@@ -89,47 +203,56 @@ class TrainConfig:
     freeze_backbone_epochs: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        if self.eval_batch_size is not None:
-            _positive_int("eval_batch_size", self.eval_batch_size)
-        if not (isinstance(self.lr, int | float) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("class_weights", self.class_weights, WEIGHTINGS)
-        _choice("sampling", self.sampling, WEIGHTINGS)
-        _choice("mode", self.mode, MODES)
-        _choice("precision", self.precision, PRECISIONS)
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.schedule == "multistep" and not self.milestones:
-            raise ValueError("schedule='multistep' needs milestones, e.g. (50, 75)")
-        if list(self.milestones) != sorted(self.milestones):
-            raise ValueError(f"milestones must increase, got {self.milestones}")
-        if self.warmup_epochs < 0 or (
-            self.schedule == "cosine" and self.warmup_epochs >= self.epochs
-        ):
-            raise ValueError(
-                f"warmup_epochs must be >= 0 and < epochs ({self.epochs}), got {self.warmup_epochs}"
+        problems, failed = _coerce(self, _TRAIN_TYPES)
+        try:
+            object.__setattr__(
+                self,
+                "milestones",
+                tuple(convert(m, int, "setting 'milestones'") for m in self.milestones),
             )
-        if self.early_stopping_patience is not None:
-            _positive_int("early_stopping_patience", self.early_stopping_patience)
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm}")
-        if self.aux_weight < 0:
-            raise ValueError(f"aux_weight must be >= 0, got {self.aux_weight}")
-        if self.monitor == "loss" and self.mode != "min":
-            raise ValueError("monitor='loss' needs mode='min'")
-        scale = self.backbone_lr_scale
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < 1e6:
-            raise ValueError(f"backbone_lr_scale must be a number > 0, got {scale!r}")
-        freeze = self.freeze_backbone_epochs
-        if isinstance(freeze, bool) or not isinstance(freeze, int) or freeze < 0:
-            raise ValueError(f"freeze_backbone_epochs must be an int >= 0, got {freeze!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        except ValueError as exc:
+            problems.append(str(exc))
+            failed.add("milestones")
+        except TypeError:
+            problems.append(f"milestones must be a list of epochs, got {self.milestones!r}")
+            failed.add("milestones")
+        check = _Checks(self, failed)
+        for name in ("epochs", "batch_size"):
+            check.at_least(name, 1)
+        for name in ("eval_batch_size", "early_stopping_patience"):
+            check.at_least(name, 1, optional=True)
+        for name in ("weight_decay", "momentum", "aux_weight", "seed"):
+            check.at_least(name, 0)
+        for name in ("lr", "gamma", "backbone_lr_scale"):
+            check.above(name, 0)
+        check.at_least("freeze_backbone_epochs", 0)
+        check.above("max_grad_norm", 0, optional=True)
+        for name, valid in _TRAIN_CHOICES.items():
+            check.choice(name, valid)
+        check.text("monitor")
+        check.text("augment")
+        self._check_schedule(check)
+        check.raise_any(problems)
+
+    def _check_schedule(self, check: _Checks) -> None:
+        """The checks that relate fields: milestones, warm-up, the monitored direction."""
+        if "milestones" not in check.failed:
+            check.need("milestones", list(self.milestones) == sorted(self.milestones), "increasing")
+            check.need(
+                "milestones",
+                self.schedule != "multistep" or bool(self.milestones),
+                "given for schedule='multistep', e.g. (50, 75)",
+            )
+        epochs = check.value("epochs")
+        cosine = self.schedule == "cosine" and epochs is not None
+        check.need(
+            "warmup_epochs",
+            check.value("warmup_epochs") is None
+            or (self.warmup_epochs >= 0 and (not cosine or self.warmup_epochs < epochs)),
+            f">= 0 and < epochs ({self.epochs})",
+        )
+        if self.monitor == "loss":
+            check.need("mode", self.mode == "min", "'min' with monitor='loss'")
 
     @property
     def effective_eval_batch_size(self) -> int:
@@ -141,17 +264,36 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+    def from_dict(cls, data: Mapping[str, Any], where: str | None = None) -> TrainConfig:
+        """A TrainConfig from plain settings (numbers may be strings, as YAML gives them);
+        every unknown or bad setting is listed in one :class:`ConfigError`."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {unknown}; valid: {sorted(names)}")
-        return cls(**data)
+        problems = [f"unknown setting(s) {unknown}; valid: {sorted(names)}"] if unknown else []
+        try:
+            config = cls(**{k: v for k, v in data.items() if k in names})
+        except ConfigError as exc:
+            problems += exc.problems
+        if problems:
+            raise ConfigError(problems, where)
+        return config
 
     def differences(self, other: TrainConfig) -> dict[str, tuple[Any, Any]]:
         """Fields whose values differ: ``{name: (self's, other's)}``."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+
+
+_TRAIN_TYPES = scalar_types(TrainConfig)
+_TRAIN_CHOICES = {
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+    "class_weights": WEIGHTINGS,
+    "sampling": WEIGHTINGS,
+    "mode": MODES,
+    "precision": PRECISIONS,
+}
+TASK_KINDS = ("binary", "multiclass", "multilabel", "ordinal")
 
 
 @dataclass(frozen=True)
@@ -170,7 +312,8 @@ class RunConfig:
             ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``; torchvision's published files, fetched into
             the data root and verified) or a ``.safetensors``/``.pt``/``.pth`` file; ``None``:
             random initialisation. Published weights bring their input normalisation.
-        size: image size for MedMNIST files (28, 64, 128, 224) or the resize for a CSV.
+        size: image size for MedMNIST files (28, 64, 128, 224; None: 28) or the resize for a
+            CSV (None: the images' stored size, which must be the same for all of them).
         task: ``binary``/``multiclass``/``multilabel``/``ordinal`` (default: from the dataset).
         normalise: scale [0, 1] inputs with mean 0.5, std 0.5 per channel (MedMNIST protocol).
         train: the Trainer's hyper-parameters.
@@ -186,7 +329,7 @@ class RunConfig:
     model: str = "resnet18"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     weights: str | None = None
-    size: int = 28
+    size: int | None = None
     task: str | None = None
     normalise: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -200,16 +343,51 @@ class RunConfig:
         data["model_kwargs"] = dict(self.model_kwargs)
         return data
 
+    def __post_init__(self) -> None:
+        problems, failed = _coerce(self, _RUN_TYPES)
+        check = _Checks(self, failed)
+        for name in ("data", "out", "model", "device"):
+            check.text(name)
+        check.text("data_dir", optional=True)
+        check.text("weights", optional=True)
+        check.at_least("size", 1, optional=True)
+        check.need("task", self.task is None or self.task in TASK_KINDS, f"one of {TASK_KINDS}")
+        check.need("model_kwargs", isinstance(self.model_kwargs, Mapping), "a mapping")
+        check.need("train", isinstance(self.train, TrainConfig), "a TrainConfig")
+        check.raise_any(problems)
+
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+    def from_dict(cls, data: Mapping[str, Any], where: str | None = None) -> RunConfig:
+        """A RunConfig from plain settings: the run's, and the TrainConfig's at the top level or
+        under ``train``; numbers may be strings (as YAML gives ``lr: 1e-3``). Every unknown or
+        bad setting is listed at once in one :class:`ConfigError` (``where`` names the source,
+        e.g. the config file)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names - set(TrainConfig.__dataclass_fields__))
+        train_names = set(TrainConfig.__dataclass_fields__)
+        unknown = sorted(set(data) - names - train_names)
+        problems = []
         if unknown:
-            raise ValueError(
-                f"unknown setting(s) {unknown} in the run configuration; valid: "
-                f"{sorted(names | set(TrainConfig.__dataclass_fields__))}"
-            )
-        run = {k: v for k, v in data.items() if k in names and k != "train"}
-        train = dict(data.get("train") or {})
-        train.update({k: v for k, v in data.items() if k in TrainConfig.__dataclass_fields__})
-        return cls(**run, train=TrainConfig.from_dict(train))
+            problems.append(f"unknown setting(s) {unknown}; valid: {sorted(names | train_names)}")
+        train = data.get("train") or {}
+        if not isinstance(train, Mapping):
+            problems.append(f"train must be a mapping of settings, got {train!r}")
+            train = {}
+        train = {**train, **{k: v for k, v in data.items() if k in train_names}}
+        try:
+            train_config = TrainConfig.from_dict(train)
+        except ConfigError as exc:
+            problems += exc.problems
+            train_config = TrainConfig()
+        missing = [k for k in ("data", "out") if data.get(k) in (None, "")]
+        problems += [f"{k} is required" for k in missing]
+        run = {k: v for k, v in data.items() if k in names and k not in ("train", *missing)}
+        try:
+            config = cls(**{"data": "-", "out": "-", **run}, train=train_config)
+        except ConfigError as exc:
+            problems += exc.problems
+        if problems:
+            raise ConfigError(problems, where)
+        return config
+
+
+_RUN_TYPES = scalar_types(RunConfig)

@@ -54,7 +54,15 @@ class EpochRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
-        return cls(**data)
+        """The record of :meth:`to_dict`, read back from strict JSON (where an undefined number
+        was written as null: it is NaN again)."""
+
+        def number(v: Any) -> Any:
+            return math.nan if v is None else v
+
+        fields = {k: number(v) if k != "val_metrics" else v for k, v in data.items()}
+        fields["val_metrics"] = {k: number(v) for k, v in (data.get("val_metrics") or {}).items()}
+        return cls(**fields)
 
 
 def _better(value: float, best: float | None, mode: str) -> bool:

@@ -24,7 +24,6 @@ What it guarantees:
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._json import dumps
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
 from ..inference.precision import PrecisionPolicy
@@ -448,7 +448,7 @@ class Trainer:
         )
         self._saved_epochs = epochs_done
         with open(self.out_dir / LOG_JSONL, "a") as log:
-            log.write(json.dumps(history.epochs[-1].to_dict()) + "\n")
+            log.write(dumps(history.epochs[-1].to_dict()) + "\n")
 
     def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[int, History]:
         ckpt = load_checkpoint(self.out_dir)
@@ -476,7 +476,7 @@ class Trainer:
         history.stopped_early = self._should_stop(history)
         self._saved_epochs = ckpt.epoch
         if self._dist is None or self._dist.is_main:
-            log = "".join(json.dumps(r.to_dict()) + "\n" for r in history.epochs)
+            log = "".join(dumps(r.to_dict()) + "\n" for r in history.epochs)
             atomic_write_bytes(self.out_dir / LOG_JSONL, log.encode())
         return ckpt.epoch, history
 
