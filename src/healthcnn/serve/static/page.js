@@ -171,6 +171,7 @@ function clearResult() {
   $("abstain").hidden = true;
   $("viewer").replaceChildren();
   $("display").hidden = true;
+  $("legend").hidden = true;
   setStatus(state.file ? "" : "Choose a model and a file.");
 }
 
@@ -326,6 +327,7 @@ function pick(i, canvas, event) {
 function draw() {
   const view = state.view;
   if (!view) return;
+  $("legend").hidden = !($("explain").checked && view.heat);
   $("window-value").textContent = $("window").value;
   $("level-value").textContent = $("level").value;
   if (view.kind === "signal") {

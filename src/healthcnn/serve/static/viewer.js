@@ -4,7 +4,7 @@
 
 const IMAGE_SIDE = 320; // largest side of a 2D image on screen, CSS px
 const PLANE_SIDE = 200; // largest side of one volume plane on screen, CSS px
-const LEAD_HEIGHT = 64; // height of one ECG lead's strip, CSS px
+const STRIP_HEIGHT = 600; // height of the whole ECG strip, CSS px (36 to 72 px a lead)
 
 /** Decode a base64 string into bytes. */
 function bytes(b64) {
@@ -148,61 +148,62 @@ export function drawPlane(canvas, view, p, look) {
 export function drawSignal(canvas, view, overlay) {
   const width = Math.max(320, canvas.parentElement.clientWidth - 2);
   const n = view.values.length;
+  const lead = Math.max(36, Math.min(72, Math.floor(STRIP_HEIGHT / Math.max(1, n))));
   canvas.width = width;
-  canvas.height = n * LEAD_HEIGHT;
+  canvas.height = n * lead;
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#ffffff";
   ctx.fillRect(0, 0, width, canvas.height);
   const left = 44;
-  view.values.forEach((lead, i) => {
-    const top = i * LEAD_HEIGHT;
-    gridRow(ctx, left, top, width);
-    if (overlay && view.heat) shade(ctx, view, lead.length, left, top, width);
-    trace(ctx, lead, left, top, width);
+  view.values.forEach((values, i) => {
+    const row = { left, top: i * lead, width, height: lead };
+    gridRow(ctx, row);
+    if (overlay && view.heat) shade(ctx, view, values.length, row);
+    trace(ctx, values, row);
     ctx.fillStyle = "#334155";
     ctx.font = "12px system-ui, sans-serif";
-    ctx.fillText(view.leads[i] || `lead ${i + 1}`, 6, top + LEAD_HEIGHT / 2 + 4);
+    ctx.fillText(view.leads[i] || `lead ${i + 1}`, 6, row.top + lead / 2 + 4);
   });
 }
 
-function gridRow(ctx, left, top, width) {
+function gridRow(ctx, { left, top, width, height }) {
   ctx.strokeStyle = "#f1d5d5";
   ctx.lineWidth = 1;
   ctx.beginPath();
   for (let x = left; x <= width; x += (width - left) / 25) {
     ctx.moveTo(Math.round(x) + 0.5, top);
-    ctx.lineTo(Math.round(x) + 0.5, top + LEAD_HEIGHT);
+    ctx.lineTo(Math.round(x) + 0.5, top + height);
   }
-  ctx.moveTo(left, top + LEAD_HEIGHT - 0.5);
-  ctx.lineTo(width, top + LEAD_HEIGHT - 0.5);
+  ctx.moveTo(left, top + height - 0.5);
+  ctx.lineTo(width, top + height - 0.5);
   ctx.stroke();
 }
 
-function shade(ctx, view, samples, left, top, width) {
+function shade(ctx, view, samples, { left, top, width, height }) {
   const dx = (width - left) / samples;
   for (let i = 0; i < samples; i += 1) {
     const h = view.heat[Math.min(view.heat.length - 1, i * view.step)];
     if (h < 8) continue;
     const [r, g, b] = HEAT_RGB[h];
-    ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${((h / 255) * 0.5).toFixed(3)})`;
-    ctx.fillRect(left + i * dx, top, Math.ceil(dx), LEAD_HEIGHT);
+    ctx.fillStyle = `rgba(${r}, ${g}, ${b}, ${((h / 255) * 0.3).toFixed(3)})`;
+    ctx.fillRect(left + i * dx, top, Math.ceil(dx), height);
   }
 }
 
-function trace(ctx, lead, left, top, width) {
+function trace(ctx, values, { left, top, width, height }) {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const v of lead) {
+  for (const v of values) {
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
   const span = hi > lo ? hi - lo : 1;
-  const dx = (width - left) / Math.max(1, lead.length - 1);
+  const dx = (width - left) / Math.max(1, values.length - 1);
   ctx.strokeStyle = "#0f172a";
   ctx.lineWidth = 1.2;
   ctx.beginPath();
-  lead.forEach((v, i) => {
-    const y = top + 6 + (1 - (v - lo) / span) * (LEAD_HEIGHT - 12);
+  values.forEach((v, i) => {
+    const y = top + 5 + (1 - (v - lo) / span) * (height - 10);
     if (i === 0) ctx.moveTo(left, y);
     else ctx.lineTo(left + i * dx, y);
   });
