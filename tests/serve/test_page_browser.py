@@ -445,7 +445,9 @@ def test_volume_page_three_planes_window_level_and_saliency(service, browser, tm
 
 @needs_browser
 @pytest.mark.data
-def test_refused_file_shows_the_apis_error(service, browser, tmp_path) -> None:
+def test_refused_file_shows_the_apis_error_and_a_dropped_file_clears_it(
+    service, browser, tmp_path
+) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image\n")
     status, answer = service.predict("retina", bad)
@@ -456,7 +458,28 @@ def test_refused_file_shows_the_apis_error(service, browser, tmp_path) -> None:
     assert error == f"415: {answer['error']}"
     assert browser.find_element("id", "error").get_attribute("role") == "alert"
     assert not browser.find_element("id", "outcome").is_displayed()
+    good = _retina_pngs(tmp_path, service.files / "retinamnist_small.npz", 1)[0]
+    drop(browser, good, "dropped.png")  # the drop zone takes a file as the input does
+    wait(browser, lambda d: d.find_element("id", "outcome").is_displayed(), "the dropped file")
+    assert not browser.find_element("id", "error").is_displayed()
+    assert browser.find_element("id", "status").text.startswith("dropped.png scored")
+    _, answer = service.predict("retina", good)
+    check_result(browser, answer, service.get("/v1/models/retina"))
     no_script_errors(browser)
+
+
+def drop(driver, path: Path, name: str) -> None:
+    """Drop ``path``'s bytes on the drop zone as a file called ``name`` (what a drag from the
+    desktop delivers: a ``drop`` event whose DataTransfer holds a File)."""
+    js(driver, """const [b64, name] = arguments;
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], name, { type: 'image/png' }));
+        const zone = document.getElementById('drop');
+        const how = { dataTransfer: data, bubbles: true, cancelable: true };
+        zone.dispatchEvent(new DragEvent('dragover', how));
+        zone.dispatchEvent(new DragEvent('drop', how));""",
+       base64.b64encode(path.read_bytes()).decode("ascii"), name)  # fmt: skip
 
 
 @needs_browser

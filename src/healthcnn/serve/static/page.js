@@ -160,7 +160,7 @@ function showAnswer(answer) {
   showDecision();
   showSet(row);
   showSaliency(answer.saliency);
-  $("meta").textContent = `Input ${row.input} \u00b7 model version ${answer.version.slice(0, 12)}`;
+  $("meta").textContent = `Model ${answer.model}, version ${answer.version.slice(0, 12)}`;
   buildViewer();
 }
 
