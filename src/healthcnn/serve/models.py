@@ -99,6 +99,7 @@ class ServedModel:
             },
             "prediction_sets": self.rules is not None and self.rules.conformal is not None,
             "abstention": self.rules is not None and self.rules.abstain is not None,
+            "card": self.card_path() is not None,
             "engine": self.predictor.describe(),
             "version": self.version,
             "architecture": self.bundle.config.get("model_name"),
@@ -113,7 +114,8 @@ class ServedModel:
 
     def explain(self, inputs: ArrayDataset, method: str) -> dict[str, Any]:
         """Grad-CAM (or Grad-CAM++) of the first input for its predicted class: the figure
-        (PNG, or SVG for signals) as a data URL, the target class and the sanity verdict."""
+        (PNG, or SVG for signals) as a data URL, the map itself (for the page's overlay), the
+        target class and the sanity verdict."""
         from ..explain import explain
         from ..explain.files import class_scores, figure, network_input
 
@@ -130,6 +132,7 @@ class ServedModel:
             "method": method,
             "class": target,
             "figure": f"data:{mime};base64," + base64.b64encode(data).decode("ascii"),
+            "map": heat_map(heat),
             "sanity": e.verdict.to_dict(),
         }
 
@@ -167,6 +170,14 @@ class ServedModel:
             class_probabilities(
                 self.predictor, self.bundle.preprocessing, self.bundle.task, ds, batch_size
             )
+
+
+def heat_map(heat: np.ndarray) -> dict[str, Any]:
+    """A saliency map in [0, 1] at the input's spatial size as the page overlays it: uint8
+    (0..255), C-order, base64."""
+    q = np.round(np.clip(np.asarray(heat, dtype=np.float64), 0.0, 1.0) * 255).astype(np.uint8)
+    data = base64.b64encode(np.ascontiguousarray(q).tobytes()).decode("ascii")
+    return {"dtype": "uint8", "shape": list(q.shape), "data": data}
 
 
 def preview(ds: ArrayDataset, leads: tuple[str, ...] | None) -> dict[str, Any]:

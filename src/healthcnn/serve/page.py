@@ -9,6 +9,7 @@ from importlib import resources
 #: the files ``/static/{name}`` serves, and their media types
 STATIC = {
     "page.js": "text/javascript; charset=utf-8",
+    "viewer.js": "text/javascript; charset=utf-8",
     "page.css": "text/css; charset=utf-8",
 }
 
