@@ -17,6 +17,12 @@ What it guarantees:
   ``healthcnn train --nproc N``), the model trains under DDP on this rank's piece of every global
   batch, validation predictions are gathered from all ranks, and only rank 0 writes checkpoints
   and logs (see :mod:`.distributed`).
+- **Any data.** ``fit`` takes the in-memory :class:`~healthcnn.data.ArrayDataset` (its fast
+  path: one tensor indexed per batch), any map-style ``torch.utils.data.Dataset`` of ``(input,
+  label)`` samples (read through a ``DataLoader`` with ``num_workers`` processes and the same
+  seeded batches as the fast path: same seed, same samples -> the same numbers), an
+  ``IterableDataset`` (in its own order) or a ``DataLoader`` (its own batches; its generator is
+  reseeded every epoch). See :mod:`healthcnn.data.loaders`.
 - **Ctrl-C** raises :class:`TrainingInterrupted` naming the checkpoint of the last completed
   epoch; a NaN/inf loss raises :class:`TrainingError` (epoch, batch) before the optimiser step,
   leaving the last good checkpoint intact.
@@ -25,6 +31,7 @@ What it guarantees:
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -33,9 +40,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
 
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
+from ..data.loaders import (
+    DataSource,
+    EpochBatchSampler,
+    dataset_labels,
+    describe,
+    loader_batches,
+    make_loader,
+)
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import infer_logits
 from ..metrics.classification import METRICS
@@ -50,7 +66,9 @@ from .optim import build_optimizer, lr_at, set_lr
 LOG_JSONL = "log.jsonl"
 
 # stream ids for the per-epoch seeds
-_SHUFFLE, _DROPOUT = 0, 1
+_SHUFFLE, _DROPOUT, _LOADER = 0, 1, 2
+
+logger = logging.getLogger(__name__)
 
 
 def derive_seed(seed: int, epoch: int, stream: int) -> int:
@@ -93,6 +111,8 @@ class Trainer:
         callbacks: :class:`~.callbacks.Callback` instances.
         progress: show a per-epoch progress bar on stderr (None: on, summary line when not a
             terminal; False: silent).
+        num_workers: worker processes reading a ``Dataset`` that is not an ``ArrayDataset``
+            (0: in this process); ``pin_memory``: page-locked batches for a GPU.
     """
 
     def __init__(
@@ -107,6 +127,8 @@ class Trainer:
         *,
         callbacks: list[Callback] | tuple[Callback, ...] = (),
         progress: bool | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -123,6 +145,8 @@ class Trainer:
         self.device = torch.device(device)
         self.callbacks = CallbackList(callbacks)
         self.progress = progress
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
         self.policy = PrecisionPolicy.resolve(
             training_precision(self.config.precision, model, self.device), self.device
         )
@@ -133,28 +157,31 @@ class Trainer:
         self._dist: distributed.DistContext | None = None
         self._ddp: nn.Module | None = None
         self._val_shard: ArrayDataset | None = None
+        self._loader: DataLoader | None = None
 
     @property
     def checkpoint_path(self) -> Path | None:
         return None if self.out_dir is None else self.out_dir / CHECKPOINT_JSON
 
     # -- checks ---------------------------------------------------------------------------------
-    def _check_setup(self, train_ds: ArrayDataset, val_ds: ArrayDataset) -> torch.Tensor:
+    def _check_setup(self, train_ds: DataSource, val_ds: DataSource) -> torch.Tensor | None:
+        """Check the data against the model and task; the encoded training labels when the
+        data has them up front (else None: each batch is checked as it comes)."""
         cfg, task, model = self.config, self.task, self.model
         for split, ds in (("training", train_ds), ("validation", val_ds)):
-            if len(ds) == 0:
-                raise ValueError(f"the {split} dataset {ds.name!r} is empty")
+            info = describe(ds, split)
+            shape = (info.in_channels, *info.spatial_shape)
             dims = getattr(model, "spatial_dims", None)
-            if isinstance(dims, int) and ds.spatial_dims != dims:
+            if isinstance(dims, int) and info.spatial_dims != dims:
                 raise ValueError(
                     f"the model takes spatial_dims={dims} but the {split} data has "
-                    f"{ds.spatial_dims} spatial axes (images {tuple(ds.images.shape)})"
+                    f"{info.spatial_dims} spatial axes (samples of shape {shape})"
                 )
             chans = getattr(model, "in_channels", None)
-            if isinstance(chans, int) and ds.in_channels != chans:
+            if isinstance(chans, int) and info.in_channels != chans:
                 raise ValueError(
                     f"the model takes in_channels={chans} but the {split} data has "
-                    f"{ds.in_channels}; build the model with in_channels={ds.in_channels}"
+                    f"{info.in_channels}; build the model with in_channels={info.in_channels}"
                 )
         outputs = getattr(model, "num_classes", None)
         if isinstance(outputs, int) and outputs != task.num_outputs:
@@ -168,13 +195,28 @@ class Trainer:
                 f"monitor={cfg.monitor!r} is not computed for this task; choose 'loss' or one of "
                 f"{list(task.default_metrics)}"
             )
-        targets = task.encode_labels(train_ds.labels)
+        labels, val_labels = dataset_labels(train_ds), dataset_labels(val_ds)
+        if val_labels is not None:
+            task.class_counts(task.encode_labels(val_labels))  # range check only
+        if labels is None:
+            self._check_weighting(train_ds)
+            return None
+        targets = task.encode_labels(labels)
         task.check_labels(targets, "training")
-        task.class_counts(task.encode_labels(val_ds.labels))  # range check only
         return targets
 
+    def _check_weighting(self, train_ds: DataSource) -> None:
+        cfg = self.config
+        for name, value in (("class_weights", cfg.class_weights), ("sampling", cfg.sampling)):
+            if value == "balanced":
+                raise ValueError(
+                    f"{name}='balanced' needs every training label before training, and the "
+                    f"{type(train_ds).__name__} has no `labels` tensor: give it one (one label "
+                    f"per sample, in order) or leave {name} at 'none'"
+                )
+
     # -- the loop -------------------------------------------------------------------------------
-    def fit(self, train_ds: ArrayDataset, val_ds: ArrayDataset, *, resume: bool = False) -> History:
+    def fit(self, train_ds: DataSource, val_ds: DataSource, *, resume: bool = False) -> History:
         """Train, validating after every epoch; returns the :class:`History`.
 
         ``resume=True`` continues from ``out_dir/checkpoint.json`` (the same config is required,
@@ -183,15 +225,16 @@ class Trainer:
         cfg, task, model = self.config, self.task, self.model
         targets = self._check_setup(train_ds, val_ds)
         class_weights = None
-        if cfg.class_weights == "balanced":
+        if targets is not None and cfg.class_weights == "balanced":
             class_weights = task.balanced_class_weights(targets).to(self.device)
         sample_weights = None
-        if cfg.sampling == "balanced":
+        if targets is not None and cfg.sampling == "balanced":
             sample_weights = task.balanced_sample_weights(targets)
 
         model.to(self.device)
         self.policy.prepare_model(model)
-        self._setup_distributed(val_ds)
+        self._setup_distributed(train_ds, val_ds)
+        self._loader = self._train_loader(train_ds, sample_weights)
         is_main = self._dist is None or self._dist.is_main
         optimizer = build_optimizer(model.parameters(), cfg)
         self.optimizer = optimizer
@@ -243,12 +286,17 @@ class Trainer:
         self.callbacks.on_fit_end(self, history)
         return history
 
-    def _setup_distributed(self, val_ds: ArrayDataset) -> None:
+    def _setup_distributed(self, train_ds: DataSource, val_ds: DataSource) -> None:
         """Wrap the model in DDP and shard the validation set when in a process group."""
         ctx = self._dist = distributed.current()
         self._ddp, self._val_shard = None, None
         if ctx is None:
             return
+        if not (isinstance(train_ds, ArrayDataset) and isinstance(val_ds, ArrayDataset)):
+            raise ValueError(
+                "data-parallel training (several processes) takes in-memory ArrayDatasets; "
+                f"got {type(train_ds).__name__} and {type(val_ds).__name__}: train in one process"
+            )
         if self.config.batch_size < ctx.world_size:
             raise ValueError(
                 f"batch_size {self.config.batch_size} is the global batch; it must be at least "
@@ -265,6 +313,35 @@ class Trainer:
         )
         self._val_shard = val_ds.subset(range(ctx.rank, len(val_ds), ctx.world_size))
 
+    def _train_loader(
+        self, train_ds: DataSource, sample_weights: torch.Tensor | None
+    ) -> DataLoader | None:
+        """The DataLoader of the training data (None: the in-memory fast path)."""
+        if isinstance(train_ds, ArrayDataset):
+            return None
+        if isinstance(train_ds, DataLoader):
+            sampler = train_ds.batch_sampler
+            if sample_weights is not None and not isinstance(sampler, EpochBatchSampler):
+                raise ValueError(
+                    "sampling='balanced' needs the Trainer to draw the batches: pass the Dataset "
+                    "itself, or a DataLoader with batch_sampler=EpochBatchSampler(...)"
+                )
+            return train_ds
+        if isinstance(train_ds, IterableDataset):
+            if sample_weights is not None:
+                raise ValueError("sampling='balanced' cannot reorder an IterableDataset")
+            sampler = None
+        else:
+            sampler = EpochBatchSampler(len(train_ds), self.config.batch_size)
+        return make_loader(
+            train_ds,
+            batch_size=self.config.batch_size,
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            seed=self.config.seed,
+        )
+
     def _use_aux(self) -> bool:
         return (
             self.config.aux_weight > 0
@@ -279,23 +356,20 @@ class Trainer:
     def _run_epoch(
         self,
         epoch: int,
-        train_ds: ArrayDataset,
-        val_ds: ArrayDataset,
-        targets: torch.Tensor,
+        train_ds: DataSource,
+        val_ds: DataSource,
+        targets: torch.Tensor | None,
         class_weights: torch.Tensor | None,
         sample_weights: torch.Tensor | None,
     ) -> EpochRecord:
         cfg, task, model, optimizer = self.config, self.task, self.model, self.optimizer
-        n = len(train_ds)
         ctx = self._dist
-        # a last batch of one sample breaks batch norm in training mode, and one smaller than
-        # the number of processes would leave a rank without data: drop it
-        steps, drop_last = distributed.epoch_steps(n, cfg.batch_size, ctx.world_size if ctx else 1)
         use_aux = self._use_aux()
         self.callbacks.on_epoch_start(self, epoch + 1)
         # seeded after the callbacks, so nothing they draw can shift this epoch's randomness
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, _SHUFFLE))
         torch.manual_seed(derive_seed(cfg.seed, epoch, _DROPOUT))
+        steps, drop_last = self._epoch_plan(epoch, train_ds, generator, sample_weights)
         show = self.progress if ctx is None or ctx.is_main else False
         bar = Progress(steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", enabled=show)
         t0 = time.perf_counter()
@@ -304,9 +378,11 @@ class Trainer:
         try:
             batches = self._batches(train_ds, generator, sample_weights, drop_last)
             for step, (x, y, n_global) in enumerate(batches):
-                lr = lr_at(cfg, epoch, step, steps)
+                lr = lr_at(cfg, epoch, step, steps or 1)
                 set_lr(optimizer, lr)
                 y = task.encode_labels(y)
+                if targets is None:
+                    task.class_counts(y)  # labels not known up front: range-check each batch
                 loss = self._loss(x, y, class_weights, use_aux)
                 if ctx is None:
                     value, count = float(loss.detach()), len(y)
@@ -344,9 +420,42 @@ class Trainer:
             images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
         )
 
+    def _epoch_plan(
+        self,
+        epoch: int,
+        train_ds: DataSource,
+        generator: torch.Generator,
+        sample_weights: torch.Tensor | None,
+    ) -> tuple[int | None, bool]:
+        """``(steps, drop_last)`` of this epoch (steps None: unknown), and the epoch's seeds
+        handed to the DataLoader path."""
+        cfg, loader, ctx = self.config, self._loader, self._dist
+        if loader is None:
+            # a last batch of one sample breaks batch norm in training mode, and one smaller
+            # than the number of processes would leave a rank without data: drop it
+            world = ctx.world_size if ctx else 1
+            return distributed.epoch_steps(len(train_ds), cfg.batch_size, world)
+        if loader.generator is not None:  # the workers' seeds (and a RandomSampler's order)
+            loader.generator.manual_seed(derive_seed(cfg.seed, epoch, _LOADER))
+        sampler = loader.batch_sampler
+        if isinstance(sampler, EpochBatchSampler):
+            steps, drop_last = distributed.epoch_steps(sampler.num_samples, sampler.batch_size, 1)
+            sampler.start_epoch(generator, sample_weights, drop_last)
+            return steps, drop_last
+        try:
+            steps = len(loader)
+        except TypeError:  # an IterableDataset without __len__
+            steps = None
+        if steps is None and cfg.schedule == "cosine":
+            raise ValueError(
+                "schedule='cosine' changes the learning rate every step and needs the number "
+                "of batches per epoch: give the IterableDataset a __len__, or use 'multistep'"
+            )
+        return steps, False
+
     def _batches(
         self,
-        train_ds: ArrayDataset,
+        train_ds: DataSource,
         generator: torch.Generator,
         sample_weights: torch.Tensor | None,
         drop_last: bool,
@@ -362,6 +471,13 @@ class Trainer:
             "channels_last": self.policy.channels_last,
         }
         bs = self.config.batch_size
+        if self._loader is not None:
+            channels_last = self.policy.channels_last
+            for x, y in loader_batches(
+                self._loader, self.device, self.transform, generator, channels_last
+            ):
+                yield x, y, len(y)
+            return
         if self._dist is not None:
             for x, y, _, n_global in distributed.shard_batches(train_ds, bs, self._dist, **kwargs):
                 yield x, y, n_global
@@ -388,7 +504,7 @@ class Trainer:
             loss = loss + self.config.aux_weight * self.task.loss(a.float(), y, class_weights)
         return loss
 
-    def _validate(self, val_ds: ArrayDataset) -> tuple[float, dict[str, float]]:
+    def _validate(self, val_ds: DataSource) -> tuple[float, dict[str, float]]:
         ctx = self._dist
         logits, labels = infer_logits(
             self.model,
@@ -397,6 +513,7 @@ class Trainer:
             policy=self.policy,
             device=self.device,
             transform=self.eval_transform,
+            num_workers=self.num_workers,
         )
         if ctx is not None:
             # every rank predicted a strided shard: gather and score the whole set on each
