@@ -149,9 +149,10 @@ def describe(ds: DataSource, where: str = "training") -> SampleInfo:
     :class:`ArrayDataset` its tensor)."""
     if isinstance(ds, ArrayDataset):
         return SampleInfo(ds.images.dtype, ds.in_channels, ds.spatial_shape)
-    if isinstance(ds, DataLoader):
+    in_loader = isinstance(ds, DataLoader)  # a loader may read any sequence of samples
+    if in_loader:
         ds = ds.dataset
-    if not isinstance(ds, Dataset):
+    if not in_loader and not isinstance(ds, Dataset):
         raise TypeError(
             f"the {where} data must be a healthcnn ArrayDataset, a torch.utils.data.Dataset or "
             f"a DataLoader, got {type(ds).__name__}"
@@ -184,8 +185,14 @@ def loader_batches(
     channels_last: bool,
     where: str = "training",
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """``(x, y)`` model inputs and labels for each batch of ``loader``."""
-    for batch in loader:
+    """``(x, y)`` model inputs and labels for each batch of ``loader``.
+
+    Starting the loader draws its workers' base seed, from the global torch RNG when the loader
+    has no generator of its own; that draw happens in a forked RNG so it cannot shift the
+    dropout stream the Trainer seeded."""
+    with torch.random.fork_rng(devices=[]):
+        batches = iter(loader)
+    for batch in batches:
         x, y = split_batch(batch, where)
         x = prepare_inputs(x, device, transform, generator, channels_last)
         yield x, y.to(device, non_blocking=True)
