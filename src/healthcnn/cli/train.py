@@ -73,6 +73,20 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA or ~/.cache/healthcnn)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="image-folder CSVs: decode each image when read instead of all into memory "
+        "(default: stream only when the decoded images exceed --memory-budget-mb)",
+    )
+    p.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        metavar="N",
+        help="memory the decoded images may take (default: half the available memory)",
+    )
+    p.add_argument("--workers", type=int, help="DataLoader processes decoding streamed images")
+    p.add_argument(
         "--no-download",
         dest="download",
         action="store_false",
@@ -93,7 +107,19 @@ def _parse_value(text: str):
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """Settings from --config, overridden by the flags given on the command line."""
     settings = load_config_file(args.config) if args.config else {}
-    for key in ("data", "model", "out", "size", "task", "device", "data_dir", "download"):
+    for key in (
+        "data",
+        "model",
+        "out",
+        "size",
+        "task",
+        "device",
+        "data_dir",
+        "download",
+        "stream",
+        "memory_budget_mb",
+        "workers",
+    ):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     train = dict(settings.pop("train", {}) or {})

@@ -47,15 +47,20 @@ def load_splits(
     data_dir: str | None = None,
     seed: int = 0,
     download: bool = False,
+    stream: bool | None = False,
+    memory_budget_mb: float | None = None,
 ) -> tuple[dict[str, ArrayDataset], str | None]:
     """The train/val/test splits of ``data`` and the dataset's own task name (if it has one).
 
     With ``download``, a registered MedMNIST dataset missing from the data root is fetched
-    first (one verified download into ``<root>/medmnist/``).
+    first (one verified download into ``<root>/medmnist/``). ``stream`` and
+    ``memory_budget_mb`` apply to image-folder CSVs (see :func:`.images.load_image_csv`: None
+    streams when the decoded images would not fit the budget).
     """
     text = os.fspath(data)
     if text.endswith(".csv"):
-        return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed), None
+        images = {"stream": stream, "memory_budget_mb": memory_budget_mb}
+        return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed, **images), None
     if text in ECG_LOADERS:
         return _ecg_splits(text, data_dir=data_dir, seed=seed), None
     if download and not text.endswith(".npz") and get_dataset(text).kind == "medmnist":
@@ -95,7 +100,13 @@ def _csv_split_column(path: Path) -> list[str]:
 
 
 def _csv_splits(
-    path: Path, *, size: int | None, data_dir: str | None, seed: int
+    path: Path,
+    *,
+    size: int | None,
+    data_dir: str | None,
+    seed: int,
+    stream: bool | None = False,
+    memory_budget_mb: float | None = None,
 ) -> dict[str, ArrayDataset]:
     if not path.is_file():
         raise FileNotFoundError(f"CSV file {path} does not exist")
@@ -111,6 +122,8 @@ def _csv_splits(
             group_column="group" if "group" in header else None,
             size=size,
             root=data_dir,
+            stream=stream,
+            memory_budget_mb=memory_budget_mb,
         )
     if "split" in header:
         values = _csv_split_column(path)

@@ -96,6 +96,7 @@ def _spec(cfg: RunConfig, device: Any, progress: bool | None) -> FitSpec:
         device=device,
         progress=progress,
         out_dir=out.with_name(out.name + ".work"),
+        num_workers=cfg.workers,
     )
 
 
@@ -129,7 +130,13 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
     if ctx is None or ctx.is_main:
         check_bundle_target(cfg.out)  # a folder that is not a bundle: fail before training
     splits, dataset_task = load_splits(
-        cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed, download=cfg.download
+        cfg.data,
+        size=cfg.size,
+        data_dir=cfg.data_dir,
+        seed=cfg.train.seed,
+        download=cfg.download,
+        stream=cfg.stream,
+        memory_budget_mb=cfg.memory_budget_mb,
     )
     train, val, test = (splits[s] for s in SPLITS)
     task = resolve_task(cfg.task, dataset_task, train)

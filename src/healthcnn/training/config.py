@@ -162,6 +162,10 @@ class RunConfig:
         download: fetch a registered dataset that is not under the data root yet (checksum
             verified); ``False`` raises an error saying where to place the file instead.
         device: ``"cpu"`` or ``"cuda"``.
+        stream: image-folder CSVs only: decode each image when read (True), decode all into
+            memory (False), or choose (None, the default): stream when the decoded images
+            would take more than ``memory_budget_mb`` (default: half the available memory).
+        workers: DataLoader worker processes reading streamed images (0: this process).
     """
 
     data: str
@@ -175,6 +179,18 @@ class RunConfig:
     data_dir: str | None = None
     download: bool = True
     device: str = "cpu"
+    stream: bool | None = None
+    memory_budget_mb: float | None = None
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stream not in (None, True, False):
+            raise ValueError(f"stream must be true, false or null (choose), got {self.stream!r}")
+        budget = self.memory_budget_mb
+        if budget is not None and (isinstance(budget, bool) or not budget > 0):
+            raise ValueError(f"memory_budget_mb must be a number > 0, got {budget!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise ValueError(f"workers must be an int >= 0, got {self.workers!r}")
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
