@@ -11,7 +11,7 @@ from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
 from ..training.config import RunConfig
-from . import CLIError, add_format_option, printed_as_json
+from . import CLIError, add_format_option, add_quiet_option, printed_as_json
 from .config import check_device, load_config_file
 
 #: command-line flag -> TrainConfig field
@@ -87,6 +87,18 @@ def register(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, help="DataLoader processes decoding streamed images")
     p.add_argument(
+        "--track",
+        choices=["tensorboard", "mlflow"],
+        help="log params, per-epoch metrics and the bundle to TensorBoard (event files in "
+        "<out>/tensorboard) or MLflow (local file store <folder of --out>/mlruns); needs "
+        "pip install 'healthcnn[track]'",
+    )
+    p.add_argument(
+        "--track-uri",
+        metavar="URI",
+        help="where --track writes: a TensorBoard folder or an MLflow tracking URI",
+    )
+    p.add_argument(
         "--no-download",
         dest="download",
         action="store_false",
@@ -94,6 +106,7 @@ def register(p: argparse.ArgumentParser) -> None:
         help="never download a missing registered dataset (say where to place it instead)",
     )
     add_format_option(p)
+    add_quiet_option(p)
     p.set_defaults(func=_train)
 
 
@@ -119,6 +132,8 @@ def run_config_from_args(args: argparse.Namespace) -> RunConfig:
         "stream",
         "memory_budget_mb",
         "workers",
+        "track",
+        "track_uri",
     ):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
@@ -164,11 +179,13 @@ def _train(args: argparse.Namespace) -> int:
     try:
         if torchrun:
             ctx = distributed.init_from_env(cfg.device)
-            result = train_run(cfg, resume=args.resume, progress=None if ctx.is_main else False)
+            show = None if ctx.is_main and not args.quiet else False
+            result = train_run(cfg, resume=args.resume, progress=show)
             if not ctx.is_main:
                 return 0  # rank 0 prints the result
         else:
-            result = train_distributed(cfg, args.nproc, resume=args.resume)
+            show = False if args.quiet else None
+            result = train_distributed(cfg, args.nproc, resume=args.resume, progress=show)
     except TrainingInterrupted as exc:
         print(f"healthcnn train: interrupted: {exc}; resume with --resume", file=sys.stderr)
         return 130

@@ -21,7 +21,14 @@ from .medmnist import SPLITS, find_medmnist, load_medmnist
 from .root import DataError
 from .splits import group_split
 
-__all__ = ["ECG_LOADERS", "ECG_SAMPLING_RATES", "SPLITS", "load_splits", "sampling_rate"]
+__all__ = [
+    "ECG_LOADERS",
+    "ECG_SAMPLING_RATES",
+    "SPLITS",
+    "data_files",
+    "load_splits",
+    "sampling_rate",
+]
 
 #: ECG databases accepted by name -> their loader in ``healthcnn.data.ecg_datasets``
 #: (windows or beats with the loaders' default filtering and sampling rate).
@@ -73,6 +80,36 @@ def load_splits(
     if not text.endswith(".npz"):
         task = get_dataset(text).task
     return splits, task
+
+
+def data_files(data: str, *, size: int = 28, data_dir: str | None = None) -> list[Path]:
+    """Every file a run on ``data`` reads (what the run record hashes): the ``.npz``, the
+    CSV and each file it lists (every file of a listed folder), or every file of an ECG
+    database's folder."""
+    text = os.fspath(data)
+    if text.endswith(".csv"):
+        return _csv_files(Path(text))
+    if text.endswith(".npz"):
+        return [Path(text)]
+    if text in ECG_LOADERS:
+        from .ecg_datasets import ecg_folder
+
+        return _files_under(ecg_folder(text, data_dir))
+    return [find_medmnist(text, size, data_dir)[0]]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _csv_files(path: Path) -> list[Path]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        listed = [row.get("path") or "" for row in csv.DictReader(fh)]
+    files = [path]
+    for name in listed:
+        item = path.parent / name
+        files.extend(_files_under(item) if item.is_dir() else [item] if item.is_file() else [])
+    return files
 
 
 def _ecg_splits(name: str, *, data_dir: str | None, seed: int) -> dict[str, ArrayDataset]:

@@ -166,6 +166,9 @@ class RunConfig:
             memory (False), or choose (None, the default): stream when the decoded images
             would take more than ``memory_budget_mb`` (default: half the available memory).
         workers: DataLoader worker processes reading streamed images (0: this process).
+        track: ``"tensorboard"`` or ``"mlflow"``: log the parameters, every epoch's metrics
+            and the bundle (see :mod:`.tracking`); None: no tracker. ``track_uri``: where
+            (TensorBoard: a folder; MLflow: a tracking URI); default beside the bundle.
     """
 
     data: str
@@ -182,8 +185,14 @@ class RunConfig:
     stream: bool | None = None
     memory_budget_mb: float | None = None
     workers: int = 0
+    track: str | None = None
+    track_uri: str | None = None
 
     def __post_init__(self) -> None:
+        if self.track not in (None, "tensorboard", "mlflow"):
+            raise ValueError(
+                f"track must be 'tensorboard', 'mlflow' or null (none), got {self.track!r}"
+            )
         if self.stream not in (None, True, False):
             raise ValueError(f"stream must be true, false or null (choose), got {self.stream!r}")
         budget = self.memory_budget_mb
