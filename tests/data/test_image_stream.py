@@ -67,7 +67,7 @@ def test_automatic_choice_follows_the_budget_and_is_logged(tmp_path: Path, caplo
     path = _folder(tmp_path)
     nbytes = 48 * 3 * 12 * 16
     assert decoded_size([tmp_path / "img/0.png"] * 48, 3, None, "x") == nbytes
-    with caplog.at_level(logging.INFO, logger="healthcnn"):
+    with caplog.at_level(logging.DEBUG, logger="healthcnn"):
         small = load_image_csv(path, stream=None, memory_budget_mb=nbytes / 2 / 2**20)
         large = load_image_csv(path, stream=None, memory_budget_mb=nbytes * 2 / 2**20)
     assert isinstance(small, ImageFileDataset) and isinstance(large, ArrayDataset)

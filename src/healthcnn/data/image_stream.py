@@ -6,7 +6,8 @@ no pixels) to learn how much memory the decoded tensor would take. When that is 
 memory budget (``memory_budget_mb``, else :data:`BUDGET_FRACTION` of the memory available now),
 :func:`choose_streaming` picks streaming and the loader returns an :class:`ImageFileDataset`
 instead: a ``torch.utils.data.Dataset`` that decodes image ``i`` on ``ds[i]``, so training holds
-only the batches in flight. The choice and its numbers are logged (``healthcnn.data`` logger).
+only the batches in flight. The choice and its numbers are logged (``healthcnn.data`` logger: streaming at INFO, which
+``healthcnn train`` prints on stderr; in memory at DEBUG).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def choose_streaming(
     else:
         reason = "asked for" if stream else "streaming turned off"
     how = "streaming (decoded per image as read)" if stream else "decoded once into memory"
-    logger.info("%s: %s (%s)", name, how, reason)
+    # streaming is the notable choice (INFO, shown by the CLI); in memory is the usual one
+    logger.log(logging.INFO if stream else logging.DEBUG, "%s: %s (%s)", name, how, reason)
     return stream
 
 

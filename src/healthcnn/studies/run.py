@@ -111,7 +111,7 @@ def _record(cfg: RunConfig) -> dict[str, Any]:
     files = data_files(cfg.data, size=cfg.size, data_dir=cfg.data_dir)
     record = run_record(cfg.to_dict(), seeds, files)
     commit = record["git"]["commit"][:12] if record["git"] else "none (not a git checkout)"
-    logger.info("run record: %d data file(s) hashed; code commit %s", len(files), commit)
+    logger.debug("run record: %d data file(s) hashed; code commit %s", len(files), commit)
     return record
 
 
