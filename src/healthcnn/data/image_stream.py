@@ -6,8 +6,8 @@ no pixels) to learn how much memory the decoded tensor would take. When that is 
 memory budget (``memory_budget_mb``, else :data:`BUDGET_FRACTION` of the memory available now),
 :func:`choose_streaming` picks streaming and the loader returns an :class:`ImageFileDataset`
 instead: a ``torch.utils.data.Dataset`` that decodes image ``i`` on ``ds[i]``, so training holds
-only the batches in flight. The choice and its numbers are logged (``healthcnn.data`` logger: streaming at INFO, which
-``healthcnn train`` prints on stderr; in memory at DEBUG).
+only the batches in flight. The choice and its numbers are logged (``healthcnn.data`` logger:
+streaming at INFO, which ``healthcnn train`` prints on stderr; in memory at DEBUG).
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from .arrays import ArrayDataset, BatchTransform, batch_indices, prepare_inputs
+from .image_stream import ImageFileDataset
 
 #: what the Trainer and inference accept as data
 DataSource = ArrayDataset | Dataset | DataLoader
@@ -147,8 +148,11 @@ def _first_sample(ds: Dataset, where: str) -> Any:
 def describe(ds: DataSource, where: str = "training") -> SampleInfo:
     """Dtype, channels and spatial shape of ``ds``'s samples (its first sample, or for an
     :class:`ArrayDataset` its tensor)."""
-    if isinstance(ds, ArrayDataset):
-        return SampleInfo(ds.images.dtype, ds.in_channels, ds.spatial_shape)
+    if isinstance(ds, ArrayDataset | ImageFileDataset):
+        if len(ds) == 0:
+            raise ValueError(f"the {where} dataset {ds.name!r} is empty")
+        dtype = ds.images.dtype if isinstance(ds, ArrayDataset) else torch.uint8
+        return SampleInfo(dtype, ds.in_channels, ds.spatial_shape)
     in_loader = isinstance(ds, DataLoader)  # a loader may read any sequence of samples
     if in_loader:
         ds = ds.dataset

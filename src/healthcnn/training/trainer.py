@@ -40,18 +40,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
-from ..data.loaders import (
-    DataSource,
-    EpochBatchSampler,
-    dataset_labels,
-    describe,
-    loader_batches,
-    make_loader,
-)
+from ..data.loaders import DataSource, dataset_labels, describe, loader_batches
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import infer_logits
 from ..metrics.classification import METRICS
@@ -60,6 +53,7 @@ from . import distributed
 from .callbacks import Callback, CallbackList
 from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
+from .feeding import check_weighting, start_loader_epoch, training_loader
 from .history import EpochRecord, History, TrainingError, TrainingInterrupted
 from .optim import build_optimizer, lr_at, set_lr
 
@@ -195,25 +189,16 @@ class Trainer:
                 f"monitor={cfg.monitor!r} is not computed for this task; choose 'loss' or one of "
                 f"{list(task.default_metrics)}"
             )
-        labels, val_labels = dataset_labels(train_ds), dataset_labels(val_ds)
+        labels, targets = dataset_labels(train_ds), None
+        if labels is not None:
+            targets = task.encode_labels(labels)
+            task.check_labels(targets, "training")
+        else:
+            check_weighting(self.config, train_ds)
+        val_labels = dataset_labels(val_ds)
         if val_labels is not None:
             task.class_counts(task.encode_labels(val_labels))  # range check only
-        if labels is None:
-            self._check_weighting(train_ds)
-            return None
-        targets = task.encode_labels(labels)
-        task.check_labels(targets, "training")
         return targets
-
-    def _check_weighting(self, train_ds: DataSource) -> None:
-        cfg = self.config
-        for name, value in (("class_weights", cfg.class_weights), ("sampling", cfg.sampling)):
-            if value == "balanced":
-                raise ValueError(
-                    f"{name}='balanced' needs every training label before training, and the "
-                    f"{type(train_ds).__name__} has no `labels` tensor: give it one (one label "
-                    f"per sample, in order) or leave {name} at 'none'"
-                )
 
     # -- the loop -------------------------------------------------------------------------------
     def fit(self, train_ds: DataSource, val_ds: DataSource, *, resume: bool = False) -> History:
@@ -234,7 +219,13 @@ class Trainer:
         model.to(self.device)
         self.policy.prepare_model(model)
         self._setup_distributed(train_ds, val_ds)
-        self._loader = self._train_loader(train_ds, sample_weights)
+        self._loader = training_loader(
+            train_ds,
+            self.config,
+            sample_weights=sample_weights,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+        )
         is_main = self._dist is None or self._dist.is_main
         optimizer = build_optimizer(model.parameters(), cfg)
         self.optimizer = optimizer
@@ -262,6 +253,7 @@ class Trainer:
                     record = self._run_epoch(
                         epoch, train_ds, val_ds, targets, class_weights, sample_weights
                     )
+                    logger.debug("epoch %d: %s", record.epoch, record.to_dict())
                     if history.add(record):
                         self.best_state = _clone_state(model)
                     history.stopped_early = self._should_stop(history)
@@ -312,35 +304,6 @@ class Trainer:
             module, device_ids=ids, find_unused_parameters=with_aux and not use_aux
         )
         self._val_shard = val_ds.subset(range(ctx.rank, len(val_ds), ctx.world_size))
-
-    def _train_loader(
-        self, train_ds: DataSource, sample_weights: torch.Tensor | None
-    ) -> DataLoader | None:
-        """The DataLoader of the training data (None: the in-memory fast path)."""
-        if isinstance(train_ds, ArrayDataset):
-            return None
-        if isinstance(train_ds, DataLoader):
-            sampler = train_ds.batch_sampler
-            if sample_weights is not None and not isinstance(sampler, EpochBatchSampler):
-                raise ValueError(
-                    "sampling='balanced' needs the Trainer to draw the batches: pass the Dataset "
-                    "itself, or a DataLoader with batch_sampler=EpochBatchSampler(...)"
-                )
-            return train_ds
-        if isinstance(train_ds, IterableDataset):
-            if sample_weights is not None:
-                raise ValueError("sampling='balanced' cannot reorder an IterableDataset")
-            sampler = None
-        else:
-            sampler = EpochBatchSampler(len(train_ds), self.config.batch_size)
-        return make_loader(
-            train_ds,
-            batch_size=self.config.batch_size,
-            batch_sampler=sampler,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            seed=self.config.seed,
-        )
 
     def _use_aux(self) -> bool:
         return (
@@ -429,29 +392,14 @@ class Trainer:
     ) -> tuple[int | None, bool]:
         """``(steps, drop_last)`` of this epoch (steps None: unknown), and the epoch's seeds
         handed to the DataLoader path."""
-        cfg, loader, ctx = self.config, self._loader, self._dist
-        if loader is None:
+        cfg, ctx = self.config, self._dist
+        if self._loader is None:
             # a last batch of one sample breaks batch norm in training mode, and one smaller
             # than the number of processes would leave a rank without data: drop it
             world = ctx.world_size if ctx else 1
             return distributed.epoch_steps(len(train_ds), cfg.batch_size, world)
-        if loader.generator is not None:  # the workers' seeds (and a RandomSampler's order)
-            loader.generator.manual_seed(derive_seed(cfg.seed, epoch, _LOADER))
-        sampler = loader.batch_sampler
-        if isinstance(sampler, EpochBatchSampler):
-            steps, drop_last = distributed.epoch_steps(sampler.num_samples, sampler.batch_size, 1)
-            sampler.start_epoch(generator, sample_weights, drop_last)
-            return steps, drop_last
-        try:
-            steps = len(loader)
-        except TypeError:  # an IterableDataset without __len__
-            steps = None
-        if steps is None and cfg.schedule == "cosine":
-            raise ValueError(
-                "schedule='cosine' changes the learning rate every step and needs the number "
-                "of batches per epoch: give the IterableDataset a __len__, or use 'multistep'"
-            )
-        return steps, False
+        loader_seed = derive_seed(cfg.seed, epoch, _LOADER)
+        return start_loader_epoch(self._loader, cfg, generator, sample_weights, loader_seed)
 
     def _batches(
         self,
