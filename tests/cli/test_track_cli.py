@@ -123,3 +123,30 @@ def test_progress_lines_one_per_epoch_when_stderr_is_not_a_terminal(tmp_path: Pa
         "1/2",
         "2/2",
     ]
+
+
+def test_a_missing_tracker_package_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
+    code = main(
+        [
+            "train",
+            "--data",
+            str(_folder(tmp_path)),
+            "--model",
+            "simple_cnn",
+            "--size",
+            "10",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "x"),
+            "--track",
+            "mlflow",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'healthcnn[track]'" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()

@@ -32,8 +32,13 @@ from .history import EpochRecord
 TRACKERS = ("tensorboard", "mlflow")
 
 
-def _missing(package: str) -> ImportError:
-    return ImportError(
+class TrackerUnavailable(ValueError):
+    """The tracker's package is not installed (a ValueError, so the command line prints it as
+    one line)."""
+
+
+def _missing(package: str) -> TrackerUnavailable:
+    return TrackerUnavailable(
         f"--track needs the {package} package, which is not installed; install the extra: "
         "pip install 'healthcnn[track]'"
     )
