@@ -81,26 +81,34 @@ def choose_streaming(
 ) -> bool:
     """Whether to stream: ``stream`` when given, else whether ``decoded_bytes`` exceed the
     budget; the choice and why are logged."""
-    budget = None if memory_budget_mb is None else int(memory_budget_mb * 2**20)
     if memory_budget_mb is not None and not memory_budget_mb > 0:
         raise ValueError(f"memory_budget_mb must be > 0, got {memory_budget_mb!r}")
-    source = f"the memory budget {format_size(budget)}" if budget is not None else ""
-    if budget is None:
-        available = available_memory()
-        if available is not None:
-            budget = int(available * BUDGET_FRACTION)
-            source = f"{BUDGET_FRACTION:.0%} of the {format_size(available)} available"
-    if stream is None:
-        stream = budget is not None and decoded_bytes > budget
-        reason = f"decoded, the images take {format_size(decoded_bytes)}; " + (
-            f"{source} is {format_size(budget)}" if budget is not None else "memory unknown"
-        )
-    else:
+    if stream is not None:
         reason = "asked for" if stream else "streaming turned off"
+    else:
+        budget, source = _budget(memory_budget_mb)
+        stream = budget is not None and decoded_bytes > budget
+        size = f"decoded, the images take {format_size(decoded_bytes)}"
+        if budget is None:
+            reason = f"{size}; the available memory is unknown"
+        else:
+            reason = f"{size}; the memory budget is {format_size(budget)} ({source})"
     how = "streaming (decoded per image as read)" if stream else "decoded once into memory"
     # streaming is the notable choice (INFO, shown by the CLI); in memory is the usual one
     logger.log(logging.INFO if stream else logging.DEBUG, "%s: %s (%s)", name, how, reason)
     return stream
+
+
+def _budget(memory_budget_mb: float | None) -> tuple[int | None, str]:
+    """The budget in bytes and where it comes from (None: no budget given, memory unknown)."""
+    if memory_budget_mb is not None:
+        return int(memory_budget_mb * 2**20), "memory_budget_mb, --memory-budget-mb"
+    available = available_memory()
+    if available is None:
+        return None, ""
+    return int(available * BUDGET_FRACTION), (
+        f"{BUDGET_FRACTION:.0%} of the {format_size(available)} available"
+    )
 
 
 @dataclass(eq=False)
