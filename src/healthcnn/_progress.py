@@ -114,7 +114,7 @@ class Progress:
         return _bar_class(self.notebook)(
             total=self.total,
             desc=self.desc,
-            unit=self.unit,
+            unit="iB" if self.unit == "B" else self.unit,  # with the 1024 divisor: KiB, MiB
             initial=self._initial,
             file=self.stream,
             ncols=self.columns,
