@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,bench,yaml,onnx,ecg,medical,explain,serve,browser]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,yaml,onnx,ecg,medical,explain,serve,browser,track]'
 	@touch $@
 
 # The main job: ResNet-18 (28 px stem) on RetinaMNIST from the data root (downloaded, checksum

@@ -6,6 +6,12 @@ analyser (:mod:`healthcnn.analysis`) and the classic architectures for signals, 
 volumes (:mod:`healthcnn.models`).
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+# Library code logs to the "healthcnn" logger hierarchy and never configures the root logger;
+# the command line (healthcnn.cli) does that. Without a configuration, nothing is printed.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["__version__"]

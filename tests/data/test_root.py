@@ -225,18 +225,3 @@ def test_progress_formatting() -> None:
     assert format_duration(75) == "01:15"
     assert format_duration(3700) == "1:01:40"
     assert format_duration(float("inf")) == "--:--"
-
-
-def test_progress_redraws_on_a_terminal() -> None:
-    class Tty(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    stream = Tty()
-    bar = Progress(4, desc="epoch 1/1", unit="batch", stream=stream, min_interval=0)
-    bar.update(1, loss=0.5)
-    bar.update(3, loss=0.25)
-    bar.close()
-    text = stream.getvalue()
-    assert text.count("\r") == 3 and text.endswith("\n")
-    assert "loss=0.25" in text.splitlines()[-1] and "4/4" in text

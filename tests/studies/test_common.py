@@ -55,3 +55,12 @@ def test_write_result_is_strict_json(tmp_path: Path) -> None:
     assert text.endswith("\n")
     assert json.loads(text) == {"auc": None, "n": 3}
     assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_write_result_records_the_run_beside_it(tmp_path: Path) -> None:
+    config = {"seeds": [0, 1], "epochs": 2}
+    path = write_result(tmp_path / "results.json", {"config": config, "auc": 0.7})
+    run = json.loads((path.parent / "run.json").read_text())
+    assert run["config"] == config
+    assert set(run["versions"]) == {"python", "torch", "numpy", "healthcnn"}
+    assert run["git"] is None or len(run["git"]["commit"]) == 40

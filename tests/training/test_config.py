@@ -50,6 +50,11 @@ BAD = {
     "data_dir": 12,
     "download": "perhaps",
     "device": "",
+    "stream": "sometimes",
+    "memory_budget_mb": 0,
+    "workers": -1,
+    "track": "wandb",
+    "track_uri": 5,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -160,6 +161,47 @@ def add_study_options(
         p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quick", action="store_true", help=quick)
     add_format_option(p)
+    add_quiet_option(p)
+
+
+def add_quiet_option(p: argparse.ArgumentParser) -> None:
+    """``--quiet``: no progress bars and no informational log lines (warnings and errors
+    still go to stderr; results still go to stdout)."""
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress or log lines on stderr, only warnings"
+    )
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (so a redirected or
+    captured stderr gets the lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(logging.Formatter("%(message)s"))
+
+
+def configure_logging(quiet: bool = False) -> None:
+    """The command line's logging: one handler on the root logger writing plain lines to
+    stderr; the ``healthcnn`` loggers at INFO (WARNING with ``--quiet``), everything else at
+    WARNING. Calling it again only changes the levels."""
+    root = logging.getLogger()
+    if _HANDLER not in root.handlers:
+        root.addHandler(_HANDLER)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    logging.getLogger("healthcnn").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def add_trust_options(p: argparse.ArgumentParser, method_flag: str) -> None:
@@ -281,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         command = f"healthcnn {args.command}"
+        configure_logging(quiet=bool(getattr(args, "quiet", False)))
         if not getattr(args, "func", None):
             parser.print_help(sys.stderr)
             return 2

@@ -97,7 +97,8 @@ def _run(args: argparse.Namespace) -> int:
         quick=args.quick,
     )
     text = args.format == "text"
-    result = run_study(cfg, progress=(lambda m: print(m, file=sys.stderr)) if text else None)
+    show = text and not args.quiet
+    result = run_study(cfg, progress=(lambda m: print(m, file=sys.stderr)) if show else None)
     summary = result.summary
     if not text:
         print(dumps(summary))

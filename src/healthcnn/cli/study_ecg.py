@@ -105,7 +105,11 @@ def _run(args: argparse.Namespace) -> int:
 
     get_entry(args.model)  # an unknown model fails before any data is read
     cfg = _config(args)
-    common = {"data_dir": args.data_dir, "out": args.out, "progress": _progress}
+    common = {
+        "data_dir": args.data_dir,
+        "out": args.out,
+        "progress": None if args.quiet else _progress,
+    }
     if args.study_name == "ecg-af":
         records = ecg.QUICK_AF_RECORDS if args.quick else None
         result = ecg.run_ecg_af(cfg, records=records, fs=args.fs, **common)

@@ -85,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
             ),
             **common,
         )
-    result = run_study(cfg, progress=args.format == "text")
+    result = run_study(cfg, progress=args.format == "text" and not args.quiet)
     if args.format == "json":
         print(dumps(result))
     else:

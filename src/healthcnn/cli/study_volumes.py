@@ -98,7 +98,9 @@ def _run(args: argparse.Namespace) -> int:
     from ..studies.volumes import run_adrenal3d
 
     cfg = _config(args)
-    result = run_adrenal3d(cfg, data_dir=args.data_dir, out=args.out, progress=_progress)
+    result = run_adrenal3d(
+        cfg, data_dir=args.data_dir, out=args.out, progress=None if args.quiet else _progress
+    )
     return emit_study_result(result, args.format, args.out, _print_summary)
 
 

@@ -12,7 +12,7 @@ from ..published import published_result
 from ..studies.run import train_distributed, train_run
 from ..training import TrainingError, TrainingInterrupted, distributed
 from ..training.config import RunConfig, TrainConfig
-from . import CLIError, add_format_option, printed_as_json
+from . import CLIError, add_format_option, add_quiet_option, printed_as_json
 from .config import check_device, read_config_file
 
 #: command-line flag -> TrainConfig field
@@ -105,6 +105,32 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA or ~/.cache/healthcnn)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="image-folder CSVs: decode each image when read instead of all into memory "
+        "(default: stream only when the decoded images exceed --memory-budget-mb)",
+    )
+    p.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        metavar="N",
+        help="memory the decoded images may take (default: half the available memory)",
+    )
+    p.add_argument("--workers", type=int, help="DataLoader processes decoding streamed images")
+    p.add_argument(
+        "--track",
+        choices=["tensorboard", "mlflow"],
+        help="log params, per-epoch metrics and the bundle to TensorBoard (event files in "
+        "<out>/tensorboard) or MLflow (local file store <folder of --out>/mlruns); needs "
+        "pip install 'healthcnn[track]'",
+    )
+    p.add_argument(
+        "--track-uri",
+        metavar="URI",
+        help="where --track writes: a TensorBoard folder or an MLflow tracking URI",
+    )
+    p.add_argument(
         "--no-download",
         dest="download",
         action="store_false",
@@ -113,6 +139,7 @@ def register(p: argparse.ArgumentParser) -> None:
         "place it instead)",
     )
     add_format_option(p)
+    add_quiet_option(p)
     p.set_defaults(func=_train)
 
 
@@ -126,8 +153,22 @@ def _parse_value(text: str):
 def run_config_from_args(args: argparse.Namespace) -> RunConfig:
     """Settings from --config, overridden by the flags given on the command line."""
     settings = read_config_file(args.config) if args.config else {}
-    keys = ("data", "model", "weights", "out", "size", "task", "device", "data_dir", "download")
-    for key in keys:
+    for key in (
+        "data",
+        "model",
+        "weights",
+        "out",
+        "size",
+        "task",
+        "device",
+        "data_dir",
+        "download",
+        "stream",
+        "memory_budget_mb",
+        "workers",
+        "track",
+        "track_uri",
+    ):
         if getattr(args, key, None) is not None:
             settings[key] = getattr(args, key)
     train = settings.pop("train", None) or {}
@@ -183,11 +224,13 @@ def _train(args: argparse.Namespace) -> int:
     try:
         if torchrun:
             ctx = distributed.init_from_env(cfg.device)
-            result = train_run(cfg, resume=args.resume, progress=None if ctx.is_main else False)
+            show = None if ctx.is_main and not args.quiet else False
+            result = train_run(cfg, resume=args.resume, progress=show)
             if not ctx.is_main:
                 return 0  # rank 0 prints the result
         else:
-            result = train_distributed(cfg, args.nproc, resume=args.resume)
+            show = False if args.quiet else None
+            result = train_distributed(cfg, args.nproc, resume=args.resume, progress=show)
     except TrainingInterrupted as exc:
         print(f"healthcnn train: interrupted: {exc}; resume with --resume", file=sys.stderr)
         return 130

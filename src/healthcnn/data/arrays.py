@@ -5,6 +5,10 @@ tensor and converts each batch to float32 in [0, 1] (then applies the batch tran
 (ECG) have no fixed integer range: they are kept as one float32 tensor ``(N, leads, samples)``,
 already filtered and normalised, and pass through unchanged. No per-sample Python objects, no
 re-decoding, no worker processes.
+
+``ArrayDataset`` is also a ``torch.utils.data.Dataset`` (``ds[i]`` is ``(image, label)``), so
+``DataLoader(ds)`` works; the Trainer itself indexes the tensor a batch at a time instead (see
+:mod:`.loaders` for the ``DataLoader`` path and what it guarantees).
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 #: a batch transform: float tensor (N, C, *spatial) and a generator -> tensor
 BatchTransform = Callable[..., torch.Tensor]
 
 
-@dataclass
-class ArrayDataset:
+@dataclass(eq=False)
+class ArrayDataset(Dataset):
     """Decoded samples plus labels, class names and optional per-sample ids and groups.
 
     ``images`` is uint8 ``(N, C, *spatial)`` (pixels/voxels, scaled to [0, 1] per batch) or
@@ -85,6 +90,20 @@ class ArrayDataset:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``index`` as ``(image, label)``: the stored uint8 (or float32) tensor
+        ``(C, *spatial)`` and its label (int64 scalar, or float32 ``(K,)`` multi-label)."""
+        if isinstance(index, torch.Tensor):
+            index = int(index)
+        if not isinstance(index, int | np.integer) or isinstance(index, bool):
+            raise TypeError(
+                f"{self.name or 'dataset'}: index must be an int, got {type(index).__name__}; "
+                "use .subset(indices) for several samples"
+            )
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} is out of range for {len(self)} samples")
+        return self.images[index], self.labels[index]
 
     @property
     def spatial_dims(self) -> int:
@@ -228,7 +247,22 @@ def make_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The float inputs and labels of samples ``idx``: uint8 images scaled to [0, 1] (float32
     signals pass through as stored), then ``transform``, then the memory format."""
-    x = ds.images.index_select(0, idx).to(device, non_blocking=True)
+    x = prepare_inputs(ds.images.index_select(0, idx), device, transform, generator, channels_last)
+    y = ds.labels.index_select(0, idx).to(device, non_blocking=True)
+    return x, y
+
+
+def prepare_inputs(
+    x: torch.Tensor,
+    device: torch.device,
+    transform: BatchTransform | None,
+    generator: torch.Generator | None,
+    channels_last: bool,
+) -> torch.Tensor:
+    """A batch as the model sees it: on ``device``, uint8 scaled to [0, 1] (float signals as
+    stored), then ``transform(x, generator=generator)``, then channels-last for 4D/5D batches
+    when asked. The in-memory and the ``DataLoader`` paths both go through here."""
+    x = x.to(device, non_blocking=True)
     if x.dtype == torch.uint8:
         x = x.to(torch.float32).div_(255.0)
     if transform is not None:
@@ -237,5 +271,4 @@ def make_batch(
         memory_format = {4: torch.channels_last, 5: torch.channels_last_3d}.get(x.ndim)
         if memory_format is not None:
             x = x.contiguous(memory_format=memory_format)
-    y = ds.labels.index_select(0, idx).to(device, non_blocking=True)
-    return x, y
+    return x

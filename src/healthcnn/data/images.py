@@ -4,6 +4,10 @@ Each image is decoded once with Pillow, converted to grey or RGB, resized, and s
 uint8 tensor. The decoded array can be cached as ``.npy`` in ``<cache folder>/images/``, keyed
 by a hash of the CSV bytes, the parameters and every image file's size and mtime, so a second
 load skips decoding entirely.
+
+A folder whose decoded images would not fit the memory budget is streamed instead: each image
+is decoded when it is read (see :mod:`.image_stream`; ``stream=`` and ``memory_budget_mb=``
+choose, and the choice is logged).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 
 from .arrays import ArrayDataset
 from .cache import cache_dir, load_array, save_array
+from .image_stream import ImageFileDataset, choose_streaming, decoded_size
 from .root import DataError
 from .validate import UINT16_MAX, image_array, label_strings
 
@@ -164,11 +169,15 @@ def read_image(
         raise DataError(f"{where} could not be decoded: {exc}") from None
 
 
-def _decode(
+def decode_image_file(
     path: Path, row: int, csv_path: Path, mode: str, size: tuple[int, int] | None
 ) -> np.ndarray:
+    """One listed image as uint8 ``(C, H, W)``; errors name the file and its CSV row."""
     arr = read_image(path, f"image {path} (CSV {csv_path} row {row})", mode, size)
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+_decode = decode_image_file  # the name the decoded-cache tests patch
 
 
 def _cache_key(csv_path: Path, paths: list[Path], params: dict[str, object]) -> str:
@@ -217,7 +226,9 @@ def load_image_csv(
     cache: bool = True,
     root: str | os.PathLike[str] | None = None,
     multilabel: bool = False,
-) -> ArrayDataset:
+    stream: bool | None = False,
+    memory_budget_mb: float | None = None,
+) -> ArrayDataset | ImageFileDataset:
     """Decode the images listed in a CSV into an ArrayDataset.
 
     ``path_column`` holds image paths relative to ``image_root`` (default: the CSV's folder);
@@ -232,6 +243,11 @@ def load_image_csv(
     Pixels follow the rules of :mod:`.validate` (16-bit: full range to 0..255; float: [0, 1]).
     ``multilabel``: each label cell lists any number of class names separated by ``;`` (an
     empty cell: none of them); the labels are then 0/1 rows ``(N, K)``.
+
+    ``stream``: False (default) decodes everything into memory; True returns an
+    :class:`~.image_stream.ImageFileDataset` that decodes each image when read; None chooses:
+    stream when the decoded size (read from the image headers) exceeds ``memory_budget_mb``
+    (default: half the memory available now). The choice is logged.
     """
     csv_path = Path(csv_path).expanduser()
     if channels not in (1, 3):
@@ -251,6 +267,12 @@ def load_image_csv(
                 f"image_root (now {base})"
             )
 
+    ids = [r[id_column] for r in rows] if id_column else [r[path_column] for r in rows]
+    groups = [r[group_column] for r in rows] if group_column else None
+    if stream is not False:
+        nbytes = decoded_size(paths, channels, size_hw, str(csv_path))
+        if choose_streaming(nbytes, stream, memory_budget_mb, csv_path.name):
+            return _streamed(paths, labels, classes, channels, size_hw, csv_path, ids, groups)
     params = {
         "image_root": str(base.resolve()),
         "path_column": path_column,
@@ -265,12 +287,36 @@ def load_image_csv(
         images = _decode_all(paths, csv_path, channels, size_hw)
         if cache_file is not None:
             save_array(cache_file, images)
-    ids = [r[id_column] for r in rows] if id_column else [r[path_column] for r in rows]
-    groups = [r[group_column] for r in rows] if group_column else None
     return ArrayDataset(
         images=torch.from_numpy(np.ascontiguousarray(images)),
         labels=labels,
         classes=classes,
+        ids=ids,
+        groups=groups,
+        name=csv_path.stem,
+    )
+
+
+def _streamed(
+    paths: list[Path],
+    labels: list[int],
+    classes: list[str],
+    channels: int,
+    size_hw: tuple[int, int] | None,
+    csv_path: Path,
+    ids: list[str],
+    groups: list[str] | None,
+) -> ImageFileDataset:
+    if size_hw is None:  # all one size (checked from the headers): the first image's
+        size_hw = decode_image_file(paths[0], 2, csv_path, "L", None).shape[1:]
+    return ImageFileDataset(
+        paths=paths,
+        labels=torch.tensor(labels, dtype=torch.int64),
+        classes=classes,
+        channels=channels,
+        size_hw=tuple(size_hw),
+        csv_path=csv_path,
+        rows=list(range(2, len(paths) + 2)),
         ids=ids,
         groups=groups,
         name=csv_path.stem,

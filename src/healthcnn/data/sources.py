@@ -29,6 +29,7 @@ __all__ = [
     "ECG_SAMPLING_RATES",
     "GROUP_COLUMNS",
     "SPLITS",
+    "data_files",
     "load_splits",
     "sampling_rate",
     "split_record",
@@ -70,6 +71,8 @@ def load_splits(
     data_dir: str | None = None,
     seed: int = 0,
     download: bool = False,
+    stream: bool | None = False,
+    memory_budget_mb: float | None = None,
 ) -> tuple[dict[str, ArrayDataset], str | None]:
     """The train/val/test splits of ``data`` and the dataset's own task name (if it has one).
 
@@ -77,10 +80,14 @@ def load_splits(
     MedMNIST name picks its file (None: :data:`DEFAULT_SIZE`). With ``download``, a registered
     MedMNIST dataset missing from the data root is fetched first (one verified download into
     ``<root>/medmnist/``).
+    ``stream`` and ``memory_budget_mb`` apply to image-folder CSVs (see
+    :func:`.images.load_image_csv`: None streams when the decoded images would not fit the
+    budget).
     """
     text = os.fspath(data)
     if text.endswith(".csv"):
-        return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed), None
+        images = {"stream": stream, "memory_budget_mb": memory_budget_mb}
+        return _csv_splits(Path(text), size=size, data_dir=data_dir, seed=seed, **images), None
     if text in ECG_LOADERS:
         return _ecg_splits(text, data_dir=data_dir, seed=seed), None
     size = DEFAULT_SIZE if size is None else size
@@ -94,6 +101,36 @@ def load_splits(
     if not text.endswith(".npz"):
         task = get_dataset(text).task
     return splits, task
+
+
+def data_files(data: str, *, size: int = 28, data_dir: str | None = None) -> list[Path]:
+    """Every file a run on ``data`` reads (what the run record hashes): the ``.npz``, the
+    CSV and each file it lists (every file of a listed folder), or every file of an ECG
+    database's folder."""
+    text = os.fspath(data)
+    if text.endswith(".csv"):
+        return _csv_files(Path(text))
+    if text.endswith(".npz"):
+        return [Path(text)]
+    if text in ECG_LOADERS:
+        from .ecg_datasets import ecg_folder
+
+        return _files_under(ecg_folder(text, data_dir))
+    return [find_medmnist(text, size, data_dir)[0]]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _csv_files(path: Path) -> list[Path]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        listed = [row.get("path") or "" for row in csv.DictReader(fh)]
+    files = [path]
+    for name in listed:
+        item = path.parent / name
+        files.extend(_files_under(item) if item.is_dir() else [item] if item.is_file() else [])
+    return files
 
 
 def _ecg_splits(name: str, *, data_dir: str | None, seed: int) -> dict[str, ArrayDataset]:
@@ -153,7 +190,13 @@ def split_record(data: str, seed: int) -> dict[str, str]:
 
 
 def _csv_splits(
-    path: Path, *, size: int | tuple[int, ...] | None, data_dir: str | None, seed: int
+    path: Path,
+    *,
+    size: int | tuple[int, ...] | None,
+    data_dir: str | None,
+    seed: int,
+    stream: bool | None = False,
+    memory_budget_mb: float | None = None,
 ) -> dict[str, ArrayDataset]:
     if not path.is_file():
         raise FileNotFoundError(f"CSV file {path} does not exist")
@@ -172,6 +215,8 @@ def _csv_splits(
             size=size,
             root=data_dir,
             multilabel=multilabel,
+            stream=stream,
+            memory_budget_mb=memory_budget_mb,
         )
     if "split" in header:
         values = _csv_split_column(path)

@@ -7,14 +7,16 @@ and groups, so metrics can resample by patient.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
+from ..data.loaders import DataSource, describe, loader_batches, make_loader
 from ..tasks import Task
 from .precision import PrecisionPolicy
 
@@ -46,8 +48,8 @@ class Predictions:
         return cls(
             scores=scores,
             labels=task.encode_labels(ds.labels).cpu().numpy(),
-            ids=None if ds.ids is None else list(ds.ids),
-            groups=None if ds.groups is None else list(ds.groups),
+            ids=None if getattr(ds, "ids", None) is None else list(ds.ids),
+            groups=None if getattr(ds, "groups", None) is None else list(ds.groups),
             classes=list(task.classes),
             task_kind=task.kind,
         )
@@ -55,36 +57,67 @@ class Predictions:
 
 def infer_logits(
     model: nn.Module,
-    ds: ArrayDataset,
+    ds: DataSource,
     *,
     batch_size: int,
     policy: PrecisionPolicy,
     device: str | torch.device = "cpu",
     transform: BatchTransform | None = None,
+    num_workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """All logits (float32, CPU) and the dataset's raw labels, in dataset order, in eval mode
-    (the model's train/eval mode is restored afterwards)."""
+    """All logits (float32, CPU) and the raw labels, in dataset order, in eval mode (the
+    model's train/eval mode is restored afterwards).
+
+    ``ds`` is an :class:`ArrayDataset` (batches indexed from its tensor), any
+    ``torch.utils.data.Dataset`` of ``(input, label)`` samples (read in order through a
+    ``DataLoader`` with ``num_workers`` processes) or a ``DataLoader`` (used as it is: give it
+    no shuffling, so the predictions keep the dataset's order).
+    """
     was_training = model.training
     model.eval()
     chunks: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
     try:
         with torch.no_grad():
-            for x, _, _ in iterate_batches(
-                ds,
-                batch_size,
-                shuffle=False,
-                transform=transform,
-                device=device,
-                channels_last=policy.channels_last,
-            ):
+            for x, y in _inference_batches(ds, batch_size, device, transform, policy, num_workers):
                 with policy.autocast():
                     logits = model(x)
                 chunks.append(logits.float().cpu())
+                labels.append(y.cpu())
     finally:
         model.train(was_training)
     if not chunks:
-        raise ValueError(f"cannot predict on an empty dataset ({ds.name or 'unnamed'})")
-    return torch.cat(chunks), ds.labels
+        name = getattr(ds, "name", "") or type(ds).__name__
+        raise ValueError(f"cannot predict on an empty dataset ({name})")
+    if isinstance(ds, ArrayDataset):
+        return torch.cat(chunks), ds.labels
+    return torch.cat(chunks), torch.cat(labels)
+
+
+def _inference_batches(
+    ds: DataSource,
+    batch_size: int,
+    device: str | torch.device,
+    transform: BatchTransform | None,
+    policy: PrecisionPolicy,
+    num_workers: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    device = torch.device(device)
+    if isinstance(ds, ArrayDataset):
+        for x, y, _ in iterate_batches(
+            ds,
+            batch_size,
+            shuffle=False,
+            transform=transform,
+            device=device,
+            channels_last=policy.channels_last,
+        ):
+            yield x, y
+        return
+    if not isinstance(ds, DataLoader):
+        describe(ds, "prediction")  # a clear error for what is not a Dataset of samples
+        ds = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
+    yield from loader_batches(ds, device, transform, None, policy.channels_last, "prediction")
 
 
 def predict(

@@ -16,6 +16,7 @@ import torch
 
 from .._atomic import atomic_write_text
 from .._json import dumps
+from .._provenance import git_commit, package_versions
 from ..metrics import DegenerateMetricWarning
 
 
@@ -57,7 +58,17 @@ def device_name(device: str | torch.device) -> str:
     return f"CPU {platform.machine()}, {torch.get_num_threads()} thread(s)"
 
 
+#: the run record written beside every study result
+RUN_FILE = "run.json"
+
+
 def write_result(path: str | Path, result: Any) -> Path:
     """Write a study's result as strict JSON (NaN as null), atomically: an interrupted
-    study leaves the previous file or the new one."""
+    study leaves the previous file or the new one. Beside it, ``run.json`` records the run:
+    the result's ``config`` (seeds included), the git commit of the code (None outside a
+    checkout) and the package versions."""
+    path = Path(path)
+    config = result.get("config") if isinstance(result, dict) else None
+    record = {"config": config, "git": git_commit(), "versions": package_versions()}
+    atomic_write_text(path.with_name(RUN_FILE), dumps(record, indent=1) + "\n")
     return atomic_write_text(path, dumps(result, indent=1) + "\n")

@@ -8,6 +8,7 @@ order); the fit itself is :func:`healthcnn.training.fit_model`, as for every stu
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .._provenance import run_record
 from ..bundle import check_bundle_target
 from ..data.ecg_datasets import record_recipe
 from ..data.medical import medical_record
@@ -22,6 +24,7 @@ from ..data.root import file_hash
 from ..data.sources import (
     DEFAULT_SIZE,
     SPLITS,
+    data_files,
     load_splits,
     sampling_rate,
     split_record,
@@ -37,6 +40,9 @@ from ..training import distributed
 from ..training.config import RunConfig
 from ..training.fit import FitSpec, Fitted, fit_model
 from ..training.history import History
+from ..training.tracking import Tracker, make_tracker
+
+logger = logging.getLogger(__name__)
 
 #: MedMNIST's task names -> ours. The MedMNIST v2 benchmark trains its ordinal-regression set
 #: (RetinaMNIST) with cross-entropy and scores it as multi-class; ``task=`` overrides.
@@ -150,7 +156,35 @@ def _spec(cfg: RunConfig, device: Any, progress: bool | None, weights: str | Non
         device=device,
         progress=progress,
         out_dir=out.with_name(out.name + ".work"),
+        num_workers=cfg.workers,
     )
+
+
+def _record(cfg: RunConfig) -> dict[str, Any]:
+    """The run record (config, seeds, git commit, versions, data file hashes)."""
+    seeds = {"train": cfg.train.seed, "init": cfg.train.seed, "split": cfg.train.seed}
+    files = data_files(cfg.data, size=cfg.size, data_dir=cfg.data_dir)
+    record = run_record(cfg.to_dict(), seeds, files)
+    commit = record["git"]["commit"][:12] if record["git"] else "none (not a git checkout)"
+    logger.debug("run record: %d data file(s) hashed; code commit %s", len(files), commit)
+    return record
+
+
+def _tracker(cfg: RunConfig, record: dict[str, Any]) -> Tracker | None:
+    if cfg.track is None:
+        return None
+    out = Path(cfg.out)
+    folder = (
+        out.with_name(out.name + ".work") / "tensorboard"
+        if cfg.track == "tensorboard"
+        else out.parent
+    )
+    tracker = make_tracker(cfg.track, folder, uri=cfg.track_uri, run_name=out.name)
+    tracker.log_params(
+        {k: record[k] for k in ("config", "seeds", "versions")} | {"git": record["git"] or "none"}
+    )
+    logger.info("tracking with %s: %s", cfg.track, tracker.location)
+    return tracker
 
 
 def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict) -> dict:
@@ -193,19 +227,41 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
         check_bundle_target(cfg.out)  # a folder that is not a bundle: fail before training
     weights = starting_weights(cfg, progress=progress)
     splits, dataset_task = load_splits(
-        cfg.data, size=cfg.size, data_dir=cfg.data_dir, seed=cfg.train.seed, download=cfg.download
+        cfg.data,
+        size=cfg.size,
+        data_dir=cfg.data_dir,
+        seed=cfg.train.seed,
+        download=cfg.download,
+        stream=cfg.stream,
+        memory_budget_mb=cfg.memory_budget_mb,
     )
     train, val, test = (splits[s] for s in SPLITS)
     task = resolve_task(cfg.task, dataset_task, train)
-    fitted = fit_model(_spec(cfg, device, progress, weights), train, val, task, resume=resume)
-    if ctx is not None and not ctx.is_main:
-        return distributed.broadcast_object(None, ctx)
-    metrics = {name: score(fitted.predict(ds)) for name, ds in (("val", val), ("test", test))}
-    metadata = {
-        **_bundle_metadata(cfg, fitted, splits, metrics),
-        **_pretrained_record(cfg, weights),
-    }
-    out = fitted.save(cfg.out, metadata)
+    main = ctx is None or ctx.is_main
+    record = _record(cfg) if main else None
+    tracker = _tracker(cfg, record) if main else None
+    try:
+        spec = _spec(cfg, device, progress, weights)
+        callbacks = (tracker,) if tracker is not None else ()
+        fitted = fit_model(spec, train, val, task, resume=resume, callbacks=callbacks)
+        if not main:
+            return distributed.broadcast_object(None, ctx)
+        metrics = {name: score(fitted.predict(ds)) for name, ds in (("val", val), ("test", test))}
+        metadata = {
+            **_bundle_metadata(cfg, fitted, splits, metrics),
+            **_pretrained_record(cfg, weights),
+        }
+        metadata["seeds"] = record["seeds"]
+        metadata["run"] = {k: record[k] for k in ("git", "versions", "data_files")}
+        out = fitted.save(cfg.out, metadata)
+        if tracker is not None:
+            tracker.log_bundle(out)
+    except BaseException:
+        if tracker is not None:
+            tracker.close(failed=True)
+        raise
+    if tracker is not None:
+        tracker.close()
     result = RunResult(
         bundle=out,
         history=fitted.history,
@@ -216,23 +272,25 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
     return result if ctx is None else distributed.broadcast_object(result, ctx)
 
 
-def _rank_main(cfg: dict[str, Any], resume: bool) -> RunResult:
+def _rank_main(cfg: dict[str, Any], resume: bool, progress: bool | None = None) -> RunResult:
     """One process of :func:`train_distributed` (module level, so spawn can import it)."""
     run = RunConfig.from_dict(cfg)
-    distributed.init_from_env(run.device)
-    return train_run(run, resume=resume)
+    ctx = distributed.init_from_env(run.device)
+    return train_run(run, resume=resume, progress=progress if ctx.is_main else False)
 
 
-def train_distributed(cfg: RunConfig, nproc: int, *, resume: bool = False) -> RunResult:
+def train_distributed(
+    cfg: RunConfig, nproc: int, *, resume: bool = False, progress: bool | None = None
+) -> RunResult:
     """:func:`train_run` in ``nproc`` local processes (DDP; gloo on CPU, nccl on CUDA), each
     with ``cpu_count // nproc`` threads; ``cfg.train.batch_size`` is the global batch. Returns
     rank 0's result. Multi-node runs use ``torchrun`` instead (see docs/scaling.md)."""
     if nproc == 1:
-        return train_run(cfg, resume=resume)
+        return train_run(cfg, resume=resume, progress=progress)
     starting_weights(cfg)  # fetched once here, not by every process at the same time
     if cfg.device.startswith("cuda") and torch.cuda.device_count() < nproc:
         raise ValueError(
             f"--nproc {nproc} on {cfg.device} needs {nproc} GPUs; "
             f"{torch.cuda.device_count()} are visible"
         )
-    return distributed.launch(_rank_main, nproc, cfg.to_dict(), resume)
+    return distributed.launch(_rank_main, nproc, cfg.to_dict(), resume, progress)

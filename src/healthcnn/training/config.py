@@ -322,6 +322,13 @@ class RunConfig:
         download: fetch a registered dataset that is not under the data root yet (checksum
             verified); ``False`` raises an error saying where to place the file instead.
         device: ``"cpu"`` or ``"cuda"``.
+        stream: image-folder CSVs only: decode each image when read (True), decode all into
+            memory (False), or choose (None, the default): stream when the decoded images
+            would take more than ``memory_budget_mb`` (default: half the available memory).
+        workers: DataLoader worker processes reading streamed images (0: this process).
+        track: ``"tensorboard"`` or ``"mlflow"``: log the parameters, every epoch's metrics
+            and the bundle (see :mod:`.tracking`); None: no tracker. ``track_uri``: where
+            (TensorBoard: a folder; MLflow: a tracking URI); default beside the bundle.
     """
 
     data: str
@@ -336,6 +343,11 @@ class RunConfig:
     data_dir: str | None = None
     download: bool = True
     device: str = "cpu"
+    stream: bool | None = None
+    memory_budget_mb: float | None = None
+    workers: int = 0
+    track: str | None = None
+    track_uri: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -354,6 +366,12 @@ class RunConfig:
         check.need("task", self.task is None or self.task in TASK_KINDS, f"one of {TASK_KINDS}")
         check.need("model_kwargs", isinstance(self.model_kwargs, Mapping), "a mapping")
         check.need("train", isinstance(self.train, TrainConfig), "a TrainConfig")
+        tracks = (None, "tensorboard", "mlflow")
+        check.need("track", self.track in tracks, "'tensorboard', 'mlflow' or null (none)")
+        check.text("track_uri", optional=True)
+        check.need("stream", self.stream in (None, True, False), "true, false or null (choose)")
+        check.above("memory_budget_mb", 0, optional=True)
+        check.at_least("workers", 0)
         check.raise_any(problems)
 
     @classmethod

@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from ..bundle import Preprocessing, save_bundle
 from ..data.arrays import ArrayDataset, BatchTransform
+from ..data.loaders import DataSource, dataset_labels, describe
 from ..data.transforms import Compose, Resize, build_augment
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions, infer_logits
@@ -72,6 +74,8 @@ class FitSpec:
         record: further preprocessing-record fields (``sampling_rate``, ``leads``, ``fundus``).
         device: ``"cpu"`` or ``"cuda"``; ``progress``: the Trainer's progress bar;
         out_dir: checkpoints and ``log.jsonl`` (resumable), None for none.
+        num_workers, pin_memory: the DataLoader of data that is not an in-memory
+            ``ArrayDataset`` (a streaming image folder, a user's own ``Dataset``).
     """
 
     model: str
@@ -86,6 +90,8 @@ class FitSpec:
     device: str | torch.device = "cpu"
     progress: bool | None = False
     out_dir: str | Path | None = None
+    num_workers: int = 0
+    pin_memory: bool = False
 
 
 @dataclass
@@ -101,10 +107,11 @@ class Fitted:
     train_config: TrainConfig
     device: str | torch.device
     seconds: float
+    num_workers: int = 0
 
     def infer(
         self,
-        ds: ArrayDataset,
+        ds: DataSource,
         *,
         batch_size: int | None = None,
         precision: str | None = None,
@@ -117,7 +124,13 @@ class Fitted:
         logits, probs = [], []
         for tf in self.preprocessing.views_transforms() if views is None else views:
             z, _ = infer_logits(
-                self.model, ds, batch_size=batch, policy=policy, device=self.device, transform=tf
+                self.model,
+                ds,
+                batch_size=batch,
+                policy=policy,
+                device=self.device,
+                transform=tf,
+                num_workers=self.num_workers,
             )
             logits.append(z.numpy().astype(np.float64))
             probs.append(self.task.probabilities(z).numpy())
@@ -127,13 +140,19 @@ class Fitted:
 
     def predict(
         self,
-        ds: ArrayDataset,
+        ds: ArrayDataset | Dataset,
         *,
         batch_size: int | None = None,
         precision: str | None = None,
     ) -> Predictions:
         """The task's probabilities on ``ds`` (averaged over the record's views) with labels,
-        ids and groups."""
+        ids and groups (``ds`` needs a ``labels`` tensor, as ArrayDataset and the streaming
+        image dataset have)."""
+        if dataset_labels(ds) is None:
+            raise TypeError(
+                f"predict needs the labels of every sample up front; the "
+                f"{type(ds).__name__} has no `labels` tensor (use infer() for scores alone)"
+            )
         _, probs = self.infer(ds, batch_size=batch_size, precision=precision)
         return Predictions.from_scores(probs, ds, self.task)
 
@@ -150,20 +169,21 @@ class Fitted:
         )
 
 
-def preprocessing_for(spec: FitSpec, train: ArrayDataset) -> Preprocessing:
+def preprocessing_for(spec: FitSpec, train: DataSource) -> Preprocessing:
     """The preprocessing record of a fit: channels and size of ``train``, its scaling, the
     normalisation (mean = std = 0.5, or that of published pretrained weights in
     ``model_kwargs["weights"]``), model input size and views of ``spec``, and ``spec.record``."""
-    is_uint8 = train.images.dtype == torch.uint8
-    channels = train.in_channels
+    info = describe(train)
+    is_uint8 = info.dtype == torch.uint8
+    channels = info.in_channels
     norm = spec.normalise and is_uint8
     weights = spec.model_kwargs.get("weights")
     stats = normalisation_for(spec.model, weights, channels) if norm else None
     mean, std = stats or ((0.5,) * channels, (0.5,) * channels)
     return Preprocessing(
         channels=channels,
-        size=tuple(train.images.shape[2:]),
-        spatial_dims=train.spatial_dims,
+        size=info.spatial_shape,
+        spatial_dims=info.spatial_dims,
         scale=1 / 255 if is_uint8 else 1.0,
         mean=mean if norm else None,
         std=std if norm else None,
@@ -173,27 +193,28 @@ def preprocessing_for(spec: FitSpec, train: ArrayDataset) -> Preprocessing:
     )
 
 
-def _model_kwargs(spec: FitSpec, train: ArrayDataset, task: Task) -> dict[str, Any]:
-    size = (spec.model_input_size,) if spec.model_input_size else tuple(train.images.shape[2:])
+def _model_kwargs(spec: FitSpec, train: DataSource, task: Task) -> dict[str, Any]:
+    info = describe(train)
+    size = (spec.model_input_size,) if spec.model_input_size else info.spatial_shape
     # published ImageNet weights fit the architecture as torchvision builds it: no 28 px stem
     published = published_weights(spec.model, spec.model_kwargs.get("weights"))
     return {
         **({} if published else default_model_kwargs(spec.model, size)),
         **dict(spec.model_kwargs),
-        "spatial_dims": train.spatial_dims,
-        "in_channels": train.in_channels,
+        "spatial_dims": info.spatial_dims,
+        "in_channels": info.in_channels,
         "num_classes": task.num_outputs,
     }
 
 
-def _train_transform(spec: FitSpec, train: ArrayDataset, record: Preprocessing) -> Compose:
+def _train_transform(spec: FitSpec, train: DataSource, record: Preprocessing) -> Compose:
     resize = [Resize(spec.model_input_size)] if spec.model_input_size else []
-    augment = build_augment(spec.train.augment, train.spatial_dims, train.in_channels)
+    augment = build_augment(spec.train.augment, record.spatial_dims, record.channels)
     norm = record.normalisation()
     return Compose([*resize, augment, *([] if norm is None else [norm])])
 
 
-def build_network(spec: FitSpec, train: ArrayDataset, task: Task) -> tuple[nn.Module, dict]:
+def build_network(spec: FitSpec, train: DataSource, task: Task) -> tuple[nn.Module, dict]:
     """The untrained network of ``spec`` (seeded) and the keyword arguments that rebuild it."""
     kwargs = _model_kwargs(spec, train, task)
     seed = spec.train.seed if spec.init_seed is None else spec.init_seed
@@ -205,15 +226,19 @@ def build_network(spec: FitSpec, train: ArrayDataset, task: Task) -> tuple[nn.Mo
 
 def fit_model(
     spec: FitSpec,
-    train: ArrayDataset,
-    val: ArrayDataset,
+    train: DataSource,
+    val: DataSource,
     task: Task,
     *,
     resume: bool = False,
     callbacks: tuple[Any, ...] = (),
 ) -> Fitted:
     """Build (seeded), train with model selection on ``val``, and return the :class:`Fitted`
-    network with its preprocessing record."""
+    network with its preprocessing record.
+
+    ``train`` and ``val`` are in-memory :class:`ArrayDataset` objects (the fast path) or any
+    ``torch.utils.data.Dataset`` / ``DataLoader`` of ``(input, label)`` samples (read with
+    ``spec.num_workers`` processes; see :class:`~healthcnn.training.Trainer`)."""
     start = time.perf_counter()
     record = preprocessing_for(spec, train)
     model, kwargs = build_network(spec, train, task)
@@ -227,6 +252,8 @@ def fit_model(
         device=spec.device,
         callbacks=callbacks,
         progress=spec.progress,
+        num_workers=spec.num_workers,
+        pin_memory=spec.pin_memory,
     )
     history = trainer.fit(train, val, resume=resume)
     return Fitted(
@@ -239,4 +266,5 @@ def fit_model(
         train_config=spec.train,
         device=spec.device,
         seconds=time.perf_counter() - start,
+        num_workers=spec.num_workers,
     )

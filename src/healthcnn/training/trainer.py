@@ -17,6 +17,12 @@ What it guarantees:
   ``healthcnn train --nproc N``), the model trains under DDP on this rank's piece of every global
   batch, validation predictions are gathered from all ranks, and only rank 0 writes checkpoints
   and logs (see :mod:`.distributed`).
+- **Any data.** ``fit`` takes the in-memory :class:`~healthcnn.data.ArrayDataset` (its fast
+  path: one tensor indexed per batch), any map-style ``torch.utils.data.Dataset`` of ``(input,
+  label)`` samples (read through a ``DataLoader`` with ``num_workers`` processes and the same
+  seeded batches as the fast path: same seed, same samples -> the same numbers), an
+  ``IterableDataset`` (in its own order) or a ``DataLoader`` (its own batches; its generator is
+  reseeded every epoch). See :mod:`healthcnn.data.loaders`.
 - **Ctrl-C** raises :class:`TrainingInterrupted` naming the checkpoint of the last completed
   epoch; a NaN/inf loss raises :class:`TrainingError` (epoch, batch) before the optimiser step,
   leaving the last good checkpoint intact.
@@ -24,6 +30,7 @@ What it guarantees:
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -32,10 +39,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .._json import dumps
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
+from ..data.loaders import DataSource, dataset_labels, describe, loader_batches
 from ..inference.precision import PrecisionPolicy
 from ..inference.predict import infer_logits
 from ..metrics.classification import METRICS
@@ -44,13 +53,16 @@ from . import distributed
 from .callbacks import Callback, CallbackList
 from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import RESUMABLE_CHANGES, TrainConfig
+from .feeding import check_weighting, start_loader_epoch, training_loader
 from .history import EpochRecord, History, TrainingError, TrainingInterrupted
 from .optim import build_optimizer, lr_at, parameter_groups, set_lr
 
 LOG_JSONL = "log.jsonl"
 
 # stream ids for the per-epoch seeds
-_SHUFFLE, _DROPOUT = 0, 1
+_SHUFFLE, _DROPOUT, _LOADER = 0, 1, 2
+
+logger = logging.getLogger(__name__)
 
 
 def derive_seed(seed: int, epoch: int, stream: int) -> int:
@@ -93,6 +105,8 @@ class Trainer:
         callbacks: :class:`~.callbacks.Callback` instances.
         progress: show a per-epoch progress bar on stderr (None: on, summary line when not a
             terminal; False: silent).
+        num_workers: worker processes reading a ``Dataset`` that is not an ``ArrayDataset``
+            (0: in this process); ``pin_memory``: page-locked batches for a GPU.
     """
 
     def __init__(
@@ -107,6 +121,8 @@ class Trainer:
         *,
         callbacks: list[Callback] | tuple[Callback, ...] = (),
         progress: bool | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -123,6 +139,8 @@ class Trainer:
         self.device = torch.device(device)
         self.callbacks = CallbackList(callbacks)
         self.progress = progress
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
         self.policy = PrecisionPolicy.resolve(
             training_precision(self.config.precision, model, self.device), self.device
         )
@@ -133,28 +151,31 @@ class Trainer:
         self._dist: distributed.DistContext | None = None
         self._ddp: nn.Module | None = None
         self._val_shard: ArrayDataset | None = None
+        self._loader: DataLoader | None = None
 
     @property
     def checkpoint_path(self) -> Path | None:
         return None if self.out_dir is None else self.out_dir / CHECKPOINT_JSON
 
     # -- checks ---------------------------------------------------------------------------------
-    def _check_setup(self, train_ds: ArrayDataset, val_ds: ArrayDataset) -> torch.Tensor:
+    def _check_setup(self, train_ds: DataSource, val_ds: DataSource) -> torch.Tensor | None:
+        """Check the data against the model and task; the encoded training labels when the
+        data has them up front (else None: each batch is checked as it comes)."""
         cfg, task, model = self.config, self.task, self.model
         for split, ds in (("training", train_ds), ("validation", val_ds)):
-            if len(ds) == 0:
-                raise ValueError(f"the {split} dataset {ds.name!r} is empty")
+            info = describe(ds, split)
+            shape = (info.in_channels, *info.spatial_shape)
             dims = getattr(model, "spatial_dims", None)
-            if isinstance(dims, int) and ds.spatial_dims != dims:
+            if isinstance(dims, int) and info.spatial_dims != dims:
                 raise ValueError(
                     f"the model takes spatial_dims={dims} but the {split} data has "
-                    f"{ds.spatial_dims} spatial axes (images {tuple(ds.images.shape)})"
+                    f"{info.spatial_dims} spatial axes (samples of shape {shape})"
                 )
             chans = getattr(model, "in_channels", None)
-            if isinstance(chans, int) and ds.in_channels != chans:
+            if isinstance(chans, int) and info.in_channels != chans:
                 raise ValueError(
                     f"the model takes in_channels={chans} but the {split} data has "
-                    f"{ds.in_channels}; build the model with in_channels={ds.in_channels}"
+                    f"{info.in_channels}; build the model with in_channels={info.in_channels}"
                 )
         outputs = getattr(model, "num_classes", None)
         if isinstance(outputs, int) and outputs != task.num_outputs:
@@ -168,13 +189,19 @@ class Trainer:
                 f"monitor={cfg.monitor!r} is not computed for this task; choose 'loss' or one of "
                 f"{list(task.default_metrics)}"
             )
-        targets = task.encode_labels(train_ds.labels)
-        task.check_labels(targets, "training")
-        task.class_counts(task.encode_labels(val_ds.labels))  # range check only
+        labels, targets = dataset_labels(train_ds), None
+        if labels is not None:
+            targets = task.encode_labels(labels)
+            task.check_labels(targets, "training")
+        else:
+            check_weighting(self.config, train_ds)
+        val_labels = dataset_labels(val_ds)
+        if val_labels is not None:
+            task.class_counts(task.encode_labels(val_labels))  # range check only
         return targets
 
     # -- the loop -------------------------------------------------------------------------------
-    def fit(self, train_ds: ArrayDataset, val_ds: ArrayDataset, *, resume: bool = False) -> History:
+    def fit(self, train_ds: DataSource, val_ds: DataSource, *, resume: bool = False) -> History:
         """Train, validating after every epoch; returns the :class:`History`.
 
         ``resume=True`` continues from ``out_dir/checkpoint.json`` (the same config is required,
@@ -183,15 +210,22 @@ class Trainer:
         cfg, task, model = self.config, self.task, self.model
         targets = self._check_setup(train_ds, val_ds)
         class_weights = None
-        if cfg.class_weights == "balanced":
+        if targets is not None and cfg.class_weights == "balanced":
             class_weights = task.balanced_class_weights(targets).to(self.device)
         sample_weights = None
-        if cfg.sampling == "balanced":
+        if targets is not None and cfg.sampling == "balanced":
             sample_weights = task.balanced_sample_weights(targets)
 
         model.to(self.device)
         self.policy.prepare_model(model)
-        self._setup_distributed(val_ds)
+        self._setup_distributed(train_ds, val_ds)
+        self._loader = training_loader(
+            train_ds,
+            self.config,
+            sample_weights=sample_weights,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+        )
         is_main = self._dist is None or self._dist.is_main
         optimizer = build_optimizer(parameter_groups(model, cfg), cfg)
         self.optimizer = optimizer
@@ -219,6 +253,7 @@ class Trainer:
                     record = self._run_epoch(
                         epoch, train_ds, val_ds, targets, class_weights, sample_weights
                     )
+                    logger.debug("epoch %d: %s", record.epoch, record.to_dict())
                     if history.add(record):
                         self.best_state = _clone_state(model)
                     history.stopped_early = self._should_stop(history)
@@ -243,12 +278,17 @@ class Trainer:
         self.callbacks.on_fit_end(self, history)
         return history
 
-    def _setup_distributed(self, val_ds: ArrayDataset) -> None:
+    def _setup_distributed(self, train_ds: DataSource, val_ds: DataSource) -> None:
         """Wrap the model in DDP and shard the validation set when in a process group."""
         ctx = self._dist = distributed.current()
         self._ddp, self._val_shard = None, None
         if ctx is None:
             return
+        if not (isinstance(train_ds, ArrayDataset) and isinstance(val_ds, ArrayDataset)):
+            raise ValueError(
+                "data-parallel training (several processes) takes in-memory ArrayDatasets; "
+                f"got {type(train_ds).__name__} and {type(val_ds).__name__}: train in one process"
+            )
         if self.config.batch_size < ctx.world_size:
             raise ValueError(
                 f"batch_size {self.config.batch_size} is the global batch; it must be at least "
@@ -279,23 +319,20 @@ class Trainer:
     def _run_epoch(
         self,
         epoch: int,
-        train_ds: ArrayDataset,
-        val_ds: ArrayDataset,
-        targets: torch.Tensor,
+        train_ds: DataSource,
+        val_ds: DataSource,
+        targets: torch.Tensor | None,
         class_weights: torch.Tensor | None,
         sample_weights: torch.Tensor | None,
     ) -> EpochRecord:
         cfg, task, model, optimizer = self.config, self.task, self.model, self.optimizer
-        n = len(train_ds)
         ctx = self._dist
-        # a last batch of one sample breaks batch norm in training mode, and one smaller than
-        # the number of processes would leave a rank without data: drop it
-        steps, drop_last = distributed.epoch_steps(n, cfg.batch_size, ctx.world_size if ctx else 1)
         use_aux = self._use_aux()
         self.callbacks.on_epoch_start(self, epoch + 1)
         # seeded after the callbacks, so nothing they draw can shift this epoch's randomness
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, _SHUFFLE))
         torch.manual_seed(derive_seed(cfg.seed, epoch, _DROPOUT))
+        steps, drop_last = self._epoch_plan(epoch, train_ds, generator, sample_weights)
         show = self.progress if ctx is None or ctx.is_main else False
         bar = Progress(steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", enabled=show)
         t0 = time.perf_counter()
@@ -304,9 +341,11 @@ class Trainer:
         try:
             batches = self._batches(train_ds, generator, sample_weights, drop_last)
             for step, (x, y, n_global) in enumerate(batches):
-                lr = lr_at(cfg, epoch, step, steps)
+                lr = lr_at(cfg, epoch, step, steps or 1)
                 set_lr(optimizer, lr, epoch)
                 y = task.encode_labels(y)
+                if targets is None:
+                    task.class_counts(y)  # labels not known up front: range-check each batch
                 loss = self._loss(x, y, class_weights, use_aux)
                 if ctx is None:
                     value, count = float(loss.detach()), len(y)
@@ -344,9 +383,27 @@ class Trainer:
             images_per_second=seen / train_seconds if train_seconds > 0 else float("nan"),
         )
 
+    def _epoch_plan(
+        self,
+        epoch: int,
+        train_ds: DataSource,
+        generator: torch.Generator,
+        sample_weights: torch.Tensor | None,
+    ) -> tuple[int | None, bool]:
+        """``(steps, drop_last)`` of this epoch (steps None: unknown), and the epoch's seeds
+        handed to the DataLoader path."""
+        cfg, ctx = self.config, self._dist
+        if self._loader is None:
+            # a last batch of one sample breaks batch norm in training mode, and one smaller
+            # than the number of processes would leave a rank without data: drop it
+            world = ctx.world_size if ctx else 1
+            return distributed.epoch_steps(len(train_ds), cfg.batch_size, world)
+        loader_seed = derive_seed(cfg.seed, epoch, _LOADER)
+        return start_loader_epoch(self._loader, cfg, generator, sample_weights, loader_seed)
+
     def _batches(
         self,
-        train_ds: ArrayDataset,
+        train_ds: DataSource,
         generator: torch.Generator,
         sample_weights: torch.Tensor | None,
         drop_last: bool,
@@ -362,6 +419,13 @@ class Trainer:
             "channels_last": self.policy.channels_last,
         }
         bs = self.config.batch_size
+        if self._loader is not None:
+            channels_last = self.policy.channels_last
+            for x, y in loader_batches(
+                self._loader, self.device, self.transform, generator, channels_last
+            ):
+                yield x, y, len(y)
+            return
         if self._dist is not None:
             for x, y, _, n_global in distributed.shard_batches(train_ds, bs, self._dist, **kwargs):
                 yield x, y, n_global
@@ -388,7 +452,7 @@ class Trainer:
             loss = loss + self.config.aux_weight * self.task.loss(a.float(), y, class_weights)
         return loss
 
-    def _validate(self, val_ds: ArrayDataset) -> tuple[float, dict[str, float]]:
+    def _validate(self, val_ds: DataSource) -> tuple[float, dict[str, float]]:
         ctx = self._dist
         logits, labels = infer_logits(
             self.model,
@@ -397,6 +461,7 @@ class Trainer:
             policy=self.policy,
             device=self.device,
             transform=self.eval_transform,
+            num_workers=self.num_workers,
         )
         if ctx is not None:
             # every rank predicted a strided shard: gather and score the whole set on each
