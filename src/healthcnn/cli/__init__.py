@@ -192,10 +192,13 @@ _HANDLER = _StderrHandler()
 _HANDLER.setFormatter(logging.Formatter("%(message)s"))
 
 
-def configure_logging(quiet: bool = False) -> None:
+def configure_logging(quiet: bool = False, *, timestamps: bool = False) -> None:
     """The command line's logging: one handler on the root logger writing plain lines to
-    stderr; the ``healthcnn`` loggers at INFO (WARNING with ``--quiet``), everything else at
-    WARNING. Calling it again only changes the levels."""
+    stderr (``timestamps``: each line starts with the time, level and logger, as a service's
+    log needs); the ``healthcnn`` loggers at INFO (WARNING with ``--quiet``), everything else
+    at WARNING. Calling it again only changes the levels and the format."""
+    line = "%(asctime)s %(levelname)s %(name)s: %(message)s" if timestamps else "%(message)s"
+    _HANDLER.setFormatter(logging.Formatter(line))
     root = logging.getLogger()
     if _HANDLER not in root.handlers:
         root.addHandler(_HANDLER)

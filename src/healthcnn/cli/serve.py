@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from . import CLIError
+from . import CLIError, add_quiet_option, configure_logging
 
 
 def register(s: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def register(s: argparse.ArgumentParser) -> None:
         help="how long a batch that is not full waits for more requests (default 2)",
     )
     s.add_argument("--request-timeout", type=float, default=60.0, metavar="S")
-    s.add_argument("--quiet", action="store_true", help="log warnings only")
+    add_quiet_option(s)
     s.set_defaults(func=_serve)
 
 
@@ -63,13 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
         request_timeout_s=args.request_timeout,
         token=token,
     )
-    logging.getLogger("python_multipart").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    configure_logging(quiet=args.quiet, timestamps=True)  # one line per request, with its time
     if args.host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        logging.getLogger("healthcnn.serve").warning(
+        logging.getLogger("healthcnn.serve.run").warning(
             "listening on %s without --token-file: anyone who can reach it can use it", args.host
         )
     models = load_models(

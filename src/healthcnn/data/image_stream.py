@@ -69,8 +69,10 @@ def decoded_size(
             first = (height, width)
         elif (height, width) != first:
             raise DataError(
-                f"images differ in size ({paths[0]} is {first}, {path} (row {row}) is "
-                f"{(height, width)}); pass size= (healthcnn train --size) to resize them all"
+                f"the images of {where} differ in size ({paths[0]} is {first[0]} x {first[1]} "
+                f"px, {path} (row {row}) is {height} x {width} px); choose the size to resize "
+                "every image to: --size N for healthcnn train (size: N in a config, size=N in "
+                "Python)"
             )
     assert first is not None  # the CSV has rows
     return len(paths) * channels * first[0] * first[1]

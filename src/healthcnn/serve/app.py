@@ -42,7 +42,7 @@ from .models import ServedModel, preview
 from .page import page_html, static_file
 from .uploads import PrivateFolder, UploadError, input_path, receive
 
-log = logging.getLogger("healthcnn.serve")
+log = logging.getLogger(__name__)
 
 #: routes open without the token
 OPEN_ROUTES = frozenset({"/healthz"})

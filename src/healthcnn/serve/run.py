@@ -21,7 +21,7 @@ from pathlib import Path
 from .app import ServeConfig, create_app
 from .models import ServedModel, model_name
 
-log = logging.getLogger("healthcnn.serve")
+log = logging.getLogger(__name__)
 
 
 def load_models(
