@@ -25,9 +25,10 @@ def register(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--max-wait-ms",
         type=float,
-        default=2.0,
+        default=0.0,
         metavar="MS",
-        help="how long a batch that is not full waits for more requests (default 2)",
+        help="how long a batch that is not full waits for more requests (default 0: a batch is "
+        "what arrived while the previous one ran)",
     )
     s.add_argument("--request-timeout", type=float, default=60.0, metavar="S")
     add_quiet_option(s)

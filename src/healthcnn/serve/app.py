@@ -28,7 +28,6 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from .batching import MicroBatcher
+from .batching import MicroBatcher, model_thread
 from .models import ServedModel, preview
 from .page import page_html, static_file
 from .uploads import PrivateFolder, UploadError, input_path, receive
@@ -53,7 +52,7 @@ class ServeConfig:
     """How the service batches, limits and guards requests."""
 
     max_batch: int = 32
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_upload_mb: float = 64.0
     request_timeout_s: float = 60.0
     token: str | None = None
@@ -106,13 +105,13 @@ def create_app(
     *,
     on_shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """The application over loaded ``models`` (one batcher and one model thread for all);
+    """The application over loaded ``models`` (a batcher each, on the one model thread);
     ``on_shutdown`` runs last when the application stops."""
     config = config or ServeConfig()
     by_name = {m.name: m for m in models}
     if len(by_name) != len(models):
         raise ValueError(f"model names must be unique, got {[m.name for m in models]}")
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="healthcnn-model")
+    executor = model_thread()
     batchers = {
         m.name: MicroBatcher(
             m.results, executor, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms
@@ -127,13 +126,12 @@ def create_app(
         yield
         for b in batchers.values():
             await b.stop()
-        executor.shutdown(wait=True)
         if on_shutdown is not None:
             on_shutdown()
 
     app = FastAPI(title="healthcnn", summary="research use, not for diagnosis", lifespan=lifespan)
     app.state.models, app.state.batchers, app.state.config = by_name, batchers, config
-    _guard(app, config)
+    app.add_middleware(Guard, config=config)
 
     @app.exception_handler(Exception)
     async def internal(_request: Request, exc: Exception) -> JSONResponse:
@@ -145,18 +143,35 @@ def create_app(
     return app
 
 
-def _guard(app: FastAPI, config: ServeConfig) -> None:
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        needs_token = config.token is not None and request.url.path not in OPEN_ROUTES
-        if needs_token and not authorised(request.headers.get("authorization"), config.token):
+class Guard:
+    """ASGI middleware (plain, not Starlette's ``BaseHTTPMiddleware``, which costs each request a
+    task and a stream): the token on every route but :data:`OPEN_ROUTES`, and a declared
+    ``Content-Length`` over the upload limit refused before the body is read."""
+
+    def __init__(self, app: Any, config: ServeConfig) -> None:
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refusal = self.refusal(scope)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    def refusal(self, scope: dict) -> Response | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        token = self.config.token
+        guarded = token is not None and scope["path"] not in OPEN_ROUTES
+        if guarded and not authorised(headers.get("authorization"), token):
             response = error(401, "a valid token is needed (Authorization: Bearer TOKEN)")
             response.headers["WWW-Authenticate"] = 'Basic realm="healthcnn", charset="UTF-8"'
             return response
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > config.upload_limit:
-            return error(413, f"the upload is larger than the limit of {config.upload_limit} bytes")
-        return await call_next(request)
+        length, limit = headers.get("content-length", ""), self.config.upload_limit
+        if length.isdigit() and int(length) > limit:
+            return error(413, f"the upload is larger than the limit of {limit} bytes")
+        return None
 
 
 def _model(by_name: dict[str, ServedModel], name: str) -> ServedModel | JSONResponse:
@@ -247,7 +262,7 @@ def _predict_route(
             return error(504, f"the request took longer than {config.request_timeout_s:g} s")
         body["time_ms"] = round((time.perf_counter() - started) * 1000, 2)
         log.info("%s predict: 200 in %.1f ms", name, body["time_ms"])
-        return body
+        return JSONResponse(body)  # as it is: the rows are plain JSON, no encoder pass needed
 
 
 async def _answer(
@@ -265,7 +280,7 @@ async def _answer(
             folder.path,
             config.upload_limit,
         )
-        inputs = await asyncio.to_thread(_prepare, model, received, folder.path, config)
+        inputs = await batcher.run_exclusive(lambda: _prepare(model, received, folder.path, config))
     rows = await batcher.submit(inputs)
     body: dict[str, Any] = {"model": model.name, "version": model.version, "results": rows}
     if with_preview:

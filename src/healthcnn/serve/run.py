@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .app import ServeConfig, create_app
+from .batching import model_thread
 from .models import ServedModel, model_name
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,14 @@ def load_models(
     warm_batch: int | None = 32,
 ) -> list[ServedModel]:
     """Each bundle loaded once (verified, with its trust rules), named after its folder, and
-    warmed up at ``warm_batch`` inputs and at one (``None``: no warm-up)."""
+    warmed up at ``warm_batch`` inputs and at one (``None``: no warm-up), on the model thread
+    (see :mod:`.batching`)."""
+    return model_thread().submit(_load, bundles, engine, precision, warm_batch).result()
+
+
+def _load(
+    bundles: Sequence[str | Path], engine: str, precision: str, warm_batch: int | None
+) -> list[ServedModel]:
     models: list[ServedModel] = []
     for b in bundles:
         name = model_name(Path(b), {m.name for m in models})
