@@ -299,3 +299,24 @@ def test_a_zipped_wfdb_record_is_windowed_as_predict_does(tmp_path) -> None:
             z.write(folder / "data_101_6.hea", "data_101_6.hea")  # the signal file is missing
         r = post(c, "ecg", "ecg.zip", buf.getvalue())
         assert r.status_code == 422 and "data_101_6" in r.json()["error"]
+
+
+def test_the_onnx_engine_serves_predicts_probabilities(retina_bundle, retina_inputs, tmp_path):
+    pytest.importorskip("onnxruntime")
+    (tmp_path / "x.png").write_bytes(png_bytes(retina_inputs[1]))
+    want = predict_files(retina_bundle, [tmp_path / "x.png"], engine="onnx")[0]
+    models = load_models([retina_bundle], engine="onnx", warm_batch=2)
+    assert models[0].info()["engine"].startswith("onnx")
+    with TestClient(create_app(models, ServeConfig(upload_dir=str(tmp_path)))) as c:
+        got = post(c, "bundle", "x.png", png_bytes(retina_inputs[1])).json()["results"][0]
+    for cls, p in want["probabilities"].items():
+        assert got["probabilities"][cls] == pytest.approx(p, abs=1e-5)
+
+
+def test_a_request_over_the_timeout_is_504_and_the_service_goes_on(models, retina_inputs, tmp_path):
+    config = ServeConfig(request_timeout_s=1e-6, upload_dir=str(tmp_path))
+    with TestClient(create_app(models, config)) as c:
+        r = post(c, "bundle", "x.png", png_bytes(retina_inputs[0]))
+        assert r.status_code == 504 and "longer than" in r.json()["error"]
+        assert c.get("/healthz").status_code == 200
+    assert not list(tmp_path.iterdir())
