@@ -39,6 +39,9 @@ def test_quick_study_then_predict_a_full_size_photo(
     assert set(summary["operating_points"]) == {"high_sensitivity", "high_specificity"}
     assert summary["referable_test_auc"]["method"] == "delong"
     assert Path(summary["report"]).is_file() and (out / "study.json").is_file()
+    files = json.loads((out / "run.json").read_text())["data_files"]
+    assert files and all(len(v) == 64 for v in files.values())
+    assert any("retinamnist" in k for k in files)
 
     # the bundle records the fundus preprocessing: a 1411 px photograph is cropped to its
     # field of view and rescaled before the 28 px network sees it

@@ -31,6 +31,8 @@ def test_ecg_af_quick(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "window AUC" in out.out and "record AUC" in out.out
     assert "fold 3/3" in out.err  # progress goes to stderr
     saved = json.loads((tmp_path / "results.json").read_text())
+    files = json.loads((tmp_path / "run.json").read_text())["data_files"]
+    assert files and all(len(v) == 64 for v in files.values())
     assert saved["config"]["folds"] == 3 and saved["config"]["epochs"] == 1
     assert len(saved["data"]["patients"]) == 6  # one short record per patient
     assert saved["per_seed"][0]["window_auc"]["method"] == "bootstrap"

@@ -59,4 +59,7 @@ def test_quick_study_json(data_root: Path, tmp_path: Path, capsys: pytest.Captur
     assert result["study"] == "skin-taxonomy"
     assert result["config"]["size"] == 32 and result["config"]["subsample"] == 700
     assert (out / "study.json").is_file() and (out / "report.html").is_file()
+    files = json.loads((out / "run.json").read_text())["data_files"]
+    assert files and all(len(v) == 64 for v in files.values())
+    assert any("ham10000" in k for k in files)
     assert result["learning_curve"]["approach"] in result["approaches"]

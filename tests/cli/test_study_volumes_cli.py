@@ -41,6 +41,9 @@ def test_adrenal3d_quick(data_root: Path, tmp_path: Path, capsys: pytest.Capture
     assert "scratch3d   seed 0: test AUC" in out.out and "DeLong" in out.out
     assert "sensitivity" in out.out
     saved = json.loads((tmp_path / "results.json").read_text())
+    files = json.loads((tmp_path / "run.json").read_text())["data_files"]
+    assert files and all(len(v) == 64 for v in files.values())
+    assert any("adrenalmnist3d" in k for k in files)
     assert saved["config"]["size"] == 16 and saved["config"]["epochs"] == 1
     assert saved["config"]["seeds"] == [0]
     assert [r["approach"] for r in saved["runs"]] == ["scratch3d", "inflated3d", "slices25d"]

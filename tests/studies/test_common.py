@@ -3,6 +3,7 @@ the device's name, and the result writer."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
@@ -64,3 +65,9 @@ def test_write_result_records_the_run_beside_it(tmp_path: Path) -> None:
     assert run["config"] == config
     assert set(run["versions"]) == {"python", "torch", "numpy", "healthcnn"}
     assert run["git"] is None or len(run["git"]["commit"]) == 40
+    assert run["data_files"] == {}
+    data = tmp_path / "data.npz"
+    data.write_bytes(b"not really an npz")
+    write_result(tmp_path / "results.json", {"auc": 0.7}, [data])
+    files = json.loads((tmp_path / "run.json").read_text())["data_files"]
+    assert files == {str(data): hashlib.sha256(b"not really an npz").hexdigest()}

@@ -16,7 +16,7 @@ import torch
 
 from .._atomic import atomic_write_text
 from .._json import dumps
-from .._provenance import git_commit, package_versions
+from .._provenance import data_file_hashes, git_commit, package_versions
 from ..metrics import DegenerateMetricWarning
 
 
@@ -62,13 +62,19 @@ def device_name(device: str | torch.device) -> str:
 RUN_FILE = "run.json"
 
 
-def write_result(path: str | Path, result: Any) -> Path:
+def write_result(path: str | Path, result: Any, data_files: Sequence[str | Path] = ()) -> Path:
     """Write a study's result as strict JSON (NaN as null), atomically: an interrupted
     study leaves the previous file or the new one. Beside it, ``run.json`` records the run:
     the result's ``config`` (seeds included), the git commit of the code (None outside a
-    checkout) and the package versions."""
+    checkout), the package versions and the SHA-256 of each of ``data_files`` (the files the
+    study read)."""
     path = Path(path)
     config = result.get("config") if isinstance(result, dict) else None
-    record = {"config": config, "git": git_commit(), "versions": package_versions()}
+    record = {
+        "config": config,
+        "git": git_commit(),
+        "versions": package_versions(),
+        "data_files": data_file_hashes(data_files),
+    }
     atomic_write_text(path.with_name(RUN_FILE), dumps(record, indent=1) + "\n")
     return atomic_write_text(path, dumps(result, indent=1) + "\n")

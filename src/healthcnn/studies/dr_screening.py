@@ -36,7 +36,7 @@ import torch
 
 from ..data import ArrayDataset
 from ..data.fundus import FundusConfig
-from ..data.sources import SPLITS, load_splits
+from ..data.sources import SPLITS, data_files, load_splits
 from ..evaluation import OperatingPoint
 from ..metrics import roc_auc
 from ..tasks import make_task, referable_dr
@@ -447,7 +447,9 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         "seconds": round(time.perf_counter() - start, 1),
         "device": f"{device_name(run.cfg.device)}, torch {torch.__version__}",
     }
-    write_result(out / "study.json", numbers)
+    read = data_files(run.cfg.data, size=28, data_dir=run.cfg.data_dir)
+    grades = [run.cfg.grades_csv] if run.cfg.grades_csv is not None else []
+    write_result(out / "study.json", numbers, [*read, *grades])
     run.say("report")
     from .dr_report import write_study_report
 

@@ -41,6 +41,7 @@ from ..data.ecg_datasets import (
     load_georgia,
     record_of,
 )
+from ..data.sources import data_files
 from ..data.splits import group_kfold
 from ..metrics import proportion_ci, roc_auc
 from ..tasks import Task, make_task
@@ -202,9 +203,12 @@ def _environment(started: float) -> dict[str, Any]:
     }
 
 
-def _write(out: str | Path | None, result: dict[str, Any]) -> None:
+def _write(
+    out: str | Path | None, result: dict[str, Any], database: str, data_dir: str | None
+) -> None:
     if out is not None:
-        write_result(Path(out) / "results.json", result)
+        read = data_files(database, data_dir=data_dir)
+        write_result(Path(out) / "results.json", result, read)
 
 
 def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:
@@ -326,7 +330,7 @@ def run_ecg_af(
         },
         "environment": _environment(started),
     }
-    _write(out, result)
+    _write(out, result, "cpsc2021", data_dir)
     return result
 
 
@@ -414,7 +418,7 @@ def run_ecg5000(
         },
         "environment": _environment(started),
     }
-    _write(out, result)
+    _write(out, result, "ecg5000", data_dir)
     return result
 
 
@@ -447,5 +451,5 @@ def run_ecg_georgia(
         "summary": {"macro_auc": spread([ps["macro_auc"]["value"] for ps in per_seed])},
         "environment": _environment(started),
     }
-    _write(out, result)
+    _write(out, result, "cinc2021-georgia", data_dir)
     return result

@@ -33,6 +33,7 @@ import torch
 from .._json import plain
 from ..data.arrays import ArrayDataset
 from ..data.ham10000 import Ham10000, ham10000_splits, load_ham10000
+from ..data.root import data_root
 from ..data.splits import group_split
 from ..tasks import LabelMap, make_task
 from ..tasks.taxonomy import (
@@ -329,7 +330,8 @@ def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]
     }
     out.mkdir(parents=True, exist_ok=True)
     result = plain(result, nonfinite=True)
-    write_result(out / "study.json", result)
+    folder = data_root(cfg.data_dir) / "ham10000"
+    write_result(out / "study.json", result, sorted(f for f in folder.rglob("*") if f.is_file()))
     _skin_report.write(out / "report.html", result)
     return result
 

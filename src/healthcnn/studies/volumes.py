@@ -37,6 +37,7 @@ import torch
 from ..analysis import summarize
 from ..data import ArrayDataset, load_medmnist
 from ..data.resample import resize_dataset
+from ..data.sources import data_files
 from ..inference.precision import PrecisionPolicy
 from ..metrics import delong_test, proportion_ci, roc_auc
 from ..models import create_model
@@ -405,5 +406,6 @@ def run_adrenal3d(
         env["precision"] = PrecisionPolicy.resolve(cfg.precision, cfg.device).name
         result["environment"] = env
         if out_dir is not None:
-            write_result(out_dir / "results.json", result)
+            read = data_files(DATASET, size=NATIVE_SIZE, data_dir=data_dir)
+            write_result(out_dir / "results.json", result, read)
     return result
