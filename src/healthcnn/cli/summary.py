@@ -17,11 +17,11 @@ import argparse
 import ast
 import importlib
 import math
-import os
 from typing import Any
 
 from torch import nn
 
+from ..data.image_stream import available_memory
 from . import CLIError
 from ._sizes import check_channels_last
 
@@ -83,21 +83,6 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(_too_large(shapes, args.batch_size, "the forward pass")) from None
     print(render(report, args.format), end="")
     return 0
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux MemAvailable, else physical)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _gib(n: float) -> str:
