@@ -108,8 +108,9 @@ def main() -> int:
         print(f"| {kind} | {test['auc']:.6f} | {test['acc']:.6f} | {took:.0f} s |", flush=True)
     on_npz, _ = run(["predict", str(args.work / "run_npz"), str(npz)])
     on_series, _ = run(["predict", str(args.work / "run_series"), str(args.work / "test0000")])
+    # the npz names its classes, the CSV runs number them: compare in class order
     a, b = on_npz[0]["probabilities"], on_series[0]["probabilities"]
-    gap = max(abs(a[k] - b[k]) for k in a)
+    gap = max(abs(x - y) for x, y in zip(a.values(), b.values(), strict=True))
     print(
         f"first test volume: npz bundle on the npz {a}, series bundle on its series {b}; "
         f"largest difference {gap:.2e}"
