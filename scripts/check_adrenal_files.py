@@ -13,7 +13,6 @@ The files go under ``--work`` (about 1 GB for the DICOM series), never into the 
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import sys
@@ -26,34 +25,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "io"))
 
-#: (slice, row, column) -> LPS: slices superior, rows posterior, columns left (SPL), 1 mm
-SPL = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
-
 
 def write_files(npz: Path, work: Path) -> int:
-    from medical_files import ct_series, write_nifti
+    from medical_files import write_twin_csvs, write_twins
 
     rows = []
     with np.load(npz) as data:
         for split in ("train", "val", "test"):
             images, labels = data[f"{split}_images"], data[f"{split}_labels"].ravel()
             for i, (vol, y) in enumerate(zip(images, labels, strict=True)):
-                name = f"{split}{i:04d}"
-                write_nifti(work / f"{name}.nii.gz", vol, SPL)
-                ct_series(
-                    work / name,
-                    vol.astype(float),
-                    rot=np.eye(3),
-                    origin=(0, 0, 0),
-                    spacing=(1, 1, 1),
-                    slopes=[1.0] * len(vol),
-                )
-                rows.append((name, int(y), split))
-    for kind, suffix in (("series", ""), ("nifti", ".nii.gz")):
-        with open(work / f"{kind}.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "label", "split"])
-            writer.writerows((name + suffix, y, split) for name, y, split in rows)
+                write_twins(work, f"{split}{i:04d}", vol)
+                rows.append((f"{split}{i:04d}", int(y), split))
+    write_twin_csvs(work, rows)
     return len(rows)
 
 

@@ -34,26 +34,15 @@ def _folder(tmp_path: Path, n: int = 30) -> Path:
     return path
 
 
+def _args(tmp_path: Path, epochs: int, out: Path, *extra: str) -> list[str]:
+    """``train`` on the folder of :func:`_folder` (10 px images, simple_cnn)."""
+    data = ["--data", str(_folder(tmp_path)), "--model", "simple_cnn", "--size", "10"]
+    return ["train", *data, "--epochs", str(epochs), "--out", str(out), *extra]
+
+
 def _train(tmp_path: Path, *extra: str) -> Path:
     out = tmp_path / "runs" / "model"
-    args = [
-        "train",
-        "--data",
-        str(_folder(tmp_path)),
-        "--model",
-        "simple_cnn",
-        "--size",
-        "10",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "6",
-        "--precision",
-        "fp32",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    args = _args(tmp_path, 2, out, "--batch-size", "6", "--precision", "fp32", *extra)
     assert main(args) == 0
     return out
 
@@ -130,23 +119,7 @@ def test_a_missing_tracker_package_is_one_line(tmp_path: Path, capsys, monkeypat
 
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "mlflow.tracking", None)
-    code = main(
-        [
-            "train",
-            "--data",
-            str(_folder(tmp_path)),
-            "--model",
-            "simple_cnn",
-            "--size",
-            "10",
-            "--epochs",
-            "1",
-            "--out",
-            str(tmp_path / "x"),
-            "--track",
-            "mlflow",
-        ]
-    )
+    code = main(_args(tmp_path, 1, tmp_path / "x", "--track", "mlflow"))
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'healthcnn[track]'" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()

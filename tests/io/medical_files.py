@@ -129,3 +129,32 @@ def hu_volume(shape: Sequence[int], slopes: Sequence[float], seed: int = 1) -> n
     rng = np.random.default_rng(seed)
     stored = rng.integers(0, 3000, size=shape)
     return np.stack([stored[k] * slopes[k] - 1024.0 for k in range(shape[0])])
+
+
+#: (slice, row, column) -> LPS: slices superior, rows posterior, columns left (SPL), 1 mm
+SPL = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
+
+
+def write_twins(root: Path, name: str, volume: np.ndarray) -> None:
+    """A uint8 (slice, row, column) volume as ``name.nii.gz`` and as the DICOM series
+    ``name/`` (slope 1, 1 mm, SPL): the same voxels twice."""
+    write_nifti(root / f"{name}.nii.gz", volume, SPL)
+    ct_series(
+        root / name,
+        volume.astype(float),
+        rot=np.eye(3),
+        origin=(0, 0, 0),
+        spacing=(1, 1, 1),
+        slopes=[1.0] * len(volume),
+    )
+
+
+def write_twin_csvs(root: Path, rows: Sequence[tuple[str, int, str]]) -> None:
+    """``series.csv`` and ``nifti.csv`` listing the twins of ``rows`` (name, label, split)."""
+    import csv
+
+    for kind, suffix in (("series", ""), ("nifti", ".nii.gz")):
+        with open(root / f"{kind}.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["path", "label", "split"])
+            writer.writerows((name + suffix, y, split) for name, y, split in rows)

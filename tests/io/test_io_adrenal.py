@@ -6,7 +6,6 @@ one DICOM series gives the probabilities ``predict`` gives on the npz."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -16,15 +15,13 @@ import pytest
 pytest.importorskip("pydicom")
 pytest.importorskip("nibabel")
 
-from medical_files import ct_series, write_nifti
+from medical_files import write_twin_csvs, write_twins
 
 from healthcnn.cli import main
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 
 PER_CLASS = {"train": 4, "val": 2, "test": 2}
-#: (slice, row, column) -> LPS: slices superior, rows posterior, columns left (SPL), 1 mm
-SPL = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=float)
 
 
 def _subset(npz_path: Path) -> dict[str, np.ndarray]:
@@ -41,21 +38,11 @@ def _subset(npz_path: Path) -> dict[str, np.ndarray]:
 def _write(root: Path, arrays: dict[str, np.ndarray]) -> None:
     rows = []
     for split in PER_CLASS:
-        for i, (vol, y) in enumerate(
-            zip(arrays[f"{split}_images"], arrays[f"{split}_labels"].ravel(), strict=True)
-        ):
-            name = f"{split}{i:02d}"
-            write_nifti(root / f"{name}.nii.gz", vol, SPL)
-            ct_series(
-                root / name, vol.astype(float), rot=np.eye(3), origin=(0, 0, 0),
-                spacing=(1, 1, 1), slopes=[1.0] * len(vol),
-            )  # fmt: skip
-            rows.append((name, int(y), split))
-    for kind, suffix in (("series", ""), ("nifti", ".nii.gz")):
-        with open(root / f"{kind}.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["path", "label", "split"])
-            writer.writerows((name + suffix, y, split) for name, y, split in rows)
+        labels = arrays[f"{split}_labels"].ravel()
+        for i, (vol, y) in enumerate(zip(arrays[f"{split}_images"], labels, strict=True)):
+            write_twins(root, f"{split}{i:02d}", vol)
+            rows.append((f"{split}{i:02d}", int(y), split))
+    write_twin_csvs(root, rows)
 
 
 def _train(data: Path, out: Path, capsys) -> dict:
