@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests" / "io"))
 def write_files(npz: Path, work: Path) -> int:
     from medical_files import write_twin_csvs, write_twins
 
+    work.mkdir(parents=True, exist_ok=True)
     rows = []
     with np.load(npz) as data:
         for split in ("train", "val", "test"):
