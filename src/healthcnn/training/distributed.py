@@ -131,6 +131,11 @@ def _worker(
     torch.set_num_threads(threads)
     try:
         value = fn(*args)
+        if dist.is_initialized():
+            # every rank done before any tears the group down: a rank that destroys its gloo
+            # group while another still talks to it can die in C++ ("terminate called without
+            # an active exception"), seen in about a third of two-process test runs
+            dist.barrier()
         if local_rank == 0:
             # plain pickle: torch's queue pickler would share tensors through file descriptors
             # that vanish when this process exits
