@@ -24,8 +24,31 @@ from torch.utils.data import Dataset
 BatchTransform = Callable[..., torch.Tensor]
 
 
+class LabelledSamples:
+    """What the in-memory :class:`ArrayDataset` and the streamed
+    :class:`~.image_stream.ImageFileDataset` derive alike from their ``labels`` and
+    ``classes``."""
+
+    labels: torch.Tensor
+    classes: list[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.labels.ndim == 2
+
+    def class_counts(self) -> np.ndarray:
+        """Samples per class (multi-label: positives per class), length ``num_classes``."""
+        if self.multilabel:
+            return self.labels.sum(dim=0).to(torch.int64).numpy()
+        return np.bincount(self.labels.numpy(), minlength=len(self.classes))
+
+
 @dataclass(eq=False)
-class ArrayDataset(Dataset):
+class ArrayDataset(LabelledSamples, Dataset):
     """Decoded samples plus labels, class names and optional per-sample ids and groups.
 
     ``images`` is uint8 ``(N, C, *spatial)`` (pixels/voxels, scaled to [0, 1] per batch) or
@@ -117,14 +140,6 @@ class ArrayDataset(Dataset):
     def spatial_shape(self) -> tuple[int, ...]:
         return tuple(int(s) for s in self.images.shape[2:])
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def multilabel(self) -> bool:
-        return self.labels.ndim == 2
-
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ArrayDataset:
         """A new dataset with the given samples (in that order); tensors are copied."""
         idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
@@ -141,12 +156,6 @@ class ArrayDataset(Dataset):
             groups=[self.groups[i] for i in pick] if self.groups is not None else None,
             name=self.name,
         )
-
-    def class_counts(self) -> np.ndarray:
-        """Samples per class (multi-label: positives per class), length ``num_classes``."""
-        if self.multilabel:
-            return self.labels.sum(dim=0).to(torch.int64).numpy()
-        return np.bincount(self.labels.numpy(), minlength=len(self.classes))
 
     def __repr__(self) -> str:
         return (

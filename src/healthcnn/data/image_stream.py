@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._progress import format_size
+from .arrays import LabelledSamples
 from .root import DataError
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _budget(memory_budget_mb: float | None) -> tuple[int | None, str]:
 
 
 @dataclass(eq=False)
-class ImageFileDataset(Dataset):
+class ImageFileDataset(LabelledSamples, Dataset):
     """Image files decoded on access: ``ds[i]`` is ``(uint8 tensor (C, H, W), label)``.
 
     Carries what the in-memory :class:`~.arrays.ArrayDataset` carries apart from the pixels
@@ -143,9 +144,12 @@ class ImageFileDataset(Dataset):
         mode = "RGB" if self.channels == 3 else "L"
         pixels = decode_image_file(path, row, self.csv_path, mode, self.size_hw)
         if pixels.shape[1:] != self.size_hw:
+            height, width = pixels.shape[1:]
             raise DataError(
-                f"image {path} (CSV {self.csv_path} row {row}) is {pixels.shape[1:]}, the others "
-                f"{self.size_hw}; pass size= (healthcnn train --size) to resize them all"
+                f"the images of {self.csv_path} differ in size ({path} (row {row}) is {height} x "
+                f"{width} px, the others {self.size_hw[0]} x {self.size_hw[1]} px); choose the "
+                "size to resize every image to: --size N for healthcnn train (size: N in a "
+                "config, size=N in Python)"
             )
         return torch.from_numpy(np.ascontiguousarray(pixels)), self.labels[index]
 
@@ -160,17 +164,6 @@ class ImageFileDataset(Dataset):
     @property
     def spatial_shape(self) -> tuple[int, int]:
         return self.size_hw
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def multilabel(self) -> bool:
-        return self.labels.ndim == 2
-
-    def class_counts(self) -> np.ndarray:
-        return np.bincount(self.labels.numpy(), minlength=len(self.classes))
 
     def subset(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> ImageFileDataset:
         """A new dataset of the given samples, in that order (nothing is decoded)."""
