@@ -200,7 +200,7 @@ def _info_routes(app: FastAPI, by_name: dict[str, ServedModel]) -> None:
         model = _model(by_name, name)
         if isinstance(model, JSONResponse):
             return model
-        path = model.card_path()
+        path = model.card
         if path is None:
             return error(
                 404,

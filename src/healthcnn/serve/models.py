@@ -31,6 +31,14 @@ from ..inference.files import class_probabilities, load_inputs, result_rows
 INPUT_KINDS = {1: "signal", 2: "image", 3: "volume"}
 
 
+def sealed_card(bundle_dir: Path) -> Path | None:
+    """The first HTML file the bundle's manifest lists (its model card), or None."""
+    if not (bundle_dir / MANIFEST_FILE).is_file():
+        return None
+    sealed = sorted(n for n in read_manifest(bundle_dir) if n.endswith(".html"))
+    return bundle_dir / sealed[0] if sealed else None
+
+
 def bundle_hash(bundle_dir: Path) -> str:
     """SHA-256 of the bundle's manifest (which lists every file's SHA-256): one version id."""
     path = bundle_dir / MANIFEST_FILE
@@ -59,6 +67,8 @@ class ServedModel:
     rules: TrustRules | None
     version: str
     classes: list[str] = field(default_factory=list)
+    #: the bundle's sealed HTML model card (``healthcnn report B -o B/report.html``), if any
+    card: Path | None = None
 
     @classmethod
     def load(
@@ -67,9 +77,9 @@ class ServedModel:
         path = Path(bundle_dir)
         bundle, predictor = load_predictor(path, engine, precision=precision)
         rules = read_trust(path, bundle.metadata.get("model_sha256"))
-        return cls(
-            name, path, bundle, predictor, rules, bundle_hash(path), list(bundle.task.classes)
-        )
+        card = sealed_card(path)
+        classes = list(bundle.task.classes)
+        return cls(name, path, bundle, predictor, rules, bundle_hash(path), classes, card)
 
     @property
     def input_kind(self) -> str:
@@ -99,18 +109,11 @@ class ServedModel:
             },
             "prediction_sets": self.rules is not None and self.rules.conformal is not None,
             "abstention": self.rules is not None and self.rules.abstain is not None,
-            "card": self.card_path() is not None,
+            "card": self.card is not None,
             "engine": self.predictor.describe(),
             "version": self.version,
             "architecture": self.bundle.config.get("model_name"),
         }
-
-    def card_path(self) -> Path | None:
-        """The bundle's sealed HTML model card (``healthcnn report B -o B/report.html``)."""
-        if not (self.bundle_dir / MANIFEST_FILE).is_file():
-            return None
-        sealed = sorted(n for n in read_manifest(self.bundle_dir) if n.endswith(".html"))
-        return self.bundle_dir / sealed[0] if sealed else None
 
     def explain(self, inputs: ArrayDataset, method: str) -> dict[str, Any]:
         """Grad-CAM (or Grad-CAM++) of the first input for its predicted class: the figure
@@ -172,12 +175,16 @@ class ServedModel:
             )
 
 
+def uint8_payload(a: np.ndarray) -> dict[str, Any]:
+    """A uint8 array as JSON for the page: its shape and its C-order bytes in base64."""
+    data = base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+    return {"dtype": "uint8", "shape": list(a.shape), "data": data}
+
+
 def heat_map(heat: np.ndarray) -> dict[str, Any]:
-    """A saliency map in [0, 1] at the input's spatial size as the page overlays it: uint8
-    (0..255), C-order, base64."""
+    """A saliency map in [0, 1] at the input's spatial size as the page overlays it (0..255)."""
     q = np.round(np.clip(np.asarray(heat, dtype=np.float64), 0.0, 1.0) * 255).astype(np.uint8)
-    data = base64.b64encode(np.ascontiguousarray(q).tobytes()).decode("ascii")
-    return {"dtype": "uint8", "shape": list(q.shape), "data": data}
+    return uint8_payload(q)
 
 
 def preview(ds: ArrayDataset, leads: tuple[str, ...] | None) -> dict[str, Any]:
@@ -185,11 +192,7 @@ def preview(ds: ArrayDataset, leads: tuple[str, ...] | None) -> dict[str, Any]:
     (uint8 images and volumes base64-encoded, C-order; signals as float lists)."""
     a = ds.images[0].numpy()
     if a.dtype == np.uint8:
-        return {
-            "dtype": "uint8",
-            "shape": list(a.shape),
-            "data": base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii"),
-        }
+        return uint8_payload(a)
     step = max(1, a.shape[-1] // 2000)
     return {
         "dtype": "float32",

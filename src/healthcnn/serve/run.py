@@ -10,10 +10,11 @@ copy of each model.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import shutil
 import socket
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,7 +82,7 @@ def serve(
     import uvicorn
 
     upload_root = tempfile.mkdtemp(prefix="healthcnn-serve-")
-    config = ServeConfig(**{**vars(config), "upload_dir": upload_root})
+    config = dataclasses.replace(config, upload_dir=upload_root)
     app = create_app(
         models, config, on_shutdown=lambda: shutil.rmtree(upload_root, ignore_errors=True)
     )
@@ -97,15 +98,10 @@ def serve(
     server = uvicorn.Server(uv)
     shown = host if ":" not in host else f"[{host}]"
     line = f"serving {', '.join(m.name for m in models)} on http://{shown}:{bound}/"
-    (announce or _print)(line)
+    (announce or functools.partial(print, flush=True))(line)
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
         shutil.rmtree(upload_root, ignore_errors=True)
     log.info("stopped")
-
-
-def _print(line: str) -> None:
-    print(line, flush=True)
-    sys.stdout.flush()

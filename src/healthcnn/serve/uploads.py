@@ -71,12 +71,11 @@ class Received:
 
 
 class PrivateFolder:
-    """A folder only this process's user may enter (0700), removed with everything in it on
-    :meth:`close` (also when the request failed)."""
+    """A folder only this process's user may enter (``mkdtemp`` makes it 0700), removed with
+    everything in it on :meth:`close` (also when the request failed)."""
 
     def __init__(self, parent: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="upload-", dir=parent))
-        os.chmod(self.path, stat.S_IRWXU)
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
