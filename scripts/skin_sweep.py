@@ -38,6 +38,15 @@ DERMA_RECIPES = {
     "strong-e20": {"augment": "strong", "epochs": 20},
 }
 CURVE_FRACTIONS = (0.125, 0.25, 0.5)
+#: the 7-way recipes compared on validation balanced accuracy (``--ham-recipes``), each trained on
+#: the 7 diagnoses with the ``ham:`` runs' settings plus these TrainConfig changes
+HAM_RECIPES = {
+    "ce": {},
+    "logit-adjusted": {"logit_adjust": 1.0},
+    "class-weighted": {"class_weights": "balanced"},
+}
+#: how a 7-way recipe's probabilities become a decision (argmax of P / prior: the prior-corrected)
+HAM_RULES = ("argmax", "prior-corrected")
 
 
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
@@ -129,6 +138,69 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path) -> dict:
     return run_study(_ham_config(args, seed, str(folder)))
 
 
+def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
+    """One 7-way network of ``recipe`` (the diagnosis approach) with ``seed``: validation and
+    test balanced accuracy under both decision rules and macro AUC, with and without flip
+    averaging, and the probabilities (for seed ensembles)."""
+    import dataclasses
+
+    from healthcnn.studies import _skin_eval
+    from healthcnn.studies.skin_taxonomy import load_parts, prepare, train_approach
+    from healthcnn.tasks.taxonomy import load_taxonomy
+
+    cfg = _ham_config(args, seed, "")
+    train = _train_config(args, args.ham_epochs, seed, augment="strong", **HAM_RECIPES[recipe])
+    cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",))
+    prep = prepare(
+        load_taxonomy(cfg.taxonomy),
+        load_parts(cfg),
+        refine=cfg.refine,
+        max_class_size=cfg.max_class_size,
+    )
+    run = train_approach(prep, "diagnosis", cfg, seed, keep_fitted=True)
+    fitted = run.pop("fitted")
+    task = fitted.task
+    for split in ("val", "test"):
+        ds = prep.splits[split].dataset
+        p = fitted.infer(ds, batch_size=512, views=_flip_views(fitted))[1]
+        run[f"{split}-tta"] = task.class_columns(p)
+    out = {"recipe": recipe, "seed": seed, "best_epoch": run["best_epoch"], "scores": {}}
+    probs = {}
+    for split in ("val", "test"):
+        ham = prep.splits[split].ham
+        for view in ("plain", "tta"):
+            key = split if view == "plain" else f"{split}-tta"
+            seven = _skin_eval.seven_way(prep, run, ham, split=key)
+            out["scores"][f"{split}_{view}"] = {
+                "macro_auc": seven["macro_auc"]["value"],
+                "balanced_accuracy": {
+                    "argmax": seven["balanced_accuracy"]["value"],
+                    "prior-corrected": seven["balanced_accuracy_prior_corrected"]["value"],
+                },
+                "accuracy": seven["accuracy"],
+            }
+            probs[f"{split}_{view}"] = _skin_eval.level_probs(prep, run, key, seven["classes"])
+    out["classes"] = list(prep.base.leaves)
+    out["train_prior"] = _prior(prep)
+    out["labels"] = {
+        s: [out["classes"].index(d) for d in prep.splits[s].ham.meta["dx"]] for s in ("val", "test")
+    }
+    out["probabilities"] = {
+        k: [[round(float(x), 6) for x in row] for row in v] for k, v in probs.items()
+    }
+    out["seconds"] = round(run["seconds"], 1)
+    out["train_config"] = cfg.train.to_dict()
+    out["size"] = cfg.size
+    return out
+
+
+def _prior(prep) -> list[float]:
+    dx = list(prep.base.leaves)
+    train_dx = prep.splits["train"].ham.meta["dx"].tolist()
+    counts = [max(train_dx.count(d), 1) for d in dx]
+    return [c / sum(counts) for c in counts]
+
+
 def run_curve(approach: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
     from healthcnn.studies.skin_taxonomy import curve_point, load_parts
     from healthcnn.tasks.taxonomy import load_taxonomy
@@ -178,6 +250,8 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         }
         record["comparisons"] = study["comparisons"]
         record["partition"] = study["taxonomy"]["partitions"]["partition"]
+    elif kind == "hamrec":
+        record = run_ham_recipe(rest[0], int(rest[1]), args)
     elif kind == "curve":
         record = run_curve(rest[0], float(rest[1]), int(rest[2]), args)
     else:
@@ -255,14 +329,18 @@ def sweep(args: argparse.Namespace) -> int:
         print(
             f"HAM10000 cached at {args.size} px ({time.perf_counter() - start:.0f} s)", flush=True
         )
-        jobs += [f"ham:{s}" for s in args.seeds]  # the longest runs first
+        if args.ham_recipes:
+            jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
+        else:
+            jobs += [f"ham:{s}" for s in args.seeds]  # the longest runs first
     except (ImportError, OSError, ValueError) as exc:  # e.g. no Pillow, data not carried
         print(f"skipping the HAM10000 runs: {exc}", flush=True)
-    jobs += [f"derma:{r}:{s}" for r in args.derma_recipes for s in args.seeds]
+    if not args.ham_recipes:
+        jobs += [f"derma:{r}:{s}" for r in args.derma_recipes for s in args.seeds]
     deadline = start + (args.time_limit or float("inf"))
     failed, unfinished = _run_jobs(jobs, args, deadline)
     results = [json.loads(p.read_text()) for p in Path(args.out).glob("ham-*/result.json")]
-    if results and args.curve:
+    if results and args.curve and not args.ham_recipes:
         approaches = results[0]["summary"]
         mean_val = {
             a: sum(r["summary"][a]["val_malignant_auc"] for r in results) / len(results)
@@ -310,6 +388,12 @@ def main() -> int:
     p.add_argument("--ham-model", default="resnet18")
     p.add_argument("--size", type=int, default=128, help="HAM10000 image side in px")
     p.add_argument("--subsample", type=int, help="keep this many HAM10000 lesions (smoke tests)")
+    p.add_argument(
+        "--ham-recipes",
+        nargs="+",
+        choices=list(HAM_RECIPES),
+        help="run only the 7-way recipe comparison (hamrec: jobs) of these recipes",
+    )
     p.add_argument("--no-curve", dest="curve", action="store_false")
     p.add_argument(
         "--time-limit",

@@ -24,6 +24,7 @@ S_VAL = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.8])
         ("specificity", 0.6, 0.3),  # smallest threshold with specificity >= .6
         ("specificity", 1.0, 0.6),
         ("youden", None, 0.6),  # J = 2/3 at .6 and at .3: the larger threshold
+        ("accuracy", None, 0.6),  # 5 of 6 right at .6 and at .3: the one nearer 0.5
     ],
 )
 def test_rules_choose_the_documented_threshold(rule, target, want):
@@ -32,6 +33,15 @@ def test_rules_choose_the_documented_threshold(rule, target, want):
     s.setflags(write=False)
     point = OperatingPoint(rule, target).fit(y, s)
     assert point.threshold_ == pytest.approx(want)
+
+
+def test_accuracy_rule_breaks_ties_towards_one_half():
+    # thresholds .9 .7 .45 .1 -> 3 2 3 2 of 4 right; Youden ties (.5) too and takes the larger
+    y, s = np.array([0, 1, 0, 1]), np.array([0.1, 0.45, 0.7, 0.9])
+    point = OperatingPoint("accuracy").fit(y, s)
+    assert point.threshold_ == pytest.approx(0.45) and point.name == "max accuracy"
+    assert OperatingPoint("youden").fit(y, s).threshold_ == pytest.approx(0.9)
+    assert point.predict(s).tolist() == [False, True, True, True]
 
 
 def test_fixed_threshold_and_validation():

@@ -89,6 +89,11 @@ def test_score_test_hand_case() -> None:
     # predicted positive: 0.7 and 0.6 -> one of two positives, one of two negatives right
     assert out["sensitivity"]["value"] == pytest.approx(0.5) and out["sensitivity"]["n"] == 2
     assert out["specificity"]["value"] == pytest.approx(0.5) and out["specificity"]["n"] == 2
+    assert out["threshold"] == 0.5
+    # at 0.4 the positive 0.4 is called too (>= threshold): both positives, one negative right
+    low = score_test(labels, scores, 0.4)
+    assert low["threshold"] == 0.4 and low["accuracy"]["value"] == pytest.approx(0.75)
+    assert low["sensitivity"]["value"] == 1.0 and low["auc"] == out["auc"]
 
 
 def test_summarise_means_sds_and_paired_tests() -> None:
@@ -101,6 +106,7 @@ def test_summarise_means_sds_and_paired_tests() -> None:
             "val_auc": auc,
             "seconds": 10.0,
             "test": {"auc": {"value": auc}, "accuracy": {"value": acc}},
+            "test_at_val_threshold": {"accuracy": {"value": acc + 0.1}, "threshold": 0.4},
             "test_scores": scores,
         }
 
@@ -114,6 +120,8 @@ def test_summarise_means_sds_and_paired_tests() -> None:
     assert s["test_auc"]["mean"] == pytest.approx(0.7)
     assert s["test_auc"]["sd"] == pytest.approx(math.sqrt(0.02))  # sample SD of 0.8, 0.6
     assert s["test_accuracy"]["mean"] == pytest.approx(0.5) and s["seeds"] == [0, 1]
+    assert s["test_accuracy_val_threshold"]["mean"] == pytest.approx(0.6)
+    assert s["val_threshold"]["mean"] == pytest.approx(0.4)
     assert math.isnan(out["approaches"]["slices25d"]["test_auc"]["sd"])
     (test,) = out["paired_delong"]  # only seed 0 has both approaches
     assert (test["a"], test["b"], test["seed"]) == ("scratch3d", "slices25d", 0)
@@ -164,6 +172,12 @@ def test_inflated_pipeline_end_to_end_on_real_volumes(
     assert run["test"]["auc"]["value"] == pytest.approx(skm.roc_auc_score(labels, scores), abs=1e-6)
     accuracy = float(np.mean((scores >= 0.5) == (labels == 1)))
     assert run["test"]["accuracy"]["value"] == pytest.approx(accuracy, abs=1e-6)
+    # the tuned threshold is a validation score that maximises validation accuracy
+    t = run["test_at_val_threshold"]["threshold"]
+    assert run["val_at_val_threshold"]["threshold"] == t
+    tuned = float(np.mean((scores >= t) == (labels == 1)))
+    assert run["test_at_val_threshold"]["accuracy"]["value"] == pytest.approx(tuned, abs=1e-6)
+    assert run["val_at_val_threshold"]["accuracy"]["value"] >= run["val"]["accuracy"]["value"]
     assert saved["analysis"]["resnet18_3d"]["params"] == sum(
         p.numel() for p in build_model("scratch3d", cfg).parameters()
     )

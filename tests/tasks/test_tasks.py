@@ -205,6 +205,26 @@ def test_balanced_class_and_sample_weights():
         ml.balanced_sample_weights(yl)
 
 
+def test_prior_log_odds_per_kind():
+    # the offsets of the logit-adjusted loss: log prior (softmax), log-odds (sigmoid outputs)
+    mc = make_task("multiclass", ["a", "b", "c"])
+    y = torch.tensor([0] * 5 + [1] * 3 + [2] * 2)
+    torch.testing.assert_close(mc.prior_log_odds(y), torch.log(torch.tensor([0.5, 0.3, 0.2])))
+    binary = make_task("binary", ["neg", "pos"])
+    yb = torch.tensor([0] * 6 + [1] * 2)
+    torch.testing.assert_close(binary.prior_log_odds(yb), torch.log(torch.tensor([2 / 6])))
+    ml = make_task("multilabel", ["x", "y"])
+    yl = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    torch.testing.assert_close(ml.prior_log_odds(yl), torch.log(torch.tensor([2 / 2, 3 / 1])))
+    with pytest.raises(ValueError, match=r"\['y'\] are positive in every training sample"):
+        ml.prior_log_odds(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"class.* no samples"):
+        mc.prior_log_odds(torch.tensor([0, 0, 1]))
+    ordinal = make_task("ordinal", ["g0", "g1", "g2"])
+    with pytest.raises(ValueError, match="not defined for a ordinal task"):
+        ordinal.prior_log_odds(y)
+
+
 # -- binary ---------------------------------------------------------------------------------------
 def test_binary_decisions_columns_and_one_vs_rest():
     task = make_task("binary", ["neg", "pos"])

@@ -27,6 +27,7 @@ BAD = {
     "warmup_epochs": -1,
     "class_weights": "inverse",
     "sampling": "oversample",
+    "logit_adjust": -1.0,
     "early_stopping_patience": 0,
     "monitor": "",
     "mode": "up",

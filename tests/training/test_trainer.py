@@ -322,6 +322,51 @@ def test_balanced_sampling_and_class_weights_reach_the_loop(monkeypatch):
     assert None in seen_weights  # validation loss is unweighted
 
 
+class _BiasOnly(nn.Module):
+    """Logits that are one learnable bias per class: the fitted bias is the model's prior."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.num_classes = k
+        self.bias = nn.Parameter(torch.zeros(k))
+
+    def forward(self, x):
+        return self.bias.expand(x.shape[0], -1) + 0.0 * x.float().flatten(1).sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("tau", [0.0, 1.0])
+def test_logit_adjustment_trains_balanced_posteriors(tau):
+    # 48 / 12 / 4 samples: with the plain loss a bias-only model learns the prior, with the
+    # logit-adjusted loss (tau 1) its own probabilities are the balanced (uniform) posterior
+    labels = [0] * 48 + [1] * 12 + [2] * 4
+    train, val = make_ds(labels=labels), make_ds(n=30, seed=1, labels=[0, 1, 2] * 10)
+    model, last = _BiasOnly(3), {}
+    keep = LambdaCallback(on_epoch_end=lambda t, r: last.update(bias=t.model.bias.detach().clone()))
+    config = cfg(epochs=40, lr=0.05, logit_adjust=tau)
+    task = make_task("multiclass", CLASSES)
+    Trainer(model, task, config, progress=False, callbacks=[keep]).fit(train, val)
+    probs = torch.softmax(last["bias"], 0)  # the last epoch's, not the best-validation one
+    expected = torch.tensor([48, 12, 4]) / 64 if tau == 0 else torch.full((3,), 1 / 3)
+    torch.testing.assert_close(probs, expected.float(), atol=0.03, rtol=0)
+
+
+def test_logit_adjustment_needs_labels_up_front():
+    class NoLabels(torch.utils.data.Dataset):
+        def __init__(self, ds):
+            self.ds = ds
+
+        def __len__(self):
+            return len(self.ds)
+
+        def __getitem__(self, i):
+            return self.ds[i]
+
+    train, val = make_ds(), make_ds(n=16, seed=1)
+    trainer = Trainer(make_model(), make_task("multiclass", CLASSES), cfg(logit_adjust=1.0))
+    with pytest.raises(ValueError, match=r"logit_adjust=1\.0 needs every training label"):
+        trainer.fit(NoLabels(train), val)
+
+
 def test_aux_heads_add_weighted_losses():
     class WithAux(nn.Module):
         def __init__(self):

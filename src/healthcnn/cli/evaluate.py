@@ -21,7 +21,7 @@ def register(e: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--operating-points",
         metavar="FILE",
-        help='JSON list of {"rule": sensitivity|specificity|youden|fixed, "target": 0.9, '
+        help='JSON list of {"rule": sensitivity|specificity|youden|accuracy|fixed, "target": 0.9, '
         '"threshold": ..., "name": ...}',
     )
     e.add_argument("--target-sensitivity", type=float, metavar="T", default=None)

@@ -121,13 +121,21 @@ def _print_summary(result: dict[str, Any]) -> None:
             f"{run['test']['sensitivity']['value']:.3f}, specificity "
             f"{run['test']['specificity']['value']:.3f}; val AUC {run['val_auc']:.3f}"
         )
+        tuned = run["test_at_val_threshold"]
+        print(
+            f"{'':<11} at the validation-fitted threshold {tuned['threshold']:.3f}: accuracy "
+            f"{_ci(tuned['accuracy'])}; sensitivity {tuned['sensitivity']['value']:.3f}, "
+            f"specificity {tuned['specificity']['value']:.3f}"
+        )
     for name, s in result["approaches"].items():
         auc, acc = s["test_auc"], s["test_accuracy"]
         sd = "" if math.isnan(auc["sd"]) else f" +- {auc['sd']:.3f}"
         sd_acc = "" if math.isnan(acc["sd"]) else f" +- {acc['sd']:.3f}"
+        tuned = s["test_accuracy_val_threshold"]
         print(
             f"{name:<11} mean over {auc['n']} seed(s): test AUC {auc['mean']:.3f}{sd}, "
-            f"accuracy {acc['mean']:.3f}{sd_acc}"
+            f"accuracy {acc['mean']:.3f}{sd_acc} at 0.5, {tuned['mean']:.3f} at the "
+            f"validation-fitted threshold"
         )
     for t in result["paired_delong"]:
         print(

@@ -29,6 +29,7 @@ _TRAIN_FLAGS = {
     "precision": str,
     "class_weights": str,
     "sampling": str,
+    "logit_adjust": float,
     "early_stopping_patience": int,
     "backbone_lr_scale": float,
     "freeze_backbone_epochs": int,
@@ -71,6 +72,13 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", choices=["none", "basic", "strong"])
     p.add_argument("--class-weights", choices=["none", "balanced"])
     p.add_argument("--sampling", choices=["none", "balanced"])
+    p.add_argument(
+        "--logit-adjust",
+        type=float,
+        metavar="TAU",
+        help="logit-adjusted loss (Menon et al. 2021) with this tau, e.g. 1: the model's "
+        "probabilities then estimate class-balanced posteriors (default 0: plain loss)",
+    )
     p.add_argument("--early-stopping-patience", type=int)
     p.add_argument(
         "--backbone-lr-scale",

@@ -9,6 +9,8 @@ distinct validation scores. Rules (``fit(y_val, score_val)``):
   ``>= t`` (the most sensitive point that still reaches the target specificity);
 - ``"youden"``: the threshold maximising ``sensitivity + specificity - 1`` on validation (ties:
   the largest such threshold);
+- ``"accuracy"``: the threshold maximising validation accuracy at the validation prevalence
+  (ties: the one nearest 0.5, the conventional cut), for a test set drawn like validation;
 - ``"fixed"``: the ``threshold`` given (nothing is fitted).
 
 ``apply(y, score)`` never changes ``threshold_``: it reports sensitivity, specificity, PPV and
@@ -28,7 +30,7 @@ import numpy as np
 from ..metrics import npv, ppv, roc_curve, sensitivity, specificity
 from ..metrics.estimate import Estimate, as_binary_labels, as_scores
 
-RULES = ("sensitivity", "specificity", "youden", "fixed")
+RULES = ("sensitivity", "specificity", "youden", "accuracy", "fixed")
 
 
 class OperatingPoint:
@@ -63,7 +65,7 @@ class OperatingPoint:
             return f"{self.rule} >= {self.target:.2f}"
         if self.rule == "fixed":
             return f"threshold {self.threshold:g}"
-        return "youden"
+        return "max accuracy" if self.rule == "accuracy" else "youden"
 
     def __repr__(self) -> str:
         fitted = f", threshold_={self.threshold_:.6g}" if hasattr(self, "threshold_") else ""
@@ -99,6 +101,11 @@ class OperatingPoint:
                     f"cannot be fitted"
                 )
             i = int(reached[-1])
+        elif self.rule == "accuracy":
+            positives = int(y.sum())
+            correct = tpr * positives + (1.0 - fpr) * (len(y) - positives)
+            best = np.flatnonzero(correct >= correct.max() - 1e-9)
+            i = int(best[np.argmin(np.abs(thr[best] - 0.5))])
         else:
             j = tpr - fpr
             i = int(np.flatnonzero(j >= j.max() - 1e-12)[0])

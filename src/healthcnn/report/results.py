@@ -51,6 +51,7 @@ _RULES = {
     "specificity": "target specificity",
     "target_specificity": "target specificity",
     "youden": "Youden index (maximum sensitivity + specificity - 1)",
+    "accuracy": "maximum accuracy on the tuning split",
     "fixed": "fixed threshold",
 }
 

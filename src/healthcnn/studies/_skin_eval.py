@@ -117,9 +117,11 @@ def subgroups(y: np.ndarray, s: np.ndarray, ham: Ham10000) -> dict[str, list[dic
     }
 
 
-def seven_way(prep, run, ham: Ham10000) -> dict[str, Any] | None:
+def seven_way(prep, run, ham: Ham10000, split: str = "test") -> dict[str, Any] | None:
+    """The 7-way scores of ``run[split]`` (the images of ``ham``), or None for a model whose
+    training classes are coarser than the diagnoses."""
     dx = list(prep.base.leaves)
-    p = level_probs(prep, run, "test", dx)
+    p = level_probs(prep, run, split, dx)
     if p is None:
         return None
     y = np.array([dx.index(d) for d in ham.meta["dx"]], dtype=np.int64)

@@ -191,10 +191,11 @@ def _task(tree: Taxonomy, partition: Partition):
 
 
 def train_approach(
-    prep: Prepared, approach: str, cfg: SkinStudyConfig, seed: int
+    prep: Prepared, approach: str, cfg: SkinStudyConfig, seed: int, *, keep_fitted: bool = False
 ) -> dict[str, Any]:
     """Train one approach; returns test/val class probabilities ``(N, K)`` over its training
-    classes, the classes, the best epoch and the wall time."""
+    classes, the classes, the best epoch and the wall time (and with ``keep_fitted`` the
+    :class:`Fitted` model under ``"fitted"``)."""
     partition = prep.partitions[approach]
     task = _task(prep.tree, partition)
     train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
@@ -212,6 +213,8 @@ def train_approach(
     out["best_epoch"] = fitted.history.best_epoch
     out["epochs_run"] = len(fitted.history.epochs)
     out["seconds"] = fitted.seconds
+    if keep_fitted:
+        out["fitted"] = fitted
     return out
 
 

@@ -155,6 +155,16 @@ class Task:
         t = torch.as_tensor(targets).cpu()
         return torch.as_tensor(1.0 / counts, dtype=torch.float64)[t]
 
+    def prior_log_odds(self, targets: torch.Tensor) -> torch.Tensor:
+        """The training prior as a logit offset, one value per output (float32): ``log pi_k``
+        for softmax outputs, ``log(pi / (1 - pi))`` for sigmoid outputs. The logit-adjusted
+        loss (Menon et al., ICLR 2021) trains on ``logits + tau * offset``, so that the plain
+        logits estimate class-balanced posteriors."""
+        raise ValueError(
+            f"logit adjustment is not defined for a {self.kind} task: use class_weights or "
+            f"sampling='balanced' instead, or leave logit_adjust at 0"
+        )
+
     # -- logits -> loss, probabilities, predictions ----------------------------------------------
     def check_logits(self, logits: torch.Tensor) -> torch.Tensor:
         if logits.dim() != 2 or logits.shape[1] != self.num_outputs:

@@ -53,6 +53,10 @@ class BinaryTask(Task):
     def num_outputs(self) -> int:
         return 1
 
+    def prior_log_odds(self, targets):
+        counts = self.check_labels(targets)
+        return torch.tensor([np.log(counts[1] / counts[0])], dtype=torch.float32)
+
     def loss(self, logits, y, class_weights=None):
         z = self.check_logits(logits)[:, 0]
         per = F.binary_cross_entropy_with_logits(z, y.to(z.dtype), reduction="none")
@@ -95,6 +99,10 @@ class MulticlassTask(Task):
 
     kind: ClassVar[str] = "multiclass"
     scores_kappa: ClassVar[bool] = True
+
+    def prior_log_odds(self, targets):
+        counts = self.check_labels(targets)
+        return torch.tensor(np.log(counts / counts.sum()), dtype=torch.float32)
 
     def loss(self, logits, y, class_weights=None):
         w = None if class_weights is None else class_weights.to(logits.device, logits.dtype)
@@ -147,6 +155,14 @@ class MultilabelTask(Task):
             "balanced sampling is not defined for multilabel tasks (a sample has several "
             "labels); use class_weights='balanced' instead"
         )
+
+    def prior_log_odds(self, targets):
+        positives = self.check_labels(targets)
+        negatives = len(targets) - positives
+        if (negatives == 0).any():
+            missing = [self.classes[k] for k in np.flatnonzero(negatives == 0)]
+            raise ValueError(f"label(s) {missing} are positive in every training sample")
+        return torch.tensor(np.log(positives / negatives), dtype=torch.float32)
 
     def loss(self, logits, y, class_weights=None):
         z = self.check_logits(logits)

@@ -163,6 +163,11 @@ class TrainConfig:
         class_weights: ``"balanced"`` weights the loss by ``n / (K * count_k)`` (multi-label:
             ``pos_weight`` = negatives / positives).
         sampling: ``"balanced"`` draws training samples with replacement, each class equally.
+        logit_adjust: ``tau`` of the logit-adjusted loss (Menon et al., "Long-tail learning via
+            logit adjustment", ICLR 2021): the training loss sees ``logits + tau * log prior``
+            (sigmoid outputs: the prior's log-odds), so that the model's own probabilities
+            estimate class-balanced posteriors and their argmax targets balanced accuracy.
+            0 (the default): plain loss. Not defined for ordinal tasks.
         early_stopping_patience: stop after this many epochs without improvement (None: never).
         monitor / mode: validation metric picking the best epoch (``"auc"``/``"accuracy"``,
             mode ``"max"``; or ``"loss"``, mode ``"min"``).
@@ -190,6 +195,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     class_weights: str = "none"
     sampling: str = "none"
+    logit_adjust: float = 0.0
     early_stopping_patience: int | None = None
     monitor: str = "auc"
     mode: str = "max"
@@ -221,7 +227,7 @@ class TrainConfig:
             check.at_least(name, 1)
         for name in ("eval_batch_size", "early_stopping_patience"):
             check.at_least(name, 1, optional=True)
-        for name in ("weight_decay", "momentum", "aux_weight", "seed"):
+        for name in ("weight_decay", "momentum", "aux_weight", "seed", "logit_adjust"):
             check.at_least(name, 0)
         for name in ("lr", "gamma", "backbone_lr_scale"):
             check.above(name, 0)

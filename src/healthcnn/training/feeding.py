@@ -17,7 +17,8 @@ from .config import TrainConfig
 
 
 def check_weighting(config: TrainConfig, train_ds: DataSource) -> None:
-    """Balanced class weights or sampling need every training label up front: refuse data
+    """Balanced class weights or sampling and logit adjustment need every training label up
+    front: refuse data
     without a ``labels`` tensor, saying what to do."""
     for name, value in (("class_weights", config.class_weights), ("sampling", config.sampling)):
         if value == "balanced":
@@ -26,6 +27,12 @@ def check_weighting(config: TrainConfig, train_ds: DataSource) -> None:
                 f"{type(train_ds).__name__} has no `labels` tensor: give it one (one label "
                 f"per sample, in order) or leave {name} at 'none'"
             )
+    if config.logit_adjust:
+        raise ValueError(
+            f"logit_adjust={config.logit_adjust} needs every training label before training "
+            f"(the class prior), and the {type(train_ds).__name__} has no `labels` tensor: give "
+            f"it one (one label per sample, in order) or leave logit_adjust at 0"
+        )
 
 
 def training_loader(

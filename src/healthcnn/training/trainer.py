@@ -152,6 +152,7 @@ class Trainer:
         self._ddp: nn.Module | None = None
         self._val_shard: ArrayDataset | None = None
         self._loader: DataLoader | None = None
+        self._logit_offset: torch.Tensor | None = None
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -215,6 +216,10 @@ class Trainer:
         sample_weights = None
         if targets is not None and cfg.sampling == "balanced":
             sample_weights = task.balanced_sample_weights(targets)
+        self._logit_offset = None
+        if targets is not None and cfg.logit_adjust:
+            offset = cfg.logit_adjust * task.prior_log_odds(targets)
+            self._logit_offset = offset.to(self.device)
 
         model.to(self.device)
         self.policy.prepare_model(model)
@@ -445,12 +450,20 @@ class Trainer:
                 logits, aux = self.model.forward_with_aux(x)
             else:
                 logits = self.model(x)
-        loss = self.task.loss(logits.float(), y, class_weights)
+        loss = self.task.loss(self._adjusted(logits), y, class_weights)
         if isinstance(aux, torch.Tensor):
             aux = (aux,)
         for a in aux or ():
-            loss = loss + self.config.aux_weight * self.task.loss(a.float(), y, class_weights)
+            loss = loss + self.config.aux_weight * self.task.loss(
+                self._adjusted(a), y, class_weights
+            )
         return loss
+
+    def _adjusted(self, logits: torch.Tensor) -> torch.Tensor:
+        """Float logits, plus the logit adjustment's prior offset when one is configured (the
+        training loss only: validation and predictions use the plain logits)."""
+        logits = logits.float()
+        return logits if self._logit_offset is None else logits + self._logit_offset
 
     def _validate(self, val_ds: DataSource) -> tuple[float, dict[str, float]]:
         ctx = self._dist
