@@ -409,6 +409,11 @@ def main() -> int:
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--report", help="write a Markdown summary of --out to this file")
     p.add_argument(
+        "--recipe-report",
+        help="write the hamrec runs of --out below the pre-registration in this file "
+        "(docs/results-skin-recipes.md)",
+    )
+    p.add_argument(
         "--notes",
         help="with --report: a Markdown file of hand-written notes (what was tried, limits), "
         "included under its own heading",
@@ -419,6 +424,11 @@ def main() -> int:
         args.derma_model = args.ham_model = "simple_cnn"
         args.size, args.subsample, args.seeds = 32, 900, [0]
         args.curve_fractions = [0.5]
+    if args.recipe_report:
+        from skin_sweep_report import write_recipe_report
+
+        write_recipe_report(Path(args.out), Path(args.recipe_report))
+        return 0
     if args.report:
         from skin_sweep_report import write_report
 

@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong")
     p.add_argument("--class-weights", choices=["none", "balanced"], default="none")
     p.add_argument("--sampling", choices=["none", "balanced"], default="none")
+    p.add_argument(
+        "--logit-adjust",
+        type=float,
+        default=0.0,
+        metavar="TAU",
+        help="logit-adjusted loss with this tau (Menon et al. 2021; 0: plain loss)",
+    )
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     p.add_argument(
         "--curve-fractions",
@@ -81,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
                 augment=args.augment,
                 class_weights=args.class_weights,
                 sampling=args.sampling,
+                logit_adjust=args.logit_adjust,
                 precision=args.precision,
             ),
             **common,
