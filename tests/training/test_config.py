@@ -28,6 +28,7 @@ BAD = {
     "class_weights": "inverse",
     "sampling": "oversample",
     "logit_adjust": -1.0,
+    "ema_decay": 1.5,
     "early_stopping_patience": 0,
     "monitor": "",
     "mode": "up",

@@ -200,6 +200,46 @@ def test_resume_after_interruption_is_bit_exact(tmp_path, uninterrupted):
     assert len(list(tmp_path.glob("*.safetensors"))) == 1
 
 
+def test_weight_average_is_the_ema_of_every_step_and_is_what_is_kept():
+    decay, seen = 0.8, []
+    record = LambdaCallback(
+        on_batch_end=lambda t, e, b, v: seen.append({k: p.detach().clone()
+                                                     for k, p in t.model.named_parameters()})
+    )  # fmt: skip
+    model, history, _ = fit(cfg(epochs=1, ema_decay=decay), callbacks=[record])
+    expected = seen[0]
+    for step in seen[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * step[k] for k in expected}
+    kept = dict(model.named_parameters())
+    assert len(seen) == 4  # 64 samples in batches of 16
+    for name, value in expected.items():
+        torch.testing.assert_close(kept[name].detach(), value, rtol=1e-5, atol=1e-6)
+    # the live weights moved on without averaging; the model returned holds the average
+    name = next(iter(expected))
+    assert not torch.allclose(seen[-1][name], kept[name].detach())
+    _, plain_history, _ = fit(cfg(epochs=1))
+    assert history.column("val_loss") != plain_history.column("val_loss")
+
+
+def test_resume_with_weight_average_is_bit_exact(tmp_path):
+    config = cfg(epochs=3, ema_decay=0.9)
+    reference, ref_history, _ = fit(config)
+    with pytest.raises(TrainingInterrupted):
+        fit(config, out_dir=tmp_path, callbacks=[_stop_at(2)])
+    assert load_checkpoint(tmp_path).ema_state is not None
+    model, history, _ = fit(config, model=make_model(seed=7), out_dir=tmp_path, resume=True)
+    assert same(state(model), state(reference))
+    assert history.column("val_loss") == ref_history.column("val_loss")
+
+
+def test_resume_refuses_a_checkpoint_without_the_weight_average(tmp_path):
+    with pytest.raises(TrainingInterrupted):
+        fit(cfg(epochs=3), out_dir=tmp_path, callbacks=[_stop_at(1)])
+    # ema_decay is part of the config that must match
+    with pytest.raises(ValueError, match=r"ema_decay: saved None, now 0\.9"):
+        fit(cfg(epochs=3, ema_decay=0.9), out_dir=tmp_path, resume=True)
+
+
 def test_ctrl_c_mid_epoch_keeps_the_last_completed_epoch(tmp_path, uninterrupted):
     ref_state = uninterrupted[0]
     with pytest.raises(TrainingInterrupted, match="after 1 epoch") as info:

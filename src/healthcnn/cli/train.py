@@ -30,6 +30,7 @@ _TRAIN_FLAGS = {
     "class_weights": str,
     "sampling": str,
     "logit_adjust": float,
+    "ema_decay": float,
     "early_stopping_patience": int,
     "backbone_lr_scale": float,
     "freeze_backbone_epochs": int,
@@ -78,6 +79,13 @@ def register(p: argparse.ArgumentParser) -> None:
         metavar="TAU",
         help="logit-adjusted loss (Menon et al. 2021) with this tau, e.g. 1: the model's "
         "probabilities then estimate class-balanced posteriors (default 0: plain loss)",
+    )
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        metavar="D",
+        help="validate and keep an exponential moving average of the weights, updated every "
+        "step with this decay (e.g. 0.99); default: no averaging",
     )
     p.add_argument("--early-stopping-patience", type=int)
     p.add_argument(

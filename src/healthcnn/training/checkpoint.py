@@ -1,10 +1,10 @@
 """Resumable training checkpoints without pickles: one safetensors file plus one JSON file.
 
 ``out_dir/checkpoint-<epoch>-<token>.safetensors`` holds the tensors (the live model under
-``model.``, the best weights so far under ``best.``, the optimizer state under
-``optim.<param index>.<name>``); ``out_dir/checkpoint.json`` holds everything else (epoch,
-schedule position, RNG scheme, non-tensor optimizer state, history) and names the tensors file it
-belongs to, with its SHA-256.
+``model.``, the best weights so far under ``best.``, the weight average (when training keeps one)
+under ``ema.``, the optimizer state under ``optim.<param index>.<name>``);
+``out_dir/checkpoint.json`` holds everything else (epoch, schedule position, RNG scheme,
+non-tensor optimizer state, history) and names the tensors file it belongs to, with its SHA-256.
 
 Writes are atomic: each file goes to a temporary name, is flushed to disk and renamed into place,
 the tensors file first and the JSON last. A crash at any point leaves the previous JSON pointing
@@ -83,6 +83,7 @@ def save_checkpoint(
     optimizer_state: Mapping[str, Any],
     best_state: Mapping[str, torch.Tensor] | None,
     info: Mapping[str, Any],
+    ema_state: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a checkpoint of ``epoch`` completed epochs; returns the JSON's path.
 
@@ -95,6 +96,8 @@ def save_checkpoint(
     tensors = {f"model.{k}": _cpu_contiguous(v) for k, v in model_state.items()}
     if best_state is not None:
         tensors.update({f"best.{k}": _cpu_contiguous(v) for k, v in best_state.items()})
+    if ema_state is not None:
+        tensors.update({f"ema.{k}": _cpu_contiguous(v) for k, v in ema_state.items()})
     optim_tensors, optim_meta = flatten_optimizer_state(optimizer_state)
     tensors.update(optim_tensors)
     blob = st_save(tensors, metadata={"format": FORMAT})
@@ -118,14 +121,15 @@ def save_checkpoint(
 
 
 class Checkpoint:
-    """A loaded checkpoint: ``info`` (the JSON), ``model_state``, ``best_state`` (or None),
-    ``optimizer_state`` (ready for ``optimizer.load_state_dict``)."""
+    """A loaded checkpoint: ``info`` (the JSON), ``model_state``, ``best_state`` and
+    ``ema_state`` (or None), ``optimizer_state`` (ready for ``optimizer.load_state_dict``)."""
 
     def __init__(self, info: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         self.info = info
         self.epoch: int = info["epoch"]
         self.model_state = _strip(tensors, "model.")
         self.best_state = _strip(tensors, "best.") if info["has_best"] else None
+        self.ema_state = _strip(tensors, "ema.") or None
         self.optimizer_state = unflatten_optimizer_state(tensors, info["optimizer"])
 
 

@@ -168,6 +168,10 @@ class TrainConfig:
             (sigmoid outputs: the prior's log-odds), so that the model's own probabilities
             estimate class-balanced posteriors and their argmax targets balanced accuracy.
             0 (the default): plain loss. Not defined for ordinal tasks.
+        ema_decay: keep an exponential moving average of the weights (and batch-norm
+            statistics), updated after every optimisation step with this decay (e.g. 0.99 for a
+            few hundred steps, 0.999 for thousands); validation, the best epoch and the
+            returned model then use the averaged weights. None (the default): no averaging.
         early_stopping_patience: stop after this many epochs without improvement (None: never).
         monitor / mode: validation metric picking the best epoch (``"auc"``/``"accuracy"``,
             mode ``"max"``; or ``"loss"``, mode ``"min"``).
@@ -196,6 +200,7 @@ class TrainConfig:
     class_weights: str = "none"
     sampling: str = "none"
     logit_adjust: float = 0.0
+    ema_decay: float | None = None
     early_stopping_patience: int | None = None
     monitor: str = "auc"
     mode: str = "max"
@@ -233,6 +238,8 @@ class TrainConfig:
             check.above(name, 0)
         check.at_least("freeze_backbone_epochs", 0)
         check.above("max_grad_norm", 0, optional=True)
+        decay = check.value("ema_decay")
+        check.need("ema_decay", decay is None or 0 < decay < 1, "a number in (0, 1) or None")
         for name, valid in _TRAIN_CHOICES.items():
             check.choice(name, valid)
         check.text("monitor")

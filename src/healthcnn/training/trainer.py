@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from .._json import dumps
@@ -153,6 +154,7 @@ class Trainer:
         self._val_shard: ArrayDataset | None = None
         self._loader: DataLoader | None = None
         self._logit_offset: torch.Tensor | None = None
+        self._ema: AveragedModel | None = None
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -223,6 +225,12 @@ class Trainer:
 
         model.to(self.device)
         self.policy.prepare_model(model)
+        self._ema = None
+        if cfg.ema_decay is not None:
+            # torch's own weight averaging; buffers (batch-norm statistics) are averaged too
+            self._ema = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+            )
         self._setup_distributed(train_ds, val_ds)
         self._loader = training_loader(
             train_ds,
@@ -260,7 +268,7 @@ class Trainer:
                     )
                     logger.debug("epoch %d: %s", record.epoch, record.to_dict())
                     if history.add(record):
-                        self.best_state = _clone_state(model)
+                        self.best_state = _clone_state(self._evaluated())
                     history.stopped_early = self._should_stop(history)
                     self._save(epoch + 1, history)
                     self.callbacks.on_epoch_end(self, record)
@@ -368,6 +376,8 @@ class Trainer:
                 if cfg.max_grad_norm is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
+                if self._ema is not None:
+                    self._ema.update_parameters(model)
                 total += value * count
                 seen += count
                 bar.update(1, loss=total / seen)
@@ -465,10 +475,14 @@ class Trainer:
         logits = logits.float()
         return logits if self._logit_offset is None else logits + self._logit_offset
 
+    def _evaluated(self) -> nn.Module:
+        """The weights that are validated and kept: the running average when there is one."""
+        return self.model if self._ema is None else self._ema.module
+
     def _validate(self, val_ds: DataSource) -> tuple[float, dict[str, float]]:
         ctx = self._dist
         logits, labels = infer_logits(
-            self.model,
+            self._evaluated(),
             val_ds if ctx is None else self._val_shard,
             batch_size=self.config.effective_eval_batch_size,
             policy=self.policy,
@@ -515,6 +529,7 @@ class Trainer:
             model_state=self.model.state_dict(),
             optimizer_state=self.optimizer.state_dict(),
             best_state=self.best_state,
+            ema_state=None if self._ema is None else self._ema.state_dict(),
             info={
                 "config": cfg.to_dict(),
                 "task": self.task.to_dict(),
@@ -550,6 +565,13 @@ class Trainer:
         _match_state_layout(optimizer)
         if ckpt.best_state is not None:
             self.best_state = {k: v.to(self.device) for k, v in ckpt.best_state.items()}
+        if self._ema is not None:
+            if ckpt.ema_state is None:
+                raise ValueError(
+                    f"cannot resume: {self.checkpoint_path} holds no weight average for "
+                    f"ema_decay={self.config.ema_decay}; delete it to start over"
+                )
+            self._ema.load_state_dict(ckpt.ema_state)
         history = History.from_dict(ckpt.info["history"])
         history.stopped_early = self._should_stop(history)
         self._saved_epochs = ckpt.epoch
