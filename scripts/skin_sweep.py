@@ -114,7 +114,8 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     return out
 
 
-def _ham_config(args: argparse.Namespace, seed: int, out: str):
+def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce"):
+    """The HAM10000 study settings of the sweep; ``recipe`` names a ``HAM_RECIPES`` loss."""
     from healthcnn.studies.skin_taxonomy import SkinStudyConfig
 
     return SkinStudyConfig(
@@ -124,7 +125,7 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str):
         model=args.ham_model,
         seed=seed,
         split_seed=0,
-        train=_train_config(args, args.ham_epochs, seed, augment="strong"),
+        train=_train_config(args, args.ham_epochs, seed, augment="strong", **HAM_RECIPES[recipe]),
         curve_fractions=(),
         curve_seeds=(),
         subsample=args.subsample,
@@ -132,10 +133,10 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str):
     )
 
 
-def run_ham(seed: int, args: argparse.Namespace, folder: Path) -> dict:
+def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce") -> dict:
     from healthcnn.studies.skin_taxonomy import run_study
 
-    return run_study(_ham_config(args, seed, str(folder)))
+    return run_study(_ham_config(args, seed, str(folder), recipe))
 
 
 def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
@@ -201,13 +202,15 @@ def _prior(prep) -> list[float]:
     return [c / sum(counts) for c in counts]
 
 
-def run_curve(approach: str, fraction: float, seed: int, args: argparse.Namespace) -> dict:
+def run_curve(
+    approach: str, fraction: float, seed: int, args: argparse.Namespace, recipe: str = "ce"
+) -> dict:
     from healthcnn.studies.skin_taxonomy import curve_point, load_parts
     from healthcnn.tasks.taxonomy import load_taxonomy
 
-    cfg = _ham_config(args, seed, "")
+    cfg = _ham_config(args, seed, "", recipe)
     point = curve_point(cfg, load_taxonomy(cfg.taxonomy), load_parts(cfg), approach, fraction, seed)
-    return {"approach": approach, **point}
+    return {"approach": approach, "recipe": recipe, **point}
 
 
 def run_one(job: str, args: argparse.Namespace) -> None:
@@ -224,9 +227,10 @@ def run_one(job: str, args: argparse.Namespace) -> None:
     start = time.perf_counter()
     if kind == "derma":
         record = run_derma(rest[0], int(rest[1]), args)
-    elif kind == "ham":
-        study = run_ham(int(rest[0]), args, folder)
-        record = {"seed": int(rest[0]), "study": "study.json"}
+    elif kind == "ham":  # ham:<seed>[:<recipe>]
+        recipe = rest[1] if len(rest) > 1 else "ce"
+        study = run_ham(int(rest[0]), args, folder, recipe)
+        record = {"seed": int(rest[0]), "recipe": recipe, "study": "study.json"}
         record["summary"] = {
             a: {
                 "val_malignant_auc": ev["val_malignant_auc"],
@@ -252,8 +256,9 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         record["partition"] = study["taxonomy"]["partitions"]["partition"]
     elif kind == "hamrec":
         record = run_ham_recipe(rest[0], int(rest[1]), args)
-    elif kind == "curve":
-        record = run_curve(rest[0], float(rest[1]), int(rest[2]), args)
+    elif kind == "curve":  # curve:<approach>:<fraction>:<seed>[:<recipe>]
+        recipe = rest[3] if len(rest) > 3 else "ce"
+        record = run_curve(rest[0], float(rest[1]), int(rest[2]), args, recipe)
     else:
         raise SystemExit(f"unknown job {job!r}")
     record.update(

@@ -167,6 +167,16 @@ def test_evaluate_scores_a_perfect_model_as_perfect() -> None:
     seven = ev["seven_way"]
     assert seven["macro_auc"]["value"] == 1.0 and seven["accuracy"] == 1.0
     assert seven["balanced_accuracy"]["value"] == 1.0
+    # the same scores as a learning-curve point and on another split name
+    point = _skin_eval.curve_point(prep, {"classes": list(dx), "test": probs}, test, 1.0, 0)
+    assert point["balanced_accuracy"]["argmax"]["value"] == 1.0
+    assert point["balanced_accuracy"]["prior-corrected"]["value"] == 1.0
+    on_val = _skin_eval.seven_way(prep, {"classes": list(dx), "val": probs}, test, split="val")
+    assert on_val["balanced_accuracy"]["value"] == 1.0
+    # a model that always says nv: one class of seven found, balanced accuracy 1/7
+    constant = np.tile(np.where(np.arange(7) == dx.index("nv"), 0.9, 0.1 / 6), (len(y), 1))
+    flat = _skin_eval.curve_point(prep, {"classes": list(dx), "test": constant}, test, 1.0, 0)
+    assert flat["balanced_accuracy"]["argmax"]["value"] == pytest.approx(1 / 7)
     assert seven["mel_vs_nv_auc"]["value"] == 1.0
     # a model that swaps mel and nv: the 2-way question stays right for nv but not for mel
     swapped = probs.copy()

@@ -219,6 +219,14 @@ def curve_point(prep, run, ham: Ham10000, fraction: float, seed: int) -> dict[st
         dx = list(prep.base.leaves)
         y7 = np.array([dx.index(d) for d in ham.meta["dx"]])
         point["macro_auc"] = est(roc_auc(y7, seven, ci=None))
+        train_dx = prep.splits["train"].ham.meta["dx"].tolist()
+        prior = np.array([max(train_dx.count(d), 1) for d in dx], dtype=np.float64)
+        point["balanced_accuracy"] = {
+            "argmax": est(quiet(balanced_accuracy, y7, seven.argmax(axis=1), ci=None)),
+            "prior-corrected": est(
+                quiet(balanced_accuracy, y7, (seven / prior).argmax(axis=1), ci=None)
+            ),
+        }
     return point
 
 
