@@ -323,9 +323,28 @@ def _ensemble(records: list[dict], split: str, view: str, rule: str) -> dict:
     }
 
 
+def _chosen(rows: list[dict]) -> dict:
+    """The pre-registered rule: the highest mean validation balanced accuracy (to 3 decimals),
+    ties to the earlier configuration in the registered order."""
+    return max(rows, key=lambda r: (round(r["val_ba"], 3), -r["order"]))
+
+
+def chosen_configuration(folder: Path) -> tuple[str, str, str]:
+    """(loss, views, decision rule) chosen on validation among the hamrec runs in ``folder``."""
+    return _chosen(_recipe_rows(_load(folder, "hamrec")))["key"]
+
+
 def recipe_section(records: list[dict]) -> list[str]:
     """Every candidate's validation and test numbers, the validation-only choice, the chosen
     configuration's seed ensemble, and the targets."""
+    rows = _recipe_rows(records)
+    if not rows:
+        return ["No 7-way recipe runs in this folder.", ""]
+    chosen = _chosen(rows)
+    return _recipe_lines(rows, chosen)
+
+
+def _recipe_rows(records: list[dict]) -> list[dict]:
     rows = []
     for order, (recipe, view, rule) in enumerate(
         (r, v, u) for r in RECIPE_ORDER for v in VIEW_ORDER for u in RULE_ORDER
@@ -349,9 +368,10 @@ def recipe_section(records: list[dict]) -> list[str]:
                 "records": rs,
             }
         )
-    if not rows:
-        return ["No 7-way recipe runs in this folder.", ""]
-    chosen = max(rows, key=lambda r: (round(r["val_ba"], 3), -r["order"]))
+    return rows
+
+
+def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
     lines = [
         "## Results (every candidate; the choice used validation only)",
         "",
