@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+from healthcnn.studies.skin_taxonomy import RECIPES, recipe_train_config  # noqa: E402
+
 DERMA_RECIPES = {
     # AdamW + cosine (2 warm-up epochs), batch 128; the augmentation differs, and "epochs"
     # (where given) overrides --derma-epochs
@@ -38,13 +41,9 @@ DERMA_RECIPES = {
     "strong-e20": {"augment": "strong", "epochs": 20},
 }
 CURVE_FRACTIONS = (0.125, 0.25, 0.5)
-#: the 7-way recipes compared on validation balanced accuracy (``--ham-recipes``), each trained on
-#: the 7 diagnoses with the ``ham:`` runs' settings plus these TrainConfig changes
-HAM_RECIPES = {
-    "ce": {},
-    "logit-adjusted": {"logit_adjust": 1.0},
-    "class-weighted": {"class_weights": "balanced"},
-}
+#: the 7-way losses compared on validation balanced accuracy (``--ham-recipes``): the study's own
+#: table, so that a recipe tried here is exactly what ``healthcnn study skin-taxonomy`` runs
+HAM_RECIPES = tuple(RECIPES)
 #: how a 7-way recipe's probabilities become a decision (argmax of P / prior: the prior-corrected)
 HAM_RULES = ("argmax", "prior-corrected")
 
@@ -114,8 +113,14 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     return out
 
 
+def _ham_train(args: argparse.Namespace, seed: int, recipe: str):
+    return recipe_train_config(
+        recipe, args.ham_epochs, lr=args.lr, seed=seed, precision=args.precision
+    )
+
+
 def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce"):
-    """The HAM10000 study settings of the sweep; ``recipe`` names a ``HAM_RECIPES`` loss."""
+    """The HAM10000 study settings of the sweep; ``recipe`` names one of the study's RECIPES."""
     from healthcnn.studies.skin_taxonomy import SkinStudyConfig
 
     return SkinStudyConfig(
@@ -125,7 +130,7 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce
         model=args.ham_model,
         seed=seed,
         split_seed=0,
-        train=_train_config(args, args.ham_epochs, seed, augment="strong", **HAM_RECIPES[recipe]),
+        train=_ham_train(args, seed, recipe),
         curve_fractions=(),
         curve_seeds=(),
         subsample=args.subsample,
@@ -150,7 +155,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     from healthcnn.tasks.taxonomy import load_taxonomy
 
     cfg = _ham_config(args, seed, "")
-    train = _train_config(args, args.ham_epochs, seed, augment="strong", **HAM_RECIPES[recipe])
+    train = _ham_train(args, seed, recipe)
     cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",))
     prep = prepare(
         load_taxonomy(cfg.taxonomy),
@@ -396,7 +401,7 @@ def main() -> int:
     p.add_argument(
         "--ham-recipes",
         nargs="+",
-        choices=list(HAM_RECIPES),
+        choices=HAM_RECIPES,
         help="run only the 7-way recipe comparison (hamrec: jobs) of these recipes",
     )
     p.add_argument("--no-curve", dest="curve", action="store_false")

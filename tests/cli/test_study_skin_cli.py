@@ -63,3 +63,20 @@ def test_quick_study_json(data_root: Path, tmp_path: Path, capsys: pytest.Captur
     assert files and all(len(v) == 64 for v in files.values())
     assert any("ham10000" in k for k in files)
     assert result["learning_curve"]["approach"] in result["approaches"]
+
+
+@pytest.mark.data
+def test_quick_study_trains_the_chosen_recipe(data_root: Path, tmp_path: Path, capsys) -> None:
+    from healthcnn.studies.skin_taxonomy import DEFAULT_RECIPE, recipe_train_config
+
+    args = ["study", "skin-taxonomy", "--quick", "--data-dir", str(data_root), "--format", "json"]
+    assert main([*args, "--out", str(tmp_path / "default")]) == 0
+    train = json.loads(capsys.readouterr().out)["config"]["train"]
+    chosen = recipe_train_config(DEFAULT_RECIPE)
+    assert (train["logit_adjust"], train["class_weights"]) == (
+        chosen.logit_adjust,
+        chosen.class_weights,
+    )
+    assert main([*args, "--out", str(tmp_path / "la"), "--recipe", "logit-adjusted"]) == 0
+    train = json.loads(capsys.readouterr().out)["config"]["train"]
+    assert train["logit_adjust"] == 1.0 and train["class_weights"] == "none"

@@ -111,3 +111,73 @@ def test_report_verdicts_follow_the_numbers(tmp_path: Path) -> None:
 def test_empty_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"no result\.json files"):
         skin_sweep_report.write_report(tmp_path, tmp_path / "x.md")
+
+
+def _hamrec(recipe: str, seed: int, val: dict, test: dict, probs: list[list[float]]) -> dict:
+    """A 7-way recipe run: balanced accuracies per (split, view) and rule; 2 test images."""
+
+    def scores(ba: dict) -> dict:
+        return {
+            f"{split}_{view}": {
+                "macro_auc": 0.9,
+                "balanced_accuracy": dict(ba[split]),
+                "accuracy": 0.8,
+            }
+            for split in ("val", "test")
+            for view in ("plain", "tta")
+        }
+
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "scores": scores({"val": val, "test": test}),
+        "classes": ["a", "b"],
+        "train_prior": [0.9, 0.1],
+        "labels": {"val": [0, 1], "test": [0, 1]},
+        "probabilities": {k: probs for k in ("val_plain", "val_tta", "test_plain", "test_tta")},
+        "seconds": 60.0,
+        "train_config": {"epochs": 8},
+        "size": 64,
+        "device_name": "test CPU",
+        "torch": "2.x",
+    }
+
+
+def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_path):
+    # logit-adjusted wins on validation (0.60) although ce's test numbers are higher
+    good_val = {"argmax": 0.60, "prior-corrected": 0.50}
+    runs = {
+        "hamrec-ce-0": _hamrec("ce", 0, {"argmax": 0.40, "prior-corrected": 0.55},
+                               {"argmax": 0.9, "prior-corrected": 0.9}, [[0.8, 0.2], [0.7, 0.3]]),
+        "hamrec-logit-adjusted-0": _hamrec("logit-adjusted", 0, good_val,
+                                           {"argmax": 0.5, "prior-corrected": 0.4},
+                                           [[0.6, 0.4], [0.4, 0.6]]),
+        "hamrec-logit-adjusted-1": _hamrec("logit-adjusted", 1, good_val,
+                                           {"argmax": 0.7, "prior-corrected": 0.4},
+                                           [[0.6, 0.4], [0.45, 0.55]]),
+    }  # fmt: skip
+    for name, record in runs.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text(json.dumps(record))
+    # plain and tta tie at 0.600: the registered order takes plain
+    assert skin_sweep_report.chosen_configuration(tmp_path) == (
+        "logit-adjusted",
+        "plain",
+        "argmax",
+    )
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "# Pre-registration\n\nfixed text\n\n" + skin_sweep_report.RESULTS_MARK + "\nold\n"
+    )
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
+    skin_sweep_report.write_recipe_report(tmp_path, doc)  # a rerun replaces, never appends
+    text = doc.read_text()
+    assert text.startswith("# Pre-registration\n\nfixed text\n") and "old" not in text
+    assert text.count(skin_sweep_report.RESULTS_MARK) == 1
+    assert "**logit-adjusted, plain, argmax** (0.600)" in text
+    assert "balanced accuracy 0.600, macro AUC 0.900" in text  # mean of 0.5 and 0.7
+    # the 2-seed ensemble averages the probabilities: both test images right
+    assert "test balanced accuracy 1.000, macro AUC 1.000" in text
+    assert "**not reached** (0.600, 0.150 short)" in text
+    with pytest.raises(SystemExit, match="no hamrec"):
+        skin_sweep_report.write_recipe_report(tmp_path / "ce-none", doc)

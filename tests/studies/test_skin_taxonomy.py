@@ -186,3 +186,27 @@ def test_evaluate_scores_a_perfect_model_as_perfect() -> None:
     assert ev["seven_way"]["mel_vs_nv_auc"]["value"] == 0.0
     assert ev["seven_way"]["sensitivity"]["mel"]["value"] == 0.0
     assert ev["seven_way"]["sensitivity"]["bcc"]["value"] == 1.0
+
+
+def test_recipe_train_config_is_the_sweep_settings_plus_the_loss() -> None:
+    from healthcnn.studies.skin_taxonomy import recipe_train_config
+
+    base = recipe_train_config("ce", 8)
+    assert (base.optimizer, base.schedule, base.warmup_epochs, base.augment) == (
+        "adamw",
+        "cosine",
+        2,
+        "strong",
+    )
+    assert (base.weight_decay, base.batch_size, base.logit_adjust) == (0.05, 128, 0.0)
+    la = recipe_train_config("logit-adjusted", 1, seed=3)
+    assert la.differences(base) == {
+        "epochs": (1, 8),
+        "warmup_epochs": (0, 2),
+        "logit_adjust": (1.0, 0.0),
+        "seed": (3, 0),
+    }
+    both = recipe_train_config("class-weighted", 8, logit_adjust=0.5)
+    assert (both.class_weights, both.logit_adjust) == ("balanced", 0.5)
+    with pytest.raises(ValueError, match="recipe must be one of"):
+        recipe_train_config("focal")

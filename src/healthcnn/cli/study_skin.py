@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._json import dumps
-from ..training import TrainConfig
+from ..studies.skin_taxonomy import DEFAULT_EPOCHS, DEFAULT_RECIPE, RECIPES
 from . import add_study_options, parse_numbers
 from .config import check_device
 
@@ -28,19 +28,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-refine", dest="refine", action="store_false", help="do not split leaves by body site"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default=DEFAULT_RECIPE,
+        help=f"the loss: ce (plain cross-entropy), logit-adjusted (tau 1, Menon et al. 2021) or "
+        f"class-weighted; default {DEFAULT_RECIPE} "
+        f"(docs/results-skin-recipes.md compares them)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=DEFAULT_EPOCHS,
+        help=f"default {DEFAULT_EPOCHS}, the measured recipe's",
+    )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong")
-    p.add_argument("--class-weights", choices=["none", "balanced"], default="none")
+    p.add_argument(
+        "--class-weights", choices=["none", "balanced"], help="default: the recipe's (none)"
+    )
     p.add_argument("--sampling", choices=["none", "balanced"], default="none")
     p.add_argument(
         "--logit-adjust",
         type=float,
-        default=0.0,
         metavar="TAU",
-        help="logit-adjusted loss with this tau (Menon et al. 2021; 0: plain loss)",
+        help="logit-adjusted loss with this tau (0: plain loss); default: the recipe's",
     )
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
     p.add_argument(
@@ -55,7 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
-    from ..studies.skin_taxonomy import SkinStudyConfig, quick_config, run_study, summarize
+    from ..studies.skin_taxonomy import (
+        SkinStudyConfig,
+        quick_config,
+        recipe_train_config,
+        run_study,
+        summarize,
+    )
 
     common = {
         "taxonomy": args.taxonomy,
@@ -65,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     if args.quick:
-        cfg = quick_config(args.out, args.data_dir, **common)
+        cfg = quick_config(args.out, args.data_dir, args.recipe, **common)
     else:
         cfg = SkinStudyConfig(
             out=args.out,
@@ -77,19 +97,23 @@ def _run(args: argparse.Namespace) -> int:
                 args.curve_fractions, float, "--curve-fractions", allow_empty=True
             ),
             curve_seeds=parse_numbers(args.curve_seeds, int, "--curve-seeds", allow_empty=True),
-            train=TrainConfig(
+            train=recipe_train_config(
+                args.recipe,
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 lr=args.lr,
-                optimizer="adamw",
                 weight_decay=args.weight_decay,
-                schedule="cosine",
-                warmup_epochs=min(2, args.epochs - 1),
                 augment=args.augment,
-                class_weights=args.class_weights,
                 sampling=args.sampling,
-                logit_adjust=args.logit_adjust,
                 precision=args.precision,
+                **{
+                    k: v
+                    for k, v in (
+                        ("class_weights", args.class_weights),
+                        ("logit_adjust", args.logit_adjust),
+                    )
+                    if v is not None
+                },
             ),
             **common,
         )
