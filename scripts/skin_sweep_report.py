@@ -391,16 +391,22 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
             f"{r['seconds']:.0f} |"
         )
     recipe, view, rule = chosen["key"]
-    ens = _ensemble(chosen["records"], "test", view, rule)
-    ens_val = _ensemble(chosen["records"], "val", view, rule)
     ba, auc = statistics.mean(chosen["test_ba"]), statistics.mean(chosen["test_auc"])
+    if all("probabilities" in r for r in chosen["records"]):
+        ens = _ensemble(chosen["records"], "test", view, rule)
+        ens_val = _ensemble(chosen["records"], "val", view, rule)
+        ensemble = (
+            f"The {ens['n']}-seed ensemble of this configuration: validation balanced accuracy "
+            f"{ens_val['balanced_accuracy']:.3f}, test balanced accuracy "
+            f"{ens['balanced_accuracy']:.3f}, macro AUC {ens['macro_auc']:.3f}."
+        )
+    else:
+        ensemble = "(These result files hold no probabilities, so no seed ensemble is scored.)"
     lines += [
         "",
         f"Chosen on mean validation balanced accuracy: **{recipe}, {view}, {rule}** "
         f"({chosen['val_ba']:.3f}). Test, mean of {len(chosen['seeds'])} seeds: balanced "
-        f"accuracy {ba:.3f}, macro AUC {auc:.3f}. The {ens['n']}-seed ensemble of this "
-        f"configuration: validation balanced accuracy {ens_val['balanced_accuracy']:.3f}, test "
-        f"balanced accuracy {ens['balanced_accuracy']:.3f}, macro AUC {ens['macro_auc']:.3f}.",
+        f"accuracy {ba:.3f}, macro AUC {auc:.3f}. {ensemble}",
         "",
         f"- Target macro AUC >= {HAM_TARGET['macro_auc']:.2f}: "
         + (

@@ -179,5 +179,13 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
     # the 2-seed ensemble averages the probabilities: both test images right
     assert "test balanced accuracy 1.000, macro AUC 1.000" in text
     assert "**not reached** (0.600, 0.150 short)" in text
+    # the copies kept in docs/results-data hold no probabilities: no ensemble, said so
+    for name, record in runs.items():
+        record.pop("probabilities")
+        (tmp_path / name / "result.json").write_text(json.dumps(record))
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
+    text = doc.read_text()
+    assert "no seed ensemble is scored" in text and "ensemble of this" not in text
+    assert "balanced accuracy 0.600, macro AUC 0.900" in text
     with pytest.raises(SystemExit, match="no hamrec"):
         skin_sweep_report.write_recipe_report(tmp_path / "ce-none", doc)

@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=list(RECIPES),
         default=DEFAULT_RECIPE,
         help=f"the loss: ce (plain cross-entropy), logit-adjusted (tau 1, Menon et al. 2021) or "
-        f"class-weighted; default {DEFAULT_RECIPE} "
-        f"(docs/results-skin-recipes.md compares them)",
+        f"class-weighted; default {DEFAULT_RECIPE}, chosen on validation balanced accuracy with "
+        f"the prior-corrected decision rule (docs/results-skin-recipes.md)",
     )
     p.add_argument(
         "--epochs",
