@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import platform
 import statistics
 import sys
@@ -213,7 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         config["scratch"] = str(scratch)
         start = time.perf_counter()
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
+        from healthcnn._lifeline import exit_with_parent
+
+        # the workers end with this process, so a stopped sweep stops training too
+        with ProcessPoolExecutor(
+            max_workers=args.jobs,
+            mp_context=ctx,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {pool.submit(run_one, n, s, config): (n, s) for n, s in jobs}
             for fut in as_completed(futures):
                 n, s = futures[fut]

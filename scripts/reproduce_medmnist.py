@@ -93,7 +93,7 @@ def sweep(args: argparse.Namespace) -> int:
     # One process per run, at most --jobs at a time.
     running: list[subprocess.Popen] = []
     failed = 0
-    base = [sys.executable, __file__, "--one"]
+    base = [sys.executable, __file__, "--parent-pid", str(os.getpid()), "--one"]
     passthrough = [
         "--epochs",
         str(args.epochs),
@@ -197,6 +197,8 @@ def main() -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default=str(ROOT / "runs" / "medmnist-repro"))
     p.add_argument("--one", help=argparse.SUPPRESS)
+    # set by the sweep for its job processes: a job ends when the sweep that started it is gone
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--report", type=Path, help="folder of finished runs -> docs/results.md")
     p.add_argument("--report-out", type=Path, default=ROOT / "docs" / "results.md")
     args = p.parse_args()
@@ -204,6 +206,10 @@ def main() -> int:
         report(args.report, args.report_out)
         return 0
     if args.one:
+        if args.parent_pid is not None:
+            from healthcnn._lifeline import exit_with_parent
+
+            exit_with_parent(args.parent_pid)
         dataset, seed = args.one.split(":")
         print(json.dumps(run_one(dataset, int(seed), args)), flush=True)
         return 0

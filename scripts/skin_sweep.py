@@ -323,7 +323,8 @@ def _run_jobs(jobs: list[str], args: argparse.Namespace, deadline: float) -> tup
             print(f"time limit: stopped {len(running)} runs, skipped {len(pending)}", flush=True)
             return failed, len(running) + len(pending)
         while pending and len(running) < args.jobs:
-            cmd = [sys.executable, __file__, "--one", pending.pop(0), *_passthrough(args)]
+            job, parent = pending.pop(0), ["--parent-pid", str(os.getpid())]
+            cmd = [sys.executable, __file__, "--one", job, *parent, *_passthrough(args)]
             running.append(subprocess.Popen(cmd, env=env))
         time.sleep(0.5)
     return failed, 0
@@ -417,6 +418,8 @@ def main() -> int:
         help="CPU smoke test: 1 epoch, small CNN, 32 px, 900 lesions, one seed",
     )
     p.add_argument("--one", help=argparse.SUPPRESS)
+    # set by the sweep for its job processes: a job ends when the sweep that started it is gone
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--report", help="write a Markdown summary of --out to this file")
     p.add_argument(
         "--recipe-report",
@@ -445,6 +448,10 @@ def main() -> int:
         write_report(Path(args.out), Path(args.report), Path(args.notes) if args.notes else None)
         return 0
     if args.one:
+        if args.parent_pid is not None:
+            from healthcnn._lifeline import exit_with_parent
+
+            exit_with_parent(args.parent_pid)
         run_one(args.one, args)
         return 0
     return sweep(args)
