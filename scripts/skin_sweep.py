@@ -44,8 +44,6 @@ CURVE_FRACTIONS = (0.125, 0.25, 0.5)
 #: the 7-way losses compared on validation balanced accuracy (``--ham-recipes``): the study's own
 #: table, so that a recipe tried here is exactly what ``healthcnn study skin-taxonomy`` runs
 HAM_RECIPES = tuple(RECIPES)
-#: how a 7-way recipe's probabilities become a decision (argmax of P / prior: the prior-corrected)
-HAM_RULES = ("argmax", "prior-corrected")
 
 
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
@@ -187,7 +185,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
             }
             probs[f"{split}_{view}"] = _skin_eval.level_probs(prep, run, key, seven["classes"])
     out["classes"] = list(prep.base.leaves)
-    out["train_prior"] = _prior(prep)
+    out["train_prior"] = _skin_eval.train_prior(prep).tolist()
     out["labels"] = {
         s: [out["classes"].index(d) for d in prep.splits[s].ham.meta["dx"]] for s in ("val", "test")
     }
@@ -198,13 +196,6 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size
     return out
-
-
-def _prior(prep) -> list[float]:
-    dx = list(prep.base.leaves)
-    train_dx = prep.splits["train"].ham.meta["dx"].tolist()
-    counts = [max(train_dx.count(d), 1) for d in dx]
-    return [c / sum(counts) for c in counts]
 
 
 def run_curve(

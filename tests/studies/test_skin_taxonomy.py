@@ -210,3 +210,20 @@ def test_recipe_train_config_is_the_sweep_settings_plus_the_loss() -> None:
     assert (both.class_weights, both.logit_adjust) == ("balanced", 0.5)
     with pytest.raises(ValueError, match="recipe must be one of"):
         recipe_train_config("focal")
+
+
+def test_decision_rules_and_training_prior() -> None:
+    probs = np.array([[0.6, 0.4], [0.95, 0.05]])
+    assert _skin_eval.decide(probs, [0.9, 0.1], "argmax").tolist() == [0, 0]
+    # divided by the prior: 0.67 vs 4.0, and 1.06 vs 0.5
+    assert _skin_eval.decide(probs, [0.9, 0.1], "prior-corrected").tolist() == [1, 0]
+    with pytest.raises(ValueError, match="rule must be one of"):
+        _skin_eval.decide(probs, [0.9, 0.1], "threshold")
+    prep = prepare(load_taxonomy("ham10000"), _parts(), refine=True, max_class_size=40)
+    prior = _skin_eval.train_prior(prep)
+    train_dx = prep.splits["train"].ham.meta["dx"].tolist()
+    counts = [train_dx.count(d) for d in prep.base.leaves]
+    assert prior.sum() == pytest.approx(1.0)
+    assert prior.tolist() == pytest.approx(
+        [max(c, 1) / sum(max(k, 1) for k in counts) for c in counts]
+    )

@@ -117,6 +117,26 @@ def subgroups(y: np.ndarray, s: np.ndarray, ham: Ham10000) -> dict[str, list[dic
     }
 
 
+#: how 7-way probabilities become a decision: the most probable class, or the prior-corrected one
+DECISION_RULES = ("argmax", "prior-corrected")
+
+
+def train_prior(prep) -> np.ndarray:
+    """The 7 diagnoses' prevalence in the training split (a diagnosis with no training image
+    counts once, so the prior-corrected rule never divides by zero)."""
+    train_dx = prep.splits["train"].ham.meta["dx"].tolist()
+    counts = np.array([max(train_dx.count(d), 1) for d in prep.base.leaves], dtype=np.float64)
+    return counts / counts.sum()
+
+
+def decide(probs: np.ndarray, prior: Sequence[float], rule: str) -> np.ndarray:
+    """The decided class per row of ``probs`` under one of :data:`DECISION_RULES`."""
+    if rule not in DECISION_RULES:
+        raise ValueError(f"rule must be one of {DECISION_RULES}, got {rule!r}")
+    p = np.asarray(probs, dtype=np.float64)
+    return (p / np.asarray(prior) if rule == "prior-corrected" else p).argmax(axis=1)
+
+
 def seven_way(prep, run, ham: Ham10000, split: str = "test") -> dict[str, Any] | None:
     """The 7-way scores of ``run[split]`` (the images of ``ham``), or None for a model whose
     training classes are coarser than the diagnoses."""
@@ -125,11 +145,8 @@ def seven_way(prep, run, ham: Ham10000, split: str = "test") -> dict[str, Any] |
     if p is None:
         return None
     y = np.array([dx.index(d) for d in ham.meta["dx"]], dtype=np.int64)
-    train_dx = prep.splits["train"].ham.meta["dx"].tolist()
-    prior = np.array([max(train_dx.count(d), 1) for d in dx], dtype=np.float64)
-    prior /= prior.sum()
-    pred = p.argmax(axis=1)
-    pred_bal = (p / prior).argmax(axis=1)
+    prior = train_prior(prep)
+    pred, pred_bal = (decide(p, prior, rule) for rule in DECISION_RULES)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateMetricWarning)
         per_class = {
@@ -219,13 +236,10 @@ def curve_point(prep, run, ham: Ham10000, fraction: float, seed: int) -> dict[st
         dx = list(prep.base.leaves)
         y7 = np.array([dx.index(d) for d in ham.meta["dx"]])
         point["macro_auc"] = est(roc_auc(y7, seven, ci=None))
-        train_dx = prep.splits["train"].ham.meta["dx"].tolist()
-        prior = np.array([max(train_dx.count(d), 1) for d in dx], dtype=np.float64)
+        prior = train_prior(prep)
         point["balanced_accuracy"] = {
-            "argmax": est(quiet(balanced_accuracy, y7, seven.argmax(axis=1), ci=None)),
-            "prior-corrected": est(
-                quiet(balanced_accuracy, y7, (seven / prior).argmax(axis=1), ci=None)
-            ),
+            rule: est(quiet(balanced_accuracy, y7, decide(seven, prior, rule), ci=None))
+            for rule in DECISION_RULES
         }
     return point
 
