@@ -8,10 +8,11 @@ immunohistochemistry``), so a tiny network can tell them apart in one or two epo
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
+
+from csv_rows import write_rows
 
 SOURCES = {"fundus": "retina", "histology": "immunohistochemistry"}
 #: the split of each pair of patients (one of each class), in turn
@@ -59,8 +60,5 @@ def write_image_folder(
                 }
             )
     csv_path = folder / "labels.csv"
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(csv_path, rows)
     return csv_path

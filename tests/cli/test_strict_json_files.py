@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from _image_folder import write_image_folder
 
+from csv_rows import write_rows
 from healthcnn.cli import main
 
 
@@ -18,10 +19,7 @@ def _one_class_val(csv_path: Path) -> None:
     with csv_path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     rows = [r for r in rows if r["split"] != "val" or r["label"] == "fundus"]
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(csv_path, rows)
 
 
 def _printed(args: list[str], capsys) -> str:

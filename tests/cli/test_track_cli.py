@@ -3,7 +3,6 @@ readers; ``--quiet``; the CLI's logging; the run record in the bundle."""
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from csv_rows import write_rows
 from healthcnn._provenance import sha256_of
 from healthcnn.cli import main
 
@@ -27,10 +27,7 @@ def _folder(tmp_path: Path, n: int = 30) -> Path:
         split = ("train", "train", "train", "val", "test")[i % 5]
         rows.append({"path": f"img/{i}.png", "label": i % 2, "split": split})
     path = tmp_path / "data.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, rows)
     return path
 
 

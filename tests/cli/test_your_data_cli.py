@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from _image_folder import write_image_folder
 
+from csv_rows import write_rows
 from healthcnn.cli import main
 from healthcnn.metrics import roc_auc
 
@@ -140,10 +141,7 @@ def _multilabel_folder(folder: Path) -> Path:
             Image.fromarray(mixed).save(folder / r["path"])
             r["labels"] = "fundus;histology"
     out = folder / "multi.csv"
-    with out.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(out, rows)
     return out
 
 

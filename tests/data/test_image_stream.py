@@ -3,7 +3,6 @@ budget; the same pixels, batches and weights as the in-memory path."""
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from csv_rows import write_rows
 from healthcnn.cli import main
 from healthcnn.data.arrays import ArrayDataset
 from healthcnn.data.image_stream import ImageFileDataset, decoded_size
@@ -43,10 +43,7 @@ def _folder(tmp_path: Path, n: int = 48, size: tuple[int, int] = (12, 16)) -> Pa
             }
         )
     path = tmp_path / "images.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, rows)
     return path
 
 

@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from csv_rows import write_rows
 from healthcnn.data import images as images_module
 from healthcnn.data.images import load_image_csv
 from healthcnn.data.root import DataError
 
 pytestmark = pytest.mark.data
-
-
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def ham_folder(data_root: Path, tmp_path: Path) -> tuple[Path, list[dict[str, st
                     "image_id": r["image_id"],
                 }
             )
-    return _write_csv(tmp_path / "ham.csv", rows), rows
+    return write_rows(tmp_path / "ham.csv", rows), rows
 
 
 def test_load_resized_with_groups(
