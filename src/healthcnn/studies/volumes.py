@@ -221,16 +221,15 @@ def _score(fitted: Fitted, ds, cfg) -> tuple[np.ndarray, np.ndarray]:
     return pred.labels.astype(np.int64).reshape(-1), pred.scores.astype(np.float64).reshape(-1)
 
 
-def score_test(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """Test AUC (DeLong CI); accuracy, sensitivity and specificity at ``threshold`` (a volume is
-    positive when its probability is ``>= threshold``; Wilson CIs), as plain dicts.
-    Sensitivity and specificity show what the accuracy is made of: on a set with 23% positives,
-    calling everything negative already scores 0.77."""
+def score_decisions(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Accuracy, sensitivity and specificity at ``threshold`` (a volume is positive when its
+    probability is ``>= threshold``; Wilson CIs), as plain dicts. Sensitivity and specificity
+    show what the accuracy is made of: on a set with 23% positives, calling everything negative
+    already scores 0.77."""
     predicted = scores >= threshold
     positive = labels == 1
     return {
         "threshold": float(threshold),
-        "auc": roc_auc(labels, scores, ci="delong").as_dict(),
         "accuracy": proportion_ci(
             int((predicted == positive).sum()), len(labels), method="wilson"
         ).as_dict(),
@@ -240,6 +239,14 @@ def score_test(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -
         "specificity": proportion_ci(
             int((~predicted & ~positive).sum()), int((~positive).sum()), method="wilson"
         ).as_dict(),
+    }
+
+
+def score_test(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """Test AUC (DeLong CI) and :func:`score_decisions` at ``threshold``, as plain dicts."""
+    return {
+        "auc": roc_auc(labels, scores, ci="delong").as_dict(),
+        **score_decisions(labels, scores, threshold),
     }
 
 
@@ -288,14 +295,15 @@ def run_approach(
     best = history.best_epoch
     # the decision threshold that maximises validation accuracy, fixed before test is scored
     threshold = OperatingPoint("accuracy").fit(val_labels, val_scores).threshold_
+    val_scored = score_test(val_labels, val_scores)
     record.update(
         best_epoch=best,
         epochs_run=len(history.epochs),
-        val_auc=float(roc_auc(val_labels, val_scores, ci=None).value),
-        val=score_test(val_labels, val_scores),
-        val_at_val_threshold=score_test(val_labels, val_scores, threshold),
+        val_auc=val_scored["auc"]["value"],
+        val=val_scored,
+        val_at_val_threshold=score_decisions(val_labels, val_scores, threshold),
         test=score_test(labels, scores),
-        test_at_val_threshold=score_test(labels, scores, threshold),
+        test_at_val_threshold=score_decisions(labels, scores, threshold),
         seconds=round(seconds, 1),
         seconds_per_epoch=round(seconds / max(len(history.epochs), 1), 1),
         val_auc_per_epoch=[e.val_metrics.get("auc") for e in history.epochs],
