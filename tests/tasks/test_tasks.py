@@ -221,7 +221,7 @@ def test_prior_log_odds_per_kind():
     with pytest.raises(ValueError, match=r"class.* no samples"):
         mc.prior_log_odds(torch.tensor([0, 0, 1]))
     ordinal = make_task("ordinal", ["g0", "g1", "g2"])
-    with pytest.raises(ValueError, match="not defined for a ordinal task"):
+    with pytest.raises(ValueError, match="not defined for ordinal tasks"):
         ordinal.prior_log_odds(y)
 
 

@@ -161,7 +161,7 @@ class Task:
         loss (Menon et al., ICLR 2021) trains on ``logits + tau * offset``, so that the plain
         logits estimate class-balanced posteriors."""
         raise ValueError(
-            f"logit adjustment is not defined for a {self.kind} task: use class_weights or "
+            f"logit adjustment is not defined for {self.kind} tasks: use class_weights or "
             f"sampling='balanced' instead, or leave logit_adjust at 0"
         )
 
