@@ -323,9 +323,16 @@ def _chosen(rows: list[dict]) -> dict:
     return max(rows, key=lambda r: (round(r["val_ba"], 3), -r["order"]))
 
 
-def chosen_configuration(folder: Path) -> tuple[str, str, str]:
-    """(loss, views, decision rule) chosen on validation among the hamrec runs in ``folder``."""
-    return _chosen(_recipe_rows(_load(folder, "hamrec")))["key"]
+def _load_recipe_runs(folder: Path) -> list[dict]:
+    """The ``hamrec-*`` runs in ``folder`` and in its subfolders (one per setting of a later
+    round, e.g. ``128px-8ep/``)."""
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("**/hamrec-*/result.json"))]
+
+
+def chosen_configuration(folder: Path) -> tuple[str, int, int, str, str]:
+    """(loss, image px, epochs, views, decision rule) chosen on validation among the hamrec
+    runs in ``folder`` and its subfolders."""
+    return _chosen(_recipe_rows(_load_recipe_runs(folder)))["key"]
 
 
 def recipe_section(records: list[dict]) -> list[str]:
@@ -338,12 +345,23 @@ def recipe_section(records: list[dict]) -> list[str]:
     return _recipe_lines(rows, chosen)
 
 
+def _setting(record: dict) -> tuple[int, int]:
+    return record["size"], record["train_config"]["epochs"]
+
+
 def _recipe_rows(records: list[dict]) -> list[dict]:
+    """One row per (setting, loss, views, rule) with runs, in the registered tie order: the
+    cheaper setting first (pixels x epochs), then loss, views and rule as round 1."""
+    settings = sorted({_setting(r) for r in records}, key=lambda s: (s[0] * s[0] * s[1], s[0]))
+    combos = [
+        (s, r, v, u) for s in settings for r in RECIPE_ORDER for v in VIEW_ORDER for u in RULE_ORDER
+    ]
     rows = []
-    for order, (recipe, view, rule) in enumerate(
-        (r, v, u) for r in RECIPE_ORDER for v in VIEW_ORDER for u in RULE_ORDER
-    ):
-        rs = sorted((r for r in records if r["recipe"] == recipe), key=lambda r: r["seed"])
+    for order, (setting, recipe, view, rule) in enumerate(combos):
+        rs = sorted(
+            (r for r in records if r["recipe"] == recipe and _setting(r) == setting),
+            key=lambda r: r["seed"],
+        )
         if not rs:
             continue
         val_ba = [r["scores"][f"val_{view}"]["balanced_accuracy"][rule] for r in rs]
@@ -351,7 +369,7 @@ def _recipe_rows(records: list[dict]) -> list[dict]:
         test_auc = [r["scores"][f"test_{view}"]["macro_auc"] for r in rs]
         rows.append(
             {
-                "key": (recipe, view, rule),
+                "key": (recipe, *setting, view, rule),
                 "order": order,
                 "seeds": [r["seed"] for r in rs],
                 "val_ba": statistics.mean(val_ba),
@@ -372,19 +390,20 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
         "Mean over seeds; sd in brackets. Balanced accuracy = mean per-class sensitivity of the "
         "7 diagnoses; macro AUC = unweighted mean of the 7 one-vs-rest AUCs.",
         "",
-        "| loss | views | decision rule | seeds | val balanced acc | val macro AUC | "
-        "test balanced acc | test macro AUC | s per run |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| loss | px | epochs | views | decision rule | seeds | val balanced acc | "
+        "val macro AUC | test balanced acc | test macro AUC | s per run |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        recipe, view, rule = r["key"]
+        recipe, px, epochs, view, rule = r["key"]
         mark = "**" if r is chosen else ""
         lines.append(
-            f"| {mark}{recipe}{mark} | {view} | {rule} | {len(r['seeds'])} | {r['val_ba']:.3f} | "
+            f"| {mark}{recipe}{mark} | {px} | {epochs} | {view} | {rule} | {len(r['seeds'])} | "
+            f"{r['val_ba']:.3f} | "
             f"{r['val_auc']:.3f} | {_ms(r['test_ba'])} | {_ms(r['test_auc'])} | "
             f"{r['seconds']:.0f} |"
         )
-    recipe, view, rule = chosen["key"]
+    recipe, px, epochs, view, rule = chosen["key"]
     ba, auc = statistics.mean(chosen["test_ba"]), statistics.mean(chosen["test_auc"])
     if all("probabilities" in r for r in chosen["records"]):
         ens = _ensemble(chosen["records"], "test", view, rule)
@@ -398,7 +417,8 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
         ensemble = "(These result files hold no probabilities, so no seed ensemble is scored.)"
     lines += [
         "",
-        f"Chosen on mean validation balanced accuracy: **{recipe}, {view}, {rule}** "
+        f"Chosen on mean validation balanced accuracy: **{recipe}, {px} px, {epochs} epochs, "
+        f"{view}, {rule}** "
         f"({chosen['val_ba']:.3f}). Test, mean of {len(chosen['seeds'])} seeds: balanced "
         f"accuracy {ba:.3f}, macro AUC {auc:.3f}. {ensemble}",
         "",
@@ -414,8 +434,7 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
             if ba >= HAM_TARGET["balanced_accuracy"]
             else f"**not reached** ({ba:.3f}, {HAM_TARGET['balanced_accuracy'] - ba:.3f} short)."
         ),
-        f"- Device: {_devices(chosen['records'])}; image size {chosen['records'][0]['size']} px, "
-        f"{chosen['records'][0]['train_config']['epochs']} epochs.",
+        f"- Device: {_devices(chosen['records'])}; image size {px} px, {epochs} epochs.",
         "",
     ]
     return lines
@@ -423,8 +442,9 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
 
 def write_recipe_report(folder: Path, doc: Path) -> None:
     """Replace everything below :data:`RESULTS_MARK` in ``doc`` (the pre-registration above it
-    stays as written) with the results of the ``hamrec-*`` runs in ``folder``."""
-    records = _load(folder, "hamrec")
+    stays as written) with the results of the ``hamrec-*`` runs in ``folder`` and its
+    subfolders."""
+    records = _load_recipe_runs(folder)
     if not records:
         raise SystemExit(f"no hamrec-*/result.json files under {folder}")
     text = doc.read_text()

@@ -113,7 +113,15 @@ def test_empty_folder_is_refused(tmp_path: Path) -> None:
         skin_sweep_report.write_report(tmp_path, tmp_path / "x.md")
 
 
-def _hamrec(recipe: str, seed: int, val: dict, test: dict, probs: list[list[float]]) -> dict:
+def _hamrec(
+    recipe: str,
+    seed: int,
+    val: dict,
+    test: dict,
+    probs: list[list[float]],
+    size: int = 64,
+    epochs: int = 8,
+) -> dict:
     """A 7-way recipe run: balanced accuracies per (split, view) and rule; 2 test images."""
 
     def scores(ba: dict) -> dict:
@@ -136,8 +144,8 @@ def _hamrec(recipe: str, seed: int, val: dict, test: dict, probs: list[list[floa
         "labels": {"val": [0, 1], "test": [0, 1]},
         "probabilities": {k: probs for k in ("val_plain", "val_tta", "test_plain", "test_tta")},
         "seconds": 60.0,
-        "train_config": {"epochs": 8},
-        "size": 64,
+        "train_config": {"epochs": epochs},
+        "size": size,
         "device_name": "test CPU",
         "torch": "2.x",
     }
@@ -162,6 +170,8 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
     # plain and tta tie at 0.600: the registered order takes plain
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "logit-adjusted",
+        64,
+        8,
         "plain",
         "argmax",
     )
@@ -174,7 +184,7 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
     text = doc.read_text()
     assert text.startswith("# Pre-registration\n\nfixed text\n") and "old" not in text
     assert text.count(skin_sweep_report.RESULTS_MARK) == 1
-    assert "**logit-adjusted, plain, argmax** (0.600)" in text
+    assert "**logit-adjusted, 64 px, 8 epochs, plain, argmax** (0.600)" in text
     assert "balanced accuracy 0.600, macro AUC 0.900" in text  # mean of 0.5 and 0.7
     # the 2-seed ensemble averages the probabilities: both test images right
     assert "test balanced accuracy 1.000, macro AUC 1.000" in text
@@ -189,3 +199,50 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
     assert "balanced accuracy 0.600, macro AUC 0.900" in text
     with pytest.raises(SystemExit, match="no hamrec"):
         skin_sweep_report.write_recipe_report(tmp_path / "ce-none", doc)
+
+
+def _write_runs(folder: Path, runs: dict) -> None:
+    for name, record in runs.items():
+        (folder / name).mkdir(parents=True)
+        (folder / name / "result.json").write_text(json.dumps(record))
+
+
+def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path):
+    """Round 2's settings (size, epochs) live in subfolders; the choice spans both rounds, ties
+    go to the cheaper setting, and each row names its setting."""
+    probs = [[0.8, 0.2], [0.3, 0.7]]
+    val = {"argmax": 0.50, "prior-corrected": 0.60}
+    test = {"argmax": 0.5, "prior-corrected": 0.6}
+    _write_runs(tmp_path, {f"hamrec-ce-{s}": _hamrec("ce", s, val, test, probs) for s in (0, 1)})
+    # 128 px ties with 64 px on validation (0.6004 rounds to 0.600) and is better on test:
+    # the tie goes to the cheaper 64 px setting all the same
+    tie = {"argmax": 0.50, "prior-corrected": 0.6004}
+    better_test = {"argmax": 0.9, "prior-corrected": 0.9}
+    _write_runs(
+        tmp_path / "128px-8ep",
+        {f"hamrec-ce-{s}": _hamrec("ce", s, tie, better_test, probs, 128, 8) for s in (0, 1)},
+    )
+    assert skin_sweep_report.chosen_configuration(tmp_path) == (
+        "ce", 64, 8, "plain", "prior-corrected"
+    )  # fmt: skip
+    # a longer schedule that wins on validation is chosen although its test numbers are worse
+    win = {"argmax": 0.50, "prior-corrected": 0.70}
+    worse_test = {"argmax": 0.1, "prior-corrected": 0.2}
+    _write_runs(
+        tmp_path / "64px-16ep",
+        {f"hamrec-ce-{s}": _hamrec("ce", s, win, worse_test, probs, 64, 16) for s in (0, 1)},
+    )
+    assert skin_sweep_report.chosen_configuration(tmp_path) == (
+        "ce", 64, 16, "plain", "prior-corrected"
+    )  # fmt: skip
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
+    text = doc.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "px" not in line]
+    # 3 settings x 2 views x 2 rules, cheapest setting first, 128 px last
+    assert len(rows) == 12
+    assert [r.split(" | ")[1:3] for r in rows[::4]] == [["64", "8"], ["64", "16"], ["128", "8"]]
+    assert "**ce, 64 px, 16 epochs, plain, prior-corrected** (0.700)" in text
+    assert "balanced accuracy 0.200, macro AUC 0.900" in text
+    assert "image size 64 px, 16 epochs." in text
