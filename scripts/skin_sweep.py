@@ -97,15 +97,19 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
         "best_epoch": fitted.history.best_epoch,
         "model": {"name": args.derma_model, **kwargs, "input_px": up or 28},
     }
+    out["labels"], out["probabilities"] = {}, {}
     for name, ds in (("val", val), ("test", test)):
         y = ds.labels.numpy()
         plain = fitted.infer(ds, batch_size=512)[1]
         tta = fitted.infer(ds, batch_size=512, views=_flip_views(fitted))[1]
+        out["labels"][name] = [int(v) for v in y]
         for tag, p in (("plain", plain), ("tta", tta)):
             out[f"{name}_{tag}"] = {
                 "auc": float(roc_auc(y, p, ci=None)),
                 "acc": float(accuracy_from_scores(y, p)),
             }
+            # for seed ensembles in the report (the copies kept in docs/ drop them)
+            out["probabilities"][f"{name}_{tag}"] = [[round(float(x), 6) for x in row] for row in p]
     out["seconds"] = round(fitted.seconds, 1)
     out["train_config"] = cfg.to_dict()
     return out

@@ -246,3 +246,29 @@ def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path)
     assert "**ce, 64 px, 16 epochs, plain, prior-corrected** (0.700)" in text
     assert "balanced accuracy 0.200, macro AUC 0.900" in text
     assert "image size 64 px, 16 epochs." in text
+
+
+def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path) -> None:
+    """Each seed gets a different one of three images wrong; the mean of the three networks'
+    probabilities gets all right, so the ensemble wins on validation accuracy and is reported."""
+    wrong_one = {
+        0: [[0.4, 0.6, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        1: [[1.0, 0.0, 0.0], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]],
+        2: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.4]],
+    }
+    records = []
+    for seed, probs in wrong_one.items():
+        r = _derma("strong", seed, 2 / 3, 2 / 3)
+        r["test_tta"] = {"auc": 0.9, "acc": 2 / 3}
+        r["labels"] = {"val": [0, 1, 2], "test": [0, 1, 2]}
+        r["probabilities"] = {f"{s}_{v}": probs for s in ("val", "test") for v in ("plain", "tta")}
+        records.append(r)
+    text = "\n".join(skin_sweep_report.derma_section(records))
+    assert "| strong, ensemble of 3 | no | 3 | 1.000 | 1.000 | 1.000 | 3 x 60 s |" in text
+    assert "Chosen on validation accuracy: **strong, ensemble of 3**, test-time flips off" in text
+    assert "test AUC 1.000, ACC 1.000. Target" in text and "ACC > 0.768: reached" in text
+    # result files without probabilities (the copies kept in docs/) give no ensemble rows
+    for r in records:
+        r.pop("probabilities")
+    text = "\n".join(skin_sweep_report.derma_section(records))
+    assert "ensemble" not in text and "ACC 0.667 (mean of 3 seeds)" in text
