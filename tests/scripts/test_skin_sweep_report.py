@@ -201,37 +201,35 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
         skin_sweep_report.write_recipe_report(tmp_path / "ce-none", doc)
 
 
-def _write_runs(folder: Path, runs: dict) -> None:
-    for name, record in runs.items():
-        (folder / name).mkdir(parents=True)
-        (folder / name / "result.json").write_text(json.dumps(record))
+def _write_setting(folder: Path, val_pc: float, test_pc: float, size: int, epochs: int) -> None:
+    """Two ce seeds at (size, epochs) with the given prior-corrected balanced accuracies."""
+    probs = [[0.8, 0.2], [0.3, 0.7]]
+    for s in (0, 1):
+        record = _hamrec(
+            "ce",
+            s,
+            {"argmax": 0.50, "prior-corrected": val_pc},
+            {"argmax": 0.5, "prior-corrected": test_pc},
+            probs,
+            size,
+            epochs,
+        )
+        (folder / f"hamrec-ce-{s}").mkdir(parents=True)
+        (folder / f"hamrec-ce-{s}" / "result.json").write_text(json.dumps(record))
 
 
 def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path):
     """Round 2's settings (size, epochs) live in subfolders; the choice spans both rounds, ties
     go to the cheaper setting, and each row names its setting."""
-    probs = [[0.8, 0.2], [0.3, 0.7]]
-    val = {"argmax": 0.50, "prior-corrected": 0.60}
-    test = {"argmax": 0.5, "prior-corrected": 0.6}
-    _write_runs(tmp_path, {f"hamrec-ce-{s}": _hamrec("ce", s, val, test, probs) for s in (0, 1)})
+    _write_setting(tmp_path, 0.60, 0.6, 64, 8)
     # 128 px ties with 64 px on validation (0.6004 rounds to 0.600) and is better on test:
     # the tie goes to the cheaper 64 px setting all the same
-    tie = {"argmax": 0.50, "prior-corrected": 0.6004}
-    better_test = {"argmax": 0.9, "prior-corrected": 0.9}
-    _write_runs(
-        tmp_path / "128px-8ep",
-        {f"hamrec-ce-{s}": _hamrec("ce", s, tie, better_test, probs, 128, 8) for s in (0, 1)},
-    )
+    _write_setting(tmp_path / "128px-8ep", 0.6004, 0.9, 128, 8)
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "ce", 64, 8, "plain", "prior-corrected"
     )  # fmt: skip
     # a longer schedule that wins on validation is chosen although its test numbers are worse
-    win = {"argmax": 0.50, "prior-corrected": 0.70}
-    worse_test = {"argmax": 0.1, "prior-corrected": 0.2}
-    _write_runs(
-        tmp_path / "64px-16ep",
-        {f"hamrec-ce-{s}": _hamrec("ce", s, win, worse_test, probs, 64, 16) for s in (0, 1)},
-    )
+    _write_setting(tmp_path / "64px-16ep", 0.70, 0.2, 64, 16)
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "ce", 64, 16, "plain", "prior-corrected"
     )  # fmt: skip
