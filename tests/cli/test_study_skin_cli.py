@@ -80,3 +80,20 @@ def test_quick_study_trains_the_chosen_recipe(data_root: Path, tmp_path: Path, c
     assert main([*args, "--out", str(tmp_path / "la"), "--recipe", "logit-adjusted"]) == 0
     train = json.loads(capsys.readouterr().out)["config"]["train"]
     assert train["logit_adjust"] == 1.0 and train["class_weights"] == "none"
+
+
+def test_full_study_defaults_are_the_measured_recipe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """Without options the command runs the recipe the docs measured: its image size, epochs and
+    loss, the same settings as the study's own defaults (nothing trained here)."""
+    from healthcnn.studies import skin_taxonomy as st
+
+    seen = []
+    monkeypatch.setattr(st, "run_study", lambda cfg, progress: seen.append(cfg) or {"ok": 1})
+    assert main(["study", "skin-taxonomy", "--out", str(tmp_path), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": 1}
+    (cfg,) = seen
+    assert cfg.size == st.DEFAULT_SIZE == st.SkinStudyConfig(out="x").size
+    assert cfg.train == st.recipe_train_config(st.DEFAULT_RECIPE, st.DEFAULT_EPOCHS)
+    assert cfg.train.epochs == st.DEFAULT_EPOCHS

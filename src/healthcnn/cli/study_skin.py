@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._json import dumps
-from ..studies.skin_taxonomy import DEFAULT_EPOCHS, DEFAULT_RECIPE, RECIPES
+from ..studies.skin_taxonomy import DEFAULT_EPOCHS, DEFAULT_RECIPE, DEFAULT_SIZE, RECIPES
 from . import add_study_options, parse_numbers
 from .config import check_device
 
@@ -20,7 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "learning curve; writes study.json and report.html to --out.",
     )
     add_study_options(p, quick="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch")
-    p.add_argument("--size", type=int, default=64, help="image side in px (default 64)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"image side in px (default {DEFAULT_SIZE}, the measured recipe's)",
+    )
     p.add_argument("--model", default="resnet18")
     p.add_argument("--taxonomy", default="ham10000", help="shipped name or a JSON file")
     p.add_argument("--max-class-size", type=int, default=1000)

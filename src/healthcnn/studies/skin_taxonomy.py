@@ -61,7 +61,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 #: the loss chosen on validation balanced accuracy in docs/results-skin-recipes.md (plain
 #: cross-entropy, with the prior-corrected decision rule: argmax of P(class) / training prevalence)
 DEFAULT_RECIPE = "ce"
-#: the epochs of the measured recipe (64 px, 2 CPU cores; longer schedules are not measured here)
+#: the image side and epochs of the measured recipe (2 CPU cores; docs/results-skin-recipes.md)
+DEFAULT_SIZE = 64
 DEFAULT_EPOCHS = 8
 
 
@@ -114,7 +115,7 @@ class SkinStudyConfig:
 
     out: str
     data_dir: str | None = None
-    size: int = 64
+    size: int = DEFAULT_SIZE
     model: str = "resnet18"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     taxonomy: str = "ham10000"
