@@ -92,14 +92,16 @@ def test_config_file_and_flags(small_npz: Path, tmp_path: Path, capsys) -> None:
     assert meta["train_config"]["data"] == str(small_npz)
 
 
-def test_logit_adjust_and_ema_flags_reach_the_bundle(small_npz: Path, tmp_path: Path, capsys):
+def test_logit_adjust_ema_and_mix_flags_reach_the_bundle(small_npz: Path, tmp_path: Path, capsys):
     out = tmp_path / "la"
     args = ["--data", str(small_npz), "--model", "simple_cnn", "--out", str(out), "--epochs", "1"]
     args += ["--precision", "fp32", "--logit-adjust", "1", "--ema-decay", "0.9"]
+    args += ["--mix", "cutmix", "--mix-alpha", "0.4"]
     code, _, _ = _train(args, capsys)
     assert code == 0
     train = json.loads((out / "metadata.json").read_text())["train_config"]["train"]
     assert train["logit_adjust"] == 1.0 and train["ema_decay"] == 0.9
+    assert train["mix"] == "cutmix" and train["mix_alpha"] == 0.4
 
 
 @pytest.mark.parametrize(
@@ -112,6 +114,7 @@ def test_logit_adjust_and_ema_flags_reach_the_bundle(small_npz: Path, tmp_path: 
         (["--epochs", "0"], "epochs"),
         (["--ema-decay", "1"], "ema_decay"),
         (["--logit-adjust", "-1"], "logit_adjust"),
+        (["--mix", "mixup", "--mix-alpha", "0"], "mix_alpha"),
     ],
 )
 def test_bad_input_is_one_line(small_npz: Path, tmp_path: Path, capsys, args, message) -> None:

@@ -29,6 +29,8 @@ BAD = {
     "sampling": "oversample",
     "logit_adjust": -1.0,
     "ema_decay": 1.5,
+    "mix": "blend",
+    "mix_alpha": 0,
     "early_stopping_patience": 0,
     "monitor": "",
     "mode": "up",

@@ -31,6 +31,8 @@ _TRAIN_FLAGS = {
     "sampling": str,
     "logit_adjust": float,
     "ema_decay": float,
+    "mix": str,
+    "mix_alpha": float,
     "early_stopping_patience": int,
     "backbone_lr_scale": float,
     "freeze_backbone_epochs": int,
@@ -86,6 +88,18 @@ def register(p: argparse.ArgumentParser) -> None:
         metavar="D",
         help="validate and keep an exponential moving average of the weights, updated every "
         "step with this decay (e.g. 0.99); default: no averaging",
+    )
+    p.add_argument(
+        "--mix",
+        choices=["none", "mixup", "cutmix"],
+        help="mix every training batch with a shuffled copy of itself: mixup (blend) or cutmix "
+        "(paste a box), the loss mixed alike (default none)",
+    )
+    p.add_argument(
+        "--mix-alpha",
+        type=float,
+        metavar="A",
+        help="the mixing proportion is drawn from Beta(A, A) per batch (default 1.0)",
     )
     p.add_argument("--early-stopping-patience", type=int)
     p.add_argument(

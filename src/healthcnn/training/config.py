@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..inference.precision import PRECISIONS
+from .mixing import MIXES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "multistep", "cosine")
@@ -172,6 +173,11 @@ class TrainConfig:
             statistics), updated after every optimisation step with this decay (e.g. 0.99 for a
             few hundred steps, 0.999 for thousands); validation, the best epoch and the
             returned model then use the averaged weights. None (the default): no averaging.
+        mix: ``"mixup"`` (Zhang et al. 2018) or ``"cutmix"`` (Yun et al. 2019) of every
+            training batch with a shuffled copy of itself, the loss mixed in the same
+            proportion (see :mod:`.mixing`; images, signals and volumes); ``"none"`` (default).
+        mix_alpha: the mixing proportion is drawn from Beta(mix_alpha, mix_alpha) per batch
+            (1.0: uniform; 0.2 keeps most batches close to one of the two samples).
         early_stopping_patience: stop after this many epochs without improvement (None: never).
         monitor / mode: validation metric picking the best epoch (``"auc"``/``"accuracy"``,
             mode ``"max"``; or ``"loss"``, mode ``"min"``).
@@ -201,6 +207,8 @@ class TrainConfig:
     sampling: str = "none"
     logit_adjust: float = 0.0
     ema_decay: float | None = None
+    mix: str = "none"
+    mix_alpha: float = 1.0
     early_stopping_patience: int | None = None
     monitor: str = "auc"
     mode: str = "max"
@@ -234,7 +242,7 @@ class TrainConfig:
             check.at_least(name, 1, optional=True)
         for name in ("weight_decay", "momentum", "aux_weight", "seed", "logit_adjust"):
             check.at_least(name, 0)
-        for name in ("lr", "gamma", "backbone_lr_scale"):
+        for name in ("lr", "gamma", "backbone_lr_scale", "mix_alpha"):
             check.above(name, 0)
         check.at_least("freeze_backbone_epochs", 0)
         check.above("max_grad_norm", 0, optional=True)
@@ -305,6 +313,7 @@ _TRAIN_CHOICES = {
     "sampling": WEIGHTINGS,
     "mode": MODES,
     "precision": PRECISIONS,
+    "mix": MIXES,
 }
 TASK_KINDS = ("binary", "multiclass", "multilabel", "ordinal")
 

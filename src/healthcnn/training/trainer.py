@@ -56,12 +56,13 @@ from .checkpoint import CHECKPOINT_JSON, atomic_write_bytes, load_checkpoint, sa
 from .config import RESUMABLE_CHANGES, TrainConfig
 from .feeding import check_weighting, start_loader_epoch, training_loader
 from .history import EpochRecord, History, TrainingError, TrainingInterrupted
+from .mixing import mix_batch
 from .optim import build_optimizer, lr_at, parameter_groups, set_lr
 
 LOG_JSONL = "log.jsonl"
 
 # stream ids for the per-epoch seeds
-_SHUFFLE, _DROPOUT, _LOADER = 0, 1, 2
+_SHUFFLE, _DROPOUT, _LOADER, _MIX = 0, 1, 2, 3
 
 logger = logging.getLogger(__name__)
 
@@ -346,6 +347,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(derive_seed(cfg.seed, epoch, _SHUFFLE))
         torch.manual_seed(derive_seed(cfg.seed, epoch, _DROPOUT))
         steps, drop_last = self._epoch_plan(epoch, train_ds, generator, sample_weights)
+        mix_rng = np.random.default_rng(derive_seed(cfg.seed, epoch, _MIX))
         show = self.progress if ctx is None or ctx.is_main else False
         bar = Progress(steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", enabled=show)
         t0 = time.perf_counter()
@@ -359,7 +361,11 @@ class Trainer:
                 y = task.encode_labels(y)
                 if targets is None:
                     task.class_counts(y)  # labels not known up front: range-check each batch
-                loss = self._loss(x, y, class_weights, use_aux)
+                mixed = None
+                if cfg.mix != "none":
+                    x, partner, lam = mix_batch(x, cfg.mix, cfg.mix_alpha, mix_rng)
+                    mixed = (partner, lam)
+                loss = self._loss(x, y, class_weights, use_aux, mixed)
                 if ctx is None:
                     value, count = float(loss.detach()), len(y)
                 else:
@@ -449,8 +455,15 @@ class Trainer:
             yield x, y, len(y)
 
     def _loss(
-        self, x: torch.Tensor, y: torch.Tensor, class_weights: torch.Tensor | None, use_aux: bool
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        class_weights: torch.Tensor | None,
+        use_aux: bool,
+        mixed: tuple[torch.Tensor, float] | None = None,
     ) -> torch.Tensor:
+        """The training loss of batch ``(x, y)``; with ``mixed = (partner, lam)`` (a mixed
+        batch) ``lam * loss(y) + (1 - lam) * loss(y[partner])``."""
         aux: Any = ()
         with self.policy.autocast():
             if self._ddp is not None:
@@ -460,13 +473,21 @@ class Trainer:
                 logits, aux = self.model.forward_with_aux(x)
             else:
                 logits = self.model(x)
-        loss = self.task.loss(self._adjusted(logits), y, class_weights)
+
+        def loss_of(z: torch.Tensor) -> torch.Tensor:
+            z = self._adjusted(z)
+            if mixed is None:
+                return self.task.loss(z, y, class_weights)
+            partner, lam = mixed
+            return lam * self.task.loss(z, y, class_weights) + (1 - lam) * self.task.loss(
+                z, y[partner], class_weights
+            )
+
+        loss = loss_of(logits)
         if isinstance(aux, torch.Tensor):
             aux = (aux,)
         for a in aux or ():
-            loss = loss + self.config.aux_weight * self.task.loss(
-                self._adjusted(a), y, class_weights
-            )
+            loss = loss + self.config.aux_weight * loss_of(a)
         return loss
 
     def _adjusted(self, logits: torch.Tensor) -> torch.Tensor:
