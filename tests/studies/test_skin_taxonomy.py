@@ -206,6 +206,10 @@ def test_recipe_train_config_is_the_sweep_settings_plus_the_loss() -> None:
         "logit_adjust": (1.0, 0.0),
         "seed": (3, 0),
     }
+    cut = recipe_train_config("cutmix", 8)
+    assert cut.differences(base) == {"mix": ("cutmix", "none")}  # mix_alpha 1.0 is the default
+    mix = recipe_train_config("mixup", 8)
+    assert mix.differences(base) == {"mix": ("mixup", "none"), "mix_alpha": (0.2, 1.0)}
     both = recipe_train_config("class-weighted", 8, logit_adjust=0.5)
     assert (both.class_weights, both.logit_adjust) == ("balanced", 0.5)
     with pytest.raises(ValueError, match="recipe must be one of"):

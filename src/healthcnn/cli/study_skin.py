@@ -37,9 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--recipe",
         choices=list(RECIPES),
         default=DEFAULT_RECIPE,
-        help=f"the loss: ce (plain cross-entropy), logit-adjusted (tau 1, Menon et al. 2021) or "
-        f"class-weighted; default {DEFAULT_RECIPE}, chosen on validation balanced accuracy with "
-        f"the prior-corrected decision rule (docs/results-skin-recipes.md)",
+        help=f"ce (plain cross-entropy), logit-adjusted (tau 1, Menon et al. 2021), "
+        f"class-weighted, mixup (alpha 0.2) or cutmix (alpha 1); default {DEFAULT_RECIPE}, "
+        f"chosen on validation balanced accuracy with the prior-corrected decision rule "
+        f"(docs/results-skin-recipes.md)",
     )
     p.add_argument(
         "--epochs",

@@ -51,12 +51,16 @@ from ._common import write_result
 APPROACHES = ("binary", "diagnosis", "partition")
 TWO_WAY = ("benign", "malignant")
 
-#: the losses the 7-way recipe sweep compares (``scripts/skin_sweep.py --ham-recipes``): changes to
-#: :func:`recipe_train_config`'s settings
+#: the training recipes the 7-way recipe sweep compares (``scripts/skin_sweep.py
+#: --ham-recipes``): changes to :func:`recipe_train_config`'s settings (the loss, or how batches
+#: are mixed: mixup with Beta(0.2, 0.2) as Zhang et al. on ImageNet, CutMix with Beta(1, 1) as
+#: Yun et al.)
 RECIPES: dict[str, dict[str, Any]] = {
     "ce": {},
     "logit-adjusted": {"logit_adjust": 1.0},
     "class-weighted": {"class_weights": "balanced"},
+    "mixup": {"mix": "mixup", "mix_alpha": 0.2},
+    "cutmix": {"mix": "cutmix", "mix_alpha": 1.0},
 }
 #: the loss chosen on validation balanced accuracy in docs/results-skin-recipes.md (plain
 #: cross-entropy, with the prior-corrected decision rule: argmax of P(class) / training prevalence)
