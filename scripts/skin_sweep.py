@@ -10,6 +10,13 @@ Three phases, each run as ``--jobs`` processes at a time (one process per run):
 3. ``curve:<approach>:<fraction>:<seed>``: the learning curve of the approach with the best
    mean validation 2-way AUC in phase 2 (fraction 1 reuses phase 2's runs).
 
+With ``--ham-recipes R ...`` the sweep runs only ``hamrec:<recipe>:<seed>`` jobs instead: one
+7-way network (the diagnosis approach) per recipe of the study's ``RECIPES`` and seed, at
+``--size`` px for ``--ham-epochs``, scored on validation and test under both decision rules,
+with and without flip averaging; ``--recipe-report`` writes them (and the runs of other settings
+kept in subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
+``docs/results-skin-recipes.md``.
+
 Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep keeps what it
 finished); ``--report docs/results-skin.md`` summarises a result folder.
 
