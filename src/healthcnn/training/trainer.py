@@ -2,8 +2,9 @@
 
 What it guarantees:
 
-- **Deterministic for a seed.** Every epoch draws its shuffling/augmentation generator and its
-  dropout seed from ``(config.seed, epoch)`` (numpy ``SeedSequence``). Dropout uses the global
+- **Deterministic for a seed.** Every epoch draws its shuffling/augmentation generator, its
+  dropout seed and its mixup/CutMix generator (``config.mix``) from ``(config.seed, epoch)``
+  (numpy ``SeedSequence``, one stream each). Dropout uses the global
   torch RNG, so the whole fit runs inside ``torch.random.fork_rng()``: the caller's global RNG
   state is the same after ``fit`` as before. Same seed, same data -> identical weights on CPU.
 - **Best weights.** After each epoch the monitored validation metric is compared with the best
