@@ -471,6 +471,11 @@ def write_recipe_report(folder: Path, doc: Path) -> None:
     records = _load_recipe_runs(folder)
     if not records:
         raise SystemExit(f"no hamrec-*/result.json files under {folder}")
+    if not doc.is_file():
+        raise SystemExit(
+            f"{doc} does not exist: the results go below the pre-registration of an existing "
+            f"page (docs/results-skin-recipes.md)"
+        )
     text = doc.read_text()
     head = text.split(RESULTS_MARK)[0].rstrip() + "\n\n"
     doc.write_text(head + RESULTS_MARK + "\n\n" + "\n".join(recipe_section(records)))

@@ -199,6 +199,8 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
     assert "balanced accuracy 0.600, macro AUC 0.900" in text
     with pytest.raises(SystemExit, match="no hamrec"):
         skin_sweep_report.write_recipe_report(tmp_path / "ce-none", doc)
+    with pytest.raises(SystemExit, match=r"missing\.md does not exist: the results go below"):
+        skin_sweep_report.write_recipe_report(tmp_path, tmp_path / "missing.md")
 
 
 def _write_setting(folder: Path, val_pc: float, test_pc: float, size: int, epochs: int) -> None:

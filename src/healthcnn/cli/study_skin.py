@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--epochs",
         type=int,
         default=DEFAULT_EPOCHS,
-        help=f"default {DEFAULT_EPOCHS}, the measured recipe's",
+        help=f"default {DEFAULT_EPOCHS}, the recipe chosen on validation",
     )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
