@@ -429,6 +429,12 @@ def main() -> int:
         "(docs/results-skin-recipes.md)",
     )
     p.add_argument(
+        "--curve-table",
+        metavar="HAMREC_FOLDER",
+        help="print the Markdown learning-curve table of the curve-* runs in --out, with the "
+        "100%% row from the hamrec runs of the same recipe in HAMREC_FOLDER",
+    )
+    p.add_argument(
         "--notes",
         help="with --report: a Markdown file of hand-written notes (what was tried, limits), "
         "included under its own heading",
@@ -443,6 +449,14 @@ def main() -> int:
         from skin_sweep_report import write_recipe_report
 
         write_recipe_report(Path(args.out), Path(args.recipe_report))
+        return 0
+    if args.curve_table:
+        from skin_sweep_report import _load, recipe_curve_lines
+
+        curve = _load(Path(args.out), "curve")
+        full = _load(Path(args.curve_table), "hamrec")
+        recipes = {r["recipe"] for r in curve}
+        print("\n".join(recipe_curve_lines(curve, [r for r in full if r["recipe"] in recipes])))
         return 0
     if args.report:
         from skin_sweep_report import write_report

@@ -464,6 +464,38 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
     return lines
 
 
+def recipe_curve_lines(curve: list[dict], full: list[dict]) -> list[str]:
+    """The learning-curve table of a recipe: one row per fraction of the training lesions
+    (``curve-*`` runs) and a 100% row from the recipe's ``hamrec`` runs ``full`` (which score no
+    2-way AUC: that column says n/a there)."""
+    lines = [
+        "| training lesions | images | seeds | 2-way AUC (benign/malignant) | 7-way macro AUC | "
+        "balanced acc, prior-corrected | balanced acc, argmax | s per run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for fraction in sorted({r["fraction"] for r in curve}):
+        rs = sorted((r for r in curve if r["fraction"] == fraction), key=lambda r: r["seed"])
+        ba = [r["balanced_accuracy"] for r in rs]
+        lines.append(
+            f"| {fraction:.0%} ({statistics.mean(r['train_lesions'] for r in rs):,.0f}) | "
+            f"{statistics.mean(r['train_images'] for r in rs):,.0f} | {len(rs)} | "
+            f"{_ms([r['malignant_auc']['value'] for r in rs])} | "
+            f"{_ms([r['macro_auc']['value'] for r in rs])} | "
+            f"{_ms([b['prior-corrected']['value'] for b in ba])} | "
+            f"{_ms([b['argmax']['value'] for b in ba])} | "
+            f"{statistics.mean(r['seconds'] for r in rs):.0f} |"
+        )
+    if full:
+        plain = [r["scores"]["test_plain"] for r in full]
+        lines.append(
+            f"| 100% | | {len(full)} | n/a | {_ms([s['macro_auc'] for s in plain])} | "
+            f"{_ms([s['balanced_accuracy']['prior-corrected'] for s in plain])} | "
+            f"{_ms([s['balanced_accuracy']['argmax'] for s in plain])} | "
+            f"{statistics.mean(r['seconds'] for r in full):.0f} |"
+        )
+    return lines
+
+
 def write_recipe_report(folder: Path, doc: Path) -> None:
     """Replace everything below :data:`RESULTS_MARK` in ``doc`` (the pre-registration above it
     stays as written) with the results of the ``hamrec-*`` runs in ``folder`` and its

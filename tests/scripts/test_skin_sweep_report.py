@@ -272,3 +272,36 @@ def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path)
         r.pop("probabilities")
     text = "\n".join(skin_sweep_report.derma_section(records))
     assert "ensemble" not in text and "ACC 0.667 (mean of 3 seeds)" in text
+
+
+def _curve(fraction: float, seed: int, auc: float, pc: float) -> dict:
+    est = lambda v: {"value": v, "ci_low": v - 0.01, "ci_high": v + 0.01}  # noqa: E731
+    return {
+        "approach": "diagnosis",
+        "fraction": fraction,
+        "seed": seed,
+        "train_images": 700 if fraction < 0.2 else 1750,
+        "train_lesions": 515 if fraction < 0.2 else 1294,
+        "malignant_auc": est(auc),
+        "macro_auc": est(auc + 0.02),
+        "balanced_accuracy": {"argmax": est(pc - 0.1), "prior-corrected": est(pc)},
+        "seconds": 60.0 + seed,
+    }
+
+
+def test_recipe_curve_table_rows_follow_the_runs() -> None:
+    curve = [_curve(0.25, s, 0.83 + s / 100, 0.42) for s in (2, 0, 1)]
+    curve += [_curve(0.1, s, 0.78, 0.28) for s in (0, 1)]
+    full = [
+        _hamrec("ce", s, {"argmax": 0.5, "prior-corrected": 0.6},
+                {"argmax": 0.50, "prior-corrected": 0.60 + s / 10}, [[0.5, 0.5]], 64, 16)
+        for s in (0, 1)
+    ]  # fmt: skip
+    lines = skin_sweep_report.recipe_curve_lines(curve, full)
+    assert lines[2] == "| 10% (515) | 700 | 2 | 0.780 (sd 0.000) | 0.800 (sd 0.000) | " \
+        "0.280 (sd 0.000) | 0.180 (sd 0.000) | 60 |"  # fmt: skip
+    assert lines[3].startswith("| 25% (1,294) | 1,750 | 3 | 0.840 (sd 0.010) | 0.860 (sd 0.010) |")
+    assert lines[3].endswith("| 61 |")
+    assert lines[4] == "| 100% | | 2 | n/a | 0.900 (sd 0.000) | 0.650 (sd 0.071) | " \
+        "0.500 (sd 0.000) | 60 |"  # fmt: skip
+    assert len(lines) == 5
