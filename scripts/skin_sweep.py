@@ -80,6 +80,11 @@ def _flip_views(fitted) -> list:
     return [ev, *(Compose([ev, f]) for f in flips)]
 
 
+def _rounded(probs) -> list[list[float]]:
+    """Class probabilities as JSON rows, to 6 decimals (what the report's ensembles read)."""
+    return [[round(float(x), 6) for x in row] for row in probs]
+
+
 def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     from healthcnn.data import load_medmnist_splits
     from healthcnn.metrics import accuracy_from_scores, roc_auc
@@ -116,7 +121,7 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
                 "acc": float(accuracy_from_scores(y, p)),
             }
             # for seed ensembles in the report (the copies kept in docs/ drop them)
-            out["probabilities"][f"{name}_{tag}"] = [[round(float(x), 6) for x in row] for row in p]
+            out["probabilities"][f"{name}_{tag}"] = _rounded(p)
     out["seconds"] = round(fitted.seconds, 1)
     out["train_config"] = cfg.to_dict()
     return out
@@ -200,9 +205,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     out["labels"] = {
         s: [out["classes"].index(d) for d in prep.splits[s].ham.meta["dx"]] for s in ("val", "test")
     }
-    out["probabilities"] = {
-        k: [[round(float(x), 6) for x in row] for row in v] for k, v in probs.items()
-    }
+    out["probabilities"] = {k: _rounded(v) for k, v in probs.items()}
     out["seconds"] = round(run["seconds"], 1)
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size

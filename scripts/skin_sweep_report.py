@@ -85,14 +85,21 @@ def _epochs(records: list[dict]) -> str:
     return "/".join(map(str, epochs)) or "?"
 
 
+def _mean_probabilities(records: list[dict], split: str, view: str) -> tuple:
+    """The seed ensemble: the mean of the records' class probabilities on ``split`` seen through
+    ``view`` (``plain``/``tta``), and the split's labels."""
+    import numpy as np
+
+    p = np.mean([np.asarray(r["probabilities"][f"{split}_{view}"]) for r in records], axis=0)
+    return p, np.asarray(records[0]["labels"][split])
+
+
 def _derma_ensemble(records: list[dict], split: str, tag: str) -> dict:
     """AUC and accuracy of the mean of the records' class probabilities on ``split``."""
-    import numpy as np
 
     from healthcnn.metrics import accuracy_from_scores, roc_auc
 
-    p = np.mean([np.asarray(r["probabilities"][f"{split}_{tag}"]) for r in records], axis=0)
-    y = np.asarray(records[0]["labels"][split])
+    p, y = _mean_probabilities(records, split, tag)
     return {"auc": float(roc_auc(y, p, ci=None)), "acc": float(accuracy_from_scores(y, p))}
 
 
@@ -326,13 +333,11 @@ RULE_ORDER = ("argmax", "prior-corrected")  # as healthcnn.studies._skin_eval.DE
 
 def _ensemble(records: list[dict], split: str, view: str, rule: str) -> dict:
     """Balanced accuracy and macro AUC of the mean of the records' probabilities."""
-    import numpy as np
 
     from healthcnn.metrics import balanced_accuracy, roc_auc
     from healthcnn.studies._skin_eval import decide
 
-    p = np.mean([np.asarray(r["probabilities"][f"{split}_{view}"]) for r in records], axis=0)
-    y = np.asarray(records[0]["labels"][split])
+    p, y = _mean_probabilities(records, split, view)
     pred = decide(p, records[0]["train_prior"], rule)
     return {
         "balanced_accuracy": float(balanced_accuracy(y, pred, ci=None).value),
