@@ -457,6 +457,8 @@ def main() -> int:
         from skin_sweep_report import _load, recipe_curve_lines
 
         curve = _load(Path(args.out), "curve")
+        if not curve:
+            raise SystemExit(f"no curve-*/result.json files under {args.out}")
         full = _load(Path(args.curve_table), "hamrec")
         recipes = {r["recipe"] for r in curve}
         print("\n".join(recipe_curve_lines(curve, [r for r in full if r["recipe"] in recipes])))

@@ -40,3 +40,10 @@ def test_derma_job_stores_the_probabilities_its_scores_come_from(data_root: Path
             assert one["auc"] == pytest.approx(record[f"{split}_{tag}"]["auc"], abs=1e-4)
     # flip averaging changes the probabilities (a real second view, not a copy)
     assert record["probabilities"]["test_plain"] != record["probabilities"]["test_tta"]
+
+
+def test_curve_table_of_a_folder_without_curve_runs_is_one_clear_error(tmp_path, monkeypatch):
+    argv = ["skin_sweep.py", "--curve-table", str(tmp_path), "--out", str(tmp_path / "none")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match=r"no curve-\*/result\.json files under .*none$"):
+        skin_sweep.main()
