@@ -165,6 +165,22 @@ def test_config_and_recipe_validation(tmp_path: Path) -> None:
         Recipe.from_dict({**r.to_dict(), "mixup": 0.2})
 
 
+def test_mixing_candidates_differ_from_the_default_only_in_the_mixing() -> None:
+    import dataclasses
+
+    from healthcnn.studies.recipe import candidate_recipes
+
+    recipes = {r.name: r for r in candidate_recipes(40)}
+    assert len(recipes) == len(candidate_recipes(40))  # names are unique
+    base = recipes["ordinal-aug-cos"]
+    for name, mix, alpha in (("mixup", "mixup", 0.2), ("cutmix", "cutmix", 1.0)):
+        r = recipes[f"ordinal-aug-cos-{name}"]
+        assert (r.train.mix, r.train.mix_alpha) == (mix, alpha)
+        assert dataclasses.replace(r, name=base.name, train=base.train) == base
+        assert dataclasses.replace(r.train, mix="none", mix_alpha=base.train.mix_alpha) == base.train
+        assert Recipe.from_dict(r.to_dict()) == r  # the bundle's record keeps the mixing
+
+
 # ---- the whole study, quick mode, real data ------------------------------------------------------
 
 

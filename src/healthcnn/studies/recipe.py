@@ -131,6 +131,18 @@ def candidate_recipes(epochs: int = 40) -> list[Recipe]:
         # round 4 (CPU): the weights averaged over the last few epochs (half-life about 23
         # steps, 3 epochs of 1,080 images in batches of 128)
         Recipe(name="ordinal-aug-cos-ema", task="ordinal", train=replace(cos, ema_decay=0.97)),
+        # round 5 (CPU): batches mixed, with the skin study's alphas (mixup Beta(0.2, 0.2) as
+        # Zhang et al., CutMix Beta(1, 1) as Yun et al.); the ordinal loss takes the mixed targets
+        Recipe(
+            name="ordinal-aug-cos-mixup",
+            task="ordinal",
+            train=replace(cos, mix="mixup", mix_alpha=0.2),
+        ),
+        Recipe(
+            name="ordinal-aug-cos-cutmix",
+            task="ordinal",
+            train=replace(cos, mix="cutmix", mix_alpha=1.0),
+        ),
     ]
 
 
