@@ -177,7 +177,9 @@ def test_mixing_candidates_differ_from_the_default_only_in_the_mixing() -> None:
         r = recipes[f"ordinal-aug-cos-{name}"]
         assert (r.train.mix, r.train.mix_alpha) == (mix, alpha)
         assert dataclasses.replace(r, name=base.name, train=base.train) == base
-        assert dataclasses.replace(r.train, mix="none", mix_alpha=base.train.mix_alpha) == base.train
+        assert (
+            dataclasses.replace(r.train, mix="none", mix_alpha=base.train.mix_alpha) == base.train
+        )
         assert Recipe.from_dict(r.to_dict()) == r  # the bundle's record keeps the mixing
 
 
