@@ -114,6 +114,55 @@ def test_affine_identity_and_shapes() -> None:
         moved(torch.rand(2, 1, 10))
 
 
+def _disc(h: int, w: int, r: float, *lead: int) -> torch.Tensor:
+    yy, xx = torch.meshgrid(
+        torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij"
+    )
+    return (yy**2 + xx**2 <= r**2).float().expand(*lead, h, w).clone()
+
+
+def _axis_ratio(img: torch.Tensor) -> float:
+    """Ratio of the principal second moments of a 2D intensity blob (1 for a disc)."""
+    yy, xx = torch.meshgrid(
+        torch.arange(img.shape[0], dtype=torch.float64),
+        torch.arange(img.shape[1], dtype=torch.float64),
+        indexing="ij",
+    )
+    m = img.double() / img.sum()
+    cy, cx = (m * yy).sum(), (m * xx).sum()
+    cov = torch.tensor(
+        [
+            [(m * (yy - cy) ** 2).sum(), (m * (yy - cy) * (xx - cx)).sum()],
+            [(m * (yy - cy) * (xx - cx)).sum(), (m * (xx - cx) ** 2).sum()],
+        ]
+    )
+    ev = torch.linalg.eigvalsh(cov)
+    return float(ev[1] / ev[0])
+
+
+def test_affine_rotation_is_rigid_on_non_square_images() -> None:
+    # a disc on a 2:1 image: a rigid rotation leaves it a disc, a rotation in the per-axis
+    # normalised coordinates (the naive affine_grid use) turns it into an ellipse
+    x = _disc(48, 96, 12, 8, 1)
+    rotate = RandomAffine(degrees=40, translate=0, scale=(1, 1))
+    out = rotate(x, generator=_gen(3))
+    ratios = [_axis_ratio(o[0]) for o in out]
+    assert max(ratios) < 1.05, ratios
+    assert torch.allclose(out.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.03)  # area kept
+    # the same draws on a square image give the same rotation: the blob there is a disc too,
+    # and a square input is unchanged by the correction (every ratio of extents is exactly 1)
+    sq = _disc(64, 64, 12, 8, 1)
+    assert max(_axis_ratio(o[0]) for o in rotate(sq, generator=_gen(3))) < 1.05
+    # 3D: a ball in a 16 x 24 x 40 volume stays a ball in its central planes
+    zz, yy, xx = torch.meshgrid(
+        *(torch.arange(n) - (n - 1) / 2 for n in (16, 24, 40)), indexing="ij"
+    )
+    ball = (zz**2 + yy**2 + xx**2 <= 6**2).float().expand(4, 1, 16, 24, 40).clone()
+    vol = RandomAffine(degrees=40, translate=0, scale=(1, 1))(ball, generator=_gen(5))
+    for v in vol:
+        assert _axis_ratio(v[0, 8]) < 1.1 and _axis_ratio(v[0, :, 12]) < 1.1
+
+
 def test_resize_and_crops() -> None:
     x = _batch(2, 6, 8)
     assert Resize(4)(x).shape == (2, 1, 4, 4)

@@ -149,7 +149,8 @@ def _rotation_3d(angles: torch.Tensor) -> torch.Tensor:
 
 class RandomAffine:
     """Small random rotation, translation and isotropic scaling (2D and 3D) by resampling
-    (``affine_grid`` + ``grid_sample``, bilinear/trilinear, zeros outside).
+    (``affine_grid`` + ``grid_sample``, bilinear/trilinear, zeros outside). Rotations are rigid
+    in pixels on non-square images too (a circle stays a circle).
 
     ``degrees``: max rotation (about each axis in 3D); ``translate``: max shift as a fraction
     of the extent; ``scale``: (min, max) zoom factor.
@@ -185,6 +186,12 @@ class RandomAffine:
         else:
             angles = (torch.rand(n, 3, generator=generator) * 2 - 1) * rad
             rot = _rotation_3d(angles)
+        # affine_grid works in coordinates normalised per axis to [-1, 1]; a rotation there is a
+        # rotation in pixels only on a square (cubic) grid. Conjugating by the extents (x, y, z =
+        # width, height, depth) keeps it rigid on any grid: entry (i, j) times extent_j / extent_i
+        # (exactly 1 on a square grid, so square inputs are unchanged to the bit)
+        extent = torch.tensor(x.shape[2:][::-1], dtype=rot.dtype)
+        rot = rot * (extent.view(1, 1, -1) / extent.view(1, -1, 1))
         # the grid maps output to input coordinates: dividing by the zoom enlarges the content
         theta = torch.cat([rot / zoom.view(n, 1, 1), shift.unsqueeze(2)], dim=2)
         grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
