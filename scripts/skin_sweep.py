@@ -6,7 +6,8 @@ Three phases, each run as ``--jobs`` processes at a time (one process per run):
    in ``DERMA_RECIPES`` and seed; the recipe and test-time augmentation (flip averaging) are
    chosen on the *validation* mean accuracy; test AUC/ACC are reported for the choice.
 2. ``ham:<seed>``: the skin-taxonomy study (three approaches, paired DeLong tests) on HAM10000
-   at ``--size`` px, one fixed lesion-level split, one training seed per run.
+   at ``--size`` (px, WIDTHxHEIGHT or ``stored``), one fixed lesion-level split, one training
+   seed per run.
 3. ``curve:<approach>:<fraction>:<seed>``: the learning curve of the approach with the best
    mean validation 2-way AUC in phase 2 (fraction 1 reuses phase 2's runs).
 
@@ -38,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+from healthcnn.cli.study_skin import size_argument  # noqa: E402
+from healthcnn.data.ham10000 import size_label  # noqa: E402
 from healthcnn.studies.skin_taxonomy import RECIPES, recipe_train_config  # noqa: E402
 
 DERMA_RECIPES = {
@@ -300,6 +303,8 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
         "subsample",
     ):
         value = getattr(args, key)
+        if key == "size":  # back to its command-line form: 64 or WIDTHxHEIGHT
+            value = size_label(value).removesuffix("px")
         if value is not None:
             out += [f"--{key.replace('_', '-')}", str(value)]
     return out
@@ -343,7 +348,8 @@ def sweep(args: argparse.Namespace) -> int:
     try:
         load_ham10000(args.data_dir, size=args.size)  # decode once, before the processes start
         print(
-            f"HAM10000 cached at {args.size} px ({time.perf_counter() - start:.0f} s)", flush=True
+            f"HAM10000 cached at {size_label(args.size)} ({time.perf_counter() - start:.0f} s)",
+            flush=True,
         )
         if args.ham_recipes:
             jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
@@ -402,7 +408,12 @@ def main() -> int:
     )
     p.add_argument("--ham-epochs", type=int, default=30)
     p.add_argument("--ham-model", default="resnet18")
-    p.add_argument("--size", type=int, default=128, help="HAM10000 image side in px")
+    p.add_argument(
+        "--size",
+        type=size_argument,
+        default=128,
+        help="HAM10000 image side in px, WIDTHxHEIGHT, or 'stored' (the stored 200x150 px)",
+    )
     p.add_argument("--subsample", type=int, help="keep this many HAM10000 lesions (smoke tests)")
     p.add_argument(
         "--ham-recipes",

@@ -358,9 +358,9 @@ def _load_recipe_runs(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("**/hamrec-*/result.json"))]
 
 
-def chosen_configuration(folder: Path) -> tuple[str, int, int, str, str]:
-    """(loss, image px, epochs, views, decision rule) chosen on validation among the hamrec
-    runs in ``folder`` and its subfolders."""
+def chosen_configuration(folder: Path) -> tuple[str, int | tuple[int, int], int, str, str]:
+    """(loss, image size (side or (height, width)), epochs, views, decision rule) chosen on
+    validation among the hamrec runs in ``folder`` and its subfolders."""
     return _chosen(_recipe_rows(_load_recipe_runs(folder)))["key"]
 
 
@@ -374,14 +374,31 @@ def recipe_section(records: list[dict]) -> list[str]:
     return _recipe_lines(rows, chosen)
 
 
-def _setting(record: dict) -> tuple[int, int]:
-    return record["size"], record["train_config"]["epochs"]
+def _setting(record: dict) -> tuple[int | tuple[int, int], int]:
+    """(image size: a square side or (height, width), epochs)."""
+    from healthcnn.data.ham10000 import image_size
+
+    return image_size(record["size"]), record["train_config"]["epochs"]
+
+
+def _cost(setting: tuple[int | tuple[int, int], int]) -> tuple[int, int]:
+    """Pixels x epochs, then the longer side: the registered order of settings."""
+    size, epochs = setting
+    h, w = (size, size) if isinstance(size, int) else size
+    return h * w * epochs, max(h, w)
+
+
+def _px(size: int | tuple[int, int]) -> str:
+    """The table's image size: ``64`` or ``200x150`` (width x height)."""
+    from healthcnn.data.ham10000 import size_label
+
+    return size_label(size).removesuffix("px")
 
 
 def _recipe_rows(records: list[dict]) -> list[dict]:
     """One row per (setting, loss, views, rule) with runs, in the registered tie order: the
     cheaper setting first (pixels x epochs), then loss, views and rule as round 1."""
-    settings = sorted({_setting(r) for r in records}, key=lambda s: (s[0] * s[0] * s[1], s[0]))
+    settings = sorted({_setting(r) for r in records}, key=_cost)
     combos = [
         (s, r, v, u) for s in settings for r in RECIPE_ORDER for v in VIEW_ORDER for u in RULE_ORDER
     ]
@@ -424,15 +441,16 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        recipe, px, epochs, view, rule = r["key"]
+        recipe, size, epochs, view, rule = r["key"]
         mark = "**" if r is chosen else ""
         lines.append(
-            f"| {mark}{recipe}{mark} | {px} | {epochs} | {view} | {rule} | {len(r['seeds'])} | "
-            f"{r['val_ba']:.3f} | "
+            f"| {mark}{recipe}{mark} | {_px(size)} | {epochs} | {view} | {rule} | "
+            f"{len(r['seeds'])} | {r['val_ba']:.3f} | "
             f"{r['val_auc']:.3f} | {_ms(r['test_ba'])} | {_ms(r['test_auc'])} | "
             f"{r['seconds']:.0f} |"
         )
-    recipe, px, epochs, view, rule = chosen["key"]
+    recipe, size, epochs, view, rule = chosen["key"]
+    px = _px(size)
     ba, auc = statistics.mean(chosen["test_ba"]), statistics.mean(chosen["test_auc"])
     if all("probabilities" in r for r in chosen["records"]):
         ens = _ensemble(chosen["records"], "test", view, rule)

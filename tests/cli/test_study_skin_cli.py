@@ -97,3 +97,24 @@ def test_full_study_defaults_are_the_measured_recipe(
     assert cfg.size == st.DEFAULT_SIZE == st.SkinStudyConfig(out="x").size
     assert cfg.train == st.recipe_train_config(st.DEFAULT_RECIPE, st.DEFAULT_EPOCHS)
     assert cfg.train.epochs == st.DEFAULT_EPOCHS
+
+
+@pytest.mark.parametrize(
+    ("given", "size"), [("stored", (150, 200)), ("100x75", (75, 100)), ("96", 96)]
+)
+def test_size_takes_a_side_width_x_height_or_stored(
+    given: str, size, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from healthcnn.studies import skin_taxonomy as st
+
+    seen = []
+    monkeypatch.setattr(st, "run_study", lambda cfg, progress: seen.append(cfg) or {"ok": 1})
+    args = ["study", "skin-taxonomy", "--out", str(tmp_path), "--format", "json"]
+    assert main([*args, "--size", given]) == 0
+    assert seen[0].size == size
+    assert seen[0].to_dict()["size"] == (size if isinstance(size, int) else list(size))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main([*args, "--size", "200x150x3"])
+    assert stop.value.code == 2
+    assert "WIDTHxHEIGHT (200x150, the stored images)" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from healthcnn.data import ham10000 as hm
@@ -57,6 +58,51 @@ def test_load_decodes_resizes_and_keeps_metadata(tmp_path: Path) -> None:
     assert ds.images[2, :, 8, 8].tolist() == list(_colour(3))
     assert np.isnan(ham.meta["age"][2]) and ham.meta["age"][0] == 45.0
     assert ham.meta["localization"].tolist() == ["back", "back", "face"]
+
+
+def _pattern(i: int) -> np.ndarray:
+    """A 150 x 200 RGB image whose every pixel differs from its neighbours (PNG: lossless)."""
+    yy, xx = np.mgrid[0:150, 0:200]
+    return np.stack([(xx + 7 * i) % 256, (yy * 3) % 256, (xx * yy + i) % 256], -1).astype(np.uint8)
+
+
+def test_stored_size_is_read_without_resampling(tmp_path: Path, _own_cache: Path) -> None:
+    folder = _write(tmp_path, ROWS)
+    with zipfile.ZipFile(folder / hm.ZIP_FILE, "w") as zf:
+        for i in (1, 2, 3):
+            buf = io.BytesIO()
+            Image.fromarray(_pattern(i)).save(buf, format="PNG")
+            zf.writestr(f"images/ISIC_{i}.jpg", buf.getvalue())
+    ham = load_ham10000(tmp_path, size="stored")
+    assert ham.size == hm.STORED_SIZE == (150, 200)
+    assert tuple(ham.dataset.images.shape) == (3, 3, 150, 200)  # (N, C, height, width)
+    for k, i in enumerate((1, 2, 3)):  # every pixel exactly as stored: nothing resampled
+        assert np.array_equal(ham.dataset.images[k].numpy().transpose(1, 2, 0), _pattern(i))
+    assert ham.dataset.name == "ham10000-200x150px"
+    assert [p.name.split("-")[-1] for p in (_own_cache / "ham10000").glob("*.npy")] == [
+        "200x150px.npy"
+    ]
+    # (150, 200) is the same size and the same cache entry; a non-square resize keeps its shape
+    again = load_ham10000(tmp_path, size=(150, 200))
+    assert torch.equal(again.dataset.images, ham.dataset.images)
+    half = load_ham10000(tmp_path, size=(75, 100))
+    assert tuple(half.dataset.images.shape) == (3, 3, 75, 100) and half.size == (75, 100)
+    assert len(list((_own_cache / "ham10000").glob("*.npy"))) == 2
+
+
+def test_image_sizes_and_their_command_line_form() -> None:
+    assert hm.image_size(64) == 64 and hm.image_size((32, 32)) == 32
+    assert hm.image_size([150, 200]) == (150, 200) == hm.image_size("stored")
+    assert hm.parse_image_size("128") == 128
+    assert hm.parse_image_size("200x150") == (150, 200)  # WIDTHxHEIGHT, as the zip's name
+    assert hm.parse_image_size(" Stored ") == (150, 200)
+    assert hm.size_label(64) == "64px" and hm.size_label((150, 200)) == "200x150px"
+    for bad in (7, 601, True, 64.0, (64, 64, 64), (0, 64), "full", "64x"):
+        with pytest.raises(ValueError, match="size"):
+            hm.image_size(bad)
+    for bad in ("full", "64x", "x64", "200x150x3", "7", "200x601", "-64"):
+        with pytest.raises(ValueError, match=r"WIDTHxHEIGHT \(200x150, the stored images\)"):
+            hm.parse_image_size(bad)
 
 
 @pytest.fixture(autouse=True)

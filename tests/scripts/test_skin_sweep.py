@@ -47,3 +47,17 @@ def test_curve_table_of_a_folder_without_curve_runs_is_one_clear_error(tmp_path,
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit, match=r"no curve-\*/result\.json files under .*none$"):
         skin_sweep.main()
+
+
+def test_size_reaches_each_job_in_its_command_line_form(monkeypatch) -> None:
+    """The sweep hands ``--size`` on to its job processes: 'stored' and 64 survive the trip."""
+    seen = []
+    monkeypatch.setattr(skin_sweep, "run_one", lambda job, args: seen.append(args))
+    for given, size, passed in (("stored", (150, 200), "200x150"), ("64", 64, "64")):
+        monkeypatch.setattr(sys, "argv", ["skin_sweep.py", "--one", "hamrec:ce:0", "--size", given])
+        assert skin_sweep.main() == 0
+        assert seen[-1].size == size
+        forwarded = skin_sweep._passthrough(seen[-1])
+        assert forwarded[forwarded.index("--size") + 1] == passed
+        monkeypatch.setattr(sys, "argv", ["skin_sweep.py", "--one", "hamrec:ce:0", *forwarded])
+        assert skin_sweep.main() == 0 and seen[-1].size == size

@@ -203,7 +203,7 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
         skin_sweep_report.write_recipe_report(tmp_path, tmp_path / "missing.md")
 
 
-def _write_setting(folder: Path, val_pc: float, test_pc: float, size: int, epochs: int) -> None:
+def _write_setting(folder: Path, val_pc: float, test_pc: float, size, epochs: int) -> None:
     """Two ce seeds at (size, epochs) with the given prior-corrected balanced accuracies."""
     probs = [[0.8, 0.2], [0.3, 0.7]]
     for s in (0, 1):
@@ -235,14 +235,25 @@ def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path)
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "ce", 64, 16, "plain", "prior-corrected"
     )  # fmt: skip
+    # the stored 200x150 px images (a (height, width) list in result.json) tie with it on
+    # validation and cost more pixels x epochs: the tie goes to 64 px, 16 epochs
+    _write_setting(tmp_path / "200x150px-8ep", 0.7003, 0.95, [150, 200], 8)
+    assert skin_sweep_report.chosen_configuration(tmp_path) == (
+        "ce", 64, 16, "plain", "prior-corrected"
+    )  # fmt: skip
     doc = tmp_path / "doc.md"
     doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
     skin_sweep_report.write_recipe_report(tmp_path, doc)
     text = doc.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| ") and "px" not in line]
-    # 3 settings x 2 views x 2 rules, cheapest setting first, 128 px last
-    assert len(rows) == 12
-    assert [r.split(" | ")[1:3] for r in rows[::4]] == [["64", "8"], ["64", "16"], ["128", "8"]]
+    # 4 settings x 2 views x 2 rules, cheapest setting first, the stored size last
+    assert len(rows) == 16
+    assert [r.split(" | ")[1:3] for r in rows[::4]] == [
+        ["64", "8"],
+        ["64", "16"],
+        ["128", "8"],
+        ["200x150", "8"],
+    ]
     assert "**ce, 64 px, 16 epochs, plain, prior-corrected** (0.700)" in text
     assert "balanced accuracy 0.200, macro AUC 0.900" in text
     assert "image size 64 px, 16 epochs." in text

@@ -153,6 +153,29 @@ def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) ->
     )
 
 
+@pytest.mark.data
+def test_quick_study_at_a_non_square_size(data_root: Path, tmp_path: Path, strict_json) -> None:
+    """The stored images are 200 x 150: a study at a non-square size (here 32 x 24, the stored
+    aspect) trains with strong augmentation (rotations by 180 degrees only, rigid affines) and
+    records the size as (height, width)."""
+    from healthcnn.studies.skin_taxonomy import recipe_train_config
+
+    cfg = quick_config(
+        str(tmp_path / "out"),
+        str(data_root),
+        size=[24, 32],
+        train=recipe_train_config("ce", epochs=1, batch_size=64, augment="strong"),
+        curve_fractions=(),
+    )
+    assert cfg.size == (24, 32)
+    result = run_study(cfg)
+    saved = strict_json((tmp_path / "out" / "study.json").read_text())
+    assert saved["config"]["size"] == [24, 32]
+    assert result["approaches"]["diagnosis"]["seven_way"]["macro_auc"]["value"] > 0
+    with pytest.raises(ValueError, match="between 8 and 600"):
+        quick_config("x", size=(4, 32))
+
+
 def test_evaluate_scores_a_perfect_model_as_perfect() -> None:
     prep = prepare(load_taxonomy("ham10000"), _parts(), refine=True, max_class_size=40)
     dx = prep.base.leaves

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .._json import dumps
+from ..data.ham10000 import parse_image_size
 from ..studies.skin_taxonomy import DEFAULT_EPOCHS, DEFAULT_RECIPE, DEFAULT_SIZE, RECIPES
 from . import add_study_options, parse_numbers
 from .config import check_device
@@ -22,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_study_options(p, quick="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch")
     p.add_argument(
         "--size",
-        type=int,
+        type=size_argument,
         default=DEFAULT_SIZE,
-        help=f"image side in px (default {DEFAULT_SIZE}, the measured recipe's)",
+        help=f"image side in px (default {DEFAULT_SIZE}, the measured recipe's), WIDTHxHEIGHT "
+        "(e.g. 100x75), or 'stored' for the stored 200x150 px images without resampling",
     )
     p.add_argument("--model", default="resnet18")
     p.add_argument("--taxonomy", default="ham10000", help="shipped name or a JSON file")
@@ -71,6 +73,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--curve-seeds", default="0,1,2")
     p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
     p.set_defaults(func=_run)
+
+
+def size_argument(text: str) -> int | tuple[int, int]:
+    """``--size``'s parser (:func:`parse_image_size`), its error in argparse's form."""
+    try:
+        return parse_image_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _run(args: argparse.Namespace) -> int:

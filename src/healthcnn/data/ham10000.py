@@ -2,11 +2,12 @@
 
 Layout under the data root: ``ham10000/HAM10000_metadata.csv`` (columns ``lesion_id, image_id,
 dx, dx_type, age, sex, localization``) and ``ham10000/images_200x150.zip`` (entries
-``images/<image_id>.jpg``). Nothing is extracted: every JPEG is decoded once, resized to a square
-``size x size`` chosen by the caller, and the uint8 array is cached as ``.npy`` in the cache
-folder's ``ham10000/`` (:mod:`.cache`: ``$HEALTHCNN_CACHE`` or the platform cache directory, never
-the data root), keyed by the size and the zip's size and modification time. Later loads
-memory-map nothing and decode nothing: one ``np.load``.
+``images/<image_id>.jpg``, 200 px wide and 150 px tall). Nothing is extracted: every JPEG is
+decoded once, resized to the caller's ``size`` (a square side, a (height, width) pair, or
+``"stored"``: the stored 150 x 200 px, not resampled at all), and the uint8 array is cached as
+``.npy`` in the cache folder's ``ham10000/`` (:mod:`.cache`: ``$HEALTHCNN_CACHE`` or the platform
+cache directory, never the data root), keyed by the size and the zip's size and modification
+time. Later loads memory-map nothing and decode nothing: one ``np.load``.
 
 Several images show the same lesion (7,470 lesions for 10,015 images), so splits are made by
 ``lesion_id`` (:func:`ham10000_splits`), stratified by diagnosis and seeded.
@@ -38,6 +39,10 @@ from .splits import group_split
 FOLDER = "ham10000"
 METADATA_FILE = "HAM10000_metadata.csv"
 ZIP_FILE = "images_200x150.zip"
+#: (height, width) of the stored images: every entry of the zip is 200 px wide and 150 px tall
+STORED_SIZE = (150, 200)
+#: smallest and largest image side accepted
+SIDE_RANGE = (8, 600)
 #: diagnoses in MedMNIST's (alphabetical) label order
 DIAGNOSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 COLUMNS = ("lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization")
@@ -55,7 +60,7 @@ class Ham10000:
 
     dataset: ArrayDataset
     meta: dict[str, np.ndarray]
-    size: int
+    size: int | tuple[int, int]
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -138,26 +143,76 @@ def _entry(image_id: str) -> str:
     return f"images/{image_id}.jpg"
 
 
-def _decode(zf: zipfile.ZipFile, names: Sequence[str], size: int) -> np.ndarray:
-    """Decode each entry to RGB, resize to ``size x size`` (bilinear, antialiased), stack as
-    uint8 ``(N, 3, size, size)``."""
-    out = np.empty((len(names), 3, size, size), dtype=np.uint8)
+def image_size(size: int | Sequence[int] | str) -> int | tuple[int, int]:
+    """``size`` checked and in one form: an int for a square side, a ``(height, width)`` tuple
+    otherwise. Accepts an int, a (height, width) pair (a square pair becomes its int) or
+    ``"stored"`` (:data:`STORED_SIZE`); each side must lie in :data:`SIDE_RANGE`."""
+    lo, hi = SIDE_RANGE
+    if isinstance(size, str):
+        if size != "stored":
+            raise ValueError(
+                f"size must be an int, a (height, width) pair or 'stored', got {size!r}"
+            )
+        size = STORED_SIZE
+    sides = (size,) if not isinstance(size, Sequence) else tuple(size)
+    if len(sides) not in (1, 2) or any(
+        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi
+        for v in sides
+    ):
+        raise ValueError(
+            f"size must be an int or a (height, width) pair of ints between {lo} and {hi} px, "
+            f"got {size!r}"
+        )
+    h, w = int(sides[0]), int(sides[-1])
+    return h if h == w else (h, w)
+
+
+def parse_image_size(text: str) -> int | tuple[int, int]:
+    """A command-line size: ``64`` (square), ``WIDTHxHEIGHT`` as in the zip's name (``200x150``
+    is 200 px wide, 150 px tall) or ``stored``; returns :func:`image_size`'s form."""
+    t = text.strip().lower()
+    try:
+        if t == "stored":
+            return image_size(t)
+        if "x" in t:
+            w, h = (int(v) for v in t.split("x"))
+            return image_size((h, w))
+        return image_size(int(t))
+    except ValueError:
+        lo, hi = SIDE_RANGE
+        raise ValueError(
+            f"image size {text!r}: give a side in px (64), WIDTHxHEIGHT (200x150, the stored "
+            f"images) or 'stored'; each side between {lo} and {hi}"
+        ) from None
+
+
+def size_label(size: int | Sequence[int]) -> str:
+    """``64px`` for a square, ``200x150px`` (width x height) otherwise (file and run names)."""
+    size = image_size(size)
+    return f"{size}px" if isinstance(size, int) else f"{size[1]}x{size[0]}px"
+
+
+def _decode(zf: zipfile.ZipFile, names: Sequence[str], size: int | tuple[int, int]) -> np.ndarray:
+    """Decode each entry to RGB, resize to ``size`` (bilinear; not at all where it already has
+    that size), stack as uint8 ``(N, 3, height, width)``."""
+    hw = (size, size) if isinstance(size, int) else size
+    out = np.empty((len(names), 3, *hw), dtype=np.uint8)
     for i, name in enumerate(names):
         where = f"{zf.filename}: entry {name}"
         try:
             data = zf.read(name)
         except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise DataError(f"{where} cannot be read ({exc})") from None
-        out[i] = read_image(io.BytesIO(data), where, "RGB", (size, size)).transpose(2, 0, 1)
+        out[i] = read_image(io.BytesIO(data), where, "RGB", hw).transpose(2, 0, 1)
     return out
 
 
-def _cache_paths(zip_path: Path, size: int) -> tuple[Path, Path] | None:
+def _cache_paths(zip_path: Path, size: int | tuple[int, int]) -> tuple[Path, Path] | None:
     folder = cache_dir(FOLDER)
     if folder is None:
         return None
     st = zip_path.stat()
-    tag = f"{zip_path.stem}-{st.st_size}-{st.st_mtime_ns}-{size}px"
+    tag = f"{zip_path.stem}-{st.st_size}-{st.st_mtime_ns}-{size_label(size)}"
     return folder / f"{tag}.npy", folder / f"{tag}.names.json"
 
 
@@ -185,11 +240,14 @@ def _read_cache(paths: tuple[Path, Path], names: list[str]) -> np.ndarray | None
     return arr[[where[n] for n in names]]
 
 
-def decoded_images(zip_path: Path, names: Sequence[str], size: int) -> np.ndarray:
-    """uint8 ``(N, 3, size, size)`` for the zip entries ``names`` (in that order), decoded once
-    per (zip, size) and cached in the cache folder (:mod:`.cache`); a cache holding other
-    entries is rebuilt."""
+def decoded_images(
+    zip_path: Path, names: Sequence[str], size: int | Sequence[int] | str
+) -> np.ndarray:
+    """uint8 ``(N, 3, height, width)`` for the zip entries ``names`` (in that order) at ``size``
+    (:func:`image_size`), decoded once per (zip, size) and cached in the cache folder
+    (:mod:`.cache`); a cache holding other entries is rebuilt."""
     names = list(names)
+    size = image_size(size)
     paths = _cache_paths(zip_path, size)
     cached = _read_cache(paths, names) if paths is not None else None
     if cached is not None:
@@ -205,15 +263,18 @@ def decoded_images(zip_path: Path, names: Sequence[str], size: int) -> np.ndarra
 
 
 def load_ham10000(
-    root: str | os.PathLike[str] | None = None, *, size: int = 64, folder: str = FOLDER
+    root: str | os.PathLike[str] | None = None,
+    *,
+    size: int | Sequence[int] | str = 64,
+    folder: str = FOLDER,
 ) -> Ham10000:
-    """All 10,015 HAM10000 images at ``size x size`` px with their metadata.
+    """All 10,015 HAM10000 images with their metadata, at ``size``: a square side in px, a
+    (height, width) pair, or ``"stored"`` for the stored 150 x 200 px without resampling.
 
     ``root`` is the data root (``--data-dir``; default ``$HEALTHCNN_DATA`` or
     ``~/.cache/healthcnn``); the files are read from ``<root>/<folder>/``.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 600:
-        raise ValueError(f"size must be an int between 8 and 600 px, got {size!r}")
+    size = image_size(size)
     base = data_root(root)
     where = base / folder
     meta_path, zip_path = where / METADATA_FILE, where / ZIP_FILE
@@ -237,7 +298,7 @@ def load_ham10000(
         classes=list(DIAGNOSES),
         ids=meta["image_id"].tolist(),
         groups=meta["lesion_id"].tolist(),
-        name=f"ham10000-{size}px",
+        name=f"ham10000-{size_label(size)}",
     )
     return Ham10000(dataset=ds, meta=meta, size=size)
 

@@ -2,7 +2,8 @@
 
 ``run_study(SkinStudyConfig(...))`` is what ``healthcnn study skin-taxonomy`` calls:
 
-1. HAM10000 at ``size`` px, a seeded lesion-level 70/15/15 split stratified by diagnosis;
+1. HAM10000 at ``size`` (px, or the stored 200 x 150), a seeded lesion-level 70/15/15 split
+   stratified by diagnosis;
 2. the taxonomy (shipped ``ham10000``: benign/malignant > melanocytic/non-melanocytic > the 7
    diagnoses), its leaves refined by body site from the training data, and PartitionDisease
    with ``max_class_size`` (keeping the 7 diagnoses apart so they stay predictable);
@@ -32,7 +33,7 @@ import torch
 
 from .._json import plain
 from ..data.arrays import ArrayDataset
-from ..data.ham10000 import Ham10000, ham10000_splits, load_ham10000
+from ..data.ham10000 import Ham10000, ham10000_splits, image_size, load_ham10000
 from ..data.root import data_root
 from ..data.splits import group_split
 from ..tasks import LabelMap, make_task
@@ -101,7 +102,8 @@ class SkinStudyConfig:
     Attributes:
         out: output folder (``study.json``, ``report.html``).
         data_dir: data root holding ``ham10000/`` (None: ``$HEALTHCNN_DATA`` or the default).
-        size: image side in px (HAM10000 is decoded once per size and cached).
+        size: image side in px, a (height, width) pair, or ``"stored"`` for the stored
+            150 x 200 px images unresampled (HAM10000 is decoded once per size and cached).
         model / model_kwargs: registry model (ResNets under 64 px get the 28 px stem,
             :func:`healthcnn.training.fit.default_model_kwargs`).
         taxonomy: shipped name or a JSON path.
@@ -120,7 +122,7 @@ class SkinStudyConfig:
 
     out: str
     data_dir: str | None = None
-    size: int = DEFAULT_SIZE
+    size: int | tuple[int, int] = DEFAULT_SIZE
     model: str = "resnet18"
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)
     taxonomy: str = "ham10000"
@@ -140,6 +142,7 @@ class SkinStudyConfig:
         object.__setattr__(self, "curve_fractions", tuple(float(f) for f in self.curve_fractions))
         object.__setattr__(self, "curve_seeds", tuple(int(s) for s in self.curve_seeds))
         object.__setattr__(self, "approaches", tuple(self.approaches))
+        object.__setattr__(self, "size", image_size(self.size))
         bad = [a for a in self.approaches if a not in APPROACHES]
         if bad or not self.approaches:
             raise ValueError(f"approaches must be taken from {APPROACHES}, got {self.approaches}")
@@ -152,6 +155,7 @@ class SkinStudyConfig:
         d["model_kwargs"] = dict(self.model_kwargs)
         d["curve_fractions"], d["curve_seeds"] = list(self.curve_fractions), list(self.curve_seeds)
         d["approaches"] = list(self.approaches)
+        d["size"] = self.size if isinstance(self.size, int) else list(self.size)
         return d
 
 
