@@ -85,9 +85,9 @@ def run_one(name: str, seed: int, args_dict: dict) -> dict:
     if device.startswith("cuda"):
         device = f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
     else:
-        device = (
-            f"CPU {platform.processor() or platform.machine()}, {args_dict['threads']} thread(s)"
-        )
+        from healthcnn.inference.precision import cpu_name
+
+        device = f"CPU {cpu_name()} ({platform.machine()}), {args_dict['threads']} thread(s)"
     result = {
         "recipe": recipe.to_dict(),
         "seed": seed,

@@ -47,7 +47,11 @@ def test_mean_sd() -> None:
 
 
 def test_device_name_on_cpu_names_threads() -> None:
-    assert device_name("cpu").startswith("CPU ") and "thread(s)" in device_name("cpu")
+    from healthcnn.inference.precision import cpu_name
+
+    assert device_name("cpu").startswith(f"CPU {cpu_name()} (") and "thread(s)" in device_name(
+        "cpu"
+    )
 
 
 def test_write_result_is_strict_json(tmp_path: Path) -> None:

@@ -52,10 +52,14 @@ def mean_sd(values: Sequence[float]) -> dict[str, float]:
 
 
 def device_name(device: str | torch.device) -> str:
-    """The GPU's name for a CUDA device, else the CPU architecture and torch's thread count."""
+    """The GPU's name for a CUDA device, else the CPU's model name and architecture and torch's
+    thread count (the model matters: kernels, and so the last bits of a run, differ between
+    CPUs with and without bf16 or AMX units)."""
     if str(device).startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"CPU {platform.machine()}, {torch.get_num_threads()} thread(s)"
+    from ..inference.precision import cpu_name
+
+    return f"CPU {cpu_name()} ({platform.machine()}), {torch.get_num_threads()} thread(s)"
 
 
 #: the run record written beside every study result
