@@ -41,7 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 from healthcnn.cli.study_skin import size_argument  # noqa: E402
 from healthcnn.data.ham10000 import size_label  # noqa: E402
-from healthcnn.studies.skin_taxonomy import RECIPES, recipe_train_config  # noqa: E402
+from healthcnn.studies.skin_taxonomy import (  # noqa: E402
+    DEFAULT_VIEWS,
+    RECIPES,
+    VIEWS,
+    flip_views,
+    recipe_train_config,
+)
 
 DERMA_RECIPES = {
     # AdamW + cosine (2 warm-up epochs), batch 128; the augmentation differs, and "epochs"
@@ -71,16 +77,6 @@ def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
         precision=args.precision,
         **extra,
     )
-
-
-def _flip_views(fitted) -> list:
-    """The evaluation transform alone and followed by each of the three flips (width, height,
-    both): the sweep's test-time augmentation, averaged by ``Fitted.infer``."""
-    from healthcnn.data.transforms import Compose, Dihedral
-
-    ev = fitted.preprocessing.transform()
-    flips = (Dihedral(0, True), Dihedral(2, True), Dihedral(2, False))  # W, H, both
-    return [ev, *(Compose([ev, f]) for f in flips)]
 
 
 def _rounded(probs) -> list[list[float]]:
@@ -116,7 +112,7 @@ def run_derma(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     for name, ds in (("val", val), ("test", test)):
         y = ds.labels.numpy()
         plain = fitted.infer(ds, batch_size=512)[1]
-        tta = fitted.infer(ds, batch_size=512, views=_flip_views(fitted))[1]
+        tta = fitted.infer(ds, batch_size=512, views=flip_views(fitted))[1]
         out["labels"][name] = [int(v) for v in y]
         for tag, p in (("plain", plain), ("tta", tta)):
             out[f"{name}_{tag}"] = {
@@ -145,6 +141,7 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce
         data_dir=args.data_dir,
         size=args.size,
         model=args.ham_model,
+        views=args.ham_views,
         seed=seed,
         split_seed=0,
         train=_ham_train(args, seed, recipe),
@@ -173,7 +170,8 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
 
     cfg = _ham_config(args, seed, "")
     train = _ham_train(args, seed, recipe)
-    cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",))
+    # the plain view here; the flips are scored below, each kept apart
+    cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",), views="plain")
     prep = prepare(
         load_taxonomy(cfg.taxonomy),
         load_parts(cfg),
@@ -185,7 +183,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     task = fitted.task
     for split in ("val", "test"):
         ds = prep.splits[split].dataset
-        p = fitted.infer(ds, batch_size=512, views=_flip_views(fitted))[1]
+        p = fitted.infer(ds, batch_size=512, views=flip_views(fitted))[1]
         run[f"{split}-tta"] = task.class_columns(p)
     out = {"recipe": recipe, "seed": seed, "best_epoch": run["best_epoch"], "scores": {}}
     probs = {}
@@ -299,6 +297,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
         "derma_model",
         "derma_upsample",
         "ham_model",
+        "ham_views",
         "data_dir",
         "subsample",
     ):
@@ -408,6 +407,14 @@ def main() -> int:
     )
     p.add_argument("--ham-epochs", type=int, default=30)
     p.add_argument("--ham-model", default="resnet18")
+    p.add_argument(
+        "--ham-views",
+        choices=VIEWS,
+        default=DEFAULT_VIEWS,
+        help="how the ham: studies and curve: runs read probabilities: the image alone or the "
+        f"mean over it and its three flips (default {DEFAULT_VIEWS}, the study's; hamrec: runs "
+        "score both)",
+    )
     p.add_argument(
         "--size",
         type=size_argument,

@@ -97,6 +97,23 @@ def test_full_study_defaults_are_the_measured_recipe(
     assert cfg.size == st.DEFAULT_SIZE == st.SkinStudyConfig(out="x").size
     assert cfg.train == st.recipe_train_config(st.DEFAULT_RECIPE, st.DEFAULT_EPOCHS)
     assert cfg.train.epochs == st.DEFAULT_EPOCHS
+    assert cfg.views == st.DEFAULT_VIEWS == st.SkinStudyConfig(out="x").views == "flips"
+    assert (
+        main(
+            [
+                "study",
+                "skin-taxonomy",
+                "--out",
+                str(tmp_path),
+                "--format",
+                "json",
+                "--views",
+                "plain",
+            ]
+        )
+        == 0
+    )
+    assert seen[-1].views == "plain"
 
 
 @pytest.mark.parametrize(

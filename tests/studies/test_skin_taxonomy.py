@@ -176,6 +176,39 @@ def test_quick_study_at_a_non_square_size(data_root: Path, tmp_path: Path, stric
         quick_config("x", size=(4, 32))
 
 
+def test_flip_views_are_the_image_and_its_three_flips_averaged(tmp_path: Path) -> None:
+    """``views="flips"`` (the chosen recipe's) scores the mean of the probabilities of each
+    image and its flips left-right, up-down and both; ``plain`` the image alone."""
+    import dataclasses
+
+    from healthcnn.studies.skin_taxonomy import flip_views, train_approach
+
+    rng = torch.Generator().manual_seed(0)
+    parts = {}
+    for name, part in _parts().items():
+        n = len(part)
+        images = torch.randint(0, 256, (n, 3, 8, 12), generator=rng, dtype=torch.uint8)
+        ds = dataclasses.replace(part.dataset, images=images)
+        parts[name] = Ham10000(ds, part.meta, (8, 12))
+    prep = prepare(load_taxonomy("ham10000"), parts, refine=True, max_class_size=40)
+    cfg = quick_config(str(tmp_path), views="flips")
+    flips = train_approach(prep, "diagnosis", cfg, 0, keep_fitted=True)
+    plain = train_approach(prep, "diagnosis", dataclasses.replace(cfg, views="plain"), 0)
+    fitted = flips.pop("fitted")
+    views = flip_views(fitted)
+    x = torch.rand(4, 3, 8, 12, generator=rng)  # a batch as the loader hands it on (floats)
+    ev = views[0](x)
+    for view, dims in zip(views[1:], ((-1,), (-2,), (-2, -1)), strict=True):
+        assert torch.equal(view(x), ev.flip(dims))
+    test = prep.splits["test"].dataset
+    per_view = [fitted.task.class_columns(fitted.infer(test, views=[v])[1]) for v in views]
+    np.testing.assert_allclose(flips["test"], np.mean(per_view, axis=0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(plain["test"], per_view[0], rtol=1e-6, atol=1e-9)
+    assert not np.allclose(flips["test"], plain["test"])
+    with pytest.raises(ValueError, match="views must be one of"):
+        quick_config("x", views="dihedral")
+
+
 def test_evaluate_scores_a_perfect_model_as_perfect() -> None:
     prep = prepare(load_taxonomy("ham10000"), _parts(), refine=True, max_class_size=40)
     dx = prep.base.leaves

@@ -6,7 +6,14 @@ import argparse
 
 from .._json import dumps
 from ..data.ham10000 import parse_image_size
-from ..studies.skin_taxonomy import DEFAULT_EPOCHS, DEFAULT_RECIPE, DEFAULT_SIZE, RECIPES
+from ..studies.skin_taxonomy import (
+    DEFAULT_EPOCHS,
+    DEFAULT_RECIPE,
+    DEFAULT_SIZE,
+    DEFAULT_VIEWS,
+    RECIPES,
+    VIEWS,
+)
 from . import add_study_options, parse_numbers
 from .config import check_device
 
@@ -49,6 +56,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_EPOCHS,
         help=f"default {DEFAULT_EPOCHS}, the recipe chosen on validation",
+    )
+    p.add_argument(
+        "--views",
+        choices=VIEWS,
+        default=DEFAULT_VIEWS,
+        help=f"read each model's probabilities from the image alone (plain) or as the mean over "
+        f"it and its three flips (flips); default {DEFAULT_VIEWS}, the recipe chosen on validation",
     )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -99,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "readers_csv": args.readers,
         "device": args.device,
+        "views": args.views,
     }
     if args.quick:
         cfg = quick_config(args.out, args.data_dir, args.recipe, **common)

@@ -36,6 +36,7 @@ from ..data.arrays import ArrayDataset
 from ..data.ham10000 import Ham10000, ham10000_splits, image_size, load_ham10000
 from ..data.root import data_root
 from ..data.splits import group_split
+from ..data.transforms import Compose, Dihedral
 from ..tasks import LabelMap, make_task
 from ..tasks.taxonomy import (
     Partition,
@@ -45,7 +46,7 @@ from ..tasks.taxonomy import (
     partition_from_nodes,
 )
 from ..training import TrainConfig
-from ..training.fit import FitSpec, fit_model
+from ..training.fit import FitSpec, Fitted, fit_model
 from . import _skin_eval, _skin_report
 from ._common import write_result
 
@@ -66,10 +67,24 @@ RECIPES: dict[str, dict[str, Any]] = {
 #: the loss chosen on validation balanced accuracy in docs/results-skin-recipes.md (plain
 #: cross-entropy, with the prior-corrected decision rule: argmax of P(class) / training prevalence)
 DEFAULT_RECIPE = "ce"
-#: the image side and epochs of the recipe chosen on validation (round 2 of
-#: docs/results-skin-recipes.md: 16 epochs beat 8 epochs at 64 px and 8 epochs at 128 px)
+#: the image side, epochs and test-time views of the recipe chosen on validation
+#: (docs/results-skin-recipes.md: round 2 chose 64 px over 128 px; round 4 chose 32 epochs over
+#: 8 and 16, with the mean over each image and its three flips)
 DEFAULT_SIZE = 64
-DEFAULT_EPOCHS = 16
+DEFAULT_EPOCHS = 32
+#: how an approach's probabilities are read: from the image alone (``plain``) or as the mean
+#: over the image and its flips left-right, up-down and both (``flips``)
+VIEWS = ("plain", "flips")
+DEFAULT_VIEWS = "flips"
+
+
+def flip_views(fitted: Fitted) -> list:
+    """The evaluation transform of ``fitted`` alone and followed by each of the three flips
+    (width, height, both), for :meth:`Fitted.infer`'s ``views``; rotations by 180 degrees and
+    flips keep a non-square image's shape."""
+    ev = fitted.preprocessing.transform()
+    flips = (Dihedral(0, True), Dihedral(2, True), Dihedral(2, False))  # W, H, both
+    return [ev, *(Compose([ev, f]) for f in flips)]
 
 
 def recipe_train_config(
@@ -114,6 +129,8 @@ class SkinStudyConfig:
         split_seed: seed of the lesion-level split (fixed across training seeds, so every
             model is scored on the same test images).
         train: the Trainer's recipe, shared by all approaches.
+        views: ``"flips"`` (the probabilities averaged over each image and its three flips,
+            the chosen recipe's) or ``"plain"`` (the image alone), for every scored split.
         curve_fractions / curve_seeds: the learning curve (empty fractions: no curve).
         readers_csv: optional ``reader,sensitivity,specificity`` points for benign/malignant.
         subsample: keep this many lesions (stratified), for quick runs; None keeps all.
@@ -131,6 +148,7 @@ class SkinStudyConfig:
     seed: int = 0
     split_seed: int = 0
     train: TrainConfig = field(default_factory=TrainConfig)
+    views: str = DEFAULT_VIEWS
     curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
     curve_seeds: tuple[int, ...] = (0, 1, 2)
     readers_csv: str | None = None
@@ -146,6 +164,8 @@ class SkinStudyConfig:
         bad = [a for a in self.approaches if a not in APPROACHES]
         if bad or not self.approaches:
             raise ValueError(f"approaches must be taken from {APPROACHES}, got {self.approaches}")
+        if self.views not in VIEWS:
+            raise ValueError(f"views must be one of {VIEWS}, got {self.views!r}")
         if any(not 0 < f <= 1 for f in self.curve_fractions):
             raise ValueError(f"curve_fractions must lie in (0, 1], got {self.curve_fractions}")
 
@@ -252,9 +272,10 @@ def train_approach(
         device=cfg.device,
     )
     fitted = fit_model(spec, train, val, task)
+    views = flip_views(fitted) if cfg.views == "flips" else None
     out: dict[str, Any] = {"classes": list(partition.classes)}
     for name, ds in (("val", val), ("test", test)):
-        p = fitted.infer(ds)[1]
+        p = fitted.infer(ds, views=views)[1]
         out[name] = task.class_columns(p)
     out["best_epoch"] = fitted.history.best_epoch
     out["epochs_run"] = len(fitted.history.epochs)
