@@ -61,7 +61,7 @@ def test_load_decodes_resizes_and_keeps_metadata(tmp_path: Path) -> None:
 
 
 def _pattern(i: int) -> np.ndarray:
-    """A 150 x 200 RGB image whose every pixel differs from its neighbours (PNG: lossless)."""
+    """An RGB image 150 px tall, 200 px wide, every pixel unlike its neighbours (PNG: lossless)."""
     yy, xx = np.mgrid[0:150, 0:200]
     return np.stack([(xx + 7 * i) % 256, (yy * 3) % 256, (xx * yy + i) % 256], -1).astype(np.uint8)
 

@@ -4,10 +4,11 @@ Layout under the data root: ``ham10000/HAM10000_metadata.csv`` (columns ``lesion
 dx, dx_type, age, sex, localization``) and ``ham10000/images_200x150.zip`` (entries
 ``images/<image_id>.jpg``, 200 px wide and 150 px tall). Nothing is extracted: every JPEG is
 decoded once, resized to the caller's ``size`` (a square side, a (height, width) pair, or
-``"stored"``: the stored 150 x 200 px, not resampled at all), and the uint8 array is cached as
-``.npy`` in the cache folder's ``ham10000/`` (:mod:`.cache`: ``$HEALTHCNN_CACHE`` or the platform
-cache directory, never the data root), keyed by the size and the zip's size and modification
-time. Later loads memory-map nothing and decode nothing: one ``np.load``.
+``"stored"``: the stored 200 x 150 px, width x height, not resampled at all), and the uint8
+array is cached as ``.npy`` in the cache folder's ``ham10000/`` (:mod:`.cache`:
+``$HEALTHCNN_CACHE`` or the platform cache directory, never the data root), keyed by the size
+and the zip's size and modification time. Later loads memory-map nothing and decode nothing:
+one ``np.load``.
 
 Several images show the same lesion (7,470 lesions for 10,015 images), so splits are made by
 ``lesion_id`` (:func:`ham10000_splits`), stratified by diagnosis and seeded.
@@ -269,7 +270,8 @@ def load_ham10000(
     folder: str = FOLDER,
 ) -> Ham10000:
     """All 10,015 HAM10000 images with their metadata, at ``size``: a square side in px, a
-    (height, width) pair, or ``"stored"`` for the stored 150 x 200 px without resampling.
+    (height, width) pair, or ``"stored"`` for the stored 200 x 150 px (width x height) without
+    resampling.
 
     ``root`` is the data root (``--data-dir``; default ``$HEALTHCNN_DATA`` or
     ``~/.cache/healthcnn``); the files are read from ``<root>/<folder>/``.

@@ -118,7 +118,8 @@ class SkinStudyConfig:
         out: output folder (``study.json``, ``report.html``).
         data_dir: data root holding ``ham10000/`` (None: ``$HEALTHCNN_DATA`` or the default).
         size: image side in px, a (height, width) pair, or ``"stored"`` for the stored
-            150 x 200 px images unresampled (HAM10000 is decoded once per size and cached).
+            200 x 150 px images (width x height) unresampled (HAM10000 is decoded once per size
+            and cached).
         model / model_kwargs: registry model (ResNets under 64 px get the 28 px stem,
             :func:`healthcnn.training.fit.default_model_kwargs`).
         taxonomy: shipped name or a JSON path.
