@@ -41,11 +41,10 @@ def run_one(name: str, seed: int, args_dict: dict) -> dict:
     import torch
 
     from healthcnn.data import load_medmnist
-    from healthcnn.studies.recipe import candidate_recipes
+    from healthcnn.studies.recipe import candidate_recipe
 
     torch.set_num_threads(args_dict["threads"])
-    recipes = {r.name: r for r in candidate_recipes(args_dict["epochs"])}
-    recipe = recipes[name]
+    recipe = candidate_recipe(name, args_dict["epochs"])
     if args_dict["precision"] != "auto":
         recipe = recipe.with_train(precision=args_dict["precision"])
     splits = {

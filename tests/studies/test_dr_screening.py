@@ -183,6 +183,26 @@ def test_mixing_candidates_differ_from_the_default_only_in_the_mixing() -> None:
         assert Recipe.from_dict(r.to_dict()) == r  # the bundle's record keeps the mixing
 
 
+def test_study_default_is_the_configuration_chosen_on_validation() -> None:
+    """The study trains what the last recipe round chose (docs/results-data/dr-recipe/), with
+    its test-time views, plus early stopping."""
+    import dataclasses
+    import json
+
+    from healthcnn.studies.dr_screening import DEFAULT_RECIPE
+    from healthcnn.studies.recipe import candidate_recipe
+
+    summary = Path(__file__).parents[2] / "docs/results-data/dr-recipe/round5-cpu-summary.json"
+    chosen = json.loads(summary.read_text())["chosen_on_validation"]
+    name, _, views = chosen.partition(" +")
+    assert (DEFAULT_RECIPE.name, DEFAULT_RECIPE.tta) == (name, views == "tta")
+    sweep = candidate_recipe(name)
+    assert DEFAULT_RECIPE.train == dataclasses.replace(sweep.train, early_stopping_patience=10)
+    assert dataclasses.replace(DEFAULT_RECIPE, train=sweep.train, tta=sweep.tta) == sweep
+    with pytest.raises(ValueError, match="unknown recipe 'nope'; choose from"):
+        candidate_recipe("nope")
+
+
 # ---- the whole study, quick mode, real data ------------------------------------------------------
 
 

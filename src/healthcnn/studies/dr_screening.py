@@ -48,28 +48,17 @@ from .ensemble import average_probabilities, compare_single_vs_ensemble
 from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
 from .grading import grade_metrics, referable_labels, referable_scores
 from .learning_curve import learning_curve
-from .recipe import Member, Recipe, fit_member, save_member
+from .recipe import Member, Recipe, candidate_recipe, fit_member, save_member
 
 REFERABLE_CHOICES = ("auto", "derived", "binary")
 
-#: The recipe chosen on validation by ``scripts/dr_recipe_sweep.py`` (ordinal CORAL head, flips
-#: and right-angle rotations, AdamW + cosine; see docs/results-dr.md), with early stopping so a
-#: CPU run stops once the validation AUC has not improved for 10 epochs.
-DEFAULT_RECIPE = Recipe(
-    name="ordinal-aug-cos",
-    task="ordinal",
-    train=TrainConfig(
-        epochs=40,
-        optimizer="adamw",
-        lr=1e-3,
-        weight_decay=0.05,
-        schedule="cosine",
-        warmup_epochs=2,
-        augment="basic",
-        monitor="auc",
-        early_stopping_patience=10,
-    ),
-)
+#: The configuration chosen on validation by ``scripts/dr_recipe_sweep.py`` (round 5 of
+#: docs/results-dr.md: ordinal CORAL head, flips and right-angle rotations, CutMix, AdamW +
+#: cosine, probabilities averaged over the 8 flips/right-angle rotations), with early stopping
+#: so a CPU run stops once the validation AUC has not improved for 10 epochs.
+DEFAULT_RECIPE = dataclasses.replace(
+    candidate_recipe("ordinal-aug-cos-cutmix"), tta=True
+).with_train(early_stopping_patience=10)
 
 #: ``--quick``: a small CNN, one epoch, small subsets (pipeline checks, not accuracy)
 QUICK_RECIPE = Recipe(

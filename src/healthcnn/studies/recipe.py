@@ -146,6 +146,14 @@ def candidate_recipes(epochs: int = 40) -> list[Recipe]:
     ]
 
 
+def candidate_recipe(name: str, epochs: int = 40) -> Recipe:
+    """The candidate recipe called ``name`` (:func:`candidate_recipes`)."""
+    recipes = {r.name: r for r in candidate_recipes(epochs)}
+    if name not in recipes:
+        raise ValueError(f"unknown recipe {name!r}; choose from {sorted(recipes)}")
+    return recipes[name]
+
+
 def grade_task(kind: str = "multiclass", classes: tuple[str, ...] = DR_GRADES) -> Task:
     """The 5-grade task (multi-class or ordinal) over the DR grade names."""
     return make_task(kind, classes, name="DR grade")
