@@ -18,7 +18,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import time
@@ -80,13 +79,9 @@ def run_one(name: str, seed: int, args_dict: dict) -> dict:
         **{f"{k}_tta": v for k, v in tta.items()},
         **{f"y_{k}": v for k, v in y.items()},
     )
-    device = args_dict["device"]
-    if device.startswith("cuda"):
-        device = f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    else:
-        from healthcnn.inference.precision import cpu_name
+    from healthcnn.studies._common import device_name
 
-        device = f"CPU {cpu_name()} ({platform.machine()}), {args_dict['threads']} thread(s)"
+    device = f"{device_name(args_dict['device'])} (torch {torch.__version__})"
     result = {
         "recipe": recipe.to_dict(),
         "seed": seed,

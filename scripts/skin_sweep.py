@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 from healthcnn.cli.study_skin import size_argument  # noqa: E402
-from healthcnn.data.ham10000 import size_label  # noqa: E402
+from healthcnn.data.ham10000 import size_label, size_text  # noqa: E402
 from healthcnn.studies.skin_taxonomy import (  # noqa: E402
     DEFAULT_VIEWS,
     RECIPES,
@@ -303,7 +303,7 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
     ):
         value = getattr(args, key)
         if key == "size":  # back to its command-line form: 64 or WIDTHxHEIGHT
-            value = size_label(value).removesuffix("px")
+            value = size_text(value)
         if value is not None:
             out += [f"--{key.replace('_', '-')}", str(value)]
     return out

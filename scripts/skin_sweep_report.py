@@ -388,13 +388,6 @@ def _cost(setting: tuple[int | tuple[int, int], int]) -> tuple[int, int]:
     return h * w * epochs, max(h, w)
 
 
-def _px(size: int | tuple[int, int]) -> str:
-    """The table's image size: ``64`` or ``200x150`` (width x height)."""
-    from healthcnn.data.ham10000 import size_label
-
-    return size_label(size).removesuffix("px")
-
-
 def _recipe_rows(records: list[dict]) -> list[dict]:
     """One row per (setting, loss, views, rule) with runs, in the registered tie order: the
     cheaper setting first (pixels x epochs), then loss, views and rule as round 1."""
@@ -430,6 +423,8 @@ def _recipe_rows(records: list[dict]) -> list[dict]:
 
 
 def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
+    from healthcnn.data.ham10000 import size_text
+
     lines = [
         "## Results (every candidate; the choice used validation only)",
         "",
@@ -444,13 +439,13 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
         recipe, size, epochs, view, rule = r["key"]
         mark = "**" if r is chosen else ""
         lines.append(
-            f"| {mark}{recipe}{mark} | {_px(size)} | {epochs} | {view} | {rule} | "
+            f"| {mark}{recipe}{mark} | {size_text(size)} | {epochs} | {view} | {rule} | "
             f"{len(r['seeds'])} | {r['val_ba']:.3f} | "
             f"{r['val_auc']:.3f} | {_ms(r['test_ba'])} | {_ms(r['test_auc'])} | "
             f"{r['seconds']:.0f} |"
         )
     recipe, size, epochs, view, rule = chosen["key"]
-    px = _px(size)
+    px = size_text(size)
     ba, auc = statistics.mean(chosen["test_ba"]), statistics.mean(chosen["test_auc"])
     if all("probabilities" in r for r in chosen["records"]):
         ens = _ensemble(chosen["records"], "test", view, rule)

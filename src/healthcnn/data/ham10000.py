@@ -187,10 +187,16 @@ def parse_image_size(text: str) -> int | tuple[int, int]:
         ) from None
 
 
-def size_label(size: int | Sequence[int]) -> str:
-    """``64px`` for a square, ``200x150px`` (width x height) otherwise (file and run names)."""
+def size_text(size: int | Sequence[int]) -> str:
+    """The command-line form :func:`parse_image_size` reads back: ``64`` for a square,
+    ``200x150`` (width x height) otherwise."""
     size = image_size(size)
-    return f"{size}px" if isinstance(size, int) else f"{size[1]}x{size[0]}px"
+    return str(size) if isinstance(size, int) else f"{size[1]}x{size[0]}"
+
+
+def size_label(size: int | Sequence[int]) -> str:
+    """``64px`` or ``200x150px`` (file, cache and run names)."""
+    return f"{size_text(size)}px"
 
 
 def _decode(zf: zipfile.ZipFile, names: Sequence[str], size: int | tuple[int, int]) -> np.ndarray:
