@@ -55,6 +55,7 @@ DERMA_RECIPES = {
     "basic": {"augment": "basic"},
     "strong": {"augment": "strong"},
     "strong-e20": {"augment": "strong", "epochs": 20},
+    "strong-e30": {"augment": "strong", "epochs": 30},
 }
 CURVE_FRACTIONS = (0.125, 0.25, 0.5)
 #: the 7-way losses compared on validation balanced accuracy (``--ham-recipes``): the study's own
@@ -221,7 +222,7 @@ def run_curve(
 
     cfg = _ham_config(args, seed, "", recipe)
     point = curve_point(cfg, load_taxonomy(cfg.taxonomy), load_parts(cfg), approach, fraction, seed)
-    return {"approach": approach, "recipe": recipe, **point}
+    return {"approach": approach, "recipe": recipe, "views": args.ham_views, **point}
 
 
 def run_one(job: str, args: argparse.Namespace) -> None:

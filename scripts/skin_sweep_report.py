@@ -485,7 +485,16 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
 def recipe_curve_lines(curve: list[dict], full: list[dict]) -> list[str]:
     """The learning-curve table of a recipe: one row per fraction of the training lesions
     (``curve-*`` runs) and a 100% row from the recipe's ``hamrec`` runs ``full`` (which score no
-    2-way AUC: that column says n/a there)."""
+    2-way AUC: that column says n/a there), read through the same views as the curve runs (their
+    ``views``: ``flips`` takes the ``hamrec`` runs' flip-averaged scores; files written before the
+    study averaged flips have none and were ``plain``)."""
+    views = {r.get("views", "plain") for r in curve}
+    if len(views) > 1:
+        raise SystemExit(
+            f"the curve runs were read through different views ({', '.join(sorted(views))}): "
+            "put each setting's curve-* runs in a folder of its own"
+        )
+    view = "tta" if views == {"flips"} else "plain"
     lines = [
         "| training lesions | images | seeds | 2-way AUC (benign/malignant) | 7-way macro AUC | "
         "balanced acc, prior-corrected | balanced acc, argmax | s per run |",
@@ -504,11 +513,11 @@ def recipe_curve_lines(curve: list[dict], full: list[dict]) -> list[str]:
             f"{statistics.mean(r['seconds'] for r in rs):.0f} |"
         )
     if full:
-        plain = [r["scores"]["test_plain"] for r in full]
+        scores = [r["scores"][f"test_{view}"] for r in full]
         lines.append(
-            f"| 100% | | {len(full)} | n/a | {_ms([s['macro_auc'] for s in plain])} | "
-            f"{_ms([s['balanced_accuracy']['prior-corrected'] for s in plain])} | "
-            f"{_ms([s['balanced_accuracy']['argmax'] for s in plain])} | "
+            f"| 100% | | {len(full)} | n/a | {_ms([s['macro_auc'] for s in scores])} | "
+            f"{_ms([s['balanced_accuracy']['prior-corrected'] for s in scores])} | "
+            f"{_ms([s['balanced_accuracy']['argmax'] for s in scores])} | "
             f"{statistics.mean(r['seconds'] for r in full):.0f} |"
         )
     return lines

@@ -316,3 +316,15 @@ def test_recipe_curve_table_rows_follow_the_runs() -> None:
     assert lines[4] == "| 100% | | 2 | n/a | 0.900 (sd 0.000) | 0.650 (sd 0.071) | " \
         "0.500 (sd 0.000) | 60 |"  # fmt: skip
     assert len(lines) == 5
+    # curve runs read through flips take the full runs' flip-averaged scores for the 100% row
+    for r in curve:
+        r["views"] = "flips"
+    for r in full:
+        r["scores"]["test_tta"]["macro_auc"] = 0.95
+        r["scores"]["test_tta"]["balanced_accuracy"] = {"argmax": 0.55, "prior-corrected": 0.7}
+    lines = skin_sweep_report.recipe_curve_lines(curve, full)
+    assert lines[4] == "| 100% | | 2 | n/a | 0.950 (sd 0.000) | 0.700 (sd 0.000) | " \
+        "0.550 (sd 0.000) | 60 |"  # fmt: skip
+    curve[0]["views"] = "plain"  # one setting per table: mixed views are refused
+    with pytest.raises(SystemExit, match="different views"):
+        skin_sweep_report.recipe_curve_lines(curve, full)
