@@ -10,6 +10,7 @@ import torch
 from healthcnn.data.transforms import (
     CenterCrop,
     ColorJitter,
+    Dihedral,
     IntensityScale,
     Normalize,
     RandomAffine,
@@ -18,6 +19,7 @@ from healthcnn.data.transforms import (
     RandomRot90,
     Resize,
     build_augment,
+    dihedral_views,
 )
 
 
@@ -62,6 +64,28 @@ def test_rot90_non_square_keeps_shape() -> None:
     assert out.shape == x.shape
     for s in out:
         assert torch.equal(s, x[0]) or torch.equal(s, torch.rot90(x[0], 2, dims=(1, 2)))
+
+
+def test_dihedral_views_square_and_non_square() -> None:
+    square = _batch(1, 4, 4)
+    outs = [v(square) for v in dihedral_views()]
+    assert len({tuple(o.flatten().tolist()) for o in outs}) == 8  # the 8 symmetries
+    assert torch.equal(Dihedral(1, False)(square), torch.rot90(square, 1, dims=(2, 3)))
+    # non-square (2D, and the last two axes of a volume): no view transposes the image; each of
+    # the 4 shape-keeping views comes twice, so the mean of the 8 is the mean of the 4
+    for x in (_batch(1, 3, 5), _batch(1, 2, 3, 5)):
+        axes = (-2, -1)
+        keep = [
+            x,
+            torch.flip(x, dims=(-1,)),
+            torch.rot90(x, 2, dims=axes),
+            torch.flip(torch.rot90(x, 2, dims=axes), dims=(-1,)),
+        ]
+        outs = [v(x) for v in dihedral_views()]
+        assert all(o.shape == x.shape for o in outs)
+        counts = [sum(torch.equal(o, k) for o in outs) for k in keep]
+        assert counts == [2, 2, 2, 2]
+        assert torch.allclose(torch.stack(outs).mean(0), torch.stack(keep).mean(0))
 
 
 def test_rot90_3d_any_plane() -> None:

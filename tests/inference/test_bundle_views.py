@@ -97,6 +97,37 @@ def test_predict_and_evaluate_apply_resize_and_tta(tmp_path: Path, tta: bool) ->
     np.testing.assert_allclose(result.scores, want, atol=1e-5)
 
 
+def test_tta_on_non_square_images_keeps_their_shape(tmp_path: Path) -> None:
+    # 12 x 16 images: the 8 views' quarter turns would feed the network 16 x 12 images; the mean
+    # is over the 4 views that keep the shape (the half-turn rotations RandomRot90 trains with)
+    g = np.random.default_rng(1)
+    arrays = {}
+    for split, n in (("train", 6), ("val", 6), ("test", 7)):
+        arrays[f"{split}_images"] = g.integers(0, 256, (n, 12, 16), dtype=np.uint8)
+        arrays[f"{split}_labels"] = np.arange(n).reshape(-1, 1) % 3
+    npz = tmp_path / "wide.npz"
+    np.savez(npz, **arrays)
+    torch.manual_seed(0)
+    model = create_model("simple_cnn", **KWARGS).eval()
+    record = Preprocessing(channels=1, size=(12, 16), spatial_dims=2, mean=(0.5,), std=(0.5,),
+                           views="dihedral8")  # fmt: skip
+    meta = {"data": {"source": str(npz), "size": [12, 16]}}
+    path = save_bundle(tmp_path / "b", model, model_name="simple_cnn", model_kwargs=KWARGS,
+                       task=TASK, preprocessing=record, metadata=meta)  # fmt: skip
+    x = Normalize([0.5], [0.5])(torch.from_numpy(arrays["test_images"][:, None] / 255).float())
+    keep = [x, x.flip(-1), x.rot90(2, (-2, -1)), x.rot90(2, (-2, -1)).flip(-1)]
+    with torch.no_grad():
+        want = np.mean([torch.softmax(model(v), 1).numpy() for v in keep], axis=0)
+        turned = torch.softmax(model(x.rot90(1, (-2, -1))), 1).numpy()
+    # the transposed view is a different prediction, so averaging it in would show
+    assert np.abs(turned - want).max() > 1e-3
+    rows = predict_files(path, [npz], precision="fp32")
+    got = np.array([[r["probabilities"][c] for c in "012"] for r in rows])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    result = evaluate_bundle(path, precision="fp32", n_resamples=50)
+    np.testing.assert_allclose(result.scores, want, atol=1e-5)
+
+
 def test_onnx_engine_exports_at_the_network_input_size(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     path, model, npz = _bundle(tmp_path, {"model_input_size": 20, "views": "dihedral8"})

@@ -16,7 +16,8 @@ Fields (all plain data, JSON round-trip exact):
 * ``model_input_size``: the network's spatial input when inputs are resized first (e.g. 28 px
   images upsampled to 64 px inside the batch transform), else ``None``.
 * ``views``: ``"single"``, or ``"dihedral8"`` (probabilities averaged over the 8 flips and
-  right-angle rotations: test-time augmentation).
+  right-angle rotations: test-time augmentation; on non-square inputs, over the 4 of them that
+  keep the shape, see :class:`~healthcnn.data.transforms.Dihedral`).
 * ``sampling_rate``: Hz of signals; ``leads``: lead names of signals.
 * ``fundus``: the full-resolution fundus photograph preprocessing (FOV crop, rescale, local
   contrast) applied to image files before they are resized.

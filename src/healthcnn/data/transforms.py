@@ -232,13 +232,21 @@ class Resize:
 
 class Dihedral:
     """One of the 8 symmetries of the square: ``k`` quarter turns, then an optional flip
-    (deterministic; used for test-time augmentation of 2D images)."""
+    (deterministic; used for test-time augmentation of 2D images).
+
+    On a non-square input a quarter turn would transpose the image (a model made for one
+    input shape would then fail, and none was trained on that orientation: ``RandomRot90``
+    turns non-square images by half turns only), so an odd ``k`` is taken as ``k - 1`` there.
+    The 8 views of :func:`dihedral_views` then give each of the 4 shape-keeping views
+    (identity, horizontal flip, half turn, vertical flip) twice, and their mean is the mean
+    over those 4."""
 
     def __init__(self, k: int, flip: bool) -> None:
         self.k, self.flip = k, flip
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = torch.rot90(x, self.k, dims=(-2, -1))
+        k = self.k if x.shape[-2] == x.shape[-1] else self.k - self.k % 2
+        x = torch.rot90(x, k, dims=(-2, -1))
         return torch.flip(x, dims=(-1,)) if self.flip else x
 
     def __repr__(self) -> str:

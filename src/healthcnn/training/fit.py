@@ -67,7 +67,8 @@ class FitSpec:
             protocol); float inputs (signals normalised per lead) are never rescaled.
         model_input_size: resize inputs to this many pixels per axis before the network
             (upsampling small images for the ImageNet stem), else the data's own size.
-        tta: predict with the 8 flips/right-angle rotations averaged (test-time views).
+        tta: predict with the 8 flips/right-angle rotations averaged (test-time views; the 4
+            that keep the shape on non-square inputs).
         init_seed: seed of the weight initialisation (default ``train.seed``).
         build: a function returning the untrained network, for models that need more than
             registry options (e.g. inflated 2D weights); called after seeding.
