@@ -35,8 +35,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
+# On a GPU machine: make bench BENCH_ARGS="--device cuda" (the training benchmarks run there)
+BENCH_ARGS ?=
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,6 +1,10 @@
 """Shared pieces of the speed benchmarks: the machine header, interleaved timing, the matmul
 peak, and the two training loops (the Trainer and a hand-written fp32 eager baseline).
 
+``--device cuda`` (the training benchmarks) runs both loops on the GPU: the baseline's samples
+sit on the device before timing starts (the fastest a plain loop can feed it), the Trainer copies
+each batch as it does in use, and every timed region ends with a device synchronisation.
+
 Every benchmark times OUR path and a plain-PyTorch BASELINE in the same process, round-robin
 (so a load spike on a shared machine hits both alike), and prints medians and the ratio
 ours / baseline (above 1: ours is faster), next to the target the project set for it.
@@ -24,8 +28,16 @@ from torch import nn
 from healthcnn.inference.precision import cpu_flags, cpu_has_native_bf16, cpu_name
 
 
-def machine_header(title: str) -> str:
-    """What the numbers depend on: CPU, its bf16/AMX/AVX-512 flags, threads, load, versions."""
+def synchronize(device: torch.device | str) -> None:
+    """Wait for the work queued on ``device`` (a no-op on CPU), so a timer read next includes it."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine_header(title: str, device: torch.device | str = "cpu") -> str:
+    """What the numbers depend on: CPU, its bf16/AMX/AVX-512 flags, threads, load, versions;
+    and the GPU (name, memory, multiprocessors, CUDA version) when ``device`` is one."""
     flags = sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512f")))
     try:
         load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
@@ -37,6 +49,17 @@ def machine_header(title: str) -> str:
         f" (native bf16: {cpu_has_native_bf16()}); torch threads {torch.get_num_threads()}; "
         f"load average {load}\n"
         f"  Python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}"
+        + _gpu_line(torch.device(device))
+    )
+
+
+def _gpu_line(device: torch.device) -> str:
+    if device.type != "cuda":
+        return ""
+    p = torch.cuda.get_device_properties(device)
+    return (
+        f"\n  GPU {p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} "
+        f"multiprocessors, CUDA {torch.version.cuda}"
     )
 
 
@@ -46,6 +69,11 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, help="timed repeats per path (median reported)")
     parser.add_argument(
         "--threads", type=int, default=0, help="torch threads (default 0: torch's default)"
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="where the training benchmarks run: cpu (default) or cuda[:N]",
     )
     return parser
 
@@ -58,21 +86,44 @@ def parse_counts(
     argv: list[str] | None,
     *,
     repeats: tuple[int, int],
+    gpu: dict[str, tuple[int, int]] | None = None,
     **counts: tuple[int | None, int | None, str],
 ) -> argparse.Namespace:
     """Declare each further count option ``--NAME`` (an int) as ``(quick, full, help)``, parse
     the command line of a :func:`base_parser`, apply ``--threads``, and fill each count the user
-    left out (absent or 0), ``--repeats`` included, with its quick or full default:
+    left out (absent or 0), ``--repeats`` included, with its quick or full default (on a GPU,
+    the ``(quick, full)`` pair ``gpu`` gives for it, if any):
     ``parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4, STEPS_HELP))``."""
     for name, (_, _, text) in counts.items():
         parser.add_argument("--" + name.replace("_", "-"), type=int, help=text)
     args = parser.parse_args(argv)
+    args.device = _device(parser, args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    on_gpu = gpu if args.device.type == "cuda" else None
     for name, (quick, full, *_) in {"repeats": repeats, **counts}.items():
+        if on_gpu and name in on_gpu:
+            quick, full = on_gpu[name]
         if not getattr(args, name):
             setattr(args, name, quick if args.quick else full)
     return args
+
+
+#: optimiser steps per timed epoch on a GPU (quick, full): a handful of steps there lasts a few
+#: milliseconds, too short to time against launch overheads
+GPU_STEPS = {"steps": (10, 50)}
+
+
+def _device(parser: argparse.ArgumentParser, text: str) -> torch.device:
+    try:
+        device = torch.device(text)
+    except RuntimeError as exc:
+        parser.error(f"--device {text!r} is not a device: {exc}")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device must be cpu or cuda[:N], got {text!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: this torch build sees no CUDA GPU")
+    return device
 
 
 def interleaved(fns: dict[str, Callable[[], float | None]], repeats: int) -> dict[str, list]:
@@ -101,15 +152,23 @@ def ratio_line(label: str, ratio: float, target: float | None) -> str:
     return f"  {label}: {ratio:.2f}x (target >= {target:.1f}x: {verdict})"
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """Measured GFLOP/s of an ``n x n`` by ``n x n`` matrix product in ``dtype``."""
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
+def matmul_peak(
+    dtype: torch.dtype, n: int | None = None, repeats: int = 5, device: torch.device | str = "cpu"
+) -> float:
+    """Measured GFLOP/s of an ``n x n`` by ``n x n`` matrix product in ``dtype`` on ``device``
+    (best of ``repeats``; ``n`` defaults to 2048 on CPU and 8192 on a GPU, which a 2048 product
+    does not fill)."""
+    device = torch.device(device)
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     torch.mm(a, b)
+    synchronize(device)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         torch.mm(a, b)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     return 2 * n**3 / min(times) / 1e9
 
@@ -147,7 +206,9 @@ class TrainCase:
         return x, torch.randint(0, self.num_classes, (n,), generator=g)
 
 
-def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Callable[[], float]:
+def trainer_epoch_fn(
+    case: TrainCase, steps: int, precision: str = "auto", device: torch.device | str = "cpu"
+) -> Callable[[], float]:
     """A function running one epoch of ``fit_model`` (the one fit path, hence the Trainer) over
     ``steps`` batches; returns its images/s (the Trainer's own measurement of the training
     loop, validation excluded). As in the baseline, one network (seed 0) keeps training from
@@ -168,7 +229,7 @@ def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Ca
     torch.manual_seed(0)
     model = case.build()
     # ``build`` hands fit_model the case's network (no registry lookup; the name is a label)
-    spec = FitSpec(model=case.name, train=cfg, normalise=False, build=lambda: model)
+    spec = FitSpec(model=case.name, train=cfg, normalise=False, build=lambda: model, device=device)
     task = make_task("multiclass", classes)
 
     def run() -> float:
@@ -183,12 +244,15 @@ def trainer_epoch_fn(case: TrainCase, steps: int, precision: str = "auto") -> Ca
     return run
 
 
-def baseline_epoch_fn(case: TrainCase, steps: int) -> Callable[[], float]:
+def baseline_epoch_fn(
+    case: TrainCase, steps: int, device: torch.device | str = "cpu"
+) -> Callable[[], float]:
     """The plain-PyTorch baseline: fp32, eager, contiguous; the same data and model; a loop
-    as a tutorial writes it. Returns images/s."""
+    as a tutorial writes it, with the samples already on ``device``. Returns images/s."""
     x, y = case.data(steps)
+    x, y = x.to(device), y.to(device)
     torch.manual_seed(0)
-    model = case.build()
+    model = case.build().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     g = torch.Generator().manual_seed(1)
@@ -196,7 +260,7 @@ def baseline_epoch_fn(case: TrainCase, steps: int) -> Callable[[], float]:
     def run() -> float:
         model.train()
         start = time.perf_counter()
-        order = torch.randperm(len(x), generator=g)
+        order = torch.randperm(len(x), generator=g).to(device)
         for i in range(0, len(x), case.batch):
             idx = order[i : i + case.batch]
             xb = x[idx] if case.real_valued else x[idx].float() / 255.0
@@ -204,15 +268,21 @@ def baseline_epoch_fn(case: TrainCase, steps: int) -> Callable[[], float]:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        synchronize(device)
         return len(x) / (time.perf_counter() - start)
 
     return run
 
 
-def compare_training(case: TrainCase, steps: int, repeats: int) -> dict[str, Any]:
+def compare_training(
+    case: TrainCase, steps: int, repeats: int, device: torch.device | str = "cpu"
+) -> dict[str, Any]:
     """Median images/s of the Trainer (policy "auto") and of the baseline, interleaved."""
     results = interleaved(
-        {"ours": trainer_epoch_fn(case, steps), "baseline": baseline_epoch_fn(case, steps)},
+        {
+            "ours": trainer_epoch_fn(case, steps, device=device),
+            "baseline": baseline_epoch_fn(case, steps, device),
+        },
         repeats,
     )
     ours, base = median(results["ours"]), median(results["baseline"])

@@ -8,7 +8,8 @@ the same model from the same initial weights on the same samples with Adam. Ours
 under the default precision policy ("auto": bf16 autocast + channels-last where the CPU has
 bf16 instructions); the baseline is the textbook loop in fp32, eager, contiguous.
 
-Run: ``python benchmarks/bench_train.py [--quick] [--repeats 3] [--steps 3] [--only 224]``.
+Run: ``python benchmarks/bench_train.py [--quick] [--repeats 3] [--steps 3] [--only 224]
+[--device cuda]`` (on a GPU the steps per timed epoch default to 50).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import sys
 
 from _common import (
+    GPU_STEPS,
     STEPS_HELP,
     TrainCase,
     base_parser,
@@ -48,14 +50,15 @@ def cases() -> list[tuple[TrainCase, float | None]]:
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--only", help="run only the cases whose name contains this text")
-    args = parse_counts(parser, argv, repeats=(1, 3), steps=(2, 4, STEPS_HELP))
+    args = parse_counts(parser, argv, repeats=(1, 3), gpu=GPU_STEPS, steps=(2, 4, STEPS_HELP))
     repeats, steps = args.repeats, args.steps
-    policy = PrecisionPolicy.resolve("auto")
-    print(machine_header("training throughput: Trainer vs fp32 eager loop"))
+    device = args.device
+    policy = PrecisionPolicy.resolve("auto", device)
+    print(machine_header("training throughput: Trainer vs fp32 eager loop", device))
     print(
         f"  ours: Trainer, precision auto -> {policy.describe()}; baseline: fp32 eager "
-        f"contiguous; {steps} steps per epoch, median of {repeats} interleaved epochs after "
-        f"a warm-up each"
+        f"contiguous, samples already on {device}; {steps} steps per epoch, median of "
+        f"{repeats} interleaved epochs after a warm-up each"
     )
     failed: list[str] = []
     header = f"{'case':<36}{'ours img/s':>12}{'baseline':>10}{'ratio':>8}  target"
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and args.only not in case.name:
             continue
         try:
-            r = compare_training(case, steps, repeats)
+            r = compare_training(case, steps, repeats, device)
         except TrainingError as exc:  # report it and go on with the other cases
             print(f"{case.name:<36}FAILED: {exc}", flush=True)
             failed.append(case.name)

@@ -2,7 +2,9 @@
 
 Each benchmark runs in its own process, so one that fails (a missing baseline library, say)
 does not stop the others; the exit code is non-zero if any of them failed. ``--quick`` passes
-tiny repeat counts to each (a smoke test); ``--full`` also runs ``bf16_parity.py``.
+tiny repeat counts to each (a smoke test); ``--full`` also runs ``bf16_parity.py``;
+``--device cuda`` runs the training benchmarks (``DEVICE_BENCHMARKS``) on the GPU, the others
+(inference, data, serving, streaming, the analyser) on the CPU as always.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: the benchmarks that take ``--device``
+DEVICE_BENCHMARKS = ("bench_mfu.py", "bench_train.py")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="pass --quick (tiny repeats)")
     parser.add_argument(
         "--full", action="store_true", help="also run bf16_parity.py (trains 6 models)"
+    )
+    parser.add_argument(
+        "--device", default="cpu", help=f"device of {' and '.join(DEVICE_BENCHMARKS)}: cpu or cuda"
     )
     args = parser.parse_args(argv)
     scripts = sorted(HERE.glob("bench_*.py"))
@@ -36,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = ["--quick"] if args.quick and script.name.startswith("bench_") else []
         if args.quick and script.name == "bench_summary.py":
             extra = ["--repeats", "1"]
+        if script.name in DEVICE_BENCHMARKS:
+            extra += ["--device", args.device]
         code = subprocess.call([sys.executable, str(script), *extra], cwd=HERE.parent)
         took = time.perf_counter() - start
         status = "ok" if code == 0 else f"FAILED (exit {code})"

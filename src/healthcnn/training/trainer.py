@@ -389,6 +389,8 @@ class Trainer:
                 seen += count
                 bar.update(1, loss=total / seen)
                 self.callbacks.on_batch_end(self, epoch + 1, step + 1, value)
+            if self.device.type == "cuda":  # the last step's queued kernels belong to this time
+                torch.cuda.synchronize(self.device)
             train_seconds = time.perf_counter() - t0
             val_loss, metrics = self._validate(val_ds)
             bar.postfix.update({"val_loss": val_loss})
