@@ -139,6 +139,25 @@ def test_not_in_a_group_means_no_context(monkeypatch):
         distributed.init_from_env()
 
 
+def test_launcher_variables_of_a_group_of_one_count(monkeypatch):
+    env = {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert distributed.launched_by_torchrun()  # a group of one is a group
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("WORLD_SIZE", bad)
+        with pytest.raises(ValueError, match=f"WORLD_SIZE='{bad}' in the environment is not a"):
+            distributed.launched_by_torchrun()
+
+
+def test_a_group_of_one_runs_the_parallel_path_and_matches_one_process():
+    # DDP over one rank, validation gathered: the path torchrun --nproc-per-node 1 takes (on one
+    # GPU, the way to run nccl); it must give what a plain process gives
+    ddp = distributed.launch(_ddp_fit, 1, None, 2, False)
+    assert ddp["world"] == 1 and ddp["rank"] == 0
+    _assert_same(_fit(None), ddp)
+
+
 @pytest.mark.data
 @pytest.mark.slow
 def test_cli_nproc_2_matches_one_process(retina_subset, tmp_path, capsys):
@@ -162,3 +181,34 @@ def test_cli_nproc_2_matches_one_process(retina_subset, tmp_path, capsys):
         for key in ("auc", "acc"):
             a, b = results[1]["metrics"][split][key], results[2]["metrics"][split][key]
             assert b == pytest.approx(a, abs=TOL), (split, key)
+
+
+@pytest.mark.data
+def test_cli_under_a_launchers_group_of_one_records_it(retina_subset, tmp_path):
+    """``healthcnn train`` in the environment torchrun gives one process (WORLD_SIZE=1) joins a
+    gloo group of one, says so, and records it in the bundle; bad launcher settings are refused
+    with the variable named."""
+    import os
+    import subprocess
+    import sys
+
+    from healthcnn.bundle import load_bundle
+
+    data = retina_subset(tmp_path / "retina_small.npz", {"train": 24, "val": 8, "test": 8})
+    env = dict(
+        os.environ, RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(distributed.free_port()), OMP_NUM_THREADS="1",
+    )  # fmt: skip
+    args = [sys.executable, "-m", "healthcnn", "train", "--data", str(data), "--model",
+            "simple_cnn", "--epochs", "1", "--batch-size", "8", "--precision", "fp32", "--out",
+            str(tmp_path / "run")]  # fmt: skip
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "data-parallel: 1 process(es), backend gloo" in done.stdout
+    processes = load_bundle(tmp_path / "run").metadata["run"]["processes"]
+    assert processes == {"world_size": 1, "backend": "gloo"}
+    env["WORLD_SIZE"] = "one"
+    args[-1] = str(tmp_path / "run2")
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "WORLD_SIZE='one' in the environment" in done.stderr
+    assert not (tmp_path / "run2").exists()

@@ -248,7 +248,10 @@ def _train(args: argparse.Namespace) -> int:
     check_bundle_target(cfg.out)  # before anything is loaded or trained
     if args.nproc < 1:
         raise CLIError(f"--nproc must be >= 1, got {args.nproc}")
-    torchrun = distributed.launched_by_torchrun()
+    try:
+        torchrun = distributed.launched_by_torchrun()
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     if torchrun and args.nproc > 1:
         raise CLIError("launched by torchrun: leave out --nproc (torchrun sets the processes)")
     try:
@@ -270,6 +273,9 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     h = result.history
     print(f"model {cfg.model} {result.model_kwargs} on {cfg.data}")
+    if result.processes is not None:
+        p = result.processes
+        print(f"data-parallel: {p['world_size']} process(es), backend {p['backend']}")
     print(
         f"best epoch {h.best_epoch or 'none'} of {len(h.epochs)} (validation {h.monitor} "
         f"{_num(h.best_metric)}); {result.seconds:.0f} s"

@@ -65,6 +65,8 @@ class RunResult:
     metrics: dict[str, dict[str, float]]
     seconds: float
     model_kwargs: dict[str, Any]
+    #: the process group it trained in (``world_size``, ``backend``), None for one plain process
+    processes: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class RunResult:
             "metrics": self.metrics,
             "seconds": round(self.seconds, 2),
             "model_kwargs": self.model_kwargs,
+            "processes": self.processes,
         }
 
 
@@ -253,6 +256,8 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
         }
         metadata["seeds"] = record["seeds"]
         metadata["run"] = {k: record[k] for k in ("git", "versions", "data_files")}
+        processes = None if ctx is None else {"world_size": ctx.world_size, "backend": ctx.backend}
+        metadata["run"]["processes"] = processes
         out = fitted.save(cfg.out, metadata)
         if tracker is not None:
             tracker.log_bundle(out)
@@ -268,6 +273,7 @@ def train_run(cfg: RunConfig, *, resume: bool = False, progress: bool | None = N
         metrics=metrics,
         seconds=time.perf_counter() - start,
         model_kwargs=fitted.model_kwargs,
+        processes=processes,
     )
     return result if ctx is None else distributed.broadcast_object(result, ctx)
 

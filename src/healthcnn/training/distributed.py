@@ -5,7 +5,10 @@ The Trainer runs unchanged in every process of a group; this module supplies wha
 - **Launch.** ``torchrun --nproc-per-node N -m healthcnn train ...`` (or any launcher that sets
   ``RANK``/``WORLD_SIZE``/``MASTER_ADDR``/``MASTER_PORT``) is detected by :func:`init_from_env`;
   ``healthcnn train --nproc N`` calls :func:`launch`, which spawns N local processes on a free
-  port of 127.0.0.1. Backend: ``nccl`` for CUDA devices, ``gloo`` on CPU.
+  port of 127.0.0.1. Backend: ``nccl`` for CUDA devices, ``gloo`` on CPU. A launcher's group
+  of one process (``torchrun --nproc-per-node 1``) runs the data-parallel path too (DDP over one
+  rank, gathered validation): the way to exercise a backend, nccl included, on one GPU;
+  ``--nproc 1`` stays a plain single-process run.
 - **Sharding.** Every rank draws the *same* seeded epoch order (the single-process one); each
   global batch of ``batch_size`` samples is cut into ``world_size`` contiguous pieces, rank r
   taking piece r (per-rank batch = batch_size / world_size, the first ranks one larger when it
@@ -55,19 +58,26 @@ class DistContext:
 
 
 def current() -> DistContext | None:
-    """The active group when there is one with more than one process, else None."""
+    """The active process group (a group of one included), else None."""
     if not (dist.is_available() and dist.is_initialized()):
         return None
     world = dist.get_world_size()
-    if world < 2:
-        return None
     local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
     return DistContext(dist.get_rank(), world, local, dist.get_backend())
 
 
 def launched_by_torchrun() -> bool:
-    """True when the environment describes a group of more than one process."""
-    return all(k in os.environ for k in ENV_KEYS) and int(os.environ["WORLD_SIZE"]) > 1
+    """True when the environment describes a process group (torchrun's variables, any world
+    size: a group of one is a group)."""
+    if not all(k in os.environ for k in ENV_KEYS):
+        return False
+    world = os.environ["WORLD_SIZE"]
+    if not world.isdigit() or int(world) < 1:
+        raise ValueError(
+            f"WORLD_SIZE={world!r} in the environment is not a process count (a whole number "
+            f">= 1): fix the launcher's settings or unset {', '.join(ENV_KEYS)}"
+        )
+    return True
 
 
 def backend_for(device: str | torch.device) -> str:
@@ -91,8 +101,8 @@ def init_from_env(device: str | torch.device = "cpu") -> DistContext:
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, init_method="env://")
     ctx = current()
-    if ctx is None:  # pragma: no cover - WORLD_SIZE > 1 was checked above
-        raise RuntimeError("the process group has a single process")
+    if ctx is None:  # pragma: no cover - the group was initialised just above
+        raise RuntimeError("the process group did not start")
     return ctx
 
 
