@@ -23,18 +23,20 @@ KWARGS = {"spatial_dims": 2, "in_channels": 1, "num_classes": 3, "channels": [4,
 TASK = make_task("multiclass", ["0", "1", "2"])
 
 
-def _npz(path: Path) -> Path:
+def _npz(path: Path, shape: tuple[int, int] = (12, 12)) -> Path:
     g = np.random.default_rng(0)
     arrays = {}
     for split, n in (("train", 12), ("val", 9), ("test", 10)):
-        arrays[f"{split}_images"] = g.integers(0, 256, (n, 12, 12), dtype=np.uint8)
+        arrays[f"{split}_images"] = g.integers(0, 256, (n, *shape), dtype=np.uint8)
         arrays[f"{split}_labels"] = np.arange(n).reshape(-1, 1) % 3
     np.savez(path, **arrays)
     return path
 
 
-def _bundle(tmp_path: Path, preprocessing: dict) -> tuple[Path, torch.nn.Module, Path]:
-    npz = _npz(tmp_path / "tiny.npz")
+def _bundle(
+    tmp_path: Path, preprocessing: dict, shape: tuple[int, int] = (12, 12)
+) -> tuple[Path, torch.nn.Module, Path]:
+    npz = _npz(tmp_path / "tiny.npz", shape)
     torch.manual_seed(0)
     model = create_model("simple_cnn", **KWARGS)
     model.train()
@@ -42,9 +44,9 @@ def _bundle(tmp_path: Path, preprocessing: dict) -> tuple[Path, torch.nn.Module,
         model(torch.randn(16, 1, 20, 20) * 2)
     model.eval()
     record = Preprocessing(
-        channels=1, size=(12, 12), spatial_dims=2, mean=(0.5,), std=(0.5,), **preprocessing
+        channels=1, size=shape, spatial_dims=2, mean=(0.5,), std=(0.5,), **preprocessing
     )
-    meta = {"data": {"source": str(npz), "size": 12}}
+    meta = {"data": {"source": str(npz), "size": list(shape)}}
     path = save_bundle(tmp_path / "b", model, model_name="simple_cnn", model_kwargs=KWARGS,
                        task=TASK, preprocessing=record, metadata=meta)  # fmt: skip
     return path, model, npz
@@ -100,21 +102,10 @@ def test_predict_and_evaluate_apply_resize_and_tta(tmp_path: Path, tta: bool) ->
 def test_tta_on_non_square_images_keeps_their_shape(tmp_path: Path) -> None:
     # 12 x 16 images: the 8 views' quarter turns would feed the network 16 x 12 images; the mean
     # is over the 4 views that keep the shape (the half-turn rotations RandomRot90 trains with)
-    g = np.random.default_rng(1)
-    arrays = {}
-    for split, n in (("train", 6), ("val", 6), ("test", 7)):
-        arrays[f"{split}_images"] = g.integers(0, 256, (n, 12, 16), dtype=np.uint8)
-        arrays[f"{split}_labels"] = np.arange(n).reshape(-1, 1) % 3
-    npz = tmp_path / "wide.npz"
-    np.savez(npz, **arrays)
-    torch.manual_seed(0)
-    model = create_model("simple_cnn", **KWARGS).eval()
-    record = Preprocessing(channels=1, size=(12, 16), spatial_dims=2, mean=(0.5,), std=(0.5,),
-                           views="dihedral8")  # fmt: skip
-    meta = {"data": {"source": str(npz), "size": [12, 16]}}
-    path = save_bundle(tmp_path / "b", model, model_name="simple_cnn", model_kwargs=KWARGS,
-                       task=TASK, preprocessing=record, metadata=meta)  # fmt: skip
-    x = Normalize([0.5], [0.5])(torch.from_numpy(arrays["test_images"][:, None] / 255).float())
+    path, model, npz = _bundle(tmp_path, {"views": "dihedral8"}, (12, 16))
+    with np.load(npz) as f:
+        test_images = f["test_images"]
+    x = Normalize([0.5], [0.5])(torch.from_numpy(test_images[:, None] / 255).float())
     keep = [x, x.flip(-1), x.rot90(2, (-2, -1)), x.rot90(2, (-2, -1)).flip(-1)]
     with torch.no_grad():
         want = np.mean([torch.softmax(model(v), 1).numpy() for v in keep], axis=0)
