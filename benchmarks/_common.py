@@ -115,15 +115,14 @@ GPU_STEPS = {"steps": (10, 50)}
 
 
 def _device(parser: argparse.ArgumentParser, text: str) -> torch.device:
+    """``--device`` checked as ``healthcnn train`` checks it (a usage error if it cannot run)."""
+    from healthcnn.cli import CLIError
+    from healthcnn.cli.config import check_device
+
     try:
-        device = torch.device(text)
-    except RuntimeError as exc:
-        parser.error(f"--device {text!r} is not a device: {exc}")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device must be cpu or cuda[:N], got {text!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: this torch build sees no CUDA GPU")
-    return device
+        return torch.device(check_device(text))
+    except CLIError as exc:
+        parser.error(str(exc))
 
 
 def interleaved(fns: dict[str, Callable[[], float | None]], repeats: int) -> dict[str, list]:

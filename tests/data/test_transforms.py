@@ -86,6 +86,10 @@ def test_dihedral_views_square_and_non_square() -> None:
         counts = [sum(torch.equal(o, k) for o in outs) for k in keep]
         assert counts == [2, 2, 2, 2]
         assert torch.allclose(torch.stack(outs).mean(0), torch.stack(keep).mean(0))
+        # given the shape, the 4 views once each
+        once = [v(x) for v in dihedral_views(x.shape)]
+        assert [sum(torch.equal(o, k) for o in once) for k in keep] == [1, 1, 1, 1]
+    assert len(dihedral_views((4, 4))) == 8 and len(dihedral_views((2, 4, 4))) == 8
 
 
 def test_rot90_3d_any_plane() -> None:

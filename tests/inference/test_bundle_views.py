@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from healthcnn.bundle import Preprocessing, save_bundle
+from healthcnn.bundle import Preprocessing, load_bundle, save_bundle
 from healthcnn.bundle.export import bundle_input_shape
 from healthcnn.data.transforms import Compose, Normalize, Resize, dihedral_views
 from healthcnn.evaluation import evaluate_bundle
@@ -103,6 +103,8 @@ def test_tta_on_non_square_images_keeps_their_shape(tmp_path: Path) -> None:
     # 12 x 16 images: the 8 views' quarter turns would feed the network 16 x 12 images; the mean
     # is over the 4 views that keep the shape (the half-turn rotations RandomRot90 trains with)
     path, model, npz = _bundle(tmp_path, {"views": "dihedral8"}, (12, 16))
+    record = load_bundle(path).preprocessing
+    assert len(record.views_transforms()) == 4  # each shape-keeping view computed once
     with np.load(npz) as f:
         test_images = f["test_images"]
     x = Normalize([0.5], [0.5])(torch.from_numpy(test_images[:, None] / 255).float())

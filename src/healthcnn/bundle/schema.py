@@ -191,11 +191,14 @@ class Preprocessing:
 
     def views_transforms(self) -> list[Any]:
         """The evaluation transforms whose predictions are averaged: :meth:`transform` alone, or
-        followed by each of the 8 flips/right-angle rotations (``views="dihedral8"``)."""
+        followed by each of the 8 flips/right-angle rotations (``views="dihedral8"``; the 4 that
+        keep the shape where the recorded input size is not square)."""
         base = self.transform()
         if not self.tta:
             return [base]
-        return [Compose([v]) if base is None else Compose([base, v]) for v in dihedral_views()]
+        shape = self.model_input_size or self.size  # what the views see, where recorded
+        views = dihedral_views(shape if shape is not None and len(shape) >= 2 else None)
+        return [Compose([v]) if base is None else Compose([base, v]) for v in views]
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

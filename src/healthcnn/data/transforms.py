@@ -253,9 +253,12 @@ class Dihedral:
         return f"Dihedral(k={self.k}, flip={self.flip})"
 
 
-def dihedral_views() -> list[Dihedral]:
-    """The 8 symmetries of the square (identity first)."""
-    return [Dihedral(k, f) for f in (False, True) for k in range(4)]
+def dihedral_views(shape: Sequence[int] | None = None) -> list[Dihedral]:
+    """The 8 symmetries of the square (identity first); for inputs of a known non-square
+    ``shape`` (its last two axes), the 4 of them that keep it (each computed once, where the
+    8 would give each twice: see :class:`Dihedral`)."""
+    turns = (0, 2) if shape is not None and shape[-2] != shape[-1] else range(4)
+    return [Dihedral(k, f) for f in (False, True) for k in turns]
 
 
 def _check_crop(x: torch.Tensor, size: tuple[int, ...]) -> None:
