@@ -259,6 +259,44 @@ def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path)
     assert "image size 64 px, 16 epochs." in text
 
 
+def test_recipe_report_does_not_choose_a_setting_with_too_few_seeds(tmp_path):
+    """A setting cut short at 2 seeds beside settings with 3 is shown, marked, and not chosen,
+    however well it does on validation."""
+
+    def write(folder: Path, seeds, val_pc: float, epochs: int) -> None:
+        for s in seeds:
+            record = _hamrec(
+                "ce",
+                s,
+                {"argmax": 0.5, "prior-corrected": val_pc},
+                {"argmax": 0.5, "prior-corrected": 0.5},
+                [[0.8, 0.2], [0.3, 0.7]],
+                64,
+                epochs,
+            )
+            (folder / f"hamrec-ce-{s}").mkdir(parents=True)
+            (folder / f"hamrec-ce-{s}" / "result.json").write_text(json.dumps(record))
+
+    write(tmp_path, (0, 1, 2), 0.60, 32)
+    write(tmp_path / "64px-64ep", (0, 1), 0.90, 64)
+    assert skin_sweep_report.chosen_configuration(tmp_path) == (
+        "ce", 64, 32, "plain", "prior-corrected"
+    )  # fmt: skip
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
+    text = doc.read_text()
+    short = [line for line in text.splitlines() if line.startswith("| ce | 64 | 64 |")]
+    assert len(short) == 4 and all("| 2 (too few) | 0." in line for line in short)
+    assert "fewer than 3 seeds (runs cut short) and cannot be chosen" in text
+    assert "**ce, 64 px, 32 epochs, plain, prior-corrected** (0.600)" in text
+    # once the third seed finishes, the longer schedule wins on validation
+    write(tmp_path / "64px-64ep", (2,), 0.90, 64)
+    assert skin_sweep_report.chosen_configuration(tmp_path)[2] == 64
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
+    assert "too few" not in doc.read_text()
+
+
 def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path) -> None:
     """Each seed gets a different one of three images wrong; the mean of the three networks'
     probabilities gets all right, so the ensemble wins on validation accuracy and is reported."""
