@@ -97,6 +97,10 @@ def test_report_verdicts_follow_the_numbers(tmp_path: Path) -> None:
     assert "the whole sweep took 1234 s" in text
     chosen = "Approach chosen on validation (mean validation 2-way AUC): **partition** (0.840)"
     assert chosen in text
+    # the published 7-way row stands in the HAM10000 table, under our approaches
+    table = text.split("## HAM10000")[1].split("\n\n")[1].splitlines()
+    assert table[-1].startswith("| ISIC 2018 task 3 winner, published | 7 |")
+    assert "| 0.885 (own rule) |" in table[-1] and "not our test split" in text
     assert "7-way macro AUC >= 0.95, mean over seeds: reached by diagnosis" in text
     assert "balanced accuracy >= 0.75 (argmax rule), mean over seeds: **not reached**" in text
     assert "balanced accuracy >= 0.75 (prior-corrected rule), mean over seeds: reached by" in text
@@ -245,9 +249,13 @@ def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path)
     doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
     skin_sweep_report.write_recipe_report(tmp_path, doc)
     text = doc.read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| ") and "px" not in line]
+    rows = [line for line in text.splitlines() if line.startswith(("| ce ", "| **ce** "))]
     # 4 settings x 2 views x 2 rules, cheapest setting first, the stored size last
     assert len(rows) == 16
+    # the published row stands below ours, with what makes it a reference only
+    published = [line for line in text.splitlines() if line.startswith("| ISIC 2018")]
+    assert len(published) == 1 and "| 0.885 |" in published[0]
+    assert "not our test split" in text
     assert [r.split(" | ")[1:3] for r in rows[::4]] == [
         ["64", "8"],
         ["64", "16"],
