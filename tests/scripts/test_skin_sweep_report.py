@@ -331,6 +331,89 @@ def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path)
     assert "ensemble" not in text and "ACC 0.667 (mean of 3 seeds)" in text
 
 
+def test_probabilities_kept_beside_a_copy_read_back_exactly(tmp_path: Path) -> None:
+    probs = {"val_plain": [[0.123456, 0.876544], [1.0, 0.0]], "test_tta": [[0.5, 0.5]]}
+    path = skin_sweep_report.write_probabilities({"probabilities": probs}, tmp_path)
+    assert path.name == "probabilities.npz" and not list(tmp_path.glob("*.tmp*"))
+    record = {"recipe": "strong", "seed": 0}
+    (tmp_path / "result.json").write_text(json.dumps(record))
+    assert skin_sweep_report._read_record(tmp_path / "result.json")["probabilities"] == probs
+    # a file's own probabilities win over the ones kept beside it
+    (tmp_path / "result.json").write_text(json.dumps({**record, "probabilities": {"x": [[1]]}}))
+    assert skin_sweep_report._read_record(tmp_path / "result.json")["probabilities"] == {"x": [[1]]}
+    with pytest.raises(ValueError, match=r"val_plain: probabilities must be rows of values"):
+        skin_sweep_report.write_probabilities({"probabilities": {"val_plain": [[1.5]]}}, tmp_path)
+    assert skin_sweep_report._read_record(path.with_name("result.json"))  # left as it was
+    import numpy as np
+
+    np.savez(tmp_path / "probabilities.npz", val_plain=np.array([[0.5, 0.5]]))  # floats
+    (tmp_path / "result.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit, match="val_plain is not a table of millionths"):
+        skin_sweep_report._read_record(tmp_path / "result.json")
+
+
+def test_derma_copies_get_their_labels_from_the_data_root(tmp_path: Path, monkeypatch) -> None:
+    """Copies in docs/ keep probabilities but not the dataset's labels: the report reads the
+    labels from the data root, refuses by name without one, and refuses a different split."""
+    runs = tmp_path / "runs"
+    wrong_one = {
+        0: [[0.4, 0.6, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        1: [[1.0, 0.0, 0.0], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]],
+        2: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.4]],
+    }
+    for seed, probs in wrong_one.items():
+        r = _derma("strong", seed, 2 / 3, 2 / 3)
+        _write(runs, f"derma-strong-{seed}", r)
+        keys = [f"{s}_{v}" for s in ("val", "test") for v in ("plain", "tta")]
+        skin_sweep_report.write_probabilities(
+            {"probabilities": dict.fromkeys(keys, probs)}, runs / f"derma-strong-{seed}"
+        )
+    out = tmp_path / "page.md"
+    with pytest.raises(SystemExit, match=r"3 DermaMNIST result files .* pass --data-dir"):
+        skin_sweep_report.write_report(runs, out, data_dir=tmp_path / "no-data")
+    assert not out.exists()
+
+    import torch
+
+    import healthcnn.data
+
+    class Split:
+        def __init__(self, labels):
+            self.labels = torch.tensor(labels)
+
+    monkeypatch.setattr(
+        healthcnn.data,
+        "load_medmnist_splits",
+        lambda name, root=None: {"val": Split([0, 1, 2]), "test": Split([0, 1, 2])},
+    )
+    skin_sweep_report.write_report(runs, out, data_dir=tmp_path)
+    text = out.read_text()
+    assert "| strong, ensemble of 3 | no | 3 | 1.000 | 1.000 | 1.000 | 3 x 60 s |" in text
+    monkeypatch.setattr(
+        healthcnn.data,
+        "load_medmnist_splits",
+        lambda name, root=None: {"val": Split([0, 1]), "test": Split([0, 1, 2])},
+    )
+    with pytest.raises(SystemExit, match="val_plain has 3 rows but the DermaMNIST val split has 2"):
+        skin_sweep_report.write_report(runs, out, data_dir=tmp_path)
+
+
+@pytest.mark.data
+def test_results_skin_page_is_what_the_committed_copies_give(
+    data_root: Path, tmp_path: Path
+) -> None:
+    """docs/results-skin.md regenerated from docs/results-data/skin-cpu (with the data root for
+    the DermaMNIST labels) is the committed page, ensemble rows and choice included."""
+    root = Path(__file__).resolve().parents[2]
+    copies = root / "docs" / "results-data" / "skin-cpu"
+    out = tmp_path / "results-skin.md"
+    with pytest.warns(UserWarning, match="third-party re-save"):
+        skin_sweep_report.write_report(copies, out, copies / "notes.md", data_root)
+    text = out.read_text()
+    assert "Chosen on validation accuracy: **strong-e30, ensemble of 3**" in text
+    assert text == (root / "docs" / "results-skin.md").read_text()
+
+
 def _curve(fraction: float, seed: int, auc: float, pc: float) -> dict:
     est = lambda v: {"value": v, "ci_low": v - 0.01, "ci_high": v + 0.01}  # noqa: E731
     return {
