@@ -414,6 +414,20 @@ def test_results_skin_page_is_what_the_committed_copies_give(
     assert text == (root / "docs" / "results-skin.md").read_text()
 
 
+def test_recipe_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
+    """docs/results-skin-recipes.md's generated part, rewritten from the hamrec copies in
+    docs/results-data/skin-recipes (labels and, for the chosen setting, probabilities kept),
+    is the committed page: the choice and its seed ensemble come from files in the repository."""
+    root = Path(__file__).resolve().parents[2]
+    page = root / "docs" / "results-skin-recipes.md"
+    doc = tmp_path / "page.md"
+    doc.write_text(page.read_text())
+    skin_sweep_report.write_recipe_report(root / "docs" / "results-data" / "skin-recipes", doc)
+    text = doc.read_text()
+    assert "The 3-seed ensemble of this configuration" in text
+    assert text == page.read_text()
+
+
 def _curve(fraction: float, seed: int, auc: float, pc: float) -> dict:
     est = lambda v: {"value": v, "ci_low": v - 0.01, "ci_high": v + 0.01}  # noqa: E731
     return {
