@@ -161,13 +161,14 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
 
 def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     """One 7-way network of ``recipe`` (the diagnosis approach) with ``seed``: validation and
-    test balanced accuracy under both decision rules and macro AUC, with and without flip
-    averaging, and the probabilities (for seed ensembles)."""
+    test balanced accuracy under the two fixed decision rules and the rule tuned on validation,
+    and macro AUC, with and without flip averaging, and the probabilities (for seed ensembles)."""
     import dataclasses
 
     from healthcnn.studies import _skin_eval
     from healthcnn.studies.skin_taxonomy import load_parts, prepare, train_approach
     from healthcnn.tasks.taxonomy import load_taxonomy
+    from skin_sweep_report import add_prior_tuned
 
     cfg = _ham_config(args, seed, "")
     train = _ham_train(args, seed, recipe)
@@ -208,6 +209,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
         s: [out["classes"].index(d) for d in prep.splits[s].ham.meta["dx"]] for s in ("val", "test")
     }
     out["probabilities"] = {k: _rounded(v) for k, v in probs.items()}
+    add_prior_tuned(out)  # from the stored probabilities, as for runs scored after the fact
     out["seconds"] = round(run["seconds"], 1)
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size

@@ -61,3 +61,27 @@ def test_size_reaches_each_job_in_its_command_line_form(monkeypatch) -> None:
         assert forwarded[forwarded.index("--size") + 1] == passed
         monkeypatch.setattr(sys, "argv", ["skin_sweep.py", "--one", "hamrec:ce:0", *forwarded])
         assert skin_sweep.main() == 0 and seen[-1].size == size
+
+
+@pytest.mark.data
+def test_hamrec_job_scores_the_tuned_rule_from_the_probabilities_it_stores(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A quick 7-way recipe job on the real HAM10000 images: its prior-tuned numbers are what
+    scoring its stored probabilities again gives, so a copy can be rescored from the repository."""
+    import copy
+    import json
+
+    argv = ["skin_sweep.py", "--one", "hamrec:ce:0", "--quick", "--threads", "1"]
+    argv += ["--out", str(tmp_path), "--data-dir", str(data_root)]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert skin_sweep.main() == 0
+    record = json.loads((tmp_path / "hamrec-ce-0" / "result.json").read_text())
+    for key, scores in record["scores"].items():
+        assert set(scores["balanced_accuracy"]) == {"argmax", "prior-corrected", "prior-tuned"}
+        assert 0 <= scores["balanced_accuracy"]["prior-tuned"] <= 1, key
+    again = skin_sweep_report.add_prior_tuned(copy.deepcopy(record))
+    assert again["scores"] == record["scores"] and again["prior_power"] == record["prior_power"]
+    from healthcnn.studies._skin_eval import PRIOR_POWERS
+
+    assert {v["power"] for v in record["prior_power"].values()} <= set(PRIOR_POWERS)

@@ -428,6 +428,58 @@ def test_recipe_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
     assert text == page.read_text()
 
 
+def test_prior_tuned_rule_is_scored_chosen_and_ensembled_like_the_fixed_ones(tmp_path):
+    """Round 6: the rare class is under-scored, so only a power >= 1.5 finds it; the rule tuned
+    on validation does, its cross-fitted validation score wins, and the ensemble uses it."""
+    rows = [[0.995, 0.005]] * 4 + [[0.95, 0.05]] * 4  # 4 frequent, then 4 rare images
+    labels = [0] * 4 + [1] * 4
+    for seed in (0, 1, 2):
+        record = _hamrec("ce", seed, {}, {}, rows)
+        record["labels"] = {"val": labels, "test": labels}
+        record["train_prior"] = [0.9, 0.1]
+        for key in record["scores"]:  # the fixed rules, as a run scores them
+            pred = [int(p[1] / 0.1 > p[0] / 0.9) for p in rows]
+            pc = sum(int(a == b) for a, b in zip(pred, labels, strict=True)) / 8
+            record["scores"][key]["balanced_accuracy"] = {"argmax": 0.5, "prior-corrected": pc}
+        skin_sweep_report.add_prior_tuned(record)
+        assert record["prior_power"]["plain"] == {"power": 1.5, "half_powers": [1.5, 1.5]}
+        assert record["scores"]["val_tta"]["balanced_accuracy"]["prior-tuned"] == 1.0
+        _write(tmp_path, f"hamrec-ce-{seed}", record)
+    assert skin_sweep_report.chosen_configuration(tmp_path) == (
+        "ce", 64, 8, "plain", "prior-tuned"
+    )  # fmt: skip
+    doc = tmp_path / "doc.md"
+    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
+    text = doc.read_text()
+    assert "| **ce** | 64 | 8 | plain | prior-tuned | 3 | 1.000 |" in text
+    assert "| ce | 64 | 8 | plain | prior-corrected | 3 | 0.500 |" in text
+    assert "validation balanced accuracy 1.000, test balanced accuracy 1.000" in text
+
+
+def test_committed_runs_fixed_rules_match_the_power_rule_on_their_probabilities() -> None:
+    """Cross-check on round 4's committed networks: the power rule at 0 and 1 gives the balanced
+    accuracies the runs stored for argmax and prior-corrected (computed by the study's code on
+    unrounded probabilities); the tuned rule's power is on the grid."""
+    from healthcnn.studies import _skin_eval
+
+    root = Path(__file__).resolve().parents[2] / "docs/results-data/skin-recipes/64px-32ep"
+    for seed in (0, 1, 2):
+        record = skin_sweep_report._read_record(root / f"hamrec-ce-{seed}" / "result.json")
+        for split in ("val", "test"):
+            y = record["labels"][split]
+            for view in ("plain", "tta"):
+                p = record["probabilities"][f"{split}_{view}"]
+                stored = record["scores"][f"{split}_{view}"]["balanced_accuracy"]
+                for power, rule in ((0, "argmax"), (1, "prior-corrected")):
+                    pred = _skin_eval.decide_power(p, record["train_prior"], power)
+                    assert _skin_eval._balanced(y, pred) == pytest.approx(stored[rule], abs=1e-12)
+        skin_sweep_report.add_prior_tuned(record)
+        for view in ("plain", "tta"):
+            assert record["prior_power"][view]["power"] in _skin_eval.PRIOR_POWERS
+            assert 0 < record["scores"][f"test_{view}"]["balanced_accuracy"]["prior-tuned"] < 1
+
+
 def _curve(fraction: float, seed: int, auc: float, pc: float) -> dict:
     est = lambda v: {"value": v, "ci_low": v - 0.01, "ci_high": v + 0.01}  # noqa: E731
     return {

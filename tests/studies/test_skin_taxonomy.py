@@ -272,6 +272,55 @@ def test_recipe_train_config_is_the_sweep_settings_plus_the_loss() -> None:
         recipe_train_config("focal")
 
 
+def test_prior_tuned_rule_chooses_its_power_on_validation_and_cross_fits() -> None:
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=50)
+    prior = [0.5, 0.3, 0.15, 0.05]
+    # power 0 is argmax, power 1 the prior-corrected rule
+    for power, rule in ((0, "argmax"), (1, "prior-corrected")):
+        assert np.array_equal(
+            _skin_eval.decide_power(probs, prior, power), _skin_eval.decide(probs, prior, rule)
+        )
+    # calibrated-looking scores: every power from 0.25 to 2 gets both images right; the tie
+    # goes to the power closest to 1
+    two = np.array([[0.95, 0.05], [0.7, 0.3]])
+    assert _skin_eval.tune_prior_power(two, [0, 1], [0.9, 0.1]) == 1.0
+    # the rare class is under-scored: only powers >= 1.5 find it, and 1.5 is closest to 1
+    under = np.array([[0.995, 0.005], [0.95, 0.05]])
+    assert _skin_eval.tune_prior_power(under, [0, 1], [0.9, 0.1]) == 1.5
+    with pytest.raises(ValueError, match="2 rows of probabilities but 3 labels"):
+        _skin_eval.tune_prior_power(under, [0, 1, 1], [0.9, 0.1])
+
+    # stratified halves: disjoint, everything once, each class split evenly, seeded
+    y = np.array([0] * 7 + [1] * 4 + [2] * 1)
+    a, b = _skin_eval.validation_halves(y)
+    assert sorted(np.concatenate([a, b]).tolist()) == list(range(12))
+    assert [int((y[a] == c).sum()) for c in range(3)] == [4, 2, 1]
+    assert [int((y[b] == c).sum()) for c in range(3)] == [3, 2, 0]
+    assert np.array_equal(a, _skin_eval.validation_halves(y)[0])
+    assert not np.array_equal(a, _skin_eval.validation_halves(y, seed=1)[0])
+
+    # cross-fitting: half A's rare images need a power >= 1.5 and half B's frequent ones one
+    # <= 0.5, so each half, decided with the other half's power, gets those images wrong
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    val = np.array([[0.96, 0.04]] * 4 + [[0.999, 0.001]] * 4)
+    halves = _skin_eval.validation_halves(labels)
+    val[halves[1][halves[1] < 4]] = [0.2, 0.8]  # B's rare images: argmax finds them
+    val[halves[1][halves[1] >= 4]] = [0.8, 0.2]  # B's frequent ones: power >= 0.75 calls them rare
+    tuned = _skin_eval.prior_tuned(val, labels, [0.9, 0.1], eval_probs=val[:2])
+    assert tuned["half_powers"] == [1.5, 0.5]
+    assert tuned["val_pred"][halves[1]].tolist() == [1, 1, 1, 1]  # B's frequent ones wrong
+    assert tuned["val_pred"][halves[0]].tolist() == [0, 0, 0, 0]  # A's rare ones wrong
+    assert _skin_eval._balanced(labels, tuned["val_pred"]) == 0.5
+    whole = _skin_eval.tune_prior_power(val, labels, [0.9, 0.1])
+    assert tuned["power"] == whole
+    assert (
+        tuned["eval_pred"].tolist() == _skin_eval.decide_power(val[:2], [0.9, 0.1], whole).tolist()
+    )
+    with pytest.raises(ValueError, match="cannot be split in two halves"):
+        _skin_eval.prior_tuned(two, [0, 1], [0.9, 0.1])
+
+
 def test_decision_rules_and_training_prior() -> None:
     probs = np.array([[0.6, 0.4], [0.95, 0.05]])
     assert _skin_eval.decide(probs, [0.9, 0.1], "argmax").tolist() == [0, 0]
