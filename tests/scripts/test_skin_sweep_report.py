@@ -207,10 +207,12 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
         skin_sweep_report.write_recipe_report(tmp_path, tmp_path / "missing.md")
 
 
-def _write_setting(folder: Path, val_pc: float, test_pc: float, size, epochs: int) -> None:
-    """Two ce seeds at (size, epochs) with the given prior-corrected balanced accuracies."""
+def _write_setting(
+    folder: Path, val_pc: float, test_pc: float, size, epochs: int, seeds=(0, 1)
+) -> None:
+    """ce seeds at (size, epochs) with the given prior-corrected balanced accuracies."""
     probs = [[0.8, 0.2], [0.3, 0.7]]
-    for s in (0, 1):
+    for s in seeds:
         record = _hamrec(
             "ce",
             s,
@@ -222,6 +224,14 @@ def _write_setting(folder: Path, val_pc: float, test_pc: float, size, epochs: in
         )
         (folder / f"hamrec-ce-{s}").mkdir(parents=True)
         (folder / f"hamrec-ce-{s}" / "result.json").write_text(json.dumps(record))
+
+
+def _recipe_page(folder: Path) -> str:
+    """The generated part of a recipe page for the runs in ``folder``."""
+    doc = folder / "doc.md"
+    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
+    skin_sweep_report.write_recipe_report(folder, doc)
+    return doc.read_text()
 
 
 def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path):
@@ -245,10 +255,7 @@ def test_recipe_report_compares_settings_of_later_rounds_in_subfolders(tmp_path)
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "ce", 64, 16, "plain", "prior-corrected"
     )  # fmt: skip
-    doc = tmp_path / "doc.md"
-    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
-    skin_sweep_report.write_recipe_report(tmp_path, doc)
-    text = doc.read_text()
+    text = _recipe_page(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith(("| ce ", "| **ce** "))]
     # 4 settings x 2 views x 2 rules, cheapest setting first, the stored size last
     assert len(rows) == 16
@@ -271,38 +278,20 @@ def test_recipe_report_does_not_choose_a_setting_with_too_few_seeds(tmp_path):
     """A setting cut short at 2 seeds beside settings with 3 is shown, marked, and not chosen,
     however well it does on validation."""
 
-    def write(folder: Path, seeds, val_pc: float, epochs: int) -> None:
-        for s in seeds:
-            record = _hamrec(
-                "ce",
-                s,
-                {"argmax": 0.5, "prior-corrected": val_pc},
-                {"argmax": 0.5, "prior-corrected": 0.5},
-                [[0.8, 0.2], [0.3, 0.7]],
-                64,
-                epochs,
-            )
-            (folder / f"hamrec-ce-{s}").mkdir(parents=True)
-            (folder / f"hamrec-ce-{s}" / "result.json").write_text(json.dumps(record))
-
-    write(tmp_path, (0, 1, 2), 0.60, 32)
-    write(tmp_path / "64px-64ep", (0, 1), 0.90, 64)
+    _write_setting(tmp_path, 0.60, 0.5, 64, 32, seeds=(0, 1, 2))
+    _write_setting(tmp_path / "64px-64ep", 0.90, 0.5, 64, 64)
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "ce", 64, 32, "plain", "prior-corrected"
     )  # fmt: skip
-    doc = tmp_path / "doc.md"
-    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
-    skin_sweep_report.write_recipe_report(tmp_path, doc)
-    text = doc.read_text()
+    text = _recipe_page(tmp_path)
     short = [line for line in text.splitlines() if line.startswith("| ce | 64 | 64 |")]
     assert len(short) == 4 and all("| 2 (too few) | 0." in line for line in short)
     assert "fewer than 3 seeds (runs cut short) and cannot be chosen" in text
     assert "**ce, 64 px, 32 epochs, plain, prior-corrected** (0.600)" in text
     # once the third seed finishes, the longer schedule wins on validation
-    write(tmp_path / "64px-64ep", (2,), 0.90, 64)
+    _write_setting(tmp_path / "64px-64ep", 0.90, 0.5, 64, 64, seeds=(2,))
     assert skin_sweep_report.chosen_configuration(tmp_path)[2] == 64
-    skin_sweep_report.write_recipe_report(tmp_path, doc)
-    assert "too few" not in doc.read_text()
+    assert "too few" not in _recipe_page(tmp_path)
 
 
 def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path) -> None:
@@ -448,10 +437,7 @@ def test_prior_tuned_rule_is_scored_chosen_and_ensembled_like_the_fixed_ones(tmp
     assert skin_sweep_report.chosen_configuration(tmp_path) == (
         "ce", 64, 8, "plain", "prior-tuned"
     )  # fmt: skip
-    doc = tmp_path / "doc.md"
-    doc.write_text("# Pre\n\n" + skin_sweep_report.RESULTS_MARK + "\n")
-    skin_sweep_report.write_recipe_report(tmp_path, doc)
-    text = doc.read_text()
+    text = _recipe_page(tmp_path)
     assert "| **ce** | 64 | 8 | plain | prior-tuned | 3 | 1.000 |" in text
     assert "| ce | 64 | 8 | plain | prior-corrected | 3 | 0.500 |" in text
     assert "validation balanced accuracy 1.000, test balanced accuracy 1.000" in text
