@@ -213,11 +213,30 @@ def _healthcnn(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
+def _wait_for_torch_import(proc: subprocess.Popen, limit_s: float = 60.0) -> None:
+    """Return once ``proc`` has begun importing torch (a libtorch library is mapped), which
+    happens inside the entry point's guarded import of the command line. A fixed sleep is not
+    enough: on a loaded machine the interpreter may still be starting when it ends."""
+    maps = Path(f"/proc/{proc.pid}/maps")
+    if not maps.parent.is_dir():  # no procfs: importing torch takes longer than this anywhere
+        time.sleep(0.15)
+        return
+    deadline = time.monotonic() + limit_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if "libtorch" in maps.read_text():
+                return
+        except OSError:  # the process ended between the checks
+            break
+        time.sleep(0.005)
+    raise AssertionError(f"healthcnn never began importing torch (exit status {proc.poll()})")
+
+
 def test_sigint_in_a_real_process_is_one_line_and_130(tmp_path: Path) -> None:
     proc = _healthcnn(["models", "list"], tmp_path)
-    # inside the imports of start-up: importing torch alone takes longer than this on any
-    # machine, and the interpreter has installed its SIGINT handler well before
-    time.sleep(0.15)
+    # inside the imports of start-up (importing torch takes a while after its first library
+    # is mapped), where the interpreter's SIGINT handler is long installed
+    _wait_for_torch_import(proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
