@@ -49,6 +49,18 @@ def test_curve_table_of_a_folder_without_curve_runs_is_one_clear_error(tmp_path,
         skin_sweep.main()
 
 
+def test_sweep_defaults_are_the_study_recipe(monkeypatch) -> None:
+    """Without options a HAM10000 job trains what ``healthcnn study skin-taxonomy`` trains."""
+    from healthcnn.studies.skin_taxonomy import DEFAULT_EPOCHS, DEFAULT_SIZE
+
+    seen = []
+    monkeypatch.setattr(skin_sweep, "run_one", lambda job, args: seen.append(args))
+    monkeypatch.setattr(sys, "argv", ["skin_sweep.py", "--one", "ham:0"])
+    assert skin_sweep.main() == 0
+    assert (seen[0].size, seen[0].ham_epochs) == (DEFAULT_SIZE, DEFAULT_EPOCHS)
+    assert seen[0].curve_fractions == [0.1, 0.25, 0.5]
+
+
 def test_size_reaches_each_job_in_its_command_line_form(monkeypatch) -> None:
     """The sweep hands ``--size`` on to its job processes: 'stored' and 64 survive the trip."""
     seen = []
