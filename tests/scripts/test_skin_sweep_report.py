@@ -509,3 +509,17 @@ def test_recipe_curve_table_rows_follow_the_runs() -> None:
     curve[0]["views"] = "plain"  # one setting per table: mixed views are refused
     with pytest.raises(SystemExit, match="different views"):
         skin_sweep_report.recipe_curve_lines(curve, full)
+
+
+def test_study_defaults_are_the_recipe_chosen_in_the_committed_runs() -> None:
+    """`healthcnn study skin-taxonomy` trains what the last recipe round chose on validation
+    (docs/results-data/skin-recipes): loss, size, epochs and test-time views."""
+    from healthcnn.studies import skin_taxonomy as st
+    from healthcnn.studies._skin_eval import DECISION_RULES
+
+    root = Path(__file__).resolve().parents[2] / "docs" / "results-data" / "skin-recipes"
+    loss, size, epochs, views, rule = skin_sweep_report.chosen_configuration(root)
+    assert (loss, size, epochs) == (st.DEFAULT_RECIPE, st.DEFAULT_SIZE, st.DEFAULT_EPOCHS)
+    assert {"tta": "flips", "plain": "plain"}[views] == st.DEFAULT_VIEWS
+    # the study reports both fixed rules; a tuned rule would have to be added to it first
+    assert rule in DECISION_RULES
