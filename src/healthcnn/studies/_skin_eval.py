@@ -135,8 +135,7 @@ def decide(probs: np.ndarray, prior: Sequence[float], rule: str) -> np.ndarray:
     """The decided class per row of ``probs`` under one of :data:`DECISION_RULES`."""
     if rule not in DECISION_RULES:
         raise ValueError(f"rule must be one of {DECISION_RULES}, got {rule!r}")
-    p = np.asarray(probs, dtype=np.float64)
-    return (p / np.asarray(prior) if rule == "prior-corrected" else p).argmax(axis=1)
+    return decide_power(probs, prior, 1.0 if rule == "prior-corrected" else 0.0)
 
 
 #: the powers tau the ``prior-tuned`` rule (argmax of P(class) / prior**tau, logit adjustment
