@@ -497,8 +497,7 @@ def main() -> int:
     if args.report:
         from skin_sweep_report import write_report
 
-        notes = Path(args.notes) if args.notes else None
-        write_report(Path(args.out), Path(args.report), notes, args.data_dir)
+        write_report(Path(args.out), Path(args.report), Path(args.notes) if args.notes else None)
         return 0
     if args.one:
         if args.parent_pid is not None:

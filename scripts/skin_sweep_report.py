@@ -69,87 +69,8 @@ METHOD = [
 ]
 
 
-# The copies of result files kept in docs/results-data/ leave out the class probabilities (JSON
-# rows of 6 decimals, most of a run's file); the runs whose seed ensembles a page reports keep
-# them beside the copy in this file, as exact integers of millionths, so the page can be
-# regenerated from the repository (with the data root for labels the copy leaves out).
-PROBABILITIES_FILE = "probabilities.npz"
-_MILLIONTHS = 1_000_000
-
-
-def write_probabilities(record: dict, folder: Path) -> Path:
-    """Write ``record``'s probabilities (``{"<split>_<view>": rows}``, 6 decimals) to
-    ``folder/probabilities.npz``; reading it back gives the same numbers exactly."""
-    import numpy as np
-
-    arrays = {}
-    for key, rows in record["probabilities"].items():
-        p = np.asarray(rows, dtype=np.float64)
-        if p.ndim != 2 or not np.all((p >= 0) & (p <= 1)):
-            raise ValueError(f"{key}: probabilities must be rows of values in [0, 1]")
-        arrays[key] = np.rint(p * _MILLIONTHS).astype(np.uint32)
-    path = folder / PROBABILITIES_FILE
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-    return path
-
-
-def _read_probabilities(path: Path) -> dict[str, list[list[float]]]:
-    import numpy as np
-
-    with np.load(path) as z:
-        out = {}
-        for key in z.files:
-            a = z[key]
-            if a.dtype != np.uint32 or a.ndim != 2 or a.max(initial=0) > _MILLIONTHS:
-                raise SystemExit(
-                    f"{path}: {key} is not a table of millionths (uint32 rows <= 1,000,000); "
-                    "rewrite it with skin_sweep_report.write_probabilities"
-                )
-            out[key] = np.round(a / _MILLIONTHS, 6).tolist()
-    return out
-
-
-def _read_record(path: Path) -> dict:
-    """A run's result.json, with the probabilities kept beside a copy put back in."""
-    record = json.loads(path.read_text())
-    extra = path.parent / PROBABILITIES_FILE
-    if "probabilities" not in record and extra.is_file():
-        record["probabilities"] = _read_probabilities(extra)
-    return record
-
-
 def _load(folder: Path, prefix: str) -> list[dict]:
-    return [_read_record(p) for p in sorted(folder.glob(f"{prefix}-*/result.json"))]
-
-
-def _attach_derma_labels(records: list[dict], data_dir: Path | str | None) -> None:
-    """Give DermaMNIST records that hold probabilities but no labels (the copies kept in docs/)
-    the dataset's validation and test labels, which their seed ensembles are scored against."""
-    need = [r for r in records if "probabilities" in r and "labels" not in r]
-    if not need:
-        return
-    from healthcnn.data import load_medmnist_splits
-
-    try:
-        splits = load_medmnist_splits("dermamnist", root=data_dir)
-    except (OSError, ValueError) as e:
-        raise SystemExit(
-            f"{len(need)} DermaMNIST result files hold probabilities without labels (the copies "
-            "in docs/results-data/ leave the dataset's labels out); their seed ensembles need "
-            f"the DermaMNIST rebuild's labels: pass --data-dir or set HEALTHCNN_DATA ({e})"
-        ) from e
-    labels = {s: [int(v) for v in splits[s].labels.numpy()] for s in ("val", "test")}
-    for r in need:
-        for key, rows in r["probabilities"].items():
-            split = key.split("_")[0]
-            if len(rows) != len(labels[split]):
-                raise SystemExit(
-                    f"derma-{r['recipe']}-{r['seed']}: {key} has {len(rows)} rows but the "
-                    f"DermaMNIST {split} split has {len(labels[split])} images: not the same data"
-                )
-        r["labels"] = labels
+    return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{prefix}-*/result.json"))]
 
 
 def _ms(values: list[float]) -> str:
@@ -379,27 +300,19 @@ def _reproduce(total: dict | None) -> list[str]:
         "",
         f"    .venv/bin/python scripts/skin_sweep.py {argv}",
         "    .venv/bin/python scripts/skin_sweep.py --report docs/results-skin.md \\",
-        "        --out <folder> [--notes notes.md] [--data-dir $HEALTHCNN_DATA]",
+        "        --out <folder> [--notes notes.md]",
         "",
         "Each run writes `<out>/<run>/result.json` when it ends (`ham-<seed>/` also holds the",
         "study's `study.json` and `report.html`), so a sweep cut short at `--time-limit` keeps",
-        "what it finished. One study alone: `healthcnn study skin-taxonomy --help`. This page",
-        "comes from the copies in `docs/results-data/skin-cpu/` (`--out` that folder, `--notes`",
-        "its `notes.md`); they keep the DermaMNIST runs' probabilities in `probabilities.npz`",
-        "files without the dataset's labels, which the report reads from the data root.",
+        "what it finished. One study alone: `healthcnn study skin-taxonomy --help`.",
         "",
     ]
 
 
-def write_report(
-    folder: Path, out: Path, notes: Path | None = None, data_dir: Path | str | None = None
-) -> None:
-    """Write the Markdown page of the runs in ``folder``; ``data_dir`` (default
-    ``HEALTHCNN_DATA``) is read only when DermaMNIST copies need their labels."""
+def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
     derma, ham, curve = _load(folder, "derma"), _load(folder, "ham"), _load(folder, "curve")
     if not (derma or ham or curve):
         raise SystemExit(f"no result.json files under {folder}")
-    _attach_derma_labels(derma, data_dir)
     sweep = folder / "sweep.json"
     total = json.loads(sweep.read_text()) if sweep.is_file() else None
     lines = [
@@ -497,7 +410,7 @@ def _chosen(rows: list[dict]) -> dict:
 def _load_recipe_runs(folder: Path) -> list[dict]:
     """The ``hamrec-*`` runs in ``folder`` and in its subfolders (one per setting of a later
     round, e.g. ``128px-8ep/``)."""
-    return [_read_record(p) for p in sorted(folder.glob("**/hamrec-*/result.json"))]
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("**/hamrec-*/result.json"))]
 
 
 def chosen_configuration(folder: Path) -> tuple[str, int | tuple[int, int], int, str, str]:

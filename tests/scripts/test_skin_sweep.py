@@ -94,6 +94,16 @@ def test_hamrec_job_scores_the_tuned_rule_from_the_probabilities_it_stores(
         assert 0 <= scores["balanced_accuracy"]["prior-tuned"] <= 1, key
     again = skin_sweep_report.add_prior_tuned(copy.deepcopy(record))
     assert again["scores"] == record["scores"] and again["prior_power"] == record["prior_power"]
-    from healthcnn.studies._skin_eval import PRIOR_POWERS
+    from healthcnn.studies import _skin_eval
 
-    assert {v["power"] for v in record["prior_power"].values()} <= set(PRIOR_POWERS)
+    assert {v["power"] for v in record["prior_power"].values()} <= set(_skin_eval.PRIOR_POWERS)
+    # cross-check: the power rule at 0 and 1 on the stored probabilities gives the balanced
+    # accuracies the study's code stored for argmax and prior-corrected
+    for split in ("val", "test"):
+        for view in ("plain", "tta"):
+            p = record["probabilities"][f"{split}_{view}"]
+            stored = record["scores"][f"{split}_{view}"]["balanced_accuracy"]
+            for power, rule in ((0, "argmax"), (1, "prior-corrected")):
+                pred = _skin_eval.decide_power(p, record["train_prior"], power)
+                balanced = _skin_eval._balanced(record["labels"][split], pred)
+                assert balanced == pytest.approx(stored[rule], abs=1e-12)

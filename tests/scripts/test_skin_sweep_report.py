@@ -320,101 +320,27 @@ def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path)
     assert "ensemble" not in text and "ACC 0.667 (mean of 3 seeds)" in text
 
 
-def test_probabilities_kept_beside_a_copy_read_back_exactly(tmp_path: Path) -> None:
-    probs = {"val_plain": [[0.123456, 0.876544], [1.0, 0.0]], "test_tta": [[0.5, 0.5]]}
-    path = skin_sweep_report.write_probabilities({"probabilities": probs}, tmp_path)
-    assert path.name == "probabilities.npz" and not list(tmp_path.glob("*.tmp*"))
-    record = {"recipe": "strong", "seed": 0}
-    (tmp_path / "result.json").write_text(json.dumps(record))
-    assert skin_sweep_report._read_record(tmp_path / "result.json")["probabilities"] == probs
-    # a file's own probabilities win over the ones kept beside it
-    (tmp_path / "result.json").write_text(json.dumps({**record, "probabilities": {"x": [[1]]}}))
-    assert skin_sweep_report._read_record(tmp_path / "result.json")["probabilities"] == {"x": [[1]]}
-    with pytest.raises(ValueError, match=r"val_plain: probabilities must be rows of values"):
-        skin_sweep_report.write_probabilities({"probabilities": {"val_plain": [[1.5]]}}, tmp_path)
-    assert skin_sweep_report._read_record(path.with_name("result.json"))  # left as it was
-    import numpy as np
-
-    np.savez(tmp_path / "probabilities.npz", val_plain=np.array([[0.5, 0.5]]))  # floats
-    (tmp_path / "result.json").write_text(json.dumps(record))
-    with pytest.raises(SystemExit, match="val_plain is not a table of millionths"):
-        skin_sweep_report._read_record(tmp_path / "result.json")
-
-
-def test_derma_copies_get_their_labels_from_the_data_root(tmp_path: Path, monkeypatch) -> None:
-    """Copies in docs/ keep probabilities but not the dataset's labels: the report reads the
-    labels from the data root, refuses by name without one, and refuses a different split."""
-    runs = tmp_path / "runs"
-    wrong_one = {
-        0: [[0.4, 0.6, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
-        1: [[1.0, 0.0, 0.0], [0.0, 0.4, 0.6], [0.0, 0.0, 1.0]],
-        2: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.0, 0.4]],
-    }
-    for seed, probs in wrong_one.items():
-        r = _derma("strong", seed, 2 / 3, 2 / 3)
-        _write(runs, f"derma-strong-{seed}", r)
-        keys = [f"{s}_{v}" for s in ("val", "test") for v in ("plain", "tta")]
-        skin_sweep_report.write_probabilities(
-            {"probabilities": dict.fromkeys(keys, probs)}, runs / f"derma-strong-{seed}"
-        )
-    out = tmp_path / "page.md"
-    with pytest.raises(SystemExit, match=r"3 DermaMNIST result files .* pass --data-dir"):
-        skin_sweep_report.write_report(runs, out, data_dir=tmp_path / "no-data")
-    assert not out.exists()
-
-    import torch
-
-    import healthcnn.data
-
-    class Split:
-        def __init__(self, labels):
-            self.labels = torch.tensor(labels)
-
-    monkeypatch.setattr(
-        healthcnn.data,
-        "load_medmnist_splits",
-        lambda name, root=None: {"val": Split([0, 1, 2]), "test": Split([0, 1, 2])},
-    )
-    skin_sweep_report.write_report(runs, out, data_dir=tmp_path)
-    text = out.read_text()
-    assert "| strong, ensemble of 3 | no | 3 | 1.000 | 1.000 | 1.000 | 3 x 60 s |" in text
-    monkeypatch.setattr(
-        healthcnn.data,
-        "load_medmnist_splits",
-        lambda name, root=None: {"val": Split([0, 1]), "test": Split([0, 1, 2])},
-    )
-    with pytest.raises(SystemExit, match="val_plain has 3 rows but the DermaMNIST val split has 2"):
-        skin_sweep_report.write_report(runs, out, data_dir=tmp_path)
-
-
-@pytest.mark.data
-def test_results_skin_page_is_what_the_committed_copies_give(
-    data_root: Path, tmp_path: Path
-) -> None:
-    """docs/results-skin.md regenerated from docs/results-data/skin-cpu (with the data root for
-    the DermaMNIST labels) is the committed page, ensemble rows and choice included."""
-    root = Path(__file__).resolve().parents[2]
-    copies = root / "docs" / "results-data" / "skin-cpu"
-    out = tmp_path / "results-skin.md"
-    with pytest.warns(UserWarning, match="third-party re-save"):
-        skin_sweep_report.write_report(copies, out, copies / "notes.md", data_root)
-    text = out.read_text()
-    assert "Chosen on validation accuracy: **strong-e30, ensemble of 3**" in text
-    assert text == (root / "docs" / "results-skin.md").read_text()
-
-
 def test_recipe_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
     """docs/results-skin-recipes.md's generated part, rewritten from the hamrec copies in
-    docs/results-data/skin-recipes (labels and, for the chosen setting, probabilities kept),
-    is the committed page: the choice and its seed ensemble come from files in the repository."""
+    docs/results-data/skin-recipes, is the committed page: every candidate's numbers and the
+    choice come from files in the repository. Only the seed-ensemble sentence differs: it needs
+    the runs' probabilities, which the copies leave out (no data-like files in the repository)."""
+    import re
+
     root = Path(__file__).resolve().parents[2]
     page = root / "docs" / "results-skin-recipes.md"
     doc = tmp_path / "page.md"
     doc.write_text(page.read_text())
     skin_sweep_report.write_recipe_report(root / "docs" / "results-data" / "skin-recipes", doc)
     text = doc.read_text()
-    assert "The 3-seed ensemble of this configuration" in text
-    assert text == page.read_text()
+    assert "no seed ensemble is scored" in text
+    ensemble = re.compile(r" The 3-seed ensemble of this configuration: [^\n]*?macro AUC [0-9.]+\.")
+    committed = ensemble.sub(
+        " (These result files hold no probabilities, so no seed ensemble is scored.)",
+        page.read_text(),
+    )
+    assert committed != page.read_text()  # the committed page has the ensemble sentence
+    assert text == committed
 
 
 def test_prior_tuned_rule_is_scored_chosen_and_ensembled_like_the_fixed_ones(tmp_path):
@@ -441,29 +367,6 @@ def test_prior_tuned_rule_is_scored_chosen_and_ensembled_like_the_fixed_ones(tmp
     assert "| **ce** | 64 | 8 | plain | prior-tuned | 3 | 1.000 |" in text
     assert "| ce | 64 | 8 | plain | prior-corrected | 3 | 0.500 |" in text
     assert "validation balanced accuracy 1.000, test balanced accuracy 1.000" in text
-
-
-def test_committed_runs_fixed_rules_match_the_power_rule_on_their_probabilities() -> None:
-    """Cross-check on round 4's committed networks: the power rule at 0 and 1 gives the balanced
-    accuracies the runs stored for argmax and prior-corrected (computed by the study's code on
-    unrounded probabilities); the tuned rule's power is on the grid."""
-    from healthcnn.studies import _skin_eval
-
-    root = Path(__file__).resolve().parents[2] / "docs/results-data/skin-recipes/64px-32ep"
-    for seed in (0, 1, 2):
-        record = skin_sweep_report._read_record(root / f"hamrec-ce-{seed}" / "result.json")
-        for split in ("val", "test"):
-            y = record["labels"][split]
-            for view in ("plain", "tta"):
-                p = record["probabilities"][f"{split}_{view}"]
-                stored = record["scores"][f"{split}_{view}"]["balanced_accuracy"]
-                for power, rule in ((0, "argmax"), (1, "prior-corrected")):
-                    pred = _skin_eval.decide_power(p, record["train_prior"], power)
-                    assert _skin_eval._balanced(y, pred) == pytest.approx(stored[rule], abs=1e-12)
-        skin_sweep_report.add_prior_tuned(record)
-        for view in ("plain", "tta"):
-            assert record["prior_power"][view]["power"] in _skin_eval.PRIOR_POWERS
-            assert 0 < record["scores"][f"test_{view}"]["balanced_accuracy"]["prior-tuned"] < 1
 
 
 def _curve(fraction: float, seed: int, auc: float, pc: float) -> dict:
