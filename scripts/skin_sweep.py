@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from healthcnn.cli.study_skin import size_argument  # noqa: E402
 from healthcnn.data.ham10000 import size_label, size_text  # noqa: E402
 from healthcnn.studies.skin_taxonomy import (  # noqa: E402
+    APPROACHES,
     DEFAULT_EPOCHS,
     DEFAULT_SIZE,
     DEFAULT_VIEWS,
@@ -157,10 +158,61 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce
     )
 
 
+def _apart_folder(out: str | Path, approach: str, seed: int, recipe: str) -> Path:
+    return Path(out) / f"hamapp-{approach}-{seed}-{recipe}"
+
+
+def run_ham_approach(approach: str, seed: int, args: argparse.Namespace, recipe: str) -> dict:
+    """One approach of the study ``ham:<seed>:<recipe>``, trained in a process of its own (so
+    that the three approaches of a seed run on separate cores); the ``ham`` job then scores it
+    with the others instead of training it again."""
+    from healthcnn.studies.skin_taxonomy import (
+        approach_run_to_json,
+        load_parts,
+        prepare,
+        train_approach,
+    )
+    from healthcnn.tasks.taxonomy import load_taxonomy
+
+    cfg = _ham_config(args, seed, "", recipe)
+    prep = prepare(
+        load_taxonomy(cfg.taxonomy),
+        load_parts(cfg),
+        refine=cfg.refine,
+        max_class_size=cfg.max_class_size,
+    )
+    run = train_approach(prep, approach, cfg, seed)
+    return {
+        "approach": approach,
+        "seed": seed,
+        "recipe": recipe,
+        "study_config": cfg.to_dict(),
+        "run": approach_run_to_json(run),
+    }
+
+
 def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce") -> dict:
+    """The study of ``seed``; approaches already trained apart (``hamapp`` jobs in ``--out``)
+    are scored from their stored probabilities, after checking they used these settings."""
     from healthcnn.studies.skin_taxonomy import run_study
 
-    return run_study(_ham_config(args, seed, str(folder), recipe))
+    cfg = _ham_config(args, seed, str(folder), recipe)
+    runs = {}
+    for approach in cfg.approaches:
+        path = _apart_folder(args.out, approach, seed, recipe) / "result.json"
+        if not path.is_file():
+            continue
+        record = json.loads(path.read_text())
+        settings = {k: v for k, v in cfg.to_dict().items() if k != "out"}
+        stored = {k: v for k, v in record["study_config"].items() if k != "out"}
+        if stored != settings:
+            differ = sorted(k for k in settings if stored.get(k) != settings[k])
+            raise SystemExit(
+                f"{path} was trained with other settings ({', '.join(differ)}) than this "
+                f"study's; move it away or rerun the hamapp job with these settings"
+            )
+        runs[approach] = record["run"]
+    return run_study(cfg, runs=runs)
 
 
 def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
@@ -239,6 +291,8 @@ def run_one(job: str, args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     if args.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
+    if job.startswith("hamapp:") and job.count(":") == 2:
+        job += ":ce"  # the folder the ham job looks in names the recipe
     folder = Path(args.out) / job.replace(":", "-")
     folder.mkdir(parents=True, exist_ok=True)
     kind, *rest = job.split(":")
@@ -272,6 +326,10 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         }
         record["comparisons"] = study["comparisons"]
         record["partition"] = study["taxonomy"]["partitions"]["partition"]
+        record["trained_apart"] = study.get("trained_apart", [])
+    elif kind == "hamapp":  # hamapp:<approach>:<seed>[:<recipe>]
+        recipe = rest[2] if len(rest) > 2 else "ce"
+        record = run_ham_approach(rest[0], int(rest[1]), args, recipe)
     elif kind == "hamrec":
         record = run_ham_recipe(rest[0], int(rest[1]), args)
     elif kind == "curve":  # curve:<approach>:<fraction>:<seed>[:<recipe>]
@@ -359,6 +417,12 @@ def sweep(args: argparse.Namespace) -> int:
         )
         if args.ham_recipes:
             jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
+        elif args.apart:  # each approach in a process of its own, then the studies score them
+            apart = [f"hamapp:{a}:{s}:ce" for s in args.seeds for a in APPROACHES]
+            failed, unfinished = _run_jobs(apart, args, start + (args.time_limit or float("inf")))
+            if failed or unfinished:
+                print(f"{failed} approach runs failed, {unfinished} not finished", flush=True)
+            jobs += [f"ham:{s}" for s in args.seeds]
         else:
             jobs += [f"ham:{s}" for s in args.seeds]  # the longest runs first
     except (ImportError, OSError, ValueError) as exc:  # e.g. no Pillow, data not carried
@@ -442,6 +506,12 @@ def main() -> int:
         help="run only the 7-way recipe comparison (hamrec: jobs) of these recipes",
     )
     p.add_argument("--no-curve", dest="curve", action="store_false")
+    p.add_argument(
+        "--apart",
+        action="store_true",
+        help="train each approach of a ham: study as a job of its own (hamapp:), so that one "
+        "seed's three networks use --jobs cores at once; the study then scores them",
+    )
     p.add_argument(
         "--time-limit",
         type=float,

@@ -334,14 +334,64 @@ def curve_point(
     return point
 
 
-def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]:
+def approach_run_to_json(run: Mapping[str, Any]) -> dict[str, Any]:
+    """A :func:`train_approach` result as JSON (probabilities as full-precision floats, which
+    JSON keeps exactly), for an approach trained in a process of its own."""
+    out = {k: v for k, v in run.items() if k != "fitted"}
+    for split in ("val", "test"):
+        out[split] = np.asarray(run[split], dtype=np.float64).tolist()
+    return out
+
+
+def approach_run_from_json(record: Mapping[str, Any], prep: Prepared, approach: str) -> dict:
+    """The inverse of :func:`approach_run_to_json`, checked against ``prep``: the classes must be
+    the approach's training classes and the rows the split's images, or the run was trained on
+    another split, size or taxonomy."""
+    classes = list(prep.partitions[approach].classes)
+    if list(record.get("classes", ())) != classes:
+        raise ValueError(
+            f"approach {approach!r} was trained on classes {record.get('classes')}, but this "
+            f"study's are {classes}: train it again with the study's settings"
+        )
+    run = dict(record)
+    for split in ("val", "test"):
+        probs = np.asarray(record[split], dtype=np.float64)
+        n = len(prep.splits[split].dataset)
+        if probs.shape != (n, len(classes)):
+            raise ValueError(
+                f"approach {approach!r}: {split} probabilities have shape {probs.shape}, but "
+                f"this study's {split} split has {n} images and {len(classes)} classes: train "
+                "it again with the study's settings"
+            )
+        run[split] = probs
+    return run
+
+
+def run_study(
+    cfg: SkinStudyConfig,
+    *,
+    progress: bool = False,
+    runs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run the whole study; writes ``study.json`` and ``report.html`` under ``cfg.out`` and
-    returns the JSON-ready result."""
+    returns the JSON-ready result.
+
+    ``runs`` maps approaches already trained with ``cfg`` (each as written by
+    :func:`approach_run_to_json`, e.g. by processes of their own on separate cores) to their
+    results; those are scored instead of trained again, and the result lists them under
+    ``"trained_apart"``."""
     start = time.perf_counter()
     out = Path(cfg.out)
     base = load_taxonomy(cfg.taxonomy)
     parts = load_parts(cfg)
     prep = prepare(base, parts, refine=cfg.refine, max_class_size=cfg.max_class_size)
+    given = dict(runs or {})
+    unknown = sorted(set(given) - set(cfg.approaches))
+    if unknown:
+        raise ValueError(
+            f"runs given for approaches {unknown} that this study does not compare "
+            f"(its approaches: {list(cfg.approaches)})"
+        )
     test = prep.splits["test"].ham
     readers = None
     if cfg.readers_csv:
@@ -355,8 +405,12 @@ def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]
 
     runs, evals = {}, {}
     for approach in cfg.approaches:
-        say(f"training approach {approach} ({len(prep.partitions[approach].classes)} classes)")
-        runs[approach] = train_approach(prep, approach, cfg, cfg.seed)
+        if approach in given:
+            runs[approach] = approach_run_from_json(given[approach], prep, approach)
+        else:
+            n = len(prep.partitions[approach].classes)
+            say(f"training approach {approach} ({n} classes)")
+            runs[approach] = train_approach(prep, approach, cfg, cfg.seed)
         evals[approach] = _skin_eval.evaluate(prep, runs[approach], test, readers=readers)
     comparisons = _skin_eval.compare(prep, runs, test)
     val_auc = {a: _skin_eval.malignant_auc(prep, runs[a], prep.splits["val"].ham) for a in runs}
@@ -399,6 +453,8 @@ def run_study(cfg: SkinStudyConfig, *, progress: bool = False) -> dict[str, Any]
         "seconds": round(time.perf_counter() - start, 2),
         "device": cfg.device,
     }
+    if given:
+        result["trained_apart"] = sorted(given)
     out.mkdir(parents=True, exist_ok=True)
     result = plain(result, nonfinite=True)
     folder = data_root(cfg.data_dir) / "ham10000"
