@@ -7,7 +7,9 @@ Three phases, each run as ``--jobs`` processes at a time (one process per run):
    chosen on the *validation* mean accuracy; test AUC/ACC are reported for the choice.
 2. ``ham:<seed>``: the skin-taxonomy study (three approaches, paired DeLong tests) on HAM10000
    at ``--size`` (px, WIDTHxHEIGHT or ``stored``), one fixed lesion-level split, one training
-   seed per run.
+   seed per run. With ``--apart`` each approach of a seed first trains as a job of its own
+   (``hamapp:<approach>:<seed>``, so that one seed's three networks use several cores) and the
+   ``ham`` job scores their stored probabilities with the study's own code.
 3. ``curve:<approach>:<fraction>:<seed>``: the learning curve of the approach with the best
    mean validation 2-way AUC in phase 2 (fraction 1 reuses phase 2's runs).
 

@@ -107,3 +107,32 @@ def test_hamrec_job_scores_the_tuned_rule_from_the_probabilities_it_stores(
                 pred = _skin_eval.decide_power(p, record["train_prior"], power)
                 balanced = _skin_eval._balanced(record["labels"][split], pred)
                 assert balanced == pytest.approx(stored[rule], abs=1e-12)
+
+
+@pytest.mark.data
+def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """``hamapp:binary:0`` trains the binary approach in a process of its own; ``ham:0`` then
+    scores it instead of training it again, and refuses a stored run of other settings."""
+    import json
+
+    common = ["--quick", "--threads", "1", "--out", str(tmp_path), "--data-dir", str(data_root)]
+    for job in ("hamapp:binary:0", "ham:0"):
+        monkeypatch.setattr(sys, "argv", ["skin_sweep.py", "--one", job, *common])
+        assert skin_sweep.main() == 0
+    apart = json.loads((tmp_path / "hamapp-binary-0-ce" / "result.json").read_text())
+    study = json.loads((tmp_path / "ham-0" / "result.json").read_text())
+    assert study["trained_apart"] == ["binary"]
+    assert 0 < study["summary"]["binary"]["two_way_auc"]["value"] < 1
+    assert apart["run"]["classes"] == ["benign", "malignant"]
+    sizes = json.loads((tmp_path / "ham-0" / "study.json").read_text())["data"]
+    assert len(apart["run"]["test"]) == sizes["test"]["images"]
+    # other settings: a run stored for 2 epochs is refused by a 1-epoch study
+    apart["study_config"]["train"]["epochs"] = 2
+    folder = tmp_path / "hamapp-binary-0-ce"
+    (folder / "result.json").write_text(json.dumps(apart))
+    argv = ["skin_sweep.py", "--one", "ham:0", *common]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match=r"other settings \(train\) than this study's"):
+        skin_sweep.main()

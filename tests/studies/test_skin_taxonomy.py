@@ -336,3 +336,63 @@ def test_decision_rules_and_training_prior() -> None:
     assert prior.tolist() == pytest.approx(
         [max(c, 1) / sum(max(k, 1) for k in counts) for c in counts]
     )
+
+
+@pytest.mark.data
+def test_approaches_trained_apart_give_the_study_trained_in_one_process(
+    data_root: Path, tmp_path: Path
+) -> None:
+    """Approaches trained in processes of their own (stored as JSON) and scored by
+    ``run_study(runs=...)`` give the same study as training them inside it; a stored run that
+    does not fit the study's split or classes is one clear error."""
+    import dataclasses
+    import json
+
+    from healthcnn.studies.skin_taxonomy import (
+        approach_run_to_json,
+        load_parts,
+        train_approach,
+    )
+
+    cfg = quick_config(str(tmp_path / "one"), str(data_root), curve_fractions=())
+    whole = run_study(cfg)
+    prep = prepare(
+        load_taxonomy(cfg.taxonomy),
+        load_parts(cfg),
+        refine=cfg.refine,
+        max_class_size=cfg.max_class_size,
+    )
+    stored = {
+        a: json.loads(json.dumps(approach_run_to_json(train_approach(prep, a, cfg, cfg.seed))))
+        for a in ("binary", "partition")
+    }
+    apart = run_study(dataclasses.replace(cfg, out=str(tmp_path / "apart")), runs=stored)
+    assert apart["trained_apart"] == ["binary", "partition"] and "trained_apart" not in whole
+    for a in cfg.approaches:
+        mine, theirs = dict(apart["approaches"][a]), dict(whole["approaches"][a])
+        assert mine.pop("seconds") >= 0 and theirs.pop("seconds") >= 0
+        # as JSON text, where a NaN (a subgroup without positives) equals itself
+        assert json.dumps(mine, sort_keys=True) == json.dumps(theirs, sort_keys=True), a
+    assert apart["comparisons"] == whole["comparisons"] and len(apart["comparisons"]) == 6
+
+    # the stored probabilities are what is scored: swapping the binary columns turns the 2-way
+    # AUC into 1 - AUC
+    swapped = {s: [row[::-1] for row in stored["binary"][s]] for s in ("val", "test")}
+    flipped = run_study(
+        dataclasses.replace(cfg, out=str(tmp_path / "swapped")),
+        runs={"binary": dict(stored["binary"], **swapped)},
+    )
+    auc = whole["approaches"]["binary"]["two_way"]["auc"]["value"]
+    assert flipped["approaches"]["binary"]["two_way"]["auc"]["value"] == pytest.approx(1 - auc)
+    assert auc != pytest.approx(0.5, abs=0.02)
+
+    later = dataclasses.replace(cfg, out=str(tmp_path / "bad"))
+    wrong = {"binary": dict(stored["binary"], classes=["benign", "other"])}
+    with pytest.raises(ValueError, match=r"trained on classes .* train it again"):
+        run_study(later, runs=wrong)
+    short = {"partition": dict(stored["partition"], test=stored["partition"]["test"][:-1])}
+    with pytest.raises(ValueError, match=r"test probabilities have shape \(\d+, \d+\)"):
+        run_study(later, runs=short)
+    with pytest.raises(ValueError, match=r"approaches \['melanoma'\] that this study"):
+        run_study(later, runs={"melanoma": stored["binary"]})
+    assert not (tmp_path / "bad").exists()
