@@ -69,6 +69,60 @@ METHOD = [
 ]
 
 
+#: the seed-ensemble scores a report computed from the runs' probabilities, kept beside the
+#: runs so that the copies in docs/results-data (which hold no probabilities) give the same page
+ENSEMBLES = "ensembles.json"
+#: the fields that say which runs an ensemble averaged (all kept in the copies)
+RUN_FIELDS = ("job", "recipe", "seed", "best_epoch", "seconds")
+
+
+class Ensembles:
+    """Seed-ensemble scores: computed from the runs' probabilities where the result files hold
+    them, else read from ``<folder>/ensembles.json``, which a report with probabilities wrote;
+    a stored entry is used only for exactly the runs it was computed from."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.path = folder / ENSEMBLES if folder is not None else None
+        self.stored = {}
+        if self.path is not None and self.path.is_file():
+            try:
+                self.stored = json.loads(self.path.read_text())["ensembles"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise SystemExit(
+                    f"{self.path} is not an ensemble summary ({exc}): it is rewritten by a "
+                    "report on the full result files (with their probabilities); move it away"
+                ) from None
+        self.fresh: dict[str, dict] = {}
+
+    @staticmethod
+    def runs(records: list[dict]) -> list[dict]:
+        return [{k: r.get(k) for k in RUN_FIELDS} for r in records]
+
+    def get(self, key: str, records: list[dict], compute) -> dict | None:
+        """``compute()`` (a dict of scores) if every record holds its probabilities, else the
+        stored entry of ``key`` for these very runs, else None."""
+        if records and all("probabilities" in r for r in records):
+            self.fresh[key] = {"runs": self.runs(records), "scores": compute()}
+            return self.fresh[key]["scores"]
+        entry = self.stored.get(key)
+        if entry is not None and entry["runs"] == json.loads(json.dumps(self.runs(records))):
+            return entry["scores"]
+        return None
+
+    def save(self) -> None:
+        """Write the entries computed in this report (nothing when none was: a report on the
+        copies never rewrites the summary)."""
+        if self.path is None or not self.fresh:
+            return
+        from healthcnn._atomic import atomic_write_text
+
+        record = {
+            "written_by": "scripts/skin_sweep.py --report / --recipe-report",
+            "ensembles": dict(sorted(self.fresh.items())),
+        }
+        atomic_write_text(self.path, json.dumps(record, indent=1) + "\n")
+
+
 def _load(folder: Path, prefix: str) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob(f"{prefix}-*/result.json"))]
 
@@ -117,9 +171,10 @@ def _derma_ensemble(records: list[dict], split: str, tag: str) -> dict:
     return {"auc": float(roc_auc(y, p, ci=None)), "acc": float(accuracy_from_scores(y, p))}
 
 
-def derma_section(records: list[dict]) -> list[str]:
+def derma_section(records: list[dict], ensembles: Ensembles | None = None) -> list[str]:
     if not records:
         return ["No DermaMNIST runs in this folder.", ""]
+    ensembles = ensembles if ensembles is not None else Ensembles()
     lines = [
         "## DermaMNIST rebuild (28 px, official split sizes 7,007 / 1,003 / 2,005)",
         "",
@@ -146,10 +201,20 @@ def derma_section(records: list[dict]) -> list[str]:
                 f"| {recipe} | {'yes' if tag == 'tta' else 'no'} | {len(rs)} | {val_acc:.3f} | "
                 f"{_ms(auc)} | {_ms(acc)} | {seconds:.0f} s |"
             )
-        if len(rs) < 2 or not all("probabilities" in r for r in rs):
+        if len(rs) < 2:
             continue
         for tag in ("plain", "tta"):  # the seed ensemble: a candidate of its own
-            val, test = _derma_ensemble(rs, "val", tag), _derma_ensemble(rs, "test", tag)
+            scores = ensembles.get(
+                f"derma:{recipe}:{tag}",
+                rs,
+                lambda rs=rs, tag=tag: {
+                    "val": _derma_ensemble(rs, "val", tag),
+                    "test": _derma_ensemble(rs, "test", tag),
+                },
+            )
+            if scores is None:
+                continue
+            val, test = scores["val"], scores["test"]
             name = f"{recipe}, ensemble of {len(rs)}"
             candidates.append((val["acc"], name, tag, [test["auc"]], [test["acc"]]))
             lines.append(
@@ -313,6 +378,7 @@ def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
     derma, ham, curve = _load(folder, "derma"), _load(folder, "ham"), _load(folder, "curve")
     if not (derma or ham or curve):
         raise SystemExit(f"no result.json files under {folder}")
+    ensembles = Ensembles(folder)
     sweep = folder / "sweep.json"
     total = json.loads(sweep.read_text()) if sweep.is_file() else None
     lines = [
@@ -328,7 +394,7 @@ def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
         ),
         "",
         *METHOD,
-        *derma_section(derma),
+        *derma_section(derma, ensembles),
         *ham_section(ham),
         *curve_section(curve),
         *(
@@ -339,6 +405,7 @@ def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
         *_reproduce(total),
     ]
     out.write_text("\n".join(lines))
+    ensembles.save()
     print(f"wrote {out}")
 
 
@@ -419,14 +486,14 @@ def chosen_configuration(folder: Path) -> tuple[str, int | tuple[int, int], int,
     return _chosen(_recipe_rows(_load_recipe_runs(folder)))["key"]
 
 
-def recipe_section(records: list[dict]) -> list[str]:
+def recipe_section(records: list[dict], ensembles: Ensembles | None = None) -> list[str]:
     """Every candidate's validation and test numbers, the validation-only choice, the chosen
     configuration's seed ensemble, and the targets."""
     rows = _recipe_rows(records)
     if not rows:
         return ["No 7-way recipe runs in this folder.", ""]
     chosen = _chosen(rows)
-    return _recipe_lines(rows, chosen)
+    return _recipe_lines(rows, chosen, ensembles if ensembles is not None else Ensembles())
 
 
 def _setting(record: dict) -> tuple[int | tuple[int, int], int]:
@@ -478,7 +545,7 @@ def _recipe_rows(records: list[dict]) -> list[dict]:
     return rows
 
 
-def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
+def _recipe_lines(rows: list[dict], chosen: dict, ensembles: Ensembles) -> list[str]:
     from healthcnn.data.ham10000 import size_text
 
     lines = [
@@ -517,16 +584,27 @@ def _recipe_lines(rows: list[dict], chosen: dict) -> list[str]:
     recipe, size, epochs, view, rule = chosen["key"]
     px = size_text(size)
     ba, auc = statistics.mean(chosen["test_ba"]), statistics.mean(chosen["test_auc"])
-    if all("probabilities" in r for r in chosen["records"]):
-        ens = _ensemble(chosen["records"], "test", view, rule)
-        ens_val = _ensemble(chosen["records"], "val", view, rule)
+    records = chosen["records"]
+    scores = ensembles.get(
+        f"hamrec:{recipe}:{px}:{epochs}:{view}:{rule}",
+        records,
+        lambda: {
+            "val": _ensemble(records, "val", view, rule),
+            "test": _ensemble(records, "test", view, rule),
+        },
+    )
+    if scores is not None:
+        ens, ens_val = scores["test"], scores["val"]
         ensemble = (
             f"The {ens['n']}-seed ensemble of this configuration: validation balanced accuracy "
             f"{ens_val['balanced_accuracy']:.3f}, test balanced accuracy "
             f"{ens['balanced_accuracy']:.3f}, macro AUC {ens['macro_auc']:.3f}."
         )
     else:
-        ensemble = "(These result files hold no probabilities, so no seed ensemble is scored.)"
+        ensemble = (
+            "(These result files hold no probabilities and no ensemble summary of these runs, "
+            "so no seed ensemble is scored.)"
+        )
     lines += [
         "",
         f"Chosen on mean validation balanced accuracy: **{recipe}, {px} px, {epochs} epochs, "
@@ -607,5 +685,8 @@ def write_recipe_report(folder: Path, doc: Path) -> None:
         )
     text = doc.read_text()
     head = text.split(RESULTS_MARK)[0].rstrip() + "\n\n"
-    doc.write_text(head + RESULTS_MARK + "\n\n" + "\n".join(recipe_section(records)))
+    ensembles = Ensembles(folder)
+    lines = recipe_section(records, ensembles)
+    doc.write_text(head + RESULTS_MARK + "\n\n" + "\n".join(lines))
+    ensembles.save()
     print(f"wrote {doc}")

@@ -193,14 +193,26 @@ def test_recipe_report_chooses_on_validation_and_keeps_the_preregistration(tmp_p
     # the 2-seed ensemble averages the probabilities: both test images right
     assert "test balanced accuracy 1.000, macro AUC 1.000" in text
     assert "**not reached** (0.600, 0.150 short)" in text
-    # the copies kept in docs/results-data hold no probabilities: no ensemble, said so
+    # the copies kept in docs/results-data hold no probabilities: the ensemble comes from the
+    # summary the report wrote beside the runs, and without it the page says there is none
+    summary = json.loads((tmp_path / skin_sweep_report.ENSEMBLES).read_text())
+    assert list(summary["ensembles"]) == ["hamrec:logit-adjusted:64:8:plain:argmax"]
     for name, record in runs.items():
         record.pop("probabilities")
         (tmp_path / name / "result.json").write_text(json.dumps(record))
     skin_sweep_report.write_recipe_report(tmp_path, doc)
+    assert doc.read_text() == text
+    assert json.loads((tmp_path / skin_sweep_report.ENSEMBLES).read_text()) == summary
+    (tmp_path / skin_sweep_report.ENSEMBLES).unlink()
+    skin_sweep_report.write_recipe_report(tmp_path, doc)
     text = doc.read_text()
     assert "no seed ensemble is scored" in text and "ensemble of this" not in text
     assert "balanced accuracy 0.600, macro AUC 0.900" in text
+    assert not (tmp_path / skin_sweep_report.ENSEMBLES).exists()  # copies never write one
+    (tmp_path / skin_sweep_report.ENSEMBLES).write_text("[1, 2]")
+    with pytest.raises(SystemExit, match=r"ensembles\.json is not an ensemble summary"):
+        skin_sweep_report.write_recipe_report(tmp_path, doc)
+    (tmp_path / skin_sweep_report.ENSEMBLES).unlink()
     with pytest.raises(SystemExit, match="no hamrec"):
         skin_sweep_report.write_recipe_report(tmp_path / "ce-none", doc)
     with pytest.raises(SystemExit, match=r"missing\.md does not exist: the results go below"):
@@ -313,34 +325,52 @@ def test_derma_seed_ensemble_is_a_candidate_chosen_on_validation(tmp_path: Path)
     assert "| strong, ensemble of 3 | no | 3 | 1.000 | 1.000 | 1.000 | 3 x 60 s |" in text
     assert "Chosen on validation accuracy: **strong, ensemble of 3**, test-time flips off" in text
     assert "test AUC 1.000, ACC 1.000. Target" in text and "ACC > 0.768: reached" in text
-    # result files without probabilities (the copies kept in docs/) give no ensemble rows
+    # the ensemble scores are kept beside the runs; the copies kept in docs/ (no
+    # probabilities) give the same rows from that summary, and none without it
+    store = skin_sweep_report.Ensembles(tmp_path)
+    full = "\n".join(skin_sweep_report.derma_section(records, store))
+    store.save()
     for r in records:
         r.pop("probabilities")
+    copies = "\n".join(
+        skin_sweep_report.derma_section(records, skin_sweep_report.Ensembles(tmp_path))
+    )
+    assert copies == full == text
     text = "\n".join(skin_sweep_report.derma_section(records))
     assert "ensemble" not in text and "ACC 0.667 (mean of 3 seeds)" in text
+    # a summary of other runs (here: seed 2 retrained) is not used
+    records[2]["seconds"] += 1
+    other = "\n".join(
+        skin_sweep_report.derma_section(records, skin_sweep_report.Ensembles(tmp_path))
+    )
+    assert "ensemble" not in other
 
 
 def test_recipe_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
     """docs/results-skin-recipes.md's generated part, rewritten from the hamrec copies in
-    docs/results-data/skin-recipes, is the committed page: every candidate's numbers and the
-    choice come from files in the repository. Only the seed-ensemble sentence differs: it needs
-    the runs' probabilities, which the copies leave out (no data-like files in the repository)."""
-    import re
-
+    docs/results-data/skin-recipes, is the committed page: every candidate's numbers, the choice
+    and the seed ensemble (from the summary kept beside the copies, which hold no probabilities)
+    come from files in the repository."""
     root = Path(__file__).resolve().parents[2]
     page = root / "docs" / "results-skin-recipes.md"
     doc = tmp_path / "page.md"
     doc.write_text(page.read_text())
     skin_sweep_report.write_recipe_report(root / "docs" / "results-data" / "skin-recipes", doc)
     text = doc.read_text()
-    assert "no seed ensemble is scored" in text
-    ensemble = re.compile(r" The 3-seed ensemble of this configuration: [^\n]*?macro AUC [0-9.]+\.")
-    committed = ensemble.sub(
-        " (These result files hold no probabilities, so no seed ensemble is scored.)",
-        page.read_text(),
-    )
-    assert committed != page.read_text()  # the committed page has the ensemble sentence
-    assert text == committed
+    assert "The 3-seed ensemble of this configuration: validation" in text
+    assert text == page.read_text()
+
+
+def test_skin_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
+    """docs/results-skin.md, rewritten from the copies in docs/results-data/skin-cpu (and their
+    notes and ensemble summary), is the committed page, ensemble rows and choice included."""
+    root = Path(__file__).resolve().parents[2]
+    copies = root / "docs" / "results-data" / "skin-cpu"
+    out = tmp_path / "page.md"
+    skin_sweep_report.write_report(copies, out, copies / "notes.md")
+    text = out.read_text()
+    assert "| strong-e30, ensemble of 3 | yes | 3 |" in text
+    assert text == (root / "docs" / "results-skin.md").read_text()
 
 
 def test_prior_tuned_rule_is_scored_chosen_and_ensembled_like_the_fixed_ones(tmp_path):
