@@ -241,6 +241,16 @@ def derma_section(records: list[dict], ensembles: Ensembles | None = None) -> li
     return lines
 
 
+def _study_time(record: dict) -> str:
+    """A study's time: its wall time, or, where approaches were trained apart (in processes of
+    their own), each approach's training seconds, since the study itself only scored them."""
+    apart = record.get("trained_apart") or []
+    if not apart:
+        return f"{record['wall_seconds']:.0f} s"
+    each = ", ".join(f"{a} {record['summary'][a]['seconds']:.0f} s" for a in apart)
+    return f"{record['wall_seconds']:.0f} s in the study's process; trained apart: {each}"
+
+
 def ham_section(records: list[dict]) -> list[str]:
     if not records:
         return ["No HAM10000 runs in this folder.", ""]
@@ -284,7 +294,7 @@ def ham_section(records: list[dict]) -> list[str]:
             f"{x['two_way_auc']['ci_high']:.3f})"
             for a, x in r["summary"].items()
         ]
-        lines.append(f"- seed {r['seed']}: " + "; ".join(parts) + f" ({r['wall_seconds']:.0f} s)")
+        lines.append(f"- seed {r['seed']}: " + "; ".join(parts) + f" ({_study_time(r)})")
     lines += ["", "Paired DeLong tests (difference a - b, two-sided p), per seed:", ""]
     for r in records:
         for c in r["comparisons"]:

@@ -82,7 +82,11 @@ def test_report_verdicts_follow_the_numbers(tmp_path: Path) -> None:
     # partition has the best *validation* 2-way AUC; diagnosis the best 7-way test macro AUC
     val = {"binary": 0.80, "diagnosis": 0.81, "partition": 0.84}
     for seed in (0, 1, 2):
-        _write(runs, f"ham-{seed}", _ham(seed, val, {"diagnosis": 0.96, "partition": 0.94}, 0.70))
+        ham = _ham(seed, val, {"diagnosis": 0.96, "partition": 0.94}, 0.70)
+        if seed == 2:  # its approaches trained in processes of their own, the study scored them
+            ham.update(trained_apart=["binary", "partition"], wall_seconds=3.0)
+            ham["summary"]["partition"]["seconds"] = 4321.0
+        _write(runs, f"ham-{seed}", ham)
         _write(runs, f"derma-strong-{seed}", _derma("strong", seed, 0.80, 0.77))
         _write(runs, f"derma-basic-{seed}", _derma("basic", seed, 0.70, 0.99))
     (runs / "sweep.json").write_text(
@@ -110,6 +114,9 @@ def test_report_verdicts_follow_the_numbers(tmp_path: Path) -> None:
     assert "ACC > 0.768: reached" in text and "Target AUC > 0.920: reached" in text
     assert "| Google AutoML Vision, published |" in text
     assert "scripts/skin_sweep.py --device cpu" in text
+    # a study's time is its wall time, or the approaches' training times where trained apart
+    assert "partition 0.850 (0.830-0.870) (100 s)" in text
+    assert "(3 s in the study's process; trained apart: binary 10 s, partition 4321 s)" in text
 
 
 def test_empty_folder_is_refused(tmp_path: Path) -> None:
