@@ -136,3 +136,27 @@ def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit, match=r"other settings \(train\) than this study's"):
         skin_sweep.main()
+
+
+def test_apart_sweep_trains_each_approach_first_and_counts_its_failures(tmp_path, monkeypatch):
+    """``--apart`` runs the three approaches of every seed as jobs of their own before the
+    studies that score them; a failed approach run counts in the sweep's exit code and record."""
+    import json
+
+    import healthcnn.data.ham10000 as ham10000
+
+    monkeypatch.setattr(ham10000, "load_ham10000", lambda *a, **k: None)  # no decoding here
+    calls = []
+
+    def fake_run_jobs(jobs, args, deadline):
+        calls.append(list(jobs))
+        return (1, 0) if jobs[0].startswith("hamapp:") else (0, 0)
+
+    monkeypatch.setattr(skin_sweep, "_run_jobs", fake_run_jobs)
+    argv = ["skin_sweep.py", "--apart", "--seeds", "0", "1", "--out", str(tmp_path)]
+    argv += ["--derma-recipes", "strong", "--no-curve"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert skin_sweep.main() == 1
+    assert calls[0] == [f"hamapp:{a}:{s}:ce" for s in (0, 1) for a in skin_sweep.APPROACHES]
+    assert calls[1] == ["ham:0", "ham:1", "derma:strong:0", "derma:strong:1"]
+    assert json.loads((tmp_path / "sweep.json").read_text())["failed_runs"] == 1

@@ -393,6 +393,10 @@ def test_approaches_trained_apart_give_the_study_trained_in_one_process(
     short = {"partition": dict(stored["partition"], test=stored["partition"]["test"][:-1])}
     with pytest.raises(ValueError, match=r"test probabilities have shape \(\d+, \d+\)"):
         run_study(later, runs=short)
+    damaged = [list(row) for row in stored["binary"]["val"]]
+    damaged[3][1] = float("nan")
+    with pytest.raises(ValueError, match=r"val probability row 3 is \[.*nan\], not probab"):
+        run_study(later, runs={"binary": dict(stored["binary"], val=damaged)})
     with pytest.raises(ValueError, match=r"approaches \['melanoma'\] that this study"):
         run_study(later, runs={"melanoma": stored["binary"]})
     assert not (tmp_path / "bad").exists()

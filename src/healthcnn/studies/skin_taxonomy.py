@@ -363,6 +363,13 @@ def approach_run_from_json(record: Mapping[str, Any], prep: Prepared, approach: 
                 f"this study's {split} split has {n} images and {len(classes)} classes: train "
                 "it again with the study's settings"
             )
+        bad = ~(np.isfinite(probs) & (probs >= 0) & (probs <= 1))
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"approach {approach!r}: {split} probability row {row} is {probs[row].tolist()}, "
+                "not probabilities in [0, 1]: the stored run is damaged; train it again"
+            )
         run[split] = probs
     return run
 
