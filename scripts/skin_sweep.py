@@ -160,30 +160,24 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce
     )
 
 
-def _apart_folder(out: str | Path, approach: str, seed: int, recipe: str) -> Path:
-    return Path(out) / f"hamapp-{approach}-{seed}-{recipe}"
+def _job_folder(out: str | Path, job: str) -> Path:
+    """Where job ``job`` writes its result files."""
+    return Path(out) / job.replace(":", "-")
+
+
+def _apart_job(approach: str, seed: int, recipe: str) -> str:
+    """The ``hamapp`` job of one approach of the study ``ham:<seed>:<recipe>``."""
+    return f"hamapp:{approach}:{seed}:{recipe}"
 
 
 def run_ham_approach(approach: str, seed: int, args: argparse.Namespace, recipe: str) -> dict:
     """One approach of the study ``ham:<seed>:<recipe>``, trained in a process of its own (so
     that the three approaches of a seed run on separate cores); the ``ham`` job then scores it
     with the others instead of training it again."""
-    from healthcnn.studies.skin_taxonomy import (
-        approach_run_to_json,
-        load_parts,
-        prepare,
-        train_approach,
-    )
-    from healthcnn.tasks.taxonomy import load_taxonomy
+    from healthcnn.studies.skin_taxonomy import approach_run_to_json, prepare_study, train_approach
 
     cfg = _ham_config(args, seed, "", recipe)
-    prep = prepare(
-        load_taxonomy(cfg.taxonomy),
-        load_parts(cfg),
-        refine=cfg.refine,
-        max_class_size=cfg.max_class_size,
-    )
-    run = train_approach(prep, approach, cfg, seed)
+    run = train_approach(prepare_study(cfg), approach, cfg, seed)
     return {
         "approach": approach,
         "seed": seed,
@@ -199,13 +193,13 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
     from healthcnn.studies.skin_taxonomy import run_study
 
     cfg = _ham_config(args, seed, str(folder), recipe)
+    settings = {k: v for k, v in cfg.to_dict().items() if k != "out"}
     runs = {}
     for approach in cfg.approaches:
-        path = _apart_folder(args.out, approach, seed, recipe) / "result.json"
+        path = _job_folder(args.out, _apart_job(approach, seed, recipe)) / "result.json"
         if not path.is_file():
             continue
         record = json.loads(path.read_text())
-        settings = {k: v for k, v in cfg.to_dict().items() if k != "out"}
         stored = {k: v for k, v in record["study_config"].items() if k != "out"}
         if stored != settings:
             differ = sorted(k for k in settings if stored.get(k) != settings[k])
@@ -224,20 +218,14 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     import dataclasses
 
     from healthcnn.studies import _skin_eval
-    from healthcnn.studies.skin_taxonomy import load_parts, prepare, train_approach
-    from healthcnn.tasks.taxonomy import load_taxonomy
+    from healthcnn.studies.skin_taxonomy import prepare_study, train_approach
     from skin_sweep_report import add_prior_tuned
 
     cfg = _ham_config(args, seed, "")
     train = _ham_train(args, seed, recipe)
     # the plain view here; the flips are scored below, each kept apart
     cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",), views="plain")
-    prep = prepare(
-        load_taxonomy(cfg.taxonomy),
-        load_parts(cfg),
-        refine=cfg.refine,
-        max_class_size=cfg.max_class_size,
-    )
+    prep = prepare_study(cfg)
     run = train_approach(prep, "diagnosis", cfg, seed, keep_fitted=True)
     fitted = run.pop("fitted")
     task = fitted.task
@@ -295,7 +283,7 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         torch.backends.cudnn.benchmark = True
     if job.startswith("hamapp:") and job.count(":") == 2:
         job += ":ce"  # the folder the ham job looks in names the recipe
-    folder = Path(args.out) / job.replace(":", "-")
+    folder = _job_folder(args.out, job)
     folder.mkdir(parents=True, exist_ok=True)
     kind, *rest = job.split(":")
     start = time.perf_counter()
@@ -421,7 +409,7 @@ def sweep(args: argparse.Namespace) -> int:
         if args.ham_recipes:
             jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
         elif args.apart:  # each approach in a process of its own, then the studies score them
-            apart = [f"hamapp:{a}:{s}:ce" for s in args.seeds for a in APPROACHES]
+            apart = [_apart_job(a, s, "ce") for s in args.seeds for a in APPROACHES]
             apart_failed, apart_unfinished = _run_jobs(apart, args, deadline)
             if apart_failed or apart_unfinished:  # their studies train what is missing
                 print(

@@ -350,18 +350,13 @@ def test_approaches_trained_apart_give_the_study_trained_in_one_process(
 
     from healthcnn.studies.skin_taxonomy import (
         approach_run_to_json,
-        load_parts,
+        prepare_study,
         train_approach,
     )
 
     cfg = quick_config(str(tmp_path / "one"), str(data_root), curve_fractions=())
     whole = run_study(cfg)
-    prep = prepare(
-        load_taxonomy(cfg.taxonomy),
-        load_parts(cfg),
-        refine=cfg.refine,
-        max_class_size=cfg.max_class_size,
-    )
+    prep = prepare_study(cfg)
     stored = {
         a: json.loads(json.dumps(approach_run_to_json(train_approach(prep, a, cfg, cfg.seed))))
         for a in ("binary", "partition")

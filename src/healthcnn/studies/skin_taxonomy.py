@@ -315,6 +315,21 @@ def load_parts(cfg: SkinStudyConfig) -> dict[str, Ham10000]:
     return {k: ham.subset(v) for k, v in idx.items()}
 
 
+def prepare_study(
+    cfg: SkinStudyConfig,
+    parts: Mapping[str, Ham10000] | None = None,
+    base: Taxonomy | None = None,
+) -> Prepared:
+    """:func:`prepare` with ``cfg``'s settings: its taxonomy (or ``base``, already loaded)
+    refined and partitioned on ``parts`` (default: ``cfg``'s split, loaded here)."""
+    return prepare(
+        base if base is not None else load_taxonomy(cfg.taxonomy),
+        parts if parts is not None else load_parts(cfg),
+        refine=cfg.refine,
+        max_class_size=cfg.max_class_size,
+    )
+
+
 def curve_point(
     cfg: SkinStudyConfig,
     base: Taxonomy,
@@ -327,7 +342,7 @@ def curve_point(
     the training lesions (the taxonomy is refined and partitioned on that subset), scored on
     the full test split."""
     sub = dict(parts, train=lesion_fraction(parts["train"], fraction, seed))
-    prep = prepare(base, sub, refine=cfg.refine, max_class_size=cfg.max_class_size)
+    prep = prepare_study(cfg, sub, base)
     run = train_approach(prep, approach, cfg, seed)
     point = _skin_eval.curve_point(prep, run, parts["test"], fraction, seed)
     point["seconds"] = round(run["seconds"], 2)
@@ -389,16 +404,16 @@ def run_study(
     ``"trained_apart"``."""
     start = time.perf_counter()
     out = Path(cfg.out)
-    base = load_taxonomy(cfg.taxonomy)
-    parts = load_parts(cfg)
-    prep = prepare(base, parts, refine=cfg.refine, max_class_size=cfg.max_class_size)
     given = dict(runs or {})
     unknown = sorted(set(given) - set(cfg.approaches))
-    if unknown:
+    if unknown:  # before the data is loaded
         raise ValueError(
             f"runs given for approaches {unknown} that this study does not compare "
             f"(its approaches: {list(cfg.approaches)})"
         )
+    base = load_taxonomy(cfg.taxonomy)  # a bad taxonomy file fails before the data loads
+    parts = load_parts(cfg)
+    prep = prepare_study(cfg, parts, base)
     test = prep.splits["test"].ham
     readers = None
     if cfg.readers_csv:
