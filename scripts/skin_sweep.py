@@ -157,6 +157,7 @@ def _ham_config(args: argparse.Namespace, seed: int, out: str, recipe: str = "ce
         curve_seeds=(),
         subsample=args.subsample,
         device=args.device,
+        approaches=tuple(a for a in APPROACHES if a in args.ham_approaches),  # study order
     )
 
 
@@ -193,14 +194,17 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
     from healthcnn.studies.skin_taxonomy import run_study
 
     cfg = _ham_config(args, seed, str(folder), recipe)
-    settings = {k: v for k, v in cfg.to_dict().items() if k != "out"}
+    # which approaches a study compares does not change how any one of them is trained
+    # (prepare_study ignores it), so a run stored by a study of other approaches is usable
+    ignored = ("out", "approaches")
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
     runs = {}
     for approach in cfg.approaches:
         path = _job_folder(args.out, _apart_job(approach, seed, recipe)) / "result.json"
         if not path.is_file():
             continue
         record = json.loads(path.read_text())
-        stored = {k: v for k, v in record["study_config"].items() if k != "out"}
+        stored = {k: v for k, v in record["study_config"].items() if k not in ignored}
         if stored != settings:
             differ = sorted(k for k in settings if stored.get(k) != settings[k])
             raise SystemExit(
@@ -355,8 +359,12 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
         "ham_views",
         "data_dir",
         "subsample",
+        "ham_approaches",
     ):
         value = getattr(args, key)
+        if key == "ham_approaches":  # nargs="+": one flag, its values after it
+            out += ["--ham-approaches", *value]
+            continue
         if key == "size":  # back to its command-line form: 64 or WIDTHxHEIGHT
             value = size_text(value)
         if value is not None:
@@ -409,7 +417,7 @@ def sweep(args: argparse.Namespace) -> int:
         if args.ham_recipes:
             jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
         elif args.apart:  # each approach in a process of its own, then the studies score them
-            apart = [_apart_job(a, s, "ce") for s in args.seeds for a in APPROACHES]
+            apart = [_apart_job(a, s, "ce") for s in args.seeds for a in args.ham_approaches]
             apart_failed, apart_unfinished = _run_jobs(apart, args, deadline)
             if apart_failed or apart_unfinished:  # their studies train what is missing
                 print(
@@ -477,6 +485,14 @@ def main() -> int:
         help=f"HAM10000 training epochs (default {DEFAULT_EPOCHS}, the study's chosen recipe)",
     )
     p.add_argument("--ham-model", default="resnet18")
+    p.add_argument(
+        "--ham-approaches",
+        nargs="+",
+        choices=APPROACHES,
+        default=list(APPROACHES),
+        help="the approaches a ham: study compares (default all three; a study of fewer scores "
+        "and compares only those, e.g. when one approach could not be trained)",
+    )
     p.add_argument(
         "--ham-views",
         choices=VIEWS,

@@ -138,6 +138,44 @@ def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
         skin_sweep.main()
 
 
+@pytest.mark.data
+def test_ham_job_of_two_approaches_scored_from_runs_apart_is_the_study_trained_at_once(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """``--ham-approaches`` names the approaches a study compares: scored from runs trained
+    apart (stored by jobs that named all three), it is the study of those two trained in one
+    process, and the missing approach is neither trained nor reported."""
+    import json
+
+    common = ["--quick", "--threads", "1", "--data-dir", str(data_root)]
+    two = ["--ham-approaches", "diagnosis", "binary"]  # any order: the study's order is kept
+
+    def run(job: str, out: Path, *extra: str) -> None:
+        argv = ["skin_sweep.py", "--one", job, "--out", str(out), *common, *extra]
+        monkeypatch.setattr(sys, "argv", argv)
+        assert skin_sweep.main() == 0
+
+    apart, once = tmp_path / "apart", tmp_path / "once"
+    run("hamapp:binary:0", apart)
+    run("hamapp:diagnosis:0", apart)
+    run("ham:0", apart, *two)
+    run("ham:0", once, *two)
+    a = json.loads((apart / "ham-0" / "result.json").read_text())
+    b = json.loads((once / "ham-0" / "result.json").read_text())
+    assert a["trained_apart"] == ["binary", "diagnosis"] and b["trained_apart"] == []
+    assert sorted(a["summary"]) == ["binary", "diagnosis"]
+    for approach in ("binary", "diagnosis"):
+        del a["summary"][approach]["seconds"], b["summary"][approach]["seconds"]
+    assert a["summary"] == b["summary"]
+    assert a["comparisons"] == b["comparisons"]
+    assert [(c["a"], c["b"]) for c in a["comparisons"]] == [("binary", "diagnosis")] * len(
+        a["comparisons"]
+    )
+    study = json.loads((apart / "ham-0" / "study.json").read_text())
+    assert study["config"]["approaches"] == ["binary", "diagnosis"]
+    assert not (apart / "hamapp-partition-0-ce").exists()
+
+
 def test_apart_sweep_trains_each_approach_first_and_counts_its_failures(tmp_path, monkeypatch):
     """``--apart`` runs the three approaches of every seed as jobs of their own before the
     studies that score them; a failed approach run counts in the sweep's exit code and record."""
