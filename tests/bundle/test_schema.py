@@ -94,8 +94,13 @@ def test_bundle_of_format_version_1_loads_and_predicts_as_before(tmp_path: Path)
     np.savez(tmp_path / "inputs.npz", images=images)
     rows = predict_files(bundle_dir, [tmp_path / "inputs.npz"], precision="fp32")
     expected = json.loads((GOLDEN / "expected_predictions.json").read_text())["rows"]
+    # The same values up to float32 rounding: the golden file was written on a CPU with
+    # AVX-512, and fp32 convolutions on another instruction set (AVX2) round differently in the
+    # last bits (measured: 7e-8 relative). A change of the preprocessing moves them far more:
+    # input one grey level brighter, 2e-4 relative.
     for got, want in zip(rows, expected, strict=True):
-        assert got["probabilities"] == want  # the same float32 values, bit for bit
+        assert got["probabilities"].keys() == want.keys()
+        assert got["probabilities"] == pytest.approx(want, rel=1e-6, abs=0)
 
 
 def test_edited_record_in_a_v1_bundle_is_refused(tmp_path: Path) -> None:
