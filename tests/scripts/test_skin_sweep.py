@@ -198,3 +198,18 @@ def test_apart_sweep_trains_each_approach_first_and_counts_its_failures(tmp_path
     assert calls[0] == [f"hamapp:{a}:{s}:ce" for s in (0, 1) for a in skin_sweep.APPROACHES]
     assert calls[1] == ["ham:0", "ham:1", "derma:strong:0", "derma:strong:1"]
     assert json.loads((tmp_path / "sweep.json").read_text())["failed_runs"] == 1
+    # with --ham-approaches, only those are trained, and the studies' processes are told so
+    calls.clear()
+    passed = []
+
+    def record_run_jobs(jobs, args, deadline):
+        calls.append(list(jobs))
+        passed.append(skin_sweep._passthrough(args))
+        return 0, 0
+
+    monkeypatch.setattr(skin_sweep, "_run_jobs", record_run_jobs)
+    monkeypatch.setattr(sys, "argv", [*argv, "--ham-approaches", "binary", "diagnosis"])
+    assert skin_sweep.main() == 0
+    assert calls[0] == [f"hamapp:{a}:{s}:ce" for s in (0, 1) for a in ("binary", "diagnosis")]
+    flag = passed[1].index("--ham-approaches")
+    assert passed[1][flag + 1 : flag + 3] == ["binary", "diagnosis"]
