@@ -362,12 +362,11 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
         "ham_approaches",
     ):
         value = getattr(args, key)
-        if key == "ham_approaches":  # nargs="+": one flag, its values after it
-            out += ["--ham-approaches", *value]
-            continue
         if key == "size":  # back to its command-line form: 64 or WIDTHxHEIGHT
             value = size_text(value)
-        if value is not None:
+        if isinstance(value, list):  # nargs="+": one flag, its values after it
+            out += [f"--{key.replace('_', '-')}", *map(str, value)]
+        elif value is not None:
             out += [f"--{key.replace('_', '-')}", str(value)]
     return out
 
