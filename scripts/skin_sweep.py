@@ -280,6 +280,7 @@ def run_curve(
 def run_one(job: str, args: argparse.Namespace) -> None:
     import torch
 
+    from healthcnn.inference.precision import PrecisionPolicy
     from healthcnn.studies._common import device_name
 
     torch.set_num_threads(args.threads)
@@ -336,6 +337,8 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         wall_seconds=round(time.perf_counter() - start, 1),
         device=args.device,
         device_name=device_name(args.device),
+        # what --precision resolved to here ("auto" is bf16 or fp32 by the CPU's flags)
+        precision_resolved=PrecisionPolicy.resolve(args.precision, args.device).name,
         torch=torch.__version__,
     )
     (folder / "result.json").write_text(json.dumps(record, indent=2, allow_nan=True))

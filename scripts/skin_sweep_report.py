@@ -137,7 +137,16 @@ def _ms(values: list[float]) -> str:
 
 
 def _devices(records: list[dict]) -> str:
-    return "; ".join(sorted({f"{r['device_name']} (torch {r['torch']})" for r in records}))
+    return "; ".join(
+        sorted({f"{r['device_name']} ({_precision(r)}torch {r['torch']})" for r in records})
+    )
+
+
+def _precision(record: dict) -> str:
+    """The precision a run resolved to, as the device line names it (runs before it was
+    recorded name none)."""
+    resolved = record.get("precision_resolved")
+    return f"{resolved}, " if resolved else ""
 
 
 def _derma_model(records: list[dict]) -> str:

@@ -89,6 +89,11 @@ def test_hamrec_job_scores_the_tuned_rule_from_the_probabilities_it_stores(
     monkeypatch.setattr(sys, "argv", argv)
     assert skin_sweep.main() == 0
     record = json.loads((tmp_path / "hamrec-ce-0" / "result.json").read_text())
+    # the record says what --precision auto ran as on this machine, beside the setting itself
+    from healthcnn.inference.precision import cpu_has_native_bf16
+
+    assert record["precision_resolved"] == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert "native bf16: " in record["device_name"]
     for key, scores in record["scores"].items():
         assert set(scores["balanced_accuracy"]) == {"argmax", "prior-corrected", "prior-tuned"}
         assert 0 <= scores["balanced_accuracy"]["prior-tuned"] <= 1, key

@@ -463,3 +463,18 @@ def test_study_defaults_are_the_recipe_chosen_in_the_committed_runs() -> None:
     assert {"tta": "flips", "plain": "plain"}[views] == st.DEFAULT_VIEWS
     # the study reports both fixed rules; a tuned rule would have to be added to it first
     assert rule in DECISION_RULES
+
+
+def test_device_line_names_the_resolved_precision_where_runs_recorded_it() -> None:
+    old = {"device_name": "CPU A (x86_64), 1 thread(s)", "torch": "2.x"}
+    new = {
+        "device_name": "CPU A (x86_64, native bf16: none), 1 thread(s)",
+        "precision_resolved": "fp32",
+        "torch": "2.x",
+    }
+    assert skin_sweep_report._devices([old]) == "CPU A (x86_64), 1 thread(s) (torch 2.x)"
+    assert skin_sweep_report._devices([new, new]) == (
+        "CPU A (x86_64, native bf16: none), 1 thread(s) (fp32, torch 2.x)"
+    )
+    # runs of two machines or precisions are both named, never merged into one
+    assert skin_sweep_report._devices([old, new]).count("CPU A") == 2

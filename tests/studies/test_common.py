@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from healthcnn.metrics import roc_auc
 from healthcnn.studies._common import device_name, est, mean_sd, quiet, spread, write_result
@@ -46,12 +47,25 @@ def test_mean_sd() -> None:
     assert math.isnan(mean_sd([1.0])["sd"])
 
 
-def test_device_name_on_cpu_names_threads() -> None:
-    from healthcnn.inference.precision import cpu_name
+def test_device_name_on_cpu_names_threads_and_the_native_bf16_flags() -> None:
+    from healthcnn.inference.precision import BF16_CPU_FLAGS, cpu_flags, cpu_name
 
-    assert device_name("cpu").startswith(f"CPU {cpu_name()} (") and "thread(s)" in device_name(
-        "cpu"
+    name = device_name("cpu")
+    assert name.startswith(f"CPU {cpu_name()} (") and name.endswith(
+        f"), {torch.get_num_threads()} thread(s)"
     )
+    # CPUs of one model name differ in bf16 units, which decide what --precision auto runs
+    have = [f for f in BF16_CPU_FLAGS if f in cpu_flags()]
+    assert f"native bf16: {' '.join(have) or 'none'})" in name
+
+
+def test_device_name_reads_the_flags_of_this_cpu(monkeypatch) -> None:
+    import healthcnn.inference.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert "native bf16: avx512_bf16)" in device_name("cpu")
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert "native bf16: none)" in device_name("cpu")
 
 
 def test_write_result_is_strict_json(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from healthcnn.evaluation import OperatingPoint
 from healthcnn.metrics import cohen_kappa, roc_auc
@@ -220,6 +221,12 @@ def test_quick_study_end_to_end(quick_study, strict_json) -> None:
     out = quick_study.out
     numbers = strict_json((out / "study.json").read_text())
     assert numbers["config"]["quick"] is True
+    # the device line says what the recipe's precision ran as here ("auto" is bf16 or fp32)
+    from healthcnn.inference.precision import PrecisionPolicy
+
+    asked = numbers["config"]["recipe"]["train"]["precision"]
+    ran = PrecisionPolicy.resolve(asked, "cpu").name
+    assert f", {ran}, torch {torch.__version__}" in numbers["device"]
     for key in ("grade", "referable", "ensemble", "learning_curve", "grade_sampling"):
         assert key in numbers
     auc = numbers["referable"]["test_auc"]

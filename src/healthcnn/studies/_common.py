@@ -54,12 +54,17 @@ def mean_sd(values: Sequence[float]) -> dict[str, float]:
 def device_name(device: str | torch.device) -> str:
     """The GPU's name for a CUDA device, else the CPU's model name and architecture and torch's
     thread count (the model matters: kernels, and so the last bits of a run, differ between
-    CPUs with and without bf16 or AMX units)."""
+    CPUs with and without bf16 or AMX units, and CPUs of one model name can differ in them, so
+    the CPU's native-bf16 flags are named too: ``"none"`` where it has neither)."""
     if str(device).startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    from ..inference.precision import cpu_name
+    from ..inference.precision import BF16_CPU_FLAGS, cpu_flags, cpu_name
 
-    return f"CPU {cpu_name()} ({platform.machine()}), {torch.get_num_threads()} thread(s)"
+    bf16 = " ".join(f for f in BF16_CPU_FLAGS if f in cpu_flags()) or "none"
+    return (
+        f"CPU {cpu_name()} ({platform.machine()}, native bf16: {bf16}), "
+        f"{torch.get_num_threads()} thread(s)"
+    )
 
 
 #: the run record written beside every study result

@@ -38,6 +38,7 @@ from ..data import ArrayDataset
 from ..data.fundus import FundusConfig
 from ..data.sources import SPLITS, data_files, load_splits
 from ..evaluation import OperatingPoint
+from ..inference.precision import PrecisionPolicy
 from ..metrics import roc_auc
 from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
@@ -434,7 +435,11 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         "grade_sampling": grading,
         "bundles": [str(b.relative_to(out)) for b in run.bundles],
         "seconds": round(time.perf_counter() - start, 1),
-        "device": f"{device_name(run.cfg.device)}, torch {torch.__version__}",
+        "device": (
+            f"{device_name(run.cfg.device)}, "
+            f"{PrecisionPolicy.resolve(run.cfg.recipe.train.precision, run.cfg.device).name}, "
+            f"torch {torch.__version__}"
+        ),
     }
     read = data_files(run.cfg.data, size=28, data_dir=run.cfg.data_dir)
     grades = [run.cfg.grades_csv] if run.cfg.grades_csv is not None else []
