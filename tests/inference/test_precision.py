@@ -102,3 +102,34 @@ def test_auto_trains_3d_models_in_fp32_on_cpu() -> None:
     task = make_task("binary", ["a", "b"])
     trainer = Trainer(vol, task, TrainConfig(precision="auto"), progress=False)
     assert trainer.policy.dtype is None and not trainer.policy.channels_last
+
+
+def test_auto_finds_a_users_own_3d_network_by_its_convolutions(fake_flags) -> None:
+    """A network without ``spatial_dims`` (a user's own) is 3D when its convolutions are: on a
+    CPU with native bf16, ``auto`` trains it at fp32 as the registered 3D models."""
+    from healthcnn.tasks import make_task
+    from healthcnn.training import TrainConfig, Trainer
+
+    fake_flags("avx512_bf16")
+    own_3d = torch.nn.Sequential(
+        torch.nn.Conv3d(1, 4, 3),
+        torch.nn.AdaptiveAvgPool3d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 1),
+    )
+    own_2d = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 1),
+    )
+    task = make_task("binary", ["a", "b"])
+    assert Trainer(own_3d, task, TrainConfig(precision="auto"), progress=False).policy.name == (
+        "fp32"
+    )
+    assert Trainer(own_2d, task, TrainConfig(precision="auto"), progress=False).policy.name == (
+        "bf16"
+    )
+    assert Trainer(own_3d, task, TrainConfig(precision="bf16"), progress=False).policy.name == (
+        "bf16"
+    )

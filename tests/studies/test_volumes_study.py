@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from healthcnn.data import ArrayDataset
+from healthcnn.inference import precision as precision_mod
 from healthcnn.models import create_model
 from healthcnn.studies.volumes import (
     VolumeStudyConfig,
@@ -21,6 +22,7 @@ from healthcnn.studies.volumes import (
     run_adrenal3d,
     score_test,
     summarise,
+    training_precisions,
 )
 
 
@@ -143,8 +145,18 @@ def test_config_rejects_bad_settings() -> None:
 
 @pytest.mark.data
 def test_inflated_pipeline_end_to_end_on_real_volumes(
-    data_root: Path, tmp_path: Path, strict_json
+    data_root: Path,
+    tmp_path: Path,
+    strict_json,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
+    # as on a CPU with native bf16 (whatever this one has): `auto` is then bf16 for the 2D
+    # slice pretraining and fp32 for the 3D network (the Trainer's 3D rule), and the record
+    # must say so per network rather than one resolve of the config
+    monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset({"avx512_bf16"}))
+    precision_mod.cpu_has_native_bf16.cache_clear()
+    request.addfinalizer(precision_mod.cpu_has_native_bf16.cache_clear)
     cfg = VolumeStudyConfig(
         size=16,
         seeds=(0,),
@@ -183,3 +195,31 @@ def test_inflated_pipeline_end_to_end_on_real_volumes(
     )
     assert saved["test_labels"] == result["test_labels"] and sum(saved["test_labels"]) == 4
     assert any("2D slice pretraining" in line for line in lines)
+    assert cfg.precision == "auto"
+    assert run["pretrain_2d"]["precision"] == "bf16" and run["precision"] == "fp32"
+    assert run["scoring_precision"] == "bf16"
+    assert saved["environment"]["precision"] == {
+        "inflated3d": "fp32",
+        "inflated3d:pretrain_2d": "bf16",
+    }
+    assert saved["environment"]["scoring_precision"] == "bf16"
+
+
+def test_training_precisions_per_approach_from_the_runs() -> None:
+    runs = [
+        {"approach": "scratch3d", "seed": 0, "precision": "fp32"},
+        {"approach": "scratch3d", "seed": 1, "precision": "bf16"},
+        {"approach": "slices25d", "seed": 0, "precision": "bf16"},
+        {
+            "approach": "inflated3d",
+            "seed": 0,
+            "precision": "fp32",
+            "pretrain_2d": {"precision": "bf16"},
+        },
+    ]
+    assert training_precisions(runs) == {
+        "scratch3d": "bf16 and fp32",
+        "slices25d": "bf16",
+        "inflated3d": "fp32",
+        "inflated3d:pretrain_2d": "bf16",
+    }

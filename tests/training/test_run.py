@@ -21,6 +21,7 @@ import torch
 
 from healthcnn.bundle import load_bundle, verify_bundle
 from healthcnn.evaluation import evaluate_bundle
+from healthcnn.inference import precision as precision_mod
 from healthcnn.inference.files import predict_files
 from healthcnn.studies.run import RunResult, train_run
 from healthcnn.training import TrainConfig
@@ -92,16 +93,25 @@ def test_resnet_gets_the_small_stem_at_28px(
     assert tuple(model.conv1.weight.shape[-2:]) == (3, 3)
 
 
-def test_adrenalmnist3d_end_to_end(data_root: Path, tmp_path: Path, medmnist_subset) -> None:
+def test_adrenalmnist3d_end_to_end(
+    data_root: Path, tmp_path: Path, medmnist_subset, monkeypatch, request
+) -> None:
     npz = medmnist_subset(
         data_root / "medmnist" / "adrenalmnist3d_64.npz",
         tmp_path / "adrenal_small.npz",
         {"train": 24, "val": 8, "test": 8},
         step=4,  # 16^3 volumes keep the test quick
     )
-    result = _run(npz, tmp_path / "vol", task="binary", train={"augment": "basic"})
+    # `auto` as on a CPU with native bf16: the Trainer keeps the 3D network at fp32, and the
+    # bundle must record what it trained at, not what `auto` means for a 2D network there
+    monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset({"avx512_bf16"}))
+    precision_mod.cpu_has_native_bf16.cache_clear()
+    request.addfinalizer(precision_mod.cpu_has_native_bf16.cache_clear)
+    train = {"augment": "basic", "precision": "auto"}
+    result = _run(npz, tmp_path / "vol", task="binary", train=train)
     _check_metrics(result, 8)
     bundle = load_bundle(tmp_path / "vol")
+    assert bundle.metadata["precision"] == "fp32"
     assert bundle.config["model_kwargs"]["spatial_dims"] == 3
     record = bundle.preprocessing
     assert (record.channels, record.size, record.mean) == (1, (16, 16, 16), (0.5,))

@@ -130,7 +130,7 @@ class PrecisionPolicy:
         The spatial dimensionality comes from ``model.spatial_dims`` or, failing that, from the
         rank of its convolution weights; 1D models are left as they are.
         """
-        fmt = self.memory_format(_model_spatial_dims(model))
+        fmt = self.memory_format(model_spatial_dims(model))
         if fmt is not None:
             model.to(memory_format=fmt)
         return model
@@ -145,7 +145,9 @@ class PrecisionPolicy:
         return f"{self.name} ({'bf16 autocast' if self.enabled else 'fp32'}, {layout})"
 
 
-def _model_spatial_dims(model: nn.Module) -> int | None:
+def model_spatial_dims(model: nn.Module) -> int | None:
+    """1, 2 or 3: ``model.spatial_dims`` where the model says, else the rank of its
+    convolution weights when they all agree (a user's own network); None when unknown."""
     dims = getattr(model, "spatial_dims", None)
     if isinstance(dims, int):
         return dims

@@ -30,7 +30,6 @@ from ..data.sources import (
     split_record,
     stored_size,
 )
-from ..inference.precision import PrecisionPolicy
 from ..inference.predict import Predictions
 from ..metrics import accuracy_from_scores, roc_auc
 from ..models._registry import get_entry
@@ -191,7 +190,6 @@ def _tracker(cfg: RunConfig, record: dict[str, Any]) -> Tracker | None:
 
 
 def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict) -> dict:
-    policy = PrecisionPolicy.resolve(cfg.train.precision, fitted.device)
     return {
         "data": {
             "source": cfg.data,
@@ -203,7 +201,7 @@ def _bundle_metadata(cfg: RunConfig, fitted: Fitted, splits: dict, metrics: dict
         "metrics": metrics,
         "seeds": {"train": cfg.train.seed},
         "train_config": cfg.to_dict(),
-        "precision": policy.name if hasattr(policy, "name") else cfg.train.precision,
+        "precision": fitted.precision,  # what the Trainer ran (auto: fp32 for 3D on CPU)
     }
 
 

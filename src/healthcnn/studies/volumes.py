@@ -75,7 +75,10 @@ class VolumeStudyConfig:
         pretrain_epochs, pretrain_slices, pretrain_batch_size: the 2D slice pretraining that
             feeds ``inflated3d`` (``pretrain_slices`` evenly spaced axial slices per volume).
         view, num_slices: the 2.5D model's slices.
-        precision: ``"auto"`` (bf16 autocast where the CPU has it), ``"bf16"``, ``"fp32"``.
+        precision: ``"auto"`` (bf16 autocast where the CPU has it, for the 2D slice pretraining
+            and the 2.5D network; the Trainer keeps the 3D networks at fp32 on a CPU),
+            ``"bf16"``, ``"fp32"``. Each run records what it trained at (``precision``) and
+            scored at (``scoring_precision``).
         limit: use only the first ``limit`` volumes of each class per split (``--quick``).
         device: ``"cpu"`` or ``"cuda"``.
     """
@@ -265,6 +268,7 @@ def _pretrain_2d(seed, train, val, task, cfg) -> tuple[dict[str, Any], dict]:
         "best_epoch": best,
         "val_slice_auc": history.epochs[best - 1].val_metrics.get("auc") if best else None,
         "seconds": round(fitted.seconds, 1),
+        "precision": fitted.precision,
     }
     state = {k: v.detach().float().cpu() for k, v in fitted.model.state_dict().items()}
     return summary, state
@@ -305,6 +309,10 @@ def run_approach(
         test=score_test(labels, scores),
         test_at_val_threshold=score_decisions(labels, scores, threshold),
         seconds=round(seconds, 1),
+        # what the Trainer trained at (auto: fp32 for the 3D networks on a CPU, bf16 autocast
+        # for the 2D / 2.5D ones where the CPU has it) and what the scores were computed at
+        precision=fitted.precision,
+        scoring_precision=PrecisionPolicy.resolve(cfg.precision, cfg.device).name,
         seconds_per_epoch=round(seconds / max(len(history.epochs), 1), 1),
         val_auc_per_epoch=[e.val_metrics.get("auc") for e in history.epochs],
         test_scores=[round(float(s), 6) for s in scores],
@@ -368,6 +376,19 @@ def model_analysis(cfg: VolumeStudyConfig) -> dict[str, Any]:
     return out
 
 
+def training_precisions(runs: list[dict[str, Any]]) -> dict[str, str]:
+    """What each approach trained at, from its runs' records (``"bf16"``, ``"fp32"``, or both
+    joined by ``" and "`` where its seeds differ); the 2D slice pretraining of ``inflated3d``
+    is listed as ``"inflated3d:pretrain_2d"``."""
+    seen: dict[str, set[str]] = {}
+    for run in runs:
+        seen.setdefault(run["approach"], set()).add(run["precision"])
+        if "pretrain_2d" in run:
+            key = f"{run['approach']}:pretrain_2d"
+            seen.setdefault(key, set()).add(run["pretrain_2d"]["precision"])
+    return {name: " and ".join(sorted(names)) for name, names in seen.items()}
+
+
 def _environment(seconds: float) -> dict[str, Any]:
     return {
         "seconds": round(seconds, 1),
@@ -425,7 +446,8 @@ def run_adrenal3d(
         )
         result.update(summarise(result["runs"], test_labels))
         env = _environment(time.perf_counter() - start)
-        env["precision"] = PrecisionPolicy.resolve(cfg.precision, cfg.device).name
+        env["precision"] = training_precisions(result["runs"])
+        env["scoring_precision"] = PrecisionPolicy.resolve(cfg.precision, cfg.device).name
         result["environment"] = env
         if out_dir is not None:
             read = data_files(DATASET, size=NATIVE_SIZE, data_dir=data_dir)

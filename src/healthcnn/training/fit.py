@@ -97,7 +97,12 @@ class FitSpec:
 
 @dataclass
 class Fitted:
-    """A trained network (best validation epoch restored) with everything a bundle needs."""
+    """A trained network (best validation epoch restored) with everything a bundle needs.
+
+    ``precision`` is what the Trainer trained at (``"bf16"`` or ``"fp32"``: the config's
+    ``"auto"`` as resolved for this model and device, so fp32 for a 3D model on a CPU); records
+    of a run take it from here rather than resolving the config again.
+    """
 
     model: nn.Module
     task: Task
@@ -108,6 +113,7 @@ class Fitted:
     train_config: TrainConfig
     device: str | torch.device
     seconds: float
+    precision: str
     num_workers: int = 0
 
     def infer(
@@ -267,5 +273,6 @@ def fit_model(
         train_config=spec.train,
         device=spec.device,
         seconds=time.perf_counter() - start,
+        precision=trainer.policy.name,
         num_workers=spec.num_workers,
     )

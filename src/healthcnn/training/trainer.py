@@ -47,7 +47,7 @@ from .._json import dumps
 from .._progress import Progress
 from ..data.arrays import ArrayDataset, BatchTransform, iterate_batches
 from ..data.loaders import DataSource, dataset_labels, describe, loader_batches
-from ..inference.precision import PrecisionPolicy
+from ..inference.precision import PrecisionPolicy, model_spatial_dims
 from ..inference.predict import infer_logits
 from ..metrics.classification import METRICS
 from ..tasks import Task
@@ -85,8 +85,10 @@ def training_precision(precision: str, model: nn.Module, device: torch.device) -
     bfloat16 autocast training of the 3D ResNet-18 on AdrenalMNIST3D (32^3, CPU with
     AVX512-BF16) reached a NaN loss in 2 of 3 seeds, where fp32 trained cleanly
     (docs/results-3d.md), so ``auto`` does not pick bf16 there; ``precision="bf16"`` still does.
+    A model is 3D when it says so (``spatial_dims``) or, for a user's own network without that
+    attribute, when all its convolutions are 3D.
     """
-    if precision == "auto" and device.type == "cpu" and getattr(model, "spatial_dims", 2) == 3:
+    if precision == "auto" and device.type == "cpu" and model_spatial_dims(model) == 3:
         return "fp32"
     return precision
 
