@@ -368,6 +368,20 @@ def test_recipe_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
     assert text == page.read_text()
 
 
+@pytest.mark.parametrize("setting", ["64px-16ep", "64px-32ep", "64px-64ep"])
+def test_recipe_page_curve_tables_are_what_the_committed_copies_give(setting: str) -> None:
+    """Each learning-curve table of docs/results-skin-recipes.md (16, 32 and 64 epochs) is, line
+    for line, what `--curve-table` makes of the curve and hamrec copies of its setting."""
+    root = Path(__file__).resolve().parents[2]
+    folder = root / "docs" / "results-data" / "skin-recipes" / setting
+    curve = skin_sweep_report._load(folder, "curve")
+    full = skin_sweep_report._load(folder, "hamrec")
+    assert len(curve) == 9 and len(full) == 3  # 10, 25 and 50% at 3 seeds; 100% at 3 seeds
+    lines = skin_sweep_report.recipe_curve_lines(curve, full)
+    page = (root / "docs" / "results-skin-recipes.md").read_text()
+    assert "\n" + "\n".join(lines) + "\n" in page
+
+
 def test_skin_page_is_what_the_committed_copies_give(tmp_path: Path) -> None:
     """docs/results-skin.md, rewritten from the copies in docs/results-data/skin-cpu (and their
     notes and ensemble summary), is the committed page, ensemble rows and choice included."""
