@@ -197,3 +197,17 @@ def saved_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("checkpoint")
     _write_checkpoint(folder)
     return folder
+
+
+@pytest.fixture
+def fake_flags(monkeypatch):
+    """Pretend the CPU lists the given flags, e.g. ``fake_flags("avx512_bf16")`` for a CPU with
+    native bf16 whatever this one has (clears the cached answer before and after)."""
+    from healthcnn.inference import precision as precision_mod
+
+    def set_flags(*flags: str) -> None:
+        monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset(flags))
+        precision_mod.cpu_has_native_bf16.cache_clear()
+
+    yield set_flags
+    precision_mod.cpu_has_native_bf16.cache_clear()

@@ -12,7 +12,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import bench_mfu
-from healthcnn.inference import precision as precision_mod
 
 
 def test_peaks_to_measure_skip_emulated_bf16() -> None:
@@ -39,11 +38,9 @@ def test_verdict_line_names_the_peak_and_the_outcome() -> None:
 
 @pytest.mark.parametrize(("flags", "precision"), [((), "fp32"), (("avx512_bf16",), "bf16")])
 def test_main_sets_ours_against_the_peak_it_trains_at(
-    flags, precision, monkeypatch, request, capsys
+    flags, precision, monkeypatch, fake_flags, capsys
 ) -> None:
-    monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset(flags))
-    precision_mod.cpu_has_native_bf16.cache_clear()
-    request.addfinalizer(precision_mod.cpu_has_native_bf16.cache_clear)
+    fake_flags(*flags)
     measured: list[torch.dtype] = []
 
     def fake_peak(dtype, n=None, repeats=5, device="cpu"):

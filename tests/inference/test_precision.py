@@ -5,21 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from healthcnn.inference import precision as precision_mod
 from healthcnn.inference.precision import PrecisionPolicy, cpu_flags
 from healthcnn.models import create_model
-
-
-@pytest.fixture
-def fake_flags(monkeypatch):
-    """Pretend the CPU lists the given flags (clears the cached answer before and after)."""
-
-    def set_flags(*flags: str) -> None:
-        monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset(flags))
-        precision_mod.cpu_has_native_bf16.cache_clear()
-
-    yield set_flags
-    precision_mod.cpu_has_native_bf16.cache_clear()
 
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from healthcnn.data import ArrayDataset
-from healthcnn.inference import precision as precision_mod
 from healthcnn.models import create_model
 from healthcnn.studies.volumes import (
     VolumeStudyConfig,
@@ -148,15 +147,12 @@ def test_inflated_pipeline_end_to_end_on_real_volumes(
     data_root: Path,
     tmp_path: Path,
     strict_json,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
+    fake_flags,
 ) -> None:
     # as on a CPU with native bf16 (whatever this one has): `auto` is then bf16 for the 2D
     # slice pretraining and fp32 for the 3D network (the Trainer's 3D rule), and the record
     # must say so per network rather than one resolve of the config
-    monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset({"avx512_bf16"}))
-    precision_mod.cpu_has_native_bf16.cache_clear()
-    request.addfinalizer(precision_mod.cpu_has_native_bf16.cache_clear)
+    fake_flags("avx512_bf16")
     cfg = VolumeStudyConfig(
         size=16,
         seeds=(0,),

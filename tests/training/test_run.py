@@ -21,7 +21,6 @@ import torch
 
 from healthcnn.bundle import load_bundle, verify_bundle
 from healthcnn.evaluation import evaluate_bundle
-from healthcnn.inference import precision as precision_mod
 from healthcnn.inference.files import predict_files
 from healthcnn.studies.run import RunResult, train_run
 from healthcnn.training import TrainConfig
@@ -94,7 +93,7 @@ def test_resnet_gets_the_small_stem_at_28px(
 
 
 def test_adrenalmnist3d_end_to_end(
-    data_root: Path, tmp_path: Path, medmnist_subset, monkeypatch, request
+    data_root: Path, tmp_path: Path, medmnist_subset, fake_flags
 ) -> None:
     npz = medmnist_subset(
         data_root / "medmnist" / "adrenalmnist3d_64.npz",
@@ -104,9 +103,7 @@ def test_adrenalmnist3d_end_to_end(
     )
     # `auto` as on a CPU with native bf16: the Trainer keeps the 3D network at fp32, and the
     # bundle must record what it trained at, not what `auto` means for a 2D network there
-    monkeypatch.setattr(precision_mod, "cpu_flags", lambda *a, **k: frozenset({"avx512_bf16"}))
-    precision_mod.cpu_has_native_bf16.cache_clear()
-    request.addfinalizer(precision_mod.cpu_has_native_bf16.cache_clear)
+    fake_flags("avx512_bf16")
     train = {"augment": "basic", "precision": "auto"}
     result = _run(npz, tmp_path / "vol", task="binary", train=train)
     _check_metrics(result, 8)

@@ -38,7 +38,6 @@ from ..data import ArrayDataset
 from ..data.fundus import FundusConfig
 from ..data.sources import SPLITS, data_files, load_splits
 from ..evaluation import OperatingPoint
-from ..inference.precision import PrecisionPolicy
 from ..metrics import roc_auc
 from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
@@ -437,7 +436,7 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
         "seconds": round(time.perf_counter() - start, 1),
         "device": (
             f"{device_name(run.cfg.device)}, "
-            f"{PrecisionPolicy.resolve(run.cfg.recipe.train.precision, run.cfg.device).name}, "
+            f"{' and '.join(sorted({m.fitted.precision for m in members}))}, "
             f"torch {torch.__version__}"
         ),
     }

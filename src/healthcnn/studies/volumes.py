@@ -40,7 +40,6 @@ from ..data import ArrayDataset, load_medmnist
 from ..data.resample import resize_dataset
 from ..data.sources import data_files
 from ..evaluation.operating_points import OperatingPoint
-from ..inference.precision import PrecisionPolicy
 from ..metrics import delong_test, proportion_ci, roc_auc
 from ..models import create_model
 from ..models.slices import VIEWS, slice_indices
@@ -312,7 +311,7 @@ def run_approach(
         # what the Trainer trained at (auto: fp32 for the 3D networks on a CPU, bf16 autocast
         # for the 2D / 2.5D ones where the CPU has it) and what the scores were computed at
         precision=fitted.precision,
-        scoring_precision=PrecisionPolicy.resolve(cfg.precision, cfg.device).name,
+        scoring_precision=fitted.inference_policy().name,
         seconds_per_epoch=round(seconds / max(len(history.epochs), 1), 1),
         val_auc_per_epoch=[e.val_metrics.get("auc") for e in history.epochs],
         test_scores=[round(float(s), 6) for s in scores],
@@ -447,7 +446,9 @@ def run_adrenal3d(
         result.update(summarise(result["runs"], test_labels))
         env = _environment(time.perf_counter() - start)
         env["precision"] = training_precisions(result["runs"])
-        env["scoring_precision"] = PrecisionPolicy.resolve(cfg.precision, cfg.device).name
+        env["scoring_precision"] = " and ".join(
+            sorted({r["scoring_precision"] for r in result["runs"]})
+        )
         result["environment"] = env
         if out_dir is not None:
             read = data_files(DATASET, size=NATIVE_SIZE, data_dir=data_dir)

@@ -116,6 +116,11 @@ class Fitted:
     precision: str
     num_workers: int = 0
 
+    def inference_policy(self, precision: str | None = None) -> PrecisionPolicy:
+        """The policy :meth:`infer` scores at: ``precision``, else the training config's
+        (``"auto"`` resolved for the device, without the Trainer's 3D rule)."""
+        return PrecisionPolicy.resolve(precision or self.train_config.precision, self.device)
+
     def infer(
         self,
         ds: DataSource,
@@ -127,7 +132,7 @@ class Fitted:
         """Mean logits and mean probabilities over the record's views (float64 arrays), or
         over the evaluation transforms ``views`` where given (e.g. a sweep's own flips)."""
         batch = batch_size or self.train_config.effective_eval_batch_size
-        policy = PrecisionPolicy.resolve(precision or self.train_config.precision, self.device)
+        policy = self.inference_policy(precision)
         logits, probs = [], []
         for tf in self.preprocessing.views_transforms() if views is None else views:
             z, _ = infer_logits(
