@@ -258,6 +258,8 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     out["labels"] = {
         s: [out["classes"].index(d) for d in prep.splits[s].ham.meta["dx"]] for s in ("val", "test")
     }
+    # the images in the order of the rows above (what metadata is read against, by image id)
+    out["image_ids"] = {s: [str(i) for i in prep.splits[s].ham.ids] for s in ("val", "test")}
     out["probabilities"] = {k: _rounded(v) for k, v in probs.items()}
     add_prior_tuned(out)  # from the stored probabilities, as for runs scored after the fact
     out["seconds"] = round(run["seconds"], 1)
