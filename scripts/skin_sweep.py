@@ -223,7 +223,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
 
     from healthcnn.studies import _skin_eval
     from healthcnn.studies.skin_taxonomy import prepare_study, train_approach
-    from skin_sweep_report import add_prior_tuned
+    from skin_sweep_report import add_metadata, add_prior_tuned
 
     cfg = _ham_config(args, seed, "")
     train = _ham_train(args, seed, recipe)
@@ -259,13 +259,58 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
         s: [out["classes"].index(d) for d in prep.splits[s].ham.meta["dx"]] for s in ("val", "test")
     }
     # the images in the order of the rows above (what metadata is read against, by image id)
-    out["image_ids"] = {s: [str(i) for i in prep.splits[s].ham.ids] for s in ("val", "test")}
+    out["image_ids"] = {
+        s: [str(i) for i in prep.splits[s].ham.meta["image_id"]] for s in ("val", "test")
+    }
     out["probabilities"] = {k: _rounded(v) for k, v in probs.items()}
     add_prior_tuned(out)  # from the stored probabilities, as for runs scored after the fact
+    # the patient's age, sex and lesion site beside the image (round 11)
+    val, test = (prep.splits[s].ham.meta for s in ("val", "test"))
+    add_metadata(out, prep.splits["train"].ham.meta, {c: [*val[c], *test[c]] for c in val})
     out["seconds"] = round(run["seconds"], 1)
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size
     return out
+
+
+def rescore_metadata(args: argparse.Namespace) -> int:
+    """Add the metadata scores (round 11) to the hamrec runs under ``--out`` that have none,
+    from their stored probabilities and the data root's metadata file; the split is made again
+    from the metadata (split seed 0, ``--subsample``) and must give the images the run stored."""
+    from healthcnn._atomic import atomic_write_text
+    from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, ham10000_splits, read_metadata
+    from healthcnn.data.root import data_root
+    from healthcnn.studies.skin_taxonomy import subsample_indices
+    from skin_sweep_report import add_metadata
+
+    paths = sorted(Path(args.out).glob("**/hamrec-*/result.json"))
+    if not paths:
+        raise SystemExit(f"no hamrec-*/result.json files under {args.out}")
+    meta = read_metadata(data_root(args.data_dir) / FOLDER / METADATA_FILE)
+    if args.subsample is not None:  # as the study's load_parts does, on the metadata alone
+        keep = subsample_indices(meta, args.subsample, 0)
+        meta = {c: v[keep] for c, v in meta.items()}
+    idx = ham10000_splits(meta, seed=0)
+    part = {s: {c: v[i] for c, v in meta.items()} for s, i in idx.items()}
+    done = 0
+    for path in paths:
+        record = json.loads(path.read_text())
+        if "metadata" in record:
+            continue
+        if "image_ids" not in record:
+            raise SystemExit(f"{path} does not record its images' ids (a run from before round 11)")
+        for split in ("val", "test"):
+            if record["image_ids"][split] != [str(i) for i in part[split]["image_id"]]:
+                raise SystemExit(
+                    f"{path}: its {split} images are not those of the split made here (split "
+                    f"seed 0, --subsample {args.subsample}); rescore it with the run's settings"
+                )
+        add_metadata(record, part["train"], meta)
+        atomic_write_text(path, json.dumps(record, indent=2, allow_nan=True))
+        done += 1
+        print(f"metadata scores added to {path}", flush=True)
+    print(f"{done} of {len(paths)} runs rescored ({len(paths) - done} had them)")
+    return 0
 
 
 def run_curve(
@@ -547,6 +592,12 @@ def main() -> int:
         "(docs/results-skin-recipes.md)",
     )
     p.add_argument(
+        "--add-metadata",
+        action="store_true",
+        help="add the metadata scores (age, sex, site fused with the image; round 11) to the "
+        "hamrec runs under --out that lack them, and exit",
+    )
+    p.add_argument(
         "--curve-table",
         metavar="HAMREC_FOLDER",
         help="print the Markdown learning-curve table of the curve-* runs in --out, with the "
@@ -563,6 +614,8 @@ def main() -> int:
         args.derma_model = args.ham_model = "simple_cnn"
         args.size, args.subsample, args.seeds = 32, 900, [0]
         args.curve_fractions = [0.5]
+    if args.add_metadata:
+        return rescore_metadata(args)
     if args.recipe_report:
         from skin_sweep_report import write_recipe_report
 

@@ -455,6 +455,15 @@ def add_prior_tuned(record: dict) -> dict:
     return record
 
 
+def add_metadata(record: dict, train_meta: dict, meta: dict) -> dict:
+    """Score a hamrec record with the patient's age, sex and lesion site (round 11): the
+    metadata model alone and fused with the image probabilities, under ``metadata``."""
+    from healthcnn.studies.skin_metadata import metadata_scores
+
+    record["metadata"] = metadata_scores(record, train_meta, meta)
+    return record
+
+
 def _ensemble(records: list[dict], split: str, view: str, rule: str) -> dict:
     """Balanced accuracy and macro AUC of the mean of the records' probabilities (the
     ``prior-tuned`` rule tuned on the ensemble's own validation probabilities, cross-fitted

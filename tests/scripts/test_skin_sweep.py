@@ -112,6 +112,32 @@ def test_hamrec_job_scores_the_tuned_rule_from_the_probabilities_it_stores(
                 pred = _skin_eval.decide_power(p, record["train_prior"], power)
                 balanced = _skin_eval._balanced(record["labels"][split], pred)
                 assert balanced == pytest.approx(stored[rule], abs=1e-12)
+    # round 11: the metadata scores, and the same scores when added after the fact from the
+    # stored probabilities and the metadata file (what --add-metadata does to older runs)
+    scores = record["metadata"]["scores"]
+    kinds = ("metadata", "plain", "tta")
+    assert set(scores) == {f"{s}_{v}" for s in ("val", "test") for v in kinds}
+    for key, value in scores.items():
+        got = value if key.endswith("metadata") else value["fused"]
+        assert set(got["balanced_accuracy"]) == {"argmax", "prior-corrected"}, key
+        assert 0 < got["macro_auc"] <= 1, key
+    path = tmp_path / "hamrec-ce-0" / "result.json"
+    path.write_text(json.dumps({k: v for k, v in record.items() if k != "metadata"}))
+    monkeypatch.setattr(sys, "argv", [*argv[:1], "--add-metadata", *argv[6:], "--quick"])
+    assert skin_sweep.main() == 0
+    rescored = json.loads(path.read_text())
+    assert rescored["metadata"]["model"] == record["metadata"]["model"]
+    assert rescored["metadata"]["scores"] == record["metadata"]["scores"]  # same fit, same data
+    # a run whose images are not the split made again is refused, its file left as it was
+    wrong = dict(record, image_ids={**record["image_ids"], "val": record["image_ids"]["val"][1:]})
+    del wrong["metadata"]
+    path.write_text(json.dumps(wrong))
+    with pytest.raises(SystemExit, match="its val images are not those of the split made here"):
+        skin_sweep.main()
+    assert json.loads(path.read_text()) == wrong
+    path.write_text(json.dumps({k: v for k, v in wrong.items() if k != "image_ids"}))
+    with pytest.raises(SystemExit, match="does not record its images' ids"):
+        skin_sweep.main()
 
 
 @pytest.mark.data

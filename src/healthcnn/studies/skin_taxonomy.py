@@ -286,15 +286,23 @@ def train_approach(
     return out
 
 
-def _subsample(ham: Ham10000, n_lesions: int, seed: int) -> Ham10000:
-    lesions = ham.meta["lesion_id"]
+def subsample_indices(meta: Mapping[str, np.ndarray], n_lesions: int, seed: int) -> np.ndarray:
+    """The rows of a seeded, diagnosis-stratified draw of ``n_lesions`` lesions from the
+    metadata ``meta`` (every row when there are no more lesions than that)."""
+    lesions = meta["lesion_id"]
     total = len(set(lesions.tolist()))
     if n_lesions >= total:
-        return ham
+        return np.arange(len(lesions))
     keep, _ = group_split(
-        lesions, (n_lesions / total, 1 - n_lesions / total), stratify=ham.meta["dx"], seed=seed
+        lesions, (n_lesions / total, 1 - n_lesions / total), stratify=meta["dx"], seed=seed
     )
-    return ham.subset(keep)
+    return np.asarray(keep)
+
+
+def _subsample(ham: Ham10000, n_lesions: int, seed: int) -> Ham10000:
+    if n_lesions >= len(set(ham.meta["lesion_id"].tolist())):
+        return ham
+    return ham.subset(subsample_indices(ham.meta, n_lesions, seed))
 
 
 def lesion_fraction(ham: Ham10000, fraction: float, seed: int) -> Ham10000:

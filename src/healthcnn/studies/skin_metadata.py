@@ -1,0 +1,254 @@
+"""The patient's age and sex and the lesion's site beside the image (HAM10000 metadata).
+
+A dermatologist sees the patient as well as the lesion, and the HAM10000 diagnoses differ a lot
+by age and body site (nv in younger patients, akiec and bkl on the faces of older ones). This
+module turns the metadata file's ``age``, ``sex`` and ``localization`` columns into one-hot
+features, fits a multinomial logistic regression of the diagnosis on them (training images
+only), and combines its probabilities with an image network's as if image and metadata were
+independent given the diagnosis:
+
+    p(y | image, metadata)  proportional to  p(y | image) p(y | metadata) / p(y)
+
+with p(y) the training prior both models learned. Nothing in it is tuned on validation data.
+``dx_type`` (how the diagnosis was confirmed) is never a feature: it is not known when a
+prediction is made, and it follows the label.
+
+The regression is fitted here (full-batch L-BFGS in float64 on torch, about 40 one-hot
+features) rather than with scikit-learn, which is a test-only dependency of the package; its
+objective is scikit-learn's ``LogisticRegression`` with an L2 penalty of strength ``C``
+(intercepts not penalised), and a test checks the two fits give the same probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+#: the sexes of the metadata file
+SEXES = ("male", "female", "unknown")
+#: the body sites (``localization``) of the metadata file
+SITES = (
+    "abdomen",
+    "acral",
+    "back",
+    "chest",
+    "ear",
+    "face",
+    "foot",
+    "genital",
+    "hand",
+    "lower extremity",
+    "neck",
+    "scalp",
+    "trunk",
+    "unknown",
+    "upper extremity",
+)
+#: ages are given in 5-year steps from 0 to 85 (85: 85 and older); a missing age has its own
+#: feature
+AGE_STEP, AGE_MAX = 5, 85
+AGES = tuple(range(0, AGE_MAX + 1, AGE_STEP))
+
+
+def feature_names() -> list[str]:
+    """The names of :func:`metadata_features`' columns, in order."""
+    return (
+        [f"age {a}" for a in AGES]
+        + ["age missing"]
+        + [f"sex {s}" for s in SEXES]
+        + [f"site {s}" for s in SITES]
+    )
+
+
+def _where(meta: Mapping[str, Any], i: int) -> str:
+    ids = meta.get("image_id")
+    return f"image {ids[i]}" if ids is not None else f"row {i}"
+
+
+def metadata_features(meta: Mapping[str, Sequence]) -> np.ndarray:
+    """One-hot ``age`` (5-year steps, 85 and over together, missing apart), ``sex`` and
+    ``localization`` of each row of ``meta`` (columns as the metadata file, e.g.
+    ``Ham10000.meta``): an array of shape ``(rows, len(feature_names()))``.
+
+    Raises ValueError, naming the image, for a negative or non-numeric age and for a sex or
+    site that is not one of :data:`SEXES` / :data:`SITES`.
+    """
+    missing = [c for c in ("age", "sex", "localization") if c not in meta]
+    if missing:
+        raise ValueError(f"metadata has no {', '.join(missing)} column; it has {sorted(meta)}")
+    ages, sexes, sites = meta["age"], meta["sex"], meta["localization"]
+    n = len(ages)
+    if not len(sexes) == len(sites) == n:
+        raise ValueError(
+            f"metadata columns differ in length: age {n}, sex {len(sexes)}, "
+            f"localization {len(sites)}"
+        )
+    n_age = len(AGES) + 1
+    x = np.zeros((n, n_age + len(SEXES) + len(SITES)), dtype=np.float64)
+    for i in range(n):
+        try:
+            age = float(ages[i])
+        except (TypeError, ValueError):
+            raise ValueError(f"{_where(meta, i)}: age {ages[i]!r} is not a number") from None
+        if math.isnan(age):
+            x[i, len(AGES)] = 1.0
+        elif age < 0 or math.isinf(age):
+            raise ValueError(f"{_where(meta, i)}: age {age} is not a valid age in years")
+        else:
+            x[i, min(int(age // AGE_STEP), len(AGES) - 1)] = 1.0
+        sex, site = str(sexes[i]), str(sites[i])
+        if sex not in SEXES:
+            raise ValueError(f"{_where(meta, i)}: sex {sex!r} is not one of {SEXES}")
+        if site not in SITES:
+            raise ValueError(f"{_where(meta, i)}: localization {site!r} is not one of {SITES}")
+        x[i, n_age + SEXES.index(sex)] = 1.0
+        x[i, n_age + len(SEXES) + SITES.index(site)] = 1.0
+    return x
+
+
+class MetadataModel:
+    """Multinomial logistic regression of the diagnosis on :func:`metadata_features`.
+
+    ``C`` is the inverse L2 strength as in scikit-learn: the fit minimises the summed
+    cross-entropy plus ``||W||^2 / (2 C)`` (the intercepts are not penalised).
+    """
+
+    def __init__(self, C: float = 1.0, max_iter: int = 500) -> None:
+        if not (C > 0 and math.isfinite(C)):
+            raise ValueError(f"C must be a positive number, got {C}")
+        self.C, self.max_iter = float(C), int(max_iter)
+        self.coef_: np.ndarray | None = None
+        self.intercept_: np.ndarray | None = None
+
+    def fit(self, x: np.ndarray, labels: Sequence[int], num_classes: int) -> MetadataModel:
+        """Fit on features ``x`` (rows) and class indices ``labels`` in ``[0, num_classes)``."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(labels)
+        if x.ndim != 2 or len(x) != len(y) or len(y) == 0:
+            raise ValueError(f"need one label per row of x; got x {x.shape}, {len(y)} labels")
+        if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= num_classes:
+            raise ValueError(f"labels must be integers in [0, {num_classes}), got {y[:10]}...")
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+        w = torch.zeros(x.shape[1], num_classes, dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS(
+            [w, b],
+            lr=1.0,
+            max_iter=self.max_iter,
+            tolerance_grad=1e-10,
+            tolerance_change=1e-14,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+        )
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(xt @ w + b, yt, reduction="sum")
+            loss = loss + (w * w).sum() / (2 * self.C)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
+            raise RuntimeError("the metadata model's fit diverged (non-finite weights)")
+        self.coef_, self.intercept_ = w.detach().numpy().copy(), b.detach().numpy().copy()
+        return self
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities, rows summing to 1."""
+        if self.coef_ is None:
+            raise RuntimeError("fit the metadata model before predicting")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.coef_.shape[0]:
+            raise ValueError(f"x must have {self.coef_.shape[0]} columns, got shape {x.shape}")
+        logits = torch.from_numpy(x) @ torch.from_numpy(self.coef_) + torch.from_numpy(
+            self.intercept_
+        )
+        return torch.softmax(logits, dim=1).numpy()
+
+
+def fuse(p_image: np.ndarray, p_meta: np.ndarray, prior: Sequence[float]) -> np.ndarray:
+    """p(y | image) p(y | metadata) / p(y), normalised per row (image and metadata taken as
+    independent given the diagnosis; ``prior`` the training prior both were fitted under)."""
+    p_image = np.asarray(p_image, dtype=np.float64)
+    p_meta = np.asarray(p_meta, dtype=np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    if p_image.shape != p_meta.shape or p_image.ndim != 2 or p_image.shape[1] != len(prior):
+        raise ValueError(
+            f"probabilities of the image {p_image.shape} and of the metadata {p_meta.shape} "
+            f"must both be (rows, {len(prior)} classes)"
+        )
+    if (prior <= 0).any() or not np.isfinite(prior).all():
+        raise ValueError(f"the prior must be positive for every class, got {prior.tolist()}")
+    joint = p_image * p_meta / prior
+    total = joint.sum(axis=1, keepdims=True)
+    if not (total > 0).all():
+        rows = np.flatnonzero(~(total[:, 0] > 0))[:5].tolist()
+        raise ValueError(f"image and metadata give every class probability 0 in rows {rows}")
+    return joint / total
+
+
+def _by_id(meta: Mapping[str, Sequence], ids: Sequence[str]) -> dict[str, list]:
+    """The rows of ``meta`` for image ``ids``, in that order."""
+    index = {str(i): k for k, i in enumerate(meta["image_id"])}
+    absent = [i for i in ids if str(i) not in index]
+    if absent:
+        raise ValueError(f"{len(absent)} images have no metadata row, e.g. {absent[:3]}")
+    rows = [index[str(i)] for i in ids]
+    return {c: [meta[c][k] for k in rows] for c in ("image_id", "age", "sex", "localization")}
+
+
+def metadata_scores(
+    record: Mapping[str, Any],
+    train_meta: Mapping[str, Sequence],
+    meta: Mapping[str, Sequence],
+    C: float = 1.0,
+) -> dict[str, Any]:
+    """Score a 7-way ``hamrec`` record with the metadata: the metadata model alone and fused
+    with the record's image probabilities (each view), under both decision rules.
+
+    ``train_meta``: the training split's metadata (with ``dx``), which the model is fitted on;
+    ``meta``: metadata of every image (``image_id``, ``age``, ``sex``, ``localization``), read
+    by the record's ``image_ids``. Returns ``{"model": ..., "scores": {"<split>_<view>":
+    {"fused": {...}}, "<split>_metadata": {...}}}``, each with ``balanced_accuracy`` per rule
+    and ``macro_auc``.
+    """
+    from ..metrics import roc_auc
+    from ._skin_eval import DECISION_RULES, _balanced, decide
+
+    classes = list(record["classes"])
+    unknown = sorted({str(d) for d in train_meta["dx"]} - set(classes))
+    if unknown:
+        raise ValueError(f"training diagnoses {unknown} are not among the record's {classes}")
+    y_train = [classes.index(str(d)) for d in train_meta["dx"]]
+    model = MetadataModel(C).fit(metadata_features(train_meta), y_train, len(classes))
+    prior = record["train_prior"]
+
+    def scored(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        return {
+            "balanced_accuracy": {r: _balanced(y, decide(p, prior, r)) for r in DECISION_RULES},
+            "macro_auc": float(roc_auc(y, p, ci=None).value),
+        }
+
+    scores: dict[str, Any] = {}
+    for split in ("val", "test"):
+        ids = record["image_ids"][split]
+        y = np.asarray(record["labels"][split])
+        if len(ids) != len(y):
+            raise ValueError(f"{split}: {len(ids)} image ids but {len(y)} labels")
+        p_meta = model.predict_proba(metadata_features(_by_id(meta, ids)))
+        scores[f"{split}_metadata"] = scored(p_meta, y)
+        for view in ("plain", "tta"):
+            key = f"{split}_{view}"
+            p_image = np.asarray(record["probabilities"][key], dtype=np.float64)
+            if len(p_image) != len(y):
+                raise ValueError(f"{key}: {len(p_image)} rows of probabilities, {len(y)} labels")
+            scores[key] = {"fused": scored(fuse(p_image, p_meta, prior), y)}
+    return {
+        "model": {"C": C, "features": feature_names(), "train_images": len(y_train)},
+        "scores": scores,
+    }
