@@ -598,6 +598,11 @@ def main() -> int:
         "hamrec runs under --out that lack them, and exit",
     )
     p.add_argument(
+        "--metadata-report",
+        help="write round 11's results (the hamrec runs of --out with metadata scores) between "
+        "its marks in this file (docs/results-skin-recipes.md)",
+    )
+    p.add_argument(
         "--curve-table",
         metavar="HAMREC_FOLDER",
         help="print the Markdown learning-curve table of the curve-* runs in --out, with the "
@@ -616,6 +621,11 @@ def main() -> int:
         args.curve_fractions = [0.5]
     if args.add_metadata:
         return rescore_metadata(args)
+    if args.metadata_report:
+        from skin_sweep_report import write_metadata_report
+
+        write_metadata_report(Path(args.out), Path(args.metadata_report))
+        return 0
     if args.recipe_report:
         from skin_sweep_report import write_recipe_report
 

@@ -492,3 +492,87 @@ def test_device_line_names_the_resolved_precision_where_runs_recorded_it() -> No
     )
     # runs of two machines or precisions are both named, never merged into one
     assert skin_sweep_report._devices([old, new]).count("CPU A") == 2
+
+
+def _with_metadata(seed: int, image: dict, fused: dict, alone: float) -> dict:
+    """A hamrec run with round 11's scores: balanced accuracy per (split, view, rule) of the
+    image alone (``image``) and fused (``fused``), and of the metadata alone."""
+    record = _hamrec("ce", seed, {}, {}, [[0.5, 0.5]] * 2, epochs=16)
+    meta: dict = {}
+    for split in ("val", "test"):
+        for view in ("plain", "tta"):
+            key = f"{split}_{view}"
+            record["scores"][key]["balanced_accuracy"] = dict(image[key])
+            meta[key] = {"fused": {"balanced_accuracy": dict(fused[key]), "macro_auc": 0.91}}
+        meta[f"{split}_metadata"] = {
+            "balanced_accuracy": {"argmax": alone - 0.1, "prior-corrected": alone},
+            "macro_auc": 0.8,
+        }
+    record["metadata"] = {"model": {"C": 1.0}, "scores": meta}
+    return record
+
+
+def _grid(value) -> dict:
+    """{split_view: {rule: value(split, view, rule)}}."""
+    return {
+        f"{s}_{v}": {u: value(s, v, u) for u in ("argmax", "prior-corrected")}
+        for s in ("val", "test")
+        for v in ("plain", "tta")
+    }
+
+
+def _metadata_page(tmp_path: Path, records: list[dict], name: str = "runs") -> str:
+    folder = tmp_path / name
+    for r in records:
+        _write(folder, f"hamrec-ce-{r['seed']}", r)
+    doc = tmp_path / "page.md"
+    mark, end = skin_sweep_report.METADATA_MARK, skin_sweep_report.METADATA_END
+    doc.write_text(f"# plan\n\nregistered text\n\n{mark}\n\nold\n\n{end}\n\n## after\n")
+    skin_sweep_report.write_metadata_report(folder, doc)
+    text = doc.read_text()
+    assert text.startswith("# plan\n\nregistered text\n\n") and text.endswith("\n## after\n")
+    assert "old" not in text
+    return text
+
+
+def test_metadata_report_chooses_on_validation_and_pairs_the_seeds(tmp_path: Path) -> None:
+    image = _grid(lambda s, v, u: 0.60 if u == "prior-corrected" else 0.50)
+
+    def fused(seed):  # better on validation (prior-corrected, flips), worse on test
+        return _grid(
+            lambda s, v, u: (
+                (0.60 + (0.02 + 0.01 * seed if s == "val" else -0.03))
+                if (u, v) == ("prior-corrected", "tta")
+                else 0.40
+            )
+        )
+
+    text = _metadata_page(tmp_path, [_with_metadata(k, image, fused(k), 0.3) for k in range(3)])
+    assert "Chosen on mean validation balanced accuracy: **image + metadata, flips, " in text
+    assert "prior-corrected** (0.630)" in text  # 0.6 + mean(0.02, 0.03, 0.04)
+    assert "balanced accuracy 0.570, macro AUC 0.910" in text  # the choice's test numbers
+    # paired: val +0.02/+0.03/+0.04, test -0.03 each, macro AUC 0.91 - 0.9
+    assert "| flips | prior-corrected | +0.030 (+0.020, +0.030, +0.040) | -0.030 (-0.030, " in text
+    assert "| metadata alone (not a candidate) | - | prior-corrected | 3 | 0.300 | 0.800 |" in text
+    assert "Only" not in text
+
+    # a tie on validation (to 3 decimals) goes to the image alone
+    same = _grid(lambda s, v, u: 0.6004 if u == "prior-corrected" else 0.40)
+    text = _metadata_page(tmp_path, [_with_metadata(k, image, same, 0.3) for k in range(3)], "tie")
+    assert "accuracy: **image, plain, prior-corrected** (0.600)" in text
+
+
+def test_metadata_report_says_when_seeds_are_missing_and_refuses_bad_pages(tmp_path) -> None:
+    image = _grid(lambda s, v, u: 0.6)
+    text = _metadata_page(tmp_path, [_with_metadata(0, image, image, 0.3)])
+    assert "Only 1 seeds finished: with fewer than 3 the round chooses nothing" in text
+    doc = tmp_path / "other.md"
+    doc.write_text("no marks here\n")
+    with pytest.raises(SystemExit, match="must hold the two round-11 marks once each"):
+        skin_sweep_report.write_metadata_report(tmp_path / "runs", doc)
+    assert doc.read_text() == "no marks here\n"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    page = tmp_path / "page.md"
+    with pytest.raises(SystemExit, match="no hamrec run with metadata scores"):
+        skin_sweep_report.write_metadata_report(empty, page)
