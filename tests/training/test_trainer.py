@@ -17,6 +17,7 @@ from healthcnn.data.arrays import ArrayDataset
 from healthcnn.models import create_model
 from healthcnn.tasks import BinaryTask, make_task, referable_dr
 from healthcnn.training import (
+    Callback,
     LambdaCallback,
     PrecisionPolicy,
     TrainConfig,
@@ -293,6 +294,44 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(tmp_pat
     fresh = Poisonable(make_model(seed=3))
     fresh.load_state_dict(ckpt.model_state)
     assert all(torch.isfinite(v.float()).all() for v in fresh.state_dict().values())
+
+
+def test_losses_read_one_step_late_give_the_same_training(monkeypatch):
+    """On a GPU the Trainer reads each step's loss after queueing the next step (no wait per
+    step); forced on here, it must train the same weights, log the same losses and stop on a
+    NaN naming the same epoch and batch as the immediate read."""
+    a, ha, ta = fit(cfg())
+    assert not ta._defer_loss_reads()  # on a CPU the loss is read at once
+    monkeypatch.setattr(Trainer, "_defer_loss_reads", lambda self: True)
+    b, hb, _ = fit(cfg())
+    assert same(state(a), state(b))
+    assert [r.train_loss for r in ha.epochs] == [r.train_loss for r in hb.epochs]
+    model = Poisonable(make_model())
+    poison = LambdaCallback(on_epoch_start=lambda t, e: setattr(t.model, "poison", e == 2))
+    with pytest.raises(TrainingError, match="epoch 2, batch 1") as info:
+        fit(cfg(), model=model, callbacks=[poison])
+    assert (info.value.epoch, info.value.batch) == (2, 1)
+
+
+def test_losses_are_read_late_only_on_a_gpu_without_batch_hooks():
+    trainer = Trainer(make_model(), TASK, cfg(), progress=False)
+    trainer.device = torch.device("cuda")  # the decision only; nothing runs
+    assert trainer._defer_loss_reads()
+    seen = []
+    hooked = LambdaCallback(on_batch_end=lambda t, e, b, loss: seen.append(loss))
+    for callbacks in ([hooked], [SubclassHook()]):
+        trainer = Trainer(make_model(), TASK, cfg(), progress=False, callbacks=callbacks)
+        trainer.device = torch.device("cuda")
+        assert not trainer._defer_loss_reads()
+    epoch_only = LambdaCallback(on_epoch_end=lambda t, r: None)
+    trainer = Trainer(make_model(), TASK, cfg(), progress=False, callbacks=[epoch_only])
+    trainer.device = torch.device("cuda")
+    assert trainer._defer_loss_reads()
+
+
+class SubclassHook(Callback):
+    def on_batch_end(self, trainer, epoch, batch, loss):
+        pass
 
 
 def test_a_class_absent_from_training_is_named_before_training(tmp_path):

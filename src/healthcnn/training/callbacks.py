@@ -44,6 +44,14 @@ class CallbackList:
                 raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
         self.callbacks = list(callbacks)
 
+    def wants_batch_end(self) -> bool:
+        """Whether any callback has its own ``on_batch_end`` (the Trainer then reads each
+        step's loss as the step ends, so the hook sees the model right after its step)."""
+        return any(
+            type(cb).on_batch_end is not Callback.on_batch_end or "on_batch_end" in vars(cb)
+            for cb in self.callbacks
+        )
+
     def _call(self, name: str, *args: Any) -> None:
         for cb in self.callbacks:
             getattr(cb, name)(*args)

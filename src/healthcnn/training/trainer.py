@@ -329,6 +329,21 @@ class Trainer:
             and bool(getattr(self.model, "aux_logits", True))
         )
 
+    def _defer_loss_reads(self) -> bool:
+        """Read each step's loss one step late: on a GPU, reading it at once (``float``) waits
+        for the step to finish, so the device idles while the next step is prepared and
+        queued; read late, the next step is already queued. One process only (data-parallel
+        ranks sum their losses every step) and only when no callback has ``on_batch_end``
+        (which must see the model right after its step). A non-finite loss then stops
+        training one step later than it would otherwise, naming the same epoch and batch; the
+        weights left in the model are past that step (the checkpoints and the best weights are
+        not)."""
+        return (
+            self.device.type == "cuda"
+            and self._dist is None
+            and not self.callbacks.wants_batch_end()
+        )
+
     def _should_stop(self, history: History) -> bool:
         patience = self.config.early_stopping_patience
         return bool(patience and history.epochs and history.epochs_since_best() >= patience)
@@ -356,6 +371,23 @@ class Trainer:
         t0 = time.perf_counter()
         model.train()
         total, seen, lr = 0.0, 0, cfg.lr
+        defer = self._defer_loss_reads()
+        pending: tuple[int, torch.Tensor, int] | None = None
+
+        def account(step: int, value: float, count: int) -> None:
+            nonlocal total, seen
+            total += value * count
+            seen += count
+            bar.update(1, loss=total / seen)
+            self.callbacks.on_batch_end(self, epoch + 1, step + 1, value)
+
+        def settle(step: int, loss: torch.Tensor, count: int) -> None:
+            """Read a deferred step's loss (the device has the next step queued by now)."""
+            value = float(loss)
+            if not np.isfinite(value):
+                raise self._nan_error(epoch + 1, step + 1, value)
+            account(step, value, count)
+
         try:
             batches = self._batches(train_ds, generator, sample_weights, drop_last)
             for step, (x, y, n_global) in enumerate(batches):
@@ -369,7 +401,10 @@ class Trainer:
                     x, partner, lam = mix_batch(x, cfg.mix, cfg.mix_alpha, mix_rng)
                     mixed = (partner, lam)
                 loss = self._loss(x, y, class_weights, use_aux, mixed)
-                if ctx is None:
+                value: float | None
+                if defer:
+                    value, count = None, len(y)  # read once the next step is queued
+                elif ctx is None:
                     value, count = float(loss.detach()), len(y)
                 else:
                     # this rank's share of the global mean (uneven pieces included); the loss
@@ -378,7 +413,7 @@ class Trainer:
                     local = torch.tensor([float(loss.detach()) * n_global / ctx.world_size, len(y)])
                     summed = distributed.all_sum(local.double(), ctx)
                     value, count = float(summed[0] / summed[1]), int(summed[1])
-                if not np.isfinite(value):
+                if value is not None and not np.isfinite(value):
                     raise self._nan_error(epoch + 1, step + 1, value)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -387,10 +422,14 @@ class Trainer:
                 optimizer.step()
                 if self._ema is not None:
                     self._ema.update_parameters(model)
-                total += value * count
-                seen += count
-                bar.update(1, loss=total / seen)
-                self.callbacks.on_batch_end(self, epoch + 1, step + 1, value)
+                if value is not None:
+                    account(step, value, count)
+                    continue
+                if pending is not None:
+                    settle(*pending)
+                pending = (step, loss.detach(), count)
+            if pending is not None:
+                settle(*pending)
             if self.device.type == "cuda":  # the last step's queued kernels belong to this time
                 torch.cuda.synchronize(self.device)
             train_seconds = time.perf_counter() - t0
