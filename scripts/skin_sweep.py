@@ -16,8 +16,10 @@ Three phases, each run as ``--jobs`` processes at a time (one process per run):
 With ``--ham-recipes R ...`` the sweep runs only ``hamrec:<recipe>:<seed>`` jobs instead: one
 7-way network (the diagnosis approach) per recipe of the study's ``RECIPES`` and seed, at
 ``--size`` px for ``--ham-epochs``, scored on validation and test under both decision rules,
-with and without flip averaging; ``--recipe-report`` writes them (and the runs of other settings
-kept in subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
+with and without flip averaging, and with the patient's age, sex and lesion site fused in
+(round 11: ``--metadata-report`` writes those scores, ``--add-metadata`` adds them to runs
+stored before); ``--recipe-report`` writes the runs (and those of other settings kept in
+subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
 ``docs/results-skin-recipes.md``.
 
 Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep keeps what it
