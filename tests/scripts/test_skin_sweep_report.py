@@ -576,3 +576,16 @@ def test_metadata_report_says_when_seeds_are_missing_and_refuses_bad_pages(tmp_p
     page = tmp_path / "page.md"
     with pytest.raises(SystemExit, match="no hamrec run with metadata scores"):
         skin_sweep_report.write_metadata_report(empty, page)
+
+
+def test_metadata_results_are_what_the_committed_copies_give(tmp_path: Path) -> None:
+    """Round 11's generated block of docs/results-skin-recipes.md, rewritten from its copies in
+    docs/results-data/skin-metadata (which hold the scores, not the probabilities), is the
+    committed page."""
+    root = Path(__file__).resolve().parents[2]
+    page = root / "docs" / "results-skin-recipes.md"
+    doc = tmp_path / "page.md"
+    doc.write_text(page.read_text())
+    skin_sweep_report.write_metadata_report(root / "docs" / "results-data" / "skin-metadata", doc)
+    assert "Chosen on mean validation balanced accuracy: **" in doc.read_text()
+    assert doc.read_text() == page.read_text()
