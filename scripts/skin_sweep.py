@@ -196,9 +196,10 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
     from healthcnn.studies.skin_taxonomy import run_study
 
     cfg = _ham_config(args, seed, str(folder), recipe)
-    # which approaches a study compares does not change how any one of them is trained
-    # (prepare_study ignores it), so a run stored by a study of other approaches is usable
-    ignored = ("out", "approaches")
+    # which approaches a study compares, and whether it scores the metadata, do not change how
+    # any one of them is trained (prepare_study ignores both), so a run stored by a study of
+    # other approaches is usable
+    ignored = ("out", "approaches", "metadata")
     settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
     runs = {}
     for approach in cfg.approaches:

@@ -51,12 +51,16 @@ def test_quick_study_json(data_root: Path, tmp_path: Path, capsys: pytest.Captur
             str(data_root),
             "--format",
             "json",
+            "--metadata",
         ]
     )
     stdout = capsys.readouterr().out
     assert code == 0
     result = json.loads(stdout)
     assert result["study"] == "skin-taxonomy"
+    assert result["config"]["metadata"] is True
+    fused = result["approaches"]["diagnosis"]["seven_way_metadata"]
+    assert 0 <= fused["balanced_accuracy_prior_corrected"]["value"] <= 1
     assert result["config"]["size"] == 32 and result["config"]["subsample"] == 700
     assert (out / "study.json").is_file() and (out / "report.html").is_file()
     files = json.loads((out / "run.json").read_text())["data_files"]
@@ -71,7 +75,9 @@ def test_quick_study_trains_the_chosen_recipe(data_root: Path, tmp_path: Path, c
 
     args = ["study", "skin-taxonomy", "--quick", "--data-dir", str(data_root), "--format", "json"]
     assert main([*args, "--out", str(tmp_path / "default")]) == 0
-    train = json.loads(capsys.readouterr().out)["config"]["train"]
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["metadata"] is False  # the image alone unless asked
+    train = config["train"]
     chosen = recipe_train_config(DEFAULT_RECIPE)
     assert (train["logit_adjust"], train["class_weights"]) == (
         chosen.logit_adjust,

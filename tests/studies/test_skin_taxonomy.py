@@ -121,6 +121,8 @@ def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) ->
     assert saved["approaches"].keys() == {"binary", "diagnosis", "partition"}
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Paired comparisons" in html and "Learning curve" in html
+    assert 'id="metadata"' not in html  # scored only when asked for
+    assert all("seven_way_metadata" not in ev for ev in saved["approaches"].values())
     first_table = html.split("<table>")[1].split("</table>")[0]
     header_cells = first_table.split("</thead>")[0].count("<th class")
     first_row = first_table.split("<tbody>")[1].split("</tr>")[0]
@@ -151,6 +153,56 @@ def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) ->
         c["images"] < part["max_class_size"] or "@" in c["node"] or c["node"] in DIAGNOSES
         for c in part["classes"]
     )
+
+
+@pytest.mark.data
+def test_quick_study_scores_the_metadata_beside_the_image(data_root: Path, tmp_path: Path) -> None:
+    """With ``metadata`` on, each 7-way answer is also scored with the patient's age, sex and
+    site fused in: the numbers are those of the fusion done by hand on the run's own test
+    probabilities, the report and the CLI summary show them, the binary model has none."""
+    from healthcnn.metrics import balanced_accuracy, roc_auc
+    from healthcnn.studies.skin_metadata import fit_metadata_model, fuse, metadata_features
+    from healthcnn.studies.skin_taxonomy import (
+        approach_run_to_json,
+        prepare_study,
+        summarize,
+        train_approach,
+    )
+
+    cfg = quick_config(
+        str(tmp_path / "out"),
+        str(data_root),
+        curve_fractions=(),
+        approaches=("binary", "diagnosis"),
+        metadata=True,
+    )
+    prep = prepare_study(cfg)
+    run = train_approach(prep, "diagnosis", cfg, cfg.seed)
+    result = run_study(cfg, runs={"diagnosis": approach_run_to_json(run)})
+    assert result["approaches"]["binary"]["seven_way_metadata"] is None
+    fused = result["approaches"]["diagnosis"]["seven_way_metadata"]
+    image = result["approaches"]["diagnosis"]["seven_way"]
+
+    leaves = list(prep.base.leaves)
+    test = prep.splits["test"].ham
+    y = np.array([leaves.index(d) for d in test.meta["dx"]])
+    prior = _skin_eval.train_prior(prep)
+    model = fit_metadata_model(prep.splits["train"].ham.meta, leaves)
+    p = fuse(
+        _skin_eval.level_probs(prep, run, "test", leaves),
+        model.predict_proba(metadata_features(test.meta)),
+        prior,
+    )
+    want = balanced_accuracy(y, _skin_eval.decide(p, prior, "prior-corrected"), ci=None).value
+    assert fused["balanced_accuracy_prior_corrected"]["value"] == pytest.approx(want)
+    assert fused["macro_auc"]["value"] == pytest.approx(roc_auc(y, p, ci=None).value)
+    assert fused["macro_auc"]["value"] != image["macro_auc"]["value"]
+
+    html = (tmp_path / "out" / "report.html").read_text()
+    section = html.split('<section id="metadata">')[1].split("</section>")[0]
+    assert section.count("<tr>") - 1 == 2  # the diagnosis approach: image, image + metadata
+    lines = summarize(result)
+    assert any(line.strip().startswith("with age, sex and site: 7-way macro AUC") for line in lines)
 
 
 @pytest.mark.data

@@ -86,6 +86,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--curve-seeds", default="0,1,2")
     p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
+    p.add_argument(
+        "--metadata",
+        action="store_true",
+        help="also score the 7-way answers with the patient's age, sex and lesion site fused "
+        "in (a model of the metadata file fitted on the training images), beside the image alone",
+    )
     p.set_defaults(func=_run)
 
 
@@ -114,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         "readers_csv": args.readers,
         "device": args.device,
         "views": args.views,
+        "metadata": args.metadata,
     }
     if args.quick:
         cfg = quick_config(args.out, args.data_dir, args.recipe, **common)

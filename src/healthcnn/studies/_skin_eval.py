@@ -237,15 +237,23 @@ def prior_tuned_scores(
     return out
 
 
-def seven_way(prep, run, ham: Ham10000, split: str = "test") -> dict[str, Any] | None:
+def seven_way(
+    prep, run, ham: Ham10000, split: str = "test", metadata: np.ndarray | None = None
+) -> dict[str, Any] | None:
     """The 7-way scores of ``run[split]`` (the images of ``ham``), or None for a model whose
-    training classes are coarser than the diagnoses."""
+    training classes are coarser than the diagnoses. With ``metadata`` (the metadata model's
+    probabilities of the same images, diagnosis order) the scores are those of the image's
+    probabilities fused with them (:func:`~.skin_metadata.fuse`)."""
     dx = list(prep.base.leaves)
     p = level_probs(prep, run, split, dx)
     if p is None:
         return None
     y = np.array([dx.index(d) for d in ham.meta["dx"]], dtype=np.int64)
     prior = train_prior(prep)
+    if metadata is not None:
+        from .skin_metadata import fuse
+
+        p = fuse(p, metadata, prior)
     pred, pred_bal = (decide(p, prior, rule) for rule in DECISION_RULES)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateMetricWarning)
@@ -280,13 +288,19 @@ def seven_way(prep, run, ham: Ham10000, split: str = "test") -> dict[str, Any] |
         }
 
 
-def evaluate(prep, run, ham: Ham10000, *, readers=None) -> dict[str, Any]:
-    """Everything for one approach on the test split."""
-    return {
+def evaluate(
+    prep, run, ham: Ham10000, *, readers=None, metadata: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Everything for one approach on the test split; with ``metadata`` (the metadata model's
+    test probabilities) also the 7-way scores with the metadata fused in."""
+    out = {
         "training_classes": len(run["classes"]),
         "two_way": two_way(prep, run, ham, readers),
         "seven_way": seven_way(prep, run, ham),
     }
+    if metadata is not None:
+        out["seven_way_metadata"] = seven_way(prep, run, ham, metadata=metadata)
+    return out
 
 
 def compare(prep, runs: Mapping[str, Mapping[str, Any]], ham: Ham10000) -> list[dict[str, Any]]:

@@ -69,6 +69,33 @@ def _approaches(result: Mapping[str, Any]) -> str:
     return body
 
 
+def _metadata(result: Mapping[str, Any]) -> str:
+    """The 7-way scores with the patient's age, sex and lesion site fused in, beside the image
+    alone (approaches with a 7-way answer, in a study run with ``metadata``)."""
+    rows = []
+    for a, ev in result["approaches"].items():
+        seven, fused = ev.get("seven_way"), ev.get("seven_way_metadata")
+        if not (seven and fused):
+            continue
+        for name, s in (("image", seven), ("image + age, sex, site", fused)):
+            rows.append(
+                [
+                    esc(a),
+                    esc(name),
+                    est_text(s["macro_auc"]),
+                    est_text(s["balanced_accuracy"]),
+                    est_text(s["balanced_accuracy_prior_corrected"]),
+                ]
+            )
+    header = ["approach", "input", "7-way macro AUC", "balanced acc"]
+    header.append("balanced acc (prior-corrected)")
+    caption = (
+        "Test split; the metadata model (age, sex, site) is fitted on the training images and "
+        "fused as p(y | image) p(y | metadata) / p(y)"
+    )
+    return table(header, rows, caption=caption)
+
+
 def first_readers(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     for ev in result["approaches"].values():
         if ev["two_way"].get("readers"):
@@ -204,6 +231,11 @@ def build(result: Mapping[str, Any]) -> str:
     sections = [
         _section("approaches", "Three approaches", _approaches(result)),
         _section("comparisons", "Paired comparisons", _comparisons(result)),
+        *(
+            [_section("metadata", "With the patient's age, sex and lesion site", _metadata(result))]
+            if any(ev.get("seven_way_metadata") for ev in result["approaches"].values())
+            else []
+        ),
         _section("classes", "Per-class results", _per_class(result)),
         _section("partition", "Training classes", _partition(result)),
         _section("subgroups", "Subgroups", _subgroups(result)),

@@ -192,6 +192,19 @@ def fuse(p_image: np.ndarray, p_meta: np.ndarray, prior: Sequence[float]) -> np.
     return joint / total
 
 
+def fit_metadata_model(
+    train_meta: Mapping[str, Sequence], classes: Sequence[str], C: float = 1.0
+) -> MetadataModel:
+    """The metadata model fitted on the training images' metadata (``dx`` their diagnosis,
+    one of ``classes``, which fixes the probabilities' column order)."""
+    classes = [str(c) for c in classes]
+    unknown = sorted({str(d) for d in train_meta["dx"]} - set(classes))
+    if unknown:
+        raise ValueError(f"training diagnoses {unknown} are not among the classes {classes}")
+    labels = [classes.index(str(d)) for d in train_meta["dx"]]
+    return MetadataModel(C).fit(metadata_features(train_meta), labels, len(classes))
+
+
 def _by_id(meta: Mapping[str, Sequence], ids: Sequence[str]) -> dict[str, list]:
     """The rows of ``meta`` for image ``ids``, in that order."""
     index = {str(i): k for k, i in enumerate(meta["image_id"])}
@@ -220,12 +233,7 @@ def metadata_scores(
     from ..metrics import roc_auc
     from ._skin_eval import DECISION_RULES, _balanced, decide
 
-    classes = list(record["classes"])
-    unknown = sorted({str(d) for d in train_meta["dx"]} - set(classes))
-    if unknown:
-        raise ValueError(f"training diagnoses {unknown} are not among the record's {classes}")
-    y_train = [classes.index(str(d)) for d in train_meta["dx"]]
-    model = MetadataModel(C).fit(metadata_features(train_meta), y_train, len(classes))
+    model = fit_metadata_model(train_meta, record["classes"], C)
     prior = record["train_prior"]
 
     def scored(p: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -249,6 +257,6 @@ def metadata_scores(
                 raise ValueError(f"{key}: {len(p_image)} rows of probabilities, {len(y)} labels")
             scores[key] = {"fused": scored(fuse(p_image, p_meta, prior), y)}
     return {
-        "model": {"C": C, "features": feature_names(), "train_images": len(y_train)},
+        "model": {"C": C, "features": feature_names(), "train_images": len(train_meta["dx"])},
         "scores": scores,
     }

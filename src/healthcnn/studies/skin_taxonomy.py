@@ -136,6 +136,9 @@ class SkinStudyConfig:
         readers_csv: optional ``reader,sensitivity,specificity`` points for benign/malignant.
         subsample: keep this many lesions (stratified), for quick runs; None keeps all.
         device: ``"cpu"`` or ``"cuda"``.
+        metadata: also score the 7-way answers with the patient's age, sex and lesion site
+            fused in (:mod:`~.skin_metadata`; a model of the metadata fitted on the training
+            images), beside the image alone (``seven_way_metadata``).
     """
 
     out: str
@@ -156,6 +159,7 @@ class SkinStudyConfig:
     subsample: int | None = None
     device: str = "cpu"
     approaches: tuple[str, ...] = APPROACHES
+    metadata: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "curve_fractions", tuple(float(f) for f in self.curve_fractions))
@@ -433,6 +437,12 @@ def run_study(
         if progress:
             print(f"[skin-taxonomy {time.perf_counter() - start:6.1f}s] {msg}", flush=True)
 
+    meta_test = None
+    if cfg.metadata:
+        from .skin_metadata import fit_metadata_model, metadata_features
+
+        model = fit_metadata_model(prep.splits["train"].ham.meta, prep.base.leaves)
+        meta_test = model.predict_proba(metadata_features(test.meta))
     runs, evals = {}, {}
     for approach in cfg.approaches:
         if approach in given:
@@ -441,7 +451,9 @@ def run_study(
             n = len(prep.partitions[approach].classes)
             say(f"training approach {approach} ({n} classes)")
             runs[approach] = train_approach(prep, approach, cfg, cfg.seed)
-        evals[approach] = _skin_eval.evaluate(prep, runs[approach], test, readers=readers)
+        evals[approach] = _skin_eval.evaluate(
+            prep, runs[approach], test, readers=readers, metadata=meta_test
+        )
     comparisons = _skin_eval.compare(prep, runs, test)
     val_auc = {a: _skin_eval.malignant_auc(prep, runs[a], prep.splits["val"].ham) for a in runs}
     chosen = max(val_auc, key=lambda a: (val_auc[a], -cfg.approaches.index(a)))
@@ -540,4 +552,12 @@ def summarize(result: Mapping[str, Any]) -> list[str]:
             f"{a:10s} 2-way AUC {two['value']:.3f} ({two['ci_low']:.3f}-{two['ci_high']:.3f})"
             f"  {tail}"
         )
+        fused = ev.get("seven_way_metadata")
+        if fused:
+            lines.append(
+                f"{'':10s} with age, sex and site: 7-way macro AUC "
+                f"{fused['macro_auc']['value']:.3f}  balanced acc "
+                f"{fused['balanced_accuracy_prior_corrected']['value']:.3f} prior-corrected, "
+                f"{fused['balanced_accuracy']['value']:.3f} argmax"
+            )
     return lines
