@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -77,6 +78,17 @@ def test_fit_matches_scikit_learn_on_synthetic_data():
     for C in (0.1, 1.0, 10.0):
         ours = sm.MetadataModel(C).fit(x, y, 4).predict_proba(np.eye(6))
         np.testing.assert_allclose(ours, _sklearn_probs(x, y, np.eye(6), C), atol=1e-5)
+
+
+def test_fit_warns_when_it_stops_before_converging():
+    rng = np.random.default_rng(0)
+    x = np.eye(6)[rng.integers(0, 6, 400)]
+    y = (x.argmax(axis=1) + rng.integers(0, 2, 400)) % 4
+    with pytest.warns(RuntimeWarning, match="did not converge in 1 iterations"):
+        sm.MetadataModel(max_iter=1).fit(x, y, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default converges: no warning
+        sm.MetadataModel().fit(x, y, 4)
 
 
 def test_fit_rejects_bad_labels_and_shapes():

@@ -22,6 +22,7 @@ objective is scikit-learn's ``LogisticRegression`` with an L2 penalty of strengt
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -155,6 +156,15 @@ class MetadataModel:
         opt.step(closure)
         if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
             raise RuntimeError("the metadata model's fit diverged (non-finite weights)")
+        closure()  # the gradient at the weights found
+        grad = torch.cat([w.grad.flatten(), b.grad.flatten()]).abs().max().item()
+        if grad > 1e-4 * max(len(y), 1) ** 0.5:
+            warnings.warn(
+                f"the metadata model did not converge in {self.max_iter} iterations (largest "
+                f"gradient {grad:.2e}); its probabilities may be off: raise max_iter",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.coef_, self.intercept_ = w.detach().numpy().copy(), b.detach().numpy().copy()
         return self
 
