@@ -278,23 +278,21 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
 
 def rescore_metadata(args: argparse.Namespace) -> int:
     """Add the metadata scores (round 11) to the hamrec runs under ``--out`` that have none,
-    from their stored probabilities and the data root's metadata file; the split is made again
-    from the metadata (split seed 0, ``--subsample``) and must give the images the run stored."""
+    from their stored probabilities and the data root's metadata file; the split is the
+    study's (``split_rows`` with the sweep's settings), and must give the images the run stored."""
     from healthcnn._atomic import atomic_write_text
-    from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, ham10000_splits, read_metadata
+    from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, read_metadata
     from healthcnn.data.root import data_root
-    from healthcnn.studies.skin_taxonomy import subsample_indices
+    from healthcnn.studies.skin_taxonomy import split_rows
     from skin_sweep_report import add_metadata
 
     paths = sorted(Path(args.out).glob("**/hamrec-*/result.json"))
     if not paths:
         raise SystemExit(f"no hamrec-*/result.json files under {args.out}")
+    cfg = _ham_config(args, 0, "")
     meta = read_metadata(data_root(args.data_dir) / FOLDER / METADATA_FILE)
-    if args.subsample is not None:  # as the study's load_parts does, on the metadata alone
-        keep = subsample_indices(meta, args.subsample, 0)
-        meta = {c: v[keep] for c, v in meta.items()}
-    idx = ham10000_splits(meta, seed=0)
-    part = {s: {c: v[i] for c, v in meta.items()} for s, i in idx.items()}
+    rows = split_rows(meta, cfg.subsample, cfg.split_seed)
+    part = {s: {c: v[i] for c, v in meta.items()} for s, i in rows.items()}
     done = 0
     for path in paths:
         record = json.loads(path.read_text())
@@ -306,7 +304,8 @@ def rescore_metadata(args: argparse.Namespace) -> int:
             if record["image_ids"][split] != [str(i) for i in part[split]["image_id"]]:
                 raise SystemExit(
                     f"{path}: its {split} images are not those of the split made here (split "
-                    f"seed 0, --subsample {args.subsample}); rescore it with the run's settings"
+                    f"seed {cfg.split_seed}, --subsample {cfg.subsample}); rescore it with the "
+                    "run's settings"
                 )
         add_metadata(record, part["train"], meta)
         atomic_write_text(path, json.dumps(record, indent=2, allow_nan=True))

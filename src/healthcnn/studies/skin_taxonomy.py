@@ -290,23 +290,24 @@ def train_approach(
     return out
 
 
-def subsample_indices(meta: Mapping[str, np.ndarray], n_lesions: int, seed: int) -> np.ndarray:
-    """The rows of a seeded, diagnosis-stratified draw of ``n_lesions`` lesions from the
-    metadata ``meta`` (every row when there are no more lesions than that)."""
+def split_rows(
+    meta: Mapping[str, np.ndarray], subsample: int | None, split_seed: int
+) -> dict[str, np.ndarray]:
+    """The study's split as rows of the metadata ``meta`` (the whole file, or a
+    :class:`Ham10000`'s ``meta``): with ``subsample``, a seeded, diagnosis-stratified draw of
+    that many lesions first; then the lesion-level train/val/test split. Needs no pixels, so
+    stored runs can be matched to their images from the metadata file alone."""
     lesions = meta["lesion_id"]
+    keep = np.arange(len(lesions))
     total = len(set(lesions.tolist()))
-    if n_lesions >= total:
-        return np.arange(len(lesions))
-    keep, _ = group_split(
-        lesions, (n_lesions / total, 1 - n_lesions / total), stratify=meta["dx"], seed=seed
-    )
-    return np.asarray(keep)
-
-
-def _subsample(ham: Ham10000, n_lesions: int, seed: int) -> Ham10000:
-    if n_lesions >= len(set(ham.meta["lesion_id"].tolist())):
-        return ham
-    return ham.subset(subsample_indices(ham.meta, n_lesions, seed))
+    if subsample is not None and subsample < total:
+        drawn, _ = group_split(
+            lesions, (subsample / total, 1 - subsample / total), stratify=meta["dx"],
+            seed=split_seed,
+        )  # fmt: skip
+        keep = np.asarray(drawn, dtype=np.int64)
+    idx = ham10000_splits({c: v[keep] for c, v in meta.items()}, seed=split_seed)
+    return {k: keep[np.asarray(v, dtype=np.int64)] for k, v in idx.items()}
 
 
 def lesion_fraction(ham: Ham10000, fraction: float, seed: int) -> Ham10000:
@@ -321,10 +322,8 @@ def lesion_fraction(ham: Ham10000, fraction: float, seed: int) -> Ham10000:
 
 def load_parts(cfg: SkinStudyConfig) -> dict[str, Ham10000]:
     ham = load_ham10000(cfg.data_dir, size=cfg.size)
-    if cfg.subsample is not None:
-        ham = _subsample(ham, cfg.subsample, cfg.split_seed)
-    idx = ham10000_splits(ham, seed=cfg.split_seed)
-    return {k: ham.subset(v) for k, v in idx.items()}
+    rows = split_rows(ham.meta, cfg.subsample, cfg.split_seed)
+    return {k: ham.subset(v) for k, v in rows.items()}
 
 
 def prepare_study(
