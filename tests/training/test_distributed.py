@@ -212,3 +212,42 @@ def test_cli_under_a_launchers_group_of_one_records_it(retina_subset, tmp_path):
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "WORLD_SIZE='one' in the environment" in done.stderr
     assert not (tmp_path / "run2").exists()
+
+
+def test_shutdown_without_a_group_does_nothing():
+    distributed.shutdown()
+    assert distributed.current() is None
+
+
+@pytest.mark.data
+def test_cli_under_a_launcher_leaves_the_group_it_joined(
+    retina_subset, tmp_path, monkeypatch, capsys
+):
+    """The torchrun path destroys its process group before returning, after a run and after a
+    failed one, so nothing is left for the interpreter's exit to tear down."""
+    import healthcnn.cli.train as cli_train
+    from healthcnn.cli import main
+
+    data = retina_subset(tmp_path / "retina_small.npz", {"train": 16, "val": 8, "test": 8})
+    env = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    args = ["train", "--data", str(data), "--model", "simple_cnn", "--epochs", "1",
+            "--batch-size", "8", "--precision", "fp32", "--quiet", "--out"]  # fmt: skip
+    monkeypatch.setenv("MASTER_PORT", str(distributed.free_port()))
+    assert main([*args, str(tmp_path / "run")]) == 0
+    assert "backend gloo" in capsys.readouterr().out
+    assert distributed.current() is None
+
+    joined = []
+
+    def failing_run(cfg, resume=False, progress=None):
+        joined.append(distributed.current())
+        raise ValueError("a failure inside the run")
+
+    monkeypatch.setattr(cli_train, "train_run", failing_run)
+    monkeypatch.setenv("MASTER_PORT", str(distributed.free_port()))
+    assert main([*args, str(tmp_path / "run2")]) != 0
+    assert "a failure inside the run" in capsys.readouterr().err
+    assert joined and joined[0].world_size == 1  # it was in the group when it failed
+    assert distributed.current() is None

@@ -257,8 +257,13 @@ def _train(args: argparse.Namespace) -> int:
     try:
         if torchrun:
             ctx = distributed.init_from_env(cfg.device)
-            show = None if ctx.is_main and not args.quiet else False
-            result = train_run(cfg, resume=args.resume, progress=show)
+            ok = False
+            try:
+                show = None if ctx.is_main and not args.quiet else False
+                result = train_run(cfg, resume=args.resume, progress=show)
+                ok = True
+            finally:
+                distributed.shutdown(wait_for_all=ok)
             if not ctx.is_main:
                 return 0  # rank 0 prints the result
         else:

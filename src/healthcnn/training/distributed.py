@@ -139,13 +139,10 @@ def _worker(
         }
     )
     torch.set_num_threads(threads)
+    ok = False
     try:
         value = fn(*args)
-        if dist.is_initialized():
-            # every rank done before any tears the group down: a rank that destroys its gloo
-            # group while another still talks to it can die in C++ ("terminate called without
-            # an active exception"), seen in about a third of two-process test runs
-            dist.barrier()
+        ok = True
         if local_rank == 0:
             # plain pickle: torch's queue pickler would share tensors through file descriptors
             # that vanish when this process exits
@@ -154,8 +151,26 @@ def _worker(
         results.put(("error", f"rank {local_rank}: {type(exc).__name__}: {exc}"))
         raise
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown(wait_for_all=ok)
+
+
+def shutdown(wait_for_all: bool = True) -> None:
+    """Leave the process group, if one is active, before the interpreter exits.
+
+    With ``wait_for_all`` every rank first waits for the others (a rank that destroys its gloo
+    group while another still talks to it can die in C++, "terminate called without an active
+    exception", seen in about a third of two-process test runs); leave it False after an error,
+    when the other ranks may never arrive. The group is destroyed explicitly: one left for the
+    interpreter's exit to tear down aborted a launcher's group of one the same way (once in a
+    full CI run).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if wait_for_all and dist.get_world_size() > 1:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def launch(fn: Callable[..., Any], nproc: int, *args: Any) -> Any:
