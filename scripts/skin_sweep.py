@@ -17,8 +17,9 @@ With ``--ham-recipes R ...`` the sweep runs only ``hamrec:<recipe>:<seed>`` jobs
 7-way network (the diagnosis approach) per recipe of the study's ``RECIPES`` and seed, at
 ``--size`` px for ``--ham-epochs``, scored on validation and test under both decision rules,
 with and without flip averaging, and with the patient's age, sex and lesion site fused in
-(round 11: ``--metadata-report`` writes those scores, ``--add-metadata`` adds them to runs
-stored before); ``--recipe-report`` writes the runs (and those of other settings kept in
+(round 11: ``--metadata-report`` writes those scores and round 11b's seed ensemble,
+``--add-metadata`` adds them to runs stored before, ``--docs-copy`` keeps the scores for
+docs/results-data); ``--recipe-report`` writes the runs (and those of other settings kept in
 subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
 ``docs/results-skin-recipes.md``.
 
@@ -278,13 +279,15 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
 
 def rescore_metadata(args: argparse.Namespace) -> int:
     """Add the metadata scores (round 11) to the hamrec runs under ``--out`` that have none,
+    or the metadata model's probabilities to runs scored without them (round 11b's ensembles
+    read them; the scores rewritten must equal those stored, else the file is left as it was),
     from their stored probabilities and the data root's metadata file; the split is the
     study's (``split_rows`` with the sweep's settings), and must give the images the run stored."""
     from healthcnn._atomic import atomic_write_text
     from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, read_metadata
     from healthcnn.data.root import data_root
     from healthcnn.studies.skin_taxonomy import split_rows
-    from skin_sweep_report import add_metadata
+    from skin_sweep_report import add_metadata, scores_differ
 
     paths = sorted(Path(args.out).glob("**/hamrec-*/result.json"))
     if not paths:
@@ -296,7 +299,8 @@ def rescore_metadata(args: argparse.Namespace) -> int:
     done = 0
     for path in paths:
         record = json.loads(path.read_text())
-        if "metadata" in record:
+        before = record.get("metadata")
+        if before is not None and "probabilities" in before:
             continue
         if "image_ids" not in record:
             raise SystemExit(f"{path} does not record its images' ids (a run from before round 11)")
@@ -308,9 +312,17 @@ def rescore_metadata(args: argparse.Namespace) -> int:
                     "run's settings"
                 )
         add_metadata(record, part["train"], meta)
+        if before is not None:
+            differ = scores_differ(before["scores"], record["metadata"]["scores"])
+            if differ:
+                raise SystemExit(
+                    f"{path}: its stored metadata scores are not what rescoring gives "
+                    f"({differ}); left as it was"
+                )
         atomic_write_text(path, json.dumps(record, indent=2, allow_nan=True))
         done += 1
-        print(f"metadata scores added to {path}", flush=True)
+        what = "probabilities" if before is not None else "scores"
+        print(f"metadata {what} added to {path}", flush=True)
     print(f"{done} of {len(paths)} runs rescored ({len(paths) - done} had them)")
     return 0
 
@@ -605,6 +617,12 @@ def main() -> int:
         "its marks in this file (docs/results-skin-recipes.md)",
     )
     p.add_argument(
+        "--docs-copy",
+        metavar="DEST",
+        help="copy the hamrec runs of --out and their ensembles.json to DEST without the "
+        "probabilities and image ids (the copies kept in docs/results-data), and exit",
+    )
+    p.add_argument(
         "--curve-table",
         metavar="HAMREC_FOLDER",
         help="print the Markdown learning-curve table of the curve-* runs in --out, with the "
@@ -627,6 +645,12 @@ def main() -> int:
         from skin_sweep_report import write_metadata_report
 
         write_metadata_report(Path(args.out), Path(args.metadata_report))
+        return 0
+    if args.docs_copy:
+        from skin_sweep_report import docs_copy
+
+        for path in docs_copy(Path(args.out), Path(args.docs_copy)):
+            print(f"wrote {path}")
         return 0
     if args.recipe_report:
         from skin_sweep_report import write_recipe_report

@@ -128,6 +128,19 @@ def test_hamrec_job_scores_the_tuned_rule_from_the_probabilities_it_stores(
     rescored = json.loads(path.read_text())
     assert rescored["metadata"]["model"] == record["metadata"]["model"]
     assert rescored["metadata"]["scores"] == record["metadata"]["scores"]  # same fit, same data
+    assert rescored["metadata"]["probabilities"] == record["metadata"]["probabilities"]
+    # a run scored before the metadata probabilities were kept gets them, its scores unchanged
+    older = copy.deepcopy(record)
+    del older["metadata"]["probabilities"]
+    path.write_text(json.dumps(older))
+    assert skin_sweep.main() == 0
+    assert json.loads(path.read_text())["metadata"] == record["metadata"]
+    # ... unless its stored scores are not what rescoring gives: refused, left as it was
+    older["metadata"]["scores"]["test_tta"]["fused"]["macro_auc"] += 0.01
+    path.write_text(json.dumps(older))
+    with pytest.raises(SystemExit, match="stored metadata scores are not what rescoring gives"):
+        skin_sweep.main()
+    assert json.loads(path.read_text()) == older
     # a run whose images are not the split made again is refused, its file left as it was
     wrong = dict(record, image_ids={**record["image_ids"], "val": record["image_ids"]["val"][1:]})
     del wrong["metadata"]

@@ -508,7 +508,11 @@ def _with_metadata(seed: int, image: dict, fused: dict, alone: float) -> dict:
             "balanced_accuracy": {"argmax": alone - 0.1, "prior-corrected": alone},
             "macro_auc": 0.8,
         }
-    record["metadata"] = {"model": {"C": 1.0}, "scores": meta}
+    record["metadata"] = {
+        "model": {"C": 1.0},
+        "scores": meta,
+        "probabilities": {"val": [[0.7, 0.3], [0.2, 0.8]], "test": [[0.7, 0.3], [0.2, 0.8]]},
+    }
     return record
 
 
@@ -526,13 +530,19 @@ def _metadata_page(tmp_path: Path, records: list[dict], name: str = "runs") -> s
     for r in records:
         _write(folder, f"hamrec-ce-{r['seed']}", r)
     doc = tmp_path / "page.md"
-    mark, end = skin_sweep_report.METADATA_MARK, skin_sweep_report.METADATA_END
-    doc.write_text(f"# plan\n\nregistered text\n\n{mark}\n\nold\n\n{end}\n\n## after\n")
+    doc.write_text(_METADATA_PAGE)
     skin_sweep_report.write_metadata_report(folder, doc)
     text = doc.read_text()
     assert text.startswith("# plan\n\nregistered text\n\n") and text.endswith("\n## after\n")
-    assert "old" not in text
+    assert "old" not in text and "11b plan" in text
     return text
+
+
+_METADATA_PAGE = (
+    f"# plan\n\nregistered text\n\n{skin_sweep_report.METADATA_MARK}\n\nold\n\n"
+    f"{skin_sweep_report.METADATA_END}\n\n## 11b plan\n\n{skin_sweep_report.ENSEMBLE_MARK}\n"
+    f"{skin_sweep_report.ENSEMBLE_END}\n\n## after\n"
+)
 
 
 def test_metadata_report_chooses_on_validation_and_pairs_the_seeds(tmp_path: Path) -> None:
@@ -571,11 +581,127 @@ def test_metadata_report_says_when_seeds_are_missing_and_refuses_bad_pages(tmp_p
     with pytest.raises(SystemExit, match="must hold the two round-11 marks once each"):
         skin_sweep_report.write_metadata_report(tmp_path / "runs", doc)
     assert doc.read_text() == "no marks here\n"
+    without_11b = _METADATA_PAGE.split("\n\n## 11b plan")[0] + "\n"
+    doc.write_text(without_11b)
+    with pytest.raises(SystemExit, match="must hold the two round-11b marks once each"):
+        skin_sweep_report.write_metadata_report(tmp_path / "runs", doc)
+    assert doc.read_text() == without_11b
     empty = tmp_path / "empty"
     empty.mkdir()
     page = tmp_path / "page.md"
     with pytest.raises(SystemExit, match="no hamrec run with metadata scores"):
         skin_sweep_report.write_metadata_report(empty, page)
+
+
+def _by_hand_auc(y: list[int], score: list[float]) -> float:
+    pos = [v for v, t in zip(score, y, strict=True) if t == 1]
+    neg = [v for v, t in zip(score, y, strict=True) if t == 0]
+    return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+
+
+def test_metadata_ensemble_is_the_fused_mean_and_survives_the_docs_copy(tmp_path: Path) -> None:
+    """Round 11b: the seeds' flip-averaged probabilities are averaged, then fused once with
+    the metadata model's (checked by hand); the copies without probabilities give the same
+    page from ensembles.json."""
+    import numpy as np
+
+    image = _grid(lambda s, v, u: 0.60 if u == "prior-corrected" else 0.50)
+    fused = _grid(lambda s, v, u: 0.70 if (u, v) == ("prior-corrected", "tta") else 0.40)
+    labels = [0, 1, 0, 1]
+    p_meta = [[0.6, 0.4], [0.5, 0.5], [0.9, 0.1], [0.3, 0.7]]
+    seeds = {
+        0: [[0.9, 0.1], [0.6, 0.4], [0.5, 0.5], [0.2, 0.8]],
+        1: [[0.8, 0.2], [0.7, 0.3], [0.4, 0.6], [0.3, 0.7]],
+        2: [[0.7, 0.3], [0.5, 0.5], [0.6, 0.4], [0.1, 0.9]],
+    }
+    records = []
+    for seed, probs in seeds.items():
+        r = _with_metadata(seed, image, fused, 0.3)
+        r["labels"] = {"val": labels, "test": labels}
+        r["train_prior"] = [0.7, 0.3]
+        plain = [[0.5, 0.5]] * 4  # another view: must not be read
+        r["probabilities"] = {"val_tta": probs, "test_tta": probs}
+        r["probabilities"].update(val_plain=plain, test_plain=plain)
+        r["metadata"]["probabilities"] = {"val": p_meta, "test": p_meta}
+        records.append(r)
+    text = _metadata_page(tmp_path, records)
+
+    mean = np.mean([seeds[k] for k in seeds], axis=0)
+    prior = np.array([0.7, 0.3])
+    joint = mean * np.array(p_meta) / prior
+    want_fused = joint / joint.sum(axis=1, keepdims=True)
+
+    def balanced(p):  # prior-corrected rule, then the mean of the two recalls
+        pred = np.argmax(p / prior, axis=1)
+        return np.mean([np.mean(pred[np.array(labels) == c] == c) for c in (0, 1)])
+
+    for inputs, p in (("image", mean), ("image + metadata", want_fused)):
+        ba, auc = balanced(p), _by_hand_auc(labels, list(p[:, 1]))
+        row = f"| {inputs} | {ba:.3f} | {auc:.3f} | {ba:.3f} | {auc:.3f} |"
+        assert row in text, (row, text)
+    assert "Seed ensemble of 3 networks (seeds 0, 1, 2), flips, prior-corrected:" in text
+    diff = balanced(want_fused) - balanced(mean)
+    assert f"test balanced accuracy {diff:+.3f}, test macro AUC" in text
+
+    # the copies for docs/results-data hold no probabilities or ids and give the same page
+    written = skin_sweep_report.docs_copy(tmp_path / "runs", tmp_path / "copies")
+    assert [p.relative_to(tmp_path / "copies").as_posix() for p in written] == [
+        *(f"hamrec-ce-{k}/result.json" for k in seeds),
+        "ensembles.json",
+    ]
+    for path in written[:-1]:
+        copy = json.loads(path.read_text())
+        assert "probabilities" not in copy and "image_ids" not in copy
+        assert "probabilities" not in copy["metadata"] and copy["metadata"]["scores"]
+    doc = tmp_path / "from-copies.md"
+    doc.write_text(_METADATA_PAGE)
+    skin_sweep_report.write_metadata_report(tmp_path / "copies", doc)
+    assert doc.read_text() == text
+    # a stored entry serves only the runs it was computed from
+    shorter = tmp_path / "two"
+    for r in json.loads(json.dumps(records))[:2]:
+        for k in ("probabilities",):
+            r.pop(k)
+        r["metadata"].pop("probabilities")
+        _write(shorter, f"hamrec-ce-{r['seed']}", r)
+    (shorter / "ensembles.json").write_text((tmp_path / "copies" / "ensembles.json").read_text())
+    doc.write_text(_METADATA_PAGE)
+    skin_sweep_report.write_metadata_report(shorter, doc)
+    assert "The seed ensemble needs the runs' probabilities" in doc.read_text()
+
+
+def test_metadata_ensemble_refuses_what_cannot_be_averaged(tmp_path: Path) -> None:
+    image = _grid(lambda s, v, u: 0.6)
+    records = [_with_metadata(k, image, image, 0.3) for k in range(2)]
+    del records[1]["metadata"]["probabilities"]
+    with pytest.raises(SystemExit, match=r"seeds \[1\] hold no metadata probabilities"):
+        _metadata_page(tmp_path, records)
+    records = [_with_metadata(k, image, image, 0.3) for k in range(2)]
+    records[1]["labels"] = {"val": [1, 0], "test": [0, 1]}
+    with pytest.raises(SystemExit, match="seeds 0 and 1 scored different val images"):
+        _metadata_page(tmp_path, records, "labels")
+    records = [_with_metadata(k, image, image, 0.3) for k in range(2)]
+    records[1]["metadata"]["probabilities"]["test"] = [[0.5, 0.5], [0.2, 0.8]]
+    with pytest.raises(SystemExit, match="hold different metadata probabilities on test"):
+        _metadata_page(tmp_path, records, "meta")
+    records = [_with_metadata(k, image, image, 0.3) for k in range(2)]
+    records[1]["train_config"]["epochs"] = 32
+    with pytest.raises(SystemExit, match=r"2 settings \(64 px 16 epochs, 64 px 32 epochs\)"):
+        _metadata_page(tmp_path, records, "settings")
+
+
+def test_scores_differ_names_the_first_difference() -> None:
+    a = {"val": {"macro_auc": 0.9, "balanced_accuracy": {"argmax": 0.5}}, "n": 3}
+    assert skin_sweep_report.scores_differ(a, json.loads(json.dumps(a))) == ""
+    b = json.loads(json.dumps(a))
+    b["val"]["balanced_accuracy"]["argmax"] = 0.5 + 1e-12  # within the tolerance
+    assert skin_sweep_report.scores_differ(a, b) == ""
+    b["val"]["macro_auc"] = 0.91
+    assert skin_sweep_report.scores_differ(a, b) == "val/macro_auc: 0.9 stored, 0.91 now"
+    assert "keys ['n'] in one only" in skin_sweep_report.scores_differ(a, {"val": a["val"]})
+    nan = {"x": float("nan")}
+    assert skin_sweep_report.scores_differ(nan, {"x": float("nan")}) == ""
+    assert skin_sweep_report.scores_differ({"x": "a"}, {"x": "b"}) == "x: 'a' stored, 'b' now"
 
 
 def test_metadata_results_are_what_the_committed_copies_give(tmp_path: Path) -> None:
@@ -586,6 +712,7 @@ def test_metadata_results_are_what_the_committed_copies_give(tmp_path: Path) -> 
     page = root / "docs" / "results-skin-recipes.md"
     doc = tmp_path / "page.md"
     doc.write_text(page.read_text())
-    skin_sweep_report.write_metadata_report(root / "docs" / "results-data" / "skin-metadata", doc)
+    copies = root / "docs" / "results-data" / "skin-metadata" / "64px-16ep"
+    skin_sweep_report.write_metadata_report(copies, doc)
     assert "Chosen on mean validation balanced accuracy: **" in doc.read_text()
     assert doc.read_text() == page.read_text()

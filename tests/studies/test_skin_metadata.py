@@ -178,6 +178,9 @@ def test_metadata_on_the_real_split(data_root):
     )
     p_test = model.predict_proba(sm.metadata_features(part["test"]))
     y_test = np.array(record["labels"]["test"])
+    # the metadata model's probabilities are kept, to 6 decimals, in the record's row order
+    np.testing.assert_allclose(out["probabilities"]["test"], p_test, atol=5e-7, rtol=0)
+    np.testing.assert_allclose(out["probabilities"]["val"], p_val, atol=5e-7, rtol=0)
     for view in ("plain", "tta"):
         fused = sm.fuse(np.array(record["probabilities"][f"test_{view}"]), p_test, prior)
         for rule in ("argmax", "prior-corrected"):

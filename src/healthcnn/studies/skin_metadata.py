@@ -237,8 +237,9 @@ def metadata_scores(
     ``train_meta``: the training split's metadata (with ``dx``), which the model is fitted on;
     ``meta``: metadata of every image (``image_id``, ``age``, ``sex``, ``localization``), read
     by the record's ``image_ids``. Returns ``{"model": ..., "scores": {"<split>_<view>":
-    {"fused": {...}}, "<split>_metadata": {...}}}``, each with ``balanced_accuracy`` per rule
-    and ``macro_auc``.
+    {"fused": {...}}, "<split>_metadata": {...}}, "probabilities": {"<split>": rows}}``, each
+    score with ``balanced_accuracy`` per rule and ``macro_auc``; ``probabilities`` are the
+    metadata model's, to 6 decimals, in the record's row order (what a seed ensemble fuses).
     """
     from ..metrics import roc_auc
     from ._skin_eval import DECISION_RULES, _balanced, decide
@@ -253,6 +254,7 @@ def metadata_scores(
         }
 
     scores: dict[str, Any] = {}
+    kept: dict[str, list[list[float]]] = {}
     for split in ("val", "test"):
         ids = record["image_ids"][split]
         y = np.asarray(record["labels"][split])
@@ -260,6 +262,7 @@ def metadata_scores(
             raise ValueError(f"{split}: {len(ids)} image ids but {len(y)} labels")
         p_meta = model.predict_proba(metadata_features(_by_id(meta, ids)))
         scores[f"{split}_metadata"] = scored(p_meta, y)
+        kept[split] = [[round(float(x), 6) for x in row] for row in p_meta]
         for view in ("plain", "tta"):
             key = f"{split}_{view}"
             p_image = np.asarray(record["probabilities"][key], dtype=np.float64)
@@ -269,4 +272,5 @@ def metadata_scores(
     return {
         "model": {"C": C, "features": feature_names(), "train_images": len(train_meta["dx"])},
         "scores": scores,
+        "probabilities": kept,
     }
