@@ -17,7 +17,7 @@ With ``--ham-recipes R ...`` the sweep runs only ``hamrec:<recipe>:<seed>`` jobs
 7-way network (the diagnosis approach) per recipe of the study's ``RECIPES`` and seed, at
 ``--size`` px for ``--ham-epochs``, scored on validation and test under both decision rules,
 with and without flip averaging, and with the patient's age, sex and lesion site fused in
-(round 11: ``--metadata-report`` writes those scores and round 11b's seed ensemble,
+(rounds 11 and 12: ``--metadata-report`` writes those scores and the seed ensemble,
 ``--add-metadata`` adds them to runs stored before, ``--docs-copy`` keeps the scores for
 docs/results-data); ``--recipe-report`` writes the runs (and those of other settings kept in
 subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
@@ -613,8 +613,15 @@ def main() -> int:
     )
     p.add_argument(
         "--metadata-report",
-        help="write round 11's results (the hamrec runs of --out with metadata scores) between "
-        "its marks in this file (docs/results-skin-recipes.md)",
+        help="write a metadata round's results (the hamrec runs of --out with metadata scores, "
+        "and their seed ensemble) between its marks in this file (docs/results-skin-recipes.md)",
+    )
+    p.add_argument(
+        "--metadata-round",
+        type=int,
+        default=11,
+        help="with --metadata-report: the round whose marks take the results (11: 16 epochs, "
+        "12: 32 epochs; each with its seed ensemble as round <n>b)",
     )
     p.add_argument(
         "--docs-copy",
@@ -644,7 +651,7 @@ def main() -> int:
     if args.metadata_report:
         from skin_sweep_report import write_metadata_report
 
-        write_metadata_report(Path(args.out), Path(args.metadata_report))
+        write_metadata_report(Path(args.out), Path(args.metadata_report), args.metadata_round)
         return 0
     if args.docs_copy:
         from skin_sweep_report import docs_copy
