@@ -194,9 +194,13 @@ def run_ham_approach(approach: str, seed: int, args: argparse.Namespace, recipe:
 def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce") -> dict:
     """The study of ``seed``; approaches already trained apart (``hamapp`` jobs in ``--out``)
     are scored from their stored probabilities, after checking they used these settings."""
+    import dataclasses
+
     from healthcnn.studies.skin_taxonomy import run_study
 
-    cfg = _ham_config(args, seed, str(folder), recipe)
+    # the study scores the patient's age, sex and site beside the image too (round 11's fusion:
+    # no training of its own, so a GPU round's studies report it at no cost)
+    cfg = dataclasses.replace(_ham_config(args, seed, str(folder), recipe), metadata=True)
     # which approaches a study compares, and whether it scores the metadata, do not change how
     # any one of them is trained (prepare_study ignores both), so a run stored by a study of
     # other approaches is usable

@@ -170,8 +170,15 @@ def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
     assert study["trained_apart"] == ["binary"]
     assert 0 < study["summary"]["binary"]["two_way_auc"]["value"] < 1
     assert apart["run"]["classes"] == ["benign", "malignant"]
-    sizes = json.loads((tmp_path / "ham-0" / "study.json").read_text())["data"]
+    written = json.loads((tmp_path / "ham-0" / "study.json").read_text())
+    sizes = written["data"]
     assert len(apart["run"]["test"]) == sizes["test"]["images"]
+    # the sweep's studies score the metadata fusion beside the image alone (7-way approaches)
+    for approach, ev in written["approaches"].items():
+        fused = ev.get("seven_way_metadata")
+        assert (fused is None) == (approach == "binary"), approach
+        if fused:
+            assert 0 < fused["macro_auc"]["value"] <= 1
     # other settings: a run stored for 2 epochs is refused by a 1-epoch study
     apart["study_config"]["train"]["epochs"] = 2
     folder = tmp_path / "hamapp-binary-0-ce"
