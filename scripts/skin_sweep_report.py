@@ -560,8 +560,9 @@ def _one_setting(records: list[dict]) -> None:
 
 
 def metadata_ensemble(records: list[dict], view: str, rule: str) -> dict:
-    """Round 11b: the mean of the runs' class probabilities on each split (through ``view``),
-    scored as it is and fused once with the metadata model's probabilities, under ``rule``.
+    """A metadata round's seed ensemble (11b, 12b): the mean of the runs' class probabilities
+    on each split (through ``view``), scored as it is and fused once with the metadata model's
+    probabilities, under ``rule``.
     ``{"image" | "image + metadata": {split: {"balanced_accuracy", "macro_auc"}}}``."""
     import numpy as np
 
@@ -607,8 +608,8 @@ def metadata_ensemble(records: list[dict], view: str, rule: str) -> dict:
 
 
 def metadata_ensemble_section(records: list[dict], ensembles: Ensembles) -> list[str]:
-    """Round 11b's generated results: the seed ensemble at round 11's chosen view and rule,
-    alone and with the metadata, beside the single networks' means."""
+    """A metadata round's seed ensemble (11b, 12b): at the round's chosen view and rule, alone
+    and with the metadata, beside the single networks' means."""
     rows = metadata_rows(records)
     rs = rows[0]["records"]
     _, view, rule = _chosen(rows)["key"]
@@ -757,6 +758,12 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
     docs/results-data keeps: the scores). Returns the files written."""
     from healthcnn._atomic import atomic_write_text
 
+    src, to = folder.resolve(), dest.resolve()
+    if to == src or src in to.parents:
+        raise SystemExit(
+            f"{dest} is {'the runs folder' if to == src else 'inside the runs folder'} "
+            f"{folder}: the copies would replace or join the full result files; copy elsewhere"
+        )
     written = []
     for path in sorted(folder.glob("**/hamrec-*/result.json")):
         record = json.loads(path.read_text())

@@ -684,6 +684,12 @@ def test_metadata_ensemble_is_the_fused_mean_and_survives_the_docs_copy(tmp_path
         copy = json.loads(path.read_text())
         assert "probabilities" not in copy and "image_ids" not in copy
         assert "probabilities" not in copy["metadata"] and copy["metadata"]["scores"]
+    before = (tmp_path / "runs" / "hamrec-ce-0" / "result.json").read_text()
+    for inside in (tmp_path / "runs", tmp_path / "runs" / "copies"):
+        with pytest.raises(SystemExit, match="would replace or join the full result files"):
+            skin_sweep_report.docs_copy(tmp_path / "runs", inside)
+    assert (tmp_path / "runs" / "hamrec-ce-0" / "result.json").read_text() == before
+    assert not (tmp_path / "runs" / "copies").exists()
     doc = tmp_path / "from-copies.md"
     doc.write_text(_METADATA_PAGE)
     skin_sweep_report.write_metadata_report(tmp_path / "copies", doc)
