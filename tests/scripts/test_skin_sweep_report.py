@@ -741,15 +741,19 @@ def test_scores_differ_names_the_first_difference() -> None:
     assert skin_sweep_report.scores_differ({"x": "a"}, {"x": "b"}) == "x: 'a' stored, 'b' now"
 
 
-def test_metadata_results_are_what_the_committed_copies_give(tmp_path: Path) -> None:
-    """Round 11's generated block of docs/results-skin-recipes.md, rewritten from its copies in
-    docs/results-data/skin-metadata (which hold the scores, not the probabilities), is the
-    committed page."""
+@pytest.mark.parametrize("round_, setting", [(11, "64px-16ep"), (12, "64px-32ep")])
+def test_metadata_results_are_what_the_committed_copies_give(tmp_path, round_, setting) -> None:
+    """A metadata round's generated blocks of docs/results-skin-recipes.md (the candidates and
+    the seed ensemble), rewritten from its copies in docs/results-data/skin-metadata (which hold
+    the scores, not the probabilities, and the ensemble's scores), are the committed page."""
     root = Path(__file__).resolve().parents[2]
     page = root / "docs" / "results-skin-recipes.md"
     doc = tmp_path / "page.md"
     doc.write_text(page.read_text())
-    copies = root / "docs" / "results-data" / "skin-metadata" / "64px-16ep"
-    skin_sweep_report.write_metadata_report(copies, doc)
-    assert "Chosen on mean validation balanced accuracy: **" in doc.read_text()
-    assert doc.read_text() == page.read_text()
+    copies = root / "docs" / "results-data" / "skin-metadata" / setting
+    skin_sweep_report.write_metadata_report(copies, doc, round_)
+    text = doc.read_text()
+    block = text[text.index(skin_sweep_report.metadata_marks(round_)[0]) :]
+    assert "Chosen on mean validation balanced accuracy: **" in block
+    assert "Seed ensemble of 3 networks" in block
+    assert text == page.read_text()
