@@ -482,16 +482,18 @@ def scores_differ(old, new, tol: float = 1e-9, where: str = "") -> str:
     return "" if old == new else f"{where}: {old!r} stored, {new!r} now"
 
 
-#: the rounds that score the metadata: 11 (16 epochs) and 12 (32 epochs), each with its seed
-#: ensemble as round <n>b
-METADATA_ROUNDS = (11, 12)
+#: the rounds that score the metadata, with the epochs their networks trained: 11 and 12, each
+#: with its seed ensemble as round <n>b
+METADATA_ROUNDS = {11: 16, 12: 32}
 
 
 def metadata_marks(round_: int) -> tuple[str, str, str, str]:
     """The marks in docs/results-skin-recipes.md between which a metadata round's results go:
     (candidates start, end, seed ensemble start, end)."""
     if round_ not in METADATA_ROUNDS:
-        raise SystemExit(f"round {round_} does not score the metadata (rounds {METADATA_ROUNDS})")
+        raise SystemExit(
+            f"round {round_} does not score the metadata (rounds {sorted(METADATA_ROUNDS)})"
+        )
     marks = []
     for label in (f"{round_}", f"{round_}b"):
         marks += [
@@ -740,6 +742,12 @@ def write_metadata_report(folder: Path, doc: Path, round_: int = 11) -> None:
     if not doc.is_file():
         raise SystemExit(f"{doc} does not exist (docs/results-skin-recipes.md)")
     _one_setting(records)
+    epochs = METADATA_ROUNDS[round_]
+    if records and _epochs(records) != str(epochs):
+        raise SystemExit(
+            f"the runs in {folder} trained {_epochs(records)} epochs; round {round_}'s trained "
+            f"{epochs}: give --metadata-round the round these runs belong to"
+        )
     text = doc.read_text()
     text = _between_marks(text, doc, mark, end, metadata_section(records), f"round-{round_}")
     ensembles = Ensembles(folder)
