@@ -568,7 +568,6 @@ def metadata_ensemble(records: list[dict], view: str, rule: str) -> dict:
     ``{"image" | "image + metadata": {split: {"balanced_accuracy", "macro_auc"}}}``."""
     import numpy as np
 
-    from healthcnn.metrics import balanced_accuracy, roc_auc
     from healthcnn.studies._skin_eval import decide
     from healthcnn.studies.skin_metadata import fuse
 
@@ -600,13 +599,18 @@ def metadata_ensemble(records: list[dict], view: str, rule: str) -> dict:
                 )
         p, y = _mean_probabilities(records, split, view)
         for inputs, q in (("image", p), ("image + metadata", fuse(p, p_meta, prior))):
-            out[inputs][split] = {
-                "balanced_accuracy": float(
-                    balanced_accuracy(y, decide(q, prior, rule), ci=None).value
-                ),
-                "macro_auc": float(roc_auc(y, q, ci=None).value),
-            }
+            out[inputs][split] = _ba_and_auc(y, q, decide(q, prior, rule))
     return out
+
+
+def _ba_and_auc(y, p, pred) -> dict:
+    """Balanced accuracy of the predictions ``pred`` and macro AUC of the probabilities ``p``."""
+    from healthcnn.metrics import balanced_accuracy, roc_auc
+
+    return {
+        "balanced_accuracy": float(balanced_accuracy(y, pred, ci=None).value),
+        "macro_auc": float(roc_auc(y, p, ci=None).value),
+    }
 
 
 def metadata_ensemble_section(records: list[dict], ensembles: Ensembles) -> list[str]:
@@ -796,7 +800,6 @@ def _ensemble(records: list[dict], split: str, view: str, rule: str) -> dict:
     ``prior-tuned`` rule tuned on the ensemble's own validation probabilities, cross-fitted
     when ``split`` is the validation split)."""
 
-    from healthcnn.metrics import balanced_accuracy, roc_auc
     from healthcnn.studies._skin_eval import decide, prior_tuned
 
     p, y = _mean_probabilities(records, split, view)
@@ -807,11 +810,7 @@ def _ensemble(records: list[dict], split: str, view: str, rule: str) -> dict:
         pred = tuned["val_pred"] if split == "val" else tuned["eval_pred"]
     else:
         pred = decide(p, prior, rule)
-    return {
-        "balanced_accuracy": float(balanced_accuracy(y, pred, ci=None).value),
-        "macro_auc": float(roc_auc(y, p, ci=None).value),
-        "n": len(records),
-    }
+    return {**_ba_and_auc(y, p, pred), "n": len(records)}
 
 
 def _seeds_needed(rows: list[dict]) -> int:
