@@ -24,7 +24,10 @@ subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
 ``docs/results-skin-recipes.md``.
 
 Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep keeps what it
-finished); ``--report docs/results-skin.md`` summarises a result folder.
+finished); a hamrec run also checkpoints every epoch in ``<out>/<run>/train/``, so that
+``--resume`` goes on where a time limit, a crash or the end of a session stopped it (a network
+too long for one session trains over several). ``--report docs/results-skin.md`` summarises a
+result folder.
 
     PYTHONPATH=src python scripts/skin_sweep.py --device cuda --jobs 8 --data-dir .gpu-data \\
         --out runs/skin-sweep
@@ -71,6 +74,8 @@ CURVE_FRACTIONS = (0.1, 0.25, 0.5)
 #: the 7-way losses compared on validation balanced accuracy (``--ham-recipes``): the study's own
 #: table, so that a recipe tried here is exactly what ``healthcnn study skin-taxonomy`` runs
 HAM_RECIPES = tuple(RECIPES)
+#: the subfolder of a hamrec job's folder its training checkpoints into after every epoch
+CHECKPOINT_DIR = "train"
 
 
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
@@ -223,6 +228,44 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
     return run_study(cfg, runs=runs)
 
 
+def _job_settings(cfg) -> dict:
+    """What a resumed hamrec job must share with the run it goes on from, beside the training
+    settings the Trainer compares itself: the images (size, split, subsample), the network
+    and the seed; the data's folder and the device may change between sessions."""
+    return {
+        k: v for k, v in cfg.to_dict().items() if k not in ("out", "data_dir", "device", "train")
+    }
+
+
+def _checkpoint_dir(folder: Path, settings: dict, resume: bool) -> tuple[Path, int]:
+    """The folder a hamrec job's training checkpoints every epoch into, and the epochs already
+    done there (0: a fresh start). A checkpoint left by an earlier run is gone on from with
+    ``resume`` (its job settings must be these) and refused without it, so that hours of
+    training are never overwritten by a rerun."""
+    from healthcnn._atomic import atomic_write_text
+    from healthcnn.training.checkpoint import load_checkpoint
+
+    ckpt = folder / CHECKPOINT_DIR
+    settings_file = ckpt / "job.json"
+    if (ckpt / "checkpoint.json").is_file():
+        if not resume:
+            raise SystemExit(
+                f"{ckpt} holds the checkpoint of an earlier run of this job: pass --resume to "
+                f"go on from it, or move {folder} away to train it again from the start"
+            )
+        kept = json.loads(settings_file.read_text()) if settings_file.is_file() else None
+        if kept != settings:
+            differ = sorted(k for k in settings if (kept or {}).get(k) != settings[k])
+            raise SystemExit(
+                f"cannot resume {ckpt}: it was trained with other settings "
+                f"({', '.join(differ)}); move {folder} away to train with these"
+            )
+        return ckpt, load_checkpoint(ckpt).epoch
+    ckpt.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(settings_file, json.dumps(settings, indent=2))
+    return ckpt, 0
+
+
 def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     """One 7-way network of ``recipe`` (the diagnosis approach) with ``seed``: validation and
     test balanced accuracy under the two fixed decision rules and the rule tuned on validation,
@@ -237,9 +280,15 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     train = _ham_train(args, seed, recipe)
     # the plain view here; the flips are scored below, each kept apart
     cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",), views="plain")
+    folder = _job_folder(args.out, f"hamrec:{recipe}:{seed}")
+    ckpt, done = _checkpoint_dir(folder, _job_settings(cfg), args.resume)
     prep = prepare_study(cfg)
-    run = train_approach(prep, "diagnosis", cfg, seed, keep_fitted=True)
+    run = train_approach(
+        prep, "diagnosis", cfg, seed, keep_fitted=True, out_dir=ckpt, resume=done > 0
+    )
     fitted = run.pop("fitted")
+    if done:  # the training time of the epochs run before, by the processes that ran them
+        run["seconds"] += sum(e.seconds for e in fitted.history.epochs[:done])
     task = fitted.task
     for split in ("val", "test"):
         ds = prep.splits[split].dataset
@@ -276,6 +325,8 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     val, test = (prep.splits[s].ham.meta for s in ("val", "test"))
     add_metadata(out, prep.splits["train"].ham.meta, {c: [*val[c], *test[c]] for c in val})
     out["seconds"] = round(run["seconds"], 1)
+    if done:
+        out["resumed_after_epoch"] = done
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size
     return out
@@ -428,11 +479,14 @@ def _passthrough(args: argparse.Namespace) -> list[str]:
         "data_dir",
         "subsample",
         "ham_approaches",
+        "resume",
     ):
         value = getattr(args, key)
         if key == "size":  # back to its command-line form: 64 or WIDTHxHEIGHT
             value = size_text(value)
-        if isinstance(value, list):  # nargs="+": one flag, its values after it
+        if isinstance(value, bool):  # a switch
+            out += [f"--{key.replace('_', '-')}"] if value else []
+        elif isinstance(value, list):  # nargs="+": one flag, its values after it
             out += [f"--{key.replace('_', '-')}", *map(str, value)]
         elif value is not None:
             out += [f"--{key.replace('_', '-')}", str(value)]
@@ -469,6 +523,26 @@ def _run_jobs(jobs: list[str], args: argparse.Namespace, deadline: float) -> tup
     return failed, 0
 
 
+def _finished(job: str, args: argparse.Namespace) -> bool:
+    """Whether hamrec job ``job`` already wrote its result with these training settings (what
+    ``--resume`` skips); a result of other settings is refused rather than kept or replaced."""
+    path = _job_folder(args.out, job) / "result.json"
+    if not path.is_file():
+        return False
+    _, recipe, seed = job.split(":")
+    record = json.loads(path.read_text())
+    wanted = json.loads(json.dumps(_ham_train(args, int(seed), recipe).to_dict()))
+    if record.get("train_config") != wanted or record.get("size") != json.loads(
+        json.dumps(args.size)
+    ):
+        raise SystemExit(
+            f"{path} holds a finished run of other settings than this sweep's; give another "
+            f"--out, or move it away"
+        )
+    print(f"{job}: finished before, kept", flush=True)
+    return True
+
+
 def sweep(args: argparse.Namespace) -> int:
     from healthcnn.data.ham10000 import load_ham10000
 
@@ -483,6 +557,8 @@ def sweep(args: argparse.Namespace) -> int:
         )
         if args.ham_recipes:
             jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
+            if args.resume:
+                jobs = [j for j in jobs if not _finished(j, args)]
         elif args.apart:  # each approach in a process of its own, then the studies score them
             apart = [_apart_job(a, s, "ce") for s in args.seeds for a in args.ham_approaches]
             apart_failed, apart_unfinished = _run_jobs(apart, args, deadline)
@@ -588,6 +664,13 @@ def main() -> int:
         action="store_true",
         help="train each approach of a ham: study as a job of its own (hamapp:), so that one "
         "seed's three networks use --jobs cores at once; the study then scores them",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="hamrec: runs checkpoint every epoch (in <out>/<run>/train): go on from where a "
+        "stopped sweep (--time-limit, a crash, the machine's end) left them, and keep the runs "
+        "it finished; without it a run's leftover checkpoint is refused, never overwritten",
     )
     p.add_argument(
         "--time-limit",

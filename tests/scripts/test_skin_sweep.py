@@ -264,3 +264,75 @@ def test_apart_sweep_trains_each_approach_first_and_counts_its_failures(tmp_path
     assert calls[0] == [f"hamapp:{a}:{s}:ce" for s in (0, 1) for a in ("binary", "diagnosis")]
     flag = passed[1].index("--ham-approaches")
     assert passed[1][flag + 1 : flag + 3] == ["binary", "diagnosis"]
+
+
+@pytest.mark.data
+def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A hamrec job stopped after its first epoch (as a time limit, a crash or the machine's
+    end stops it) keeps its checkpoint; a rerun without --resume is refused rather than
+    overwriting it, and --resume ends with what an uninterrupted run gives, bit for bit; a
+    sweep with --resume keeps the runs it finished and refuses one of other settings."""
+    import json
+
+    from healthcnn.studies import skin_taxonomy
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    def argv(out: Path, *more: str) -> list[str]:
+        base = ["skin_sweep.py", "--ham-recipes", "ce", "--seeds", "0", "--threads", "1"]
+        base += ["--ham-model", "simple_cnn", "--size", "32", "--subsample", "900"]
+        return [*base, "--ham-epochs", "2", "--out", str(out), "--data-dir", str(data_root), *more]
+
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    monkeypatch.setattr(sys, "argv", argv(whole, "--one", "hamrec:ce:0"))
+    assert skin_sweep.main() == 0
+    reference = json.loads((whole / "hamrec-ce-0" / "result.json").read_text())
+    assert "resumed_after_epoch" not in reference
+
+    real_fit = skin_taxonomy.fit_model
+
+    def stop_after_one(*args, **kwargs):
+        def stop(trainer, record):
+            if record.epoch == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
+
+    monkeypatch.setattr(skin_taxonomy, "fit_model", stop_after_one)
+    monkeypatch.setattr(sys, "argv", argv(parts, "--one", "hamrec:ce:0"))
+    with pytest.raises(TrainingInterrupted):
+        skin_sweep.main()
+    monkeypatch.setattr(skin_taxonomy, "fit_model", real_fit)
+    job = parts / "hamrec-ce-0"
+    assert not (job / "result.json").exists()
+    assert json.loads((job / "train" / "checkpoint.json").read_text())["epoch"] == 1
+    kept = (job / "train" / "checkpoint.json").read_bytes()
+    with pytest.raises(SystemExit, match="holds the checkpoint of an earlier run of this job: "
+                       "pass --resume"):  # fmt: skip
+        skin_sweep.main()
+    assert (job / "train" / "checkpoint.json").read_bytes() == kept  # nothing overwritten
+    # other images than the checkpoint's: refused, whatever --resume says
+    monkeypatch.setattr(
+        sys, "argv", [*argv(parts, "--one", "hamrec:ce:0", "--resume"), "--size", "28"]
+    )
+    with pytest.raises(SystemExit, match=r"cannot resume .*other settings \(size\)"):
+        skin_sweep.main()
+    monkeypatch.setattr(sys, "argv", argv(parts, "--one", "hamrec:ce:0", "--resume"))
+    assert skin_sweep.main() == 0
+    resumed = json.loads((job / "result.json").read_text())
+    assert resumed["resumed_after_epoch"] == 1
+    assert resumed["probabilities"] == reference["probabilities"]
+    assert resumed["scores"] == reference["scores"]
+    assert resumed["best_epoch"] == reference["best_epoch"]
+    assert resumed["seconds"] > 0
+    # the sweep with --resume keeps the finished run (no job is started)...
+    monkeypatch.setattr(sys, "argv", argv(parts, "--resume"))
+    assert skin_sweep.main() == 0
+    assert json.loads((job / "result.json").read_text()) == resumed
+    assert json.loads((parts / "sweep.json").read_text())["unfinished_runs"] == 0
+    # ...and refuses one finished with other settings instead of keeping or replacing it
+    monkeypatch.setattr(sys, "argv", [*argv(parts, "--resume"), "--lr", "0.01"])
+    with pytest.raises(SystemExit, match="holds a finished run of other settings"):
+        skin_sweep.main()
+    assert json.loads((job / "result.json").read_text()) == resumed

@@ -267,6 +267,33 @@ def test_resume_refuses_missing_checkpoint_and_changed_config(tmp_path):
     assert [r.epoch for r in history.epochs] == [1, 2]
 
 
+@pytest.mark.parametrize("bf16_cpu", [False, True])
+def test_resume_keeps_the_numerics_the_run_began_with(tmp_path, monkeypatch, bf16_cpu):
+    """A run begun in fp32 and resumed with precision "auto" goes on where "auto" still means
+    fp32, and is refused where it would switch to bf16 half-way (a machine with native bf16)."""
+    from healthcnn.inference import precision as precision_module
+
+    reference, _, _ = fit(cfg(epochs=2))
+    with pytest.raises(TrainingInterrupted):
+        fit(cfg(epochs=2), out_dir=tmp_path, callbacks=[_stop_at(1)])
+    assert load_checkpoint(tmp_path).info["precision"] == "fp32"
+    monkeypatch.setattr(precision_module, "_device_supports_bf16", lambda device: bf16_cpu)
+    if bf16_cpu:
+        with pytest.raises(ValueError, match=r"trained in fp32, and precision='auto' is bf16 "
+                           r"on this machine; resume with precision='fp32'"):  # fmt: skip
+            fit(cfg(epochs=2, precision="auto"), out_dir=tmp_path, resume=True)
+        assert load_checkpoint(tmp_path).epoch == 1  # the refusal wrote nothing
+        # naming the numerics it began with goes on, bit-exactly
+        model, _, _ = fit(cfg(epochs=2), model=make_model(seed=3), out_dir=tmp_path, resume=True)
+    else:
+        model, _, _ = fit(cfg(epochs=2, precision="auto"), model=make_model(seed=3),
+                          out_dir=tmp_path, resume=True)  # fmt: skip
+    assert same(state(model), state(reference))
+    # an explicit other precision is refused whatever the machine
+    with pytest.raises(ValueError, match="trained in fp32, and precision='bf16' is bf16"):
+        fit(cfg(epochs=3, precision="bf16"), out_dir=tmp_path, resume=True)
+
+
 # -- failures -----------------------------------------------------------------------------------
 class Poisonable(nn.Module):
     """Wraps a model; once ``poison`` is set its logits are NaN."""

@@ -262,11 +262,19 @@ def _task(tree: Taxonomy, partition: Partition):
 
 
 def train_approach(
-    prep: Prepared, approach: str, cfg: SkinStudyConfig, seed: int, *, keep_fitted: bool = False
+    prep: Prepared,
+    approach: str,
+    cfg: SkinStudyConfig,
+    seed: int,
+    *,
+    keep_fitted: bool = False,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train one approach; returns test/val class probabilities ``(N, K)`` over its training
     classes, the classes, the best epoch and the wall time (and with ``keep_fitted`` the
-    :class:`Fitted` model under ``"fitted"``)."""
+    :class:`Fitted` model under ``"fitted"``). With ``out_dir`` the training writes a checkpoint
+    there after every epoch, which ``resume=True`` goes on from."""
     partition = prep.partitions[approach]
     task = _task(prep.tree, partition)
     train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
@@ -275,8 +283,9 @@ def train_approach(
         train=dataclasses.replace(cfg.train, seed=seed),
         model_kwargs=cfg.model_kwargs,
         device=cfg.device,
+        out_dir=None if out_dir is None else Path(out_dir),
     )
-    fitted = fit_model(spec, train, val, task)
+    fitted = fit_model(spec, train, val, task, resume=resume)
     views = flip_views(fitted) if cfg.views == "flips" else None
     out: dict[str, Any] = {"classes": list(partition.classes)}
     for name, ds in (("val", val), ("test", test)):

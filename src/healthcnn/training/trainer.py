@@ -611,8 +611,21 @@ class Trainer:
     def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[int, History]:
         ckpt = load_checkpoint(self.out_dir)
         saved = TrainConfig.from_dict(ckpt.info["config"])
+        # the numerics the run began with: "auto" picks bf16 or fp32 by the CPU's flags, so a
+        # run resumed on another machine could change them half-way through
+        saved_precision = ckpt.info.get("precision")
+        if saved_precision is not None and saved_precision != self.policy.name:
+            raise ValueError(
+                f"cannot resume: the checkpoint trained in {saved_precision}, and precision="
+                f"{self.config.precision!r} is {self.policy.name} on this machine; resume "
+                f"with precision={saved_precision!r} to go on as the run began"
+            )
+        # a changed precision setting that gives the same numerics ("auto" -> what it chose)
+        same_numerics = ("precision",) if saved_precision is not None else ()
         diffs = {
-            k: v for k, v in saved.differences(self.config).items() if k not in RESUMABLE_CHANGES
+            k: v
+            for k, v in saved.differences(self.config).items()
+            if k not in RESUMABLE_CHANGES + same_numerics
         }
         if diffs:
             listing = ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in diffs.items())
