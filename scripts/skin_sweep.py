@@ -17,7 +17,7 @@ With ``--ham-recipes R ...`` the sweep runs only ``hamrec:<recipe>:<seed>`` jobs
 7-way network (the diagnosis approach) per recipe of the study's ``RECIPES`` and seed, at
 ``--size`` px for ``--ham-epochs``, scored on validation and test under both decision rules,
 with and without flip averaging, and with the patient's age, sex and lesion site fused in
-(rounds 11 and 12: ``--metadata-report`` writes those scores and the seed ensemble,
+(rounds 11-13: ``--metadata-report`` writes those scores and the seed ensemble,
 ``--add-metadata`` adds them to runs stored before, ``--docs-copy`` keeps the scores for
 docs/results-data); ``--recipe-report`` writes the runs (and those of other settings kept in
 subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
@@ -708,7 +708,7 @@ def main() -> int:
         type=int,
         default=11,
         help="with --metadata-report: the round whose marks take the results (11: 16 epochs, "
-        "12: 32 epochs; each with its seed ensemble as round <n>b)",
+        "12: 32, 13: 64; each with its seed ensemble as round <n>b)",
     )
     p.add_argument(
         "--docs-copy",

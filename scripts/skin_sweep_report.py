@@ -482,9 +482,9 @@ def scores_differ(old, new, tol: float = 1e-9, where: str = "") -> str:
     return "" if old == new else f"{where}: {old!r} stored, {new!r} now"
 
 
-#: the rounds that score the metadata, with the epochs their networks trained: 11 and 12, each
-#: with its seed ensemble as round <n>b
-METADATA_ROUNDS = {11: 16, 12: 32}
+#: the rounds that score the metadata, with the epochs their networks trained: 11, 12 and 13,
+#: each with its seed ensemble as round <n>b
+METADATA_ROUNDS = {11: 16, 12: 32, 13: 64}
 
 
 def metadata_marks(round_: int) -> tuple[str, str, str, str]:
