@@ -66,6 +66,60 @@ def test_prepare_reduces_grades_and_crops_photos(collection: Path, tmp_path: Pat
     )
 
 
+def test_a_failed_or_killed_preparation_leaves_the_last_one_whole(
+    collection: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A preparation that fails part-way changes nothing of the one before (its data.csv and
+    every image it names); a staging folder left by a killed preparation goes at the next
+    one (a live writer's stays); a preparation that succeeds replaces the earlier images."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from healthcnn.studies import dr_data
+
+    images, grades = collection / "images.csv", collection / "grades.csv"
+    path = prepare_fundus_csv(images, tmp_path, grades_csv=grades)
+    before = path.read_bytes()
+    rows = list(csv.DictReader(before.decode().splitlines()))
+    folder = rows[0]["path"].split("/")[0]
+    assert dr_data.PREPROCESSED.fullmatch(folder)
+    pixels = {r["path"]: (tmp_path / r["path"]).read_bytes() for r in rows}
+
+    real, calls = dr_data.preprocess_fundus, []
+
+    def fails_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise ValueError("not a circular field of view (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dr_data, "preprocess_fundus", fails_on_the_third)
+    with pytest.raises(ValueError, match="simulated"):
+        prepare_fundus_csv(images, tmp_path, grades_csv=grades, fundus=FundusConfig(size=32))
+    monkeypatch.setattr(dr_data, "preprocess_fundus", real)
+    assert path.read_bytes() == before
+    assert {r: (tmp_path / r).read_bytes() for r in pixels} == pixels
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == [folder]
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = tmp_path / f".preprocessed.staging-{int(done.stdout)}-deadbeef"
+    live = tmp_path / f".preprocessed.staging-{os.getpid()}-feedbeef"
+    for d in (dead, live):
+        d.mkdir()
+        (d / "000000_p00.png").write_bytes(b"half")
+    path = prepare_fundus_csv(images, tmp_path, grades_csv=grades, fundus=FundusConfig(size=32))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    new = rows[0]["path"].split("/")[0]
+    assert new != folder and dr_data.PREPROCESSED.fullmatch(new)
+    assert not (tmp_path / folder).exists() and not dead.exists() and live.exists()
+    assert np.asarray(Image.open(tmp_path / rows[0]["path"])).shape == (32, 32, 3)
+    assert json.loads((tmp_path / "data-provenance.json").read_text())["fundus"]["size"] == 32
+
+
 def test_prepare_errors(collection: Path, tmp_path: Path) -> None:
     (tmp_path / "few.csv").write_text("image,grader,grade\np00.jpg,g1,0\n")
     with pytest.raises(ValueError, match=r"19 image\(s\) of images\.csv have no grades"):
