@@ -73,12 +73,18 @@ def run_one(name: str, seed: int, args_dict: dict) -> dict:
     scratch = Path(args_dict["scratch"]) / name
     scratch.mkdir(parents=True, exist_ok=True)
     y = {s: splits[s].labels.numpy() for s in ("val", "test")}
-    np.savez_compressed(
-        scratch / f"seed{seed}.npz",
-        **member.scores,
-        **{f"{k}_tta": v for k, v in tta.items()},
-        **{f"y_{k}": v for k, v in y.items()},
-    )
+    from healthcnn._atomic import atomic_write_with
+
+    def write_scores(tmp: Path) -> None:
+        with tmp.open("wb") as fh:  # a file object: a name would get ".npz" appended
+            np.savez_compressed(
+                fh,
+                **member.scores,
+                **{f"{k}_tta": v for k, v in tta.items()},
+                **{f"y_{k}": v for k, v in y.items()},
+            )
+
+    atomic_write_with(scratch / f"seed{seed}.npz", write_scores)
     from healthcnn.studies._common import device_name
 
     device = f"{device_name(args_dict['device'])} (torch {torch.__version__})"
@@ -95,7 +101,9 @@ def run_one(name: str, seed: int, args_dict: dict) -> dict:
         "device": device,
         "n_train": member.n_train,
     }
-    (scratch / f"seed{seed}.json").write_text(json.dumps(result, indent=1))
+    from healthcnn._atomic import atomic_write_text
+
+    atomic_write_text(scratch / f"seed{seed}.json", json.dumps(result, indent=1))
     return result
 
 
@@ -168,9 +176,11 @@ def summarise(scratch: Path, out: Path, ensemble_size: int = 5) -> dict:
         "ensemble_size": ensemble_size,
         "configurations": table,
     }
+    from healthcnn._atomic import atomic_write_text
+
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    (out / "runs.json").write_text(json.dumps(runs_out, indent=1))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    atomic_write_text(out / "runs.json", json.dumps(runs_out, indent=1))
     return summary
 
 

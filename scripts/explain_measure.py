@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from healthcnn._atomic import atomic_write_text
 from healthcnn.data.medmnist import load_medmnist
 from healthcnn.explain import METHODS, energy_inside, explain, pointing_hits, randomisation_test
 from healthcnn.explain.planted import plant_patches
@@ -91,8 +92,7 @@ def main() -> None:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+        atomic_write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,9 @@ def main() -> None:
         "partner": "sample i is mixed with sample i - 1 (batch.roll(1, 0))",
         "cases": cases,
     }
-    OUT.write_text(json.dumps(record) + "\n")
+    tmp = OUT.with_suffix(".json.tmp")  # this venv has no healthcnn: its atomic write by hand
+    tmp.write_text(json.dumps(record) + "\n")
+    tmp.replace(OUT)
     print(f"wrote {OUT} ({len(cases)} cases)")
 
 

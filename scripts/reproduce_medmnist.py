@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from healthcnn._atomic import atomic_write_text
 from healthcnn.inference.precision import cpu_name
 from healthcnn.published import published_result
 
@@ -79,7 +80,7 @@ def run_one(dataset: str, seed: int, args: argparse.Namespace) -> dict:
         "torch": torch.__version__,
         "threads": args.threads,
     }
-    (out / "result.json").write_text(json.dumps(record, indent=2))
+    atomic_write_text(out / "result.json", json.dumps(record, indent=2))
     return record
 
 
@@ -181,7 +182,7 @@ def report(folder: Path, out: Path) -> None:
         f"Published numbers: {published_result('retinamnist', 'resnet18', 28).source}.",
         "",
     ]
-    out.write_text("\n".join(lines))
+    atomic_write_text(out, "\n".join(lines))
     print(f"wrote {out}")
 
 

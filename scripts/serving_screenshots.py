@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from healthcnn._atomic import atomic_write_bytes
 from healthcnn.cli import main as cli
 from healthcnn.serve import ServeConfig, create_app, load_models
 from healthcnn.serve.run import bind
@@ -148,7 +149,7 @@ def shoot(driver, url: str, model: str, path: Path, out: Path) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", size)
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    out.write_bytes(base64.b64decode(shot["data"]))
+    atomic_write_bytes(out, base64.b64decode(shot["data"]))
     print(f"wrote {out}")
 
 

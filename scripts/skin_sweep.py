@@ -47,6 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+from healthcnn._atomic import atomic_write_text  # noqa: E402
 from healthcnn.cli.study_skin import size_argument  # noqa: E402
 from healthcnn.data.ham10000 import size_label, size_text  # noqa: E402
 from healthcnn.studies.skin_taxonomy import (  # noqa: E402
@@ -242,7 +243,6 @@ def _checkpoint_dir(folder: Path, settings: dict, resume: bool) -> tuple[Path, i
     done there (0: a fresh start). A checkpoint left by an earlier run is gone on from with
     ``resume`` (its job settings must be these) and refused without it, so that hours of
     training are never overwritten by a rerun."""
-    from healthcnn._atomic import atomic_write_text
     from healthcnn.training.checkpoint import load_checkpoint
 
     ckpt = folder / CHECKPOINT_DIR
@@ -338,7 +338,6 @@ def rescore_metadata(args: argparse.Namespace) -> int:
     read them; the scores rewritten must equal those stored, else the file is left as it was),
     from their stored probabilities and the data root's metadata file; the split is the
     study's (``split_rows`` with the sweep's settings), and must give the images the run stored."""
-    from healthcnn._atomic import atomic_write_text
     from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, read_metadata
     from healthcnn.data.root import data_root
     from healthcnn.studies.skin_taxonomy import split_rows
@@ -457,7 +456,9 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         precision_resolved=PrecisionPolicy.resolve(args.precision, args.device).name,
         torch=torch.__version__,
     )
-    (folder / "result.json").write_text(json.dumps(record, indent=2, allow_nan=True))
+    # atomic: a sweep stopping its jobs at the time limit never leaves half a result (which
+    # --resume would read)
+    atomic_write_text(folder / "result.json", json.dumps(record, indent=2, allow_nan=True))
     print(f"done {job} in {record['wall_seconds']} s", flush=True)
 
 
@@ -596,7 +597,7 @@ def sweep(args: argparse.Namespace) -> int:
         "unfinished_runs": unfinished,
         "argv": sys.argv[1:],
     }
-    (Path(args.out) / "sweep.json").write_text(json.dumps(record, indent=2))
+    atomic_write_text(Path(args.out) / "sweep.json", json.dumps(record, indent=2))
     return 1 if failed else 0
 
 

@@ -423,7 +423,9 @@ def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
         ),
         *_reproduce(total),
     ]
-    out.write_text("\n".join(lines))
+    from healthcnn._atomic import atomic_write_text
+
+    atomic_write_text(out, "\n".join(lines))
     ensembles.save()
     print(f"wrote {out}")
 
@@ -1041,6 +1043,8 @@ def write_recipe_report(folder: Path, doc: Path) -> None:
     head = text.split(RESULTS_MARK)[0].rstrip() + "\n\n"
     ensembles = Ensembles(folder)
     lines = recipe_section(records, ensembles)
-    doc.write_text(head + RESULTS_MARK + "\n\n" + "\n".join(lines))
+    from healthcnn._atomic import atomic_write_text
+
+    atomic_write_text(doc, head + RESULTS_MARK + "\n\n" + "\n".join(lines))
     ensembles.save()
     print(f"wrote {doc}")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from healthcnn._atomic import atomic_write_text
 from healthcnn._json import dumps
 from healthcnn.bundle import load_bundle
 from healthcnn.evaluation.evaluate import _bundle_splits, _data_source, _split_predictor
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # too-few-rows classes: stated in the tables (n)
             r = measure(b, args.data_dir, args.reps)
-        (out / f"{Path(b).name}.json").write_text(dumps(r, indent=2) + "\n")
+        atomic_write_text(out / f"{Path(b).name}.json", dumps(r, indent=2) + "\n")
         print(markdown(r) + "\n")
     return 0
 

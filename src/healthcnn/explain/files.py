@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import atomic_write_bytes, atomic_write_text
 from .._json import dumps
 from .._validate import unknown_name
 from ..bundle import load_bundle
@@ -121,10 +122,11 @@ def _write(out: Path, ds, maps, probs, e, task, record) -> dict[str, Any]:
         values = ds.images[i].numpy()
         suffix, data = figure(values, maps[i], caption, list(record.leads or []))
         name = _file_name(i, sample_id, suffix)
-        (out / name).write_bytes(data)
+        atomic_write_bytes(out / name, data)
         probabilities = dict(zip(classes, map(float, probs[i]), strict=True))
         rows.append({"input": sample_id, "class": cls, "probabilities": probabilities,
                      "figure": name, "constant_map": bool(maps[i].max() == 0)})  # fmt: skip
     result = {**e.to_dict(), "inputs": rows}
-    (out / "explanation.json").write_text(dumps(result, indent=2) + "\n")
+    # last, each file atomic: a complete explanation.json lists only figures written whole
+    atomic_write_text(out / "explanation.json", dumps(result, indent=2) + "\n")
     return result

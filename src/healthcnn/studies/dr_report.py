@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._atomic import atomic_write_text
 from ..report.svg import PALETTE, Plot
 
 REPORT = "report.html"
@@ -266,5 +267,5 @@ def write_study_report(
             "</main></body></html>"
         )
     path = out / REPORT
-    path.write_text(doc, encoding="utf-8")
+    atomic_write_text(path, doc)
     return path
