@@ -24,10 +24,10 @@ subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
 ``docs/results-skin-recipes.md``.
 
 Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep keeps what it
-finished); a hamrec run also checkpoints every epoch in ``<out>/<run>/train/``, so that
-``--resume`` goes on where a time limit, a crash or the end of a session stopped it (a network
-too long for one session trains over several). ``--report docs/results-skin.md`` summarises a
-result folder.
+finished); a training run (hamrec, hamapp, curve) also checkpoints every epoch in
+``<out>/<run>/train/``, so that ``--resume`` goes on where a time limit, a crash or the end of
+a session stopped it (a network too long for one session trains over several).
+``--report docs/results-skin.md`` summarises a result folder.
 
     PYTHONPATH=src python scripts/skin_sweep.py --device cuda --jobs 8 --data-dir .gpu-data \\
         --out runs/skin-sweep
@@ -75,8 +75,12 @@ CURVE_FRACTIONS = (0.1, 0.25, 0.5)
 #: the 7-way losses compared on validation balanced accuracy (``--ham-recipes``): the study's own
 #: table, so that a recipe tried here is exactly what ``healthcnn study skin-taxonomy`` runs
 HAM_RECIPES = tuple(RECIPES)
-#: the subfolder of a hamrec job's folder its training checkpoints into after every epoch
+#: the subfolder of a training job's folder (hamrec, hamapp, curve) its training checkpoints
+#: into after every epoch
 CHECKPOINT_DIR = "train"
+#: what a ham study ignores when it checks a run trained apart against its own settings: which
+#: approaches it compares and whether it scores the metadata change no network's training
+STUDY_IGNORED = ("out", "approaches", "metadata")
 
 
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):
@@ -180,14 +184,18 @@ def _apart_job(approach: str, seed: int, recipe: str) -> str:
     return f"hamapp:{approach}:{seed}:{recipe}"
 
 
-def run_ham_approach(approach: str, seed: int, args: argparse.Namespace, recipe: str) -> dict:
+def run_ham_approach(
+    approach: str, seed: int, args: argparse.Namespace, recipe: str, folder: Path
+) -> dict:
     """One approach of the study ``ham:<seed>:<recipe>``, trained in a process of its own (so
     that the three approaches of a seed run on separate cores); the ``ham`` job then scores it
     with the others instead of training it again."""
     from healthcnn.studies.skin_taxonomy import approach_run_to_json, prepare_study, train_approach
 
     cfg = _ham_config(args, seed, "", recipe)
-    run = train_approach(prepare_study(cfg), approach, cfg, seed)
+    settings = {**_job_settings(cfg), "job": folder.name}
+    ckpt, done = _checkpoint_dir(folder, settings, args.resume)
+    run = train_approach(prepare_study(cfg), approach, cfg, seed, out_dir=ckpt, resume=done > 0)
     return {
         "approach": approach,
         "seed": seed,
@@ -210,15 +218,14 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
     # which approaches a study compares, and whether it scores the metadata, do not change how
     # any one of them is trained (prepare_study ignores both), so a run stored by a study of
     # other approaches is usable
-    ignored = ("out", "approaches", "metadata")
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in STUDY_IGNORED}
     runs = {}
     for approach in cfg.approaches:
         path = _job_folder(args.out, _apart_job(approach, seed, recipe)) / "result.json"
         if not path.is_file():
             continue
         record = json.loads(path.read_text())
-        stored = {k: v for k, v in record["study_config"].items() if k not in ignored}
+        stored = {k: v for k, v in record["study_config"].items() if k not in STUDY_IGNORED}
         if stored != settings:
             differ = sorted(k for k in settings if stored.get(k) != settings[k])
             raise SystemExit(
@@ -287,8 +294,6 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
         prep, "diagnosis", cfg, seed, keep_fitted=True, out_dir=ckpt, resume=done > 0
     )
     fitted = run.pop("fitted")
-    if done:  # the training time of the epochs run before, by the processes that ran them
-        run["seconds"] += sum(e.seconds for e in fitted.history.epochs[:done])
     task = fitted.task
     for split in ("val", "test"):
         ds = prep.splits[split].dataset
@@ -325,8 +330,8 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     val, test = (prep.splits[s].ham.meta for s in ("val", "test"))
     add_metadata(out, prep.splits["train"].ham.meta, {c: [*val[c], *test[c]] for c in val})
     out["seconds"] = round(run["seconds"], 1)
-    if done:
-        out["resumed_after_epoch"] = done
+    if "resumed_after_epoch" in run:
+        out["resumed_after_epoch"] = run["resumed_after_epoch"]
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size
     return out
@@ -382,14 +387,32 @@ def rescore_metadata(args: argparse.Namespace) -> int:
 
 
 def run_curve(
-    approach: str, fraction: float, seed: int, args: argparse.Namespace, recipe: str = "ce"
+    approach: str, fraction: float, seed: int, args: argparse.Namespace, recipe: str, folder: Path
 ) -> dict:
     from healthcnn.studies.skin_taxonomy import curve_point, load_parts
     from healthcnn.tasks.taxonomy import load_taxonomy
 
     cfg = _ham_config(args, seed, "", recipe)
-    point = curve_point(cfg, load_taxonomy(cfg.taxonomy), load_parts(cfg), approach, fraction, seed)
-    return {"approach": approach, "recipe": recipe, "views": args.ham_views, **point}
+    settings = {**_job_settings(cfg), "job": folder.name}
+    ckpt, done = _checkpoint_dir(folder, settings, args.resume)
+    point = curve_point(
+        cfg,
+        load_taxonomy(cfg.taxonomy),
+        load_parts(cfg),
+        approach,
+        fraction,
+        seed,
+        out_dir=ckpt,
+        resume=done > 0,
+    )
+    return {
+        "approach": approach,
+        "recipe": recipe,
+        "views": args.ham_views,
+        **point,
+        "train_config": cfg.train.to_dict(),
+        "size": cfg.size,
+    }
 
 
 def run_one(job: str, args: argparse.Namespace) -> None:
@@ -439,12 +462,12 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         record["trained_apart"] = study.get("trained_apart", [])
     elif kind == "hamapp":  # hamapp:<approach>:<seed>[:<recipe>]
         recipe = rest[2] if len(rest) > 2 else "ce"
-        record = run_ham_approach(rest[0], int(rest[1]), args, recipe)
+        record = run_ham_approach(rest[0], int(rest[1]), args, recipe, folder)
     elif kind == "hamrec":
         record = run_ham_recipe(rest[0], int(rest[1]), args)
     elif kind == "curve":  # curve:<approach>:<fraction>:<seed>[:<recipe>]
         recipe = rest[3] if len(rest) > 3 else "ce"
-        record = run_curve(rest[0], float(rest[1]), int(rest[2]), args, recipe)
+        record = run_curve(rest[0], float(rest[1]), int(rest[2]), args, recipe, folder)
     else:
         raise SystemExit(f"unknown job {job!r}")
     record.update(
@@ -504,6 +527,8 @@ def _run_jobs(jobs: list[str], args: argparse.Namespace, deadline: float) -> tup
             p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p
         ),
     )
+    if args.resume:
+        jobs = [j for j in jobs if not _finished(j, args)]
     pending, running, failed = list(jobs), [], 0
     while pending or running:
         still = [p for p in running if p.poll() is None]
@@ -525,20 +550,36 @@ def _run_jobs(jobs: list[str], args: argparse.Namespace, deadline: float) -> tup
 
 
 def _finished(job: str, args: argparse.Namespace) -> bool:
-    """Whether hamrec job ``job`` already wrote its result with these training settings (what
-    ``--resume`` skips); a result of other settings is refused rather than kept or replaced."""
+    """Whether training job ``job`` (hamrec, hamapp or curve) already wrote its result with this
+    sweep's settings (what ``--resume`` skips); a result of other settings, or of settings it
+    does not record, is refused rather than kept or replaced. Other jobs (derma, and the ham
+    studies, which only score what hamapp jobs trained) always run."""
+    kind, *rest = job.split(":")
+    if kind == "hamapp" and len(rest) == 2:
+        rest.append("ce")  # as run_one names its folder
+        job += ":ce"
     path = _job_folder(args.out, job) / "result.json"
-    if not path.is_file():
+    if kind not in ("hamrec", "hamapp", "curve") or not path.is_file():
         return False
-    _, recipe, seed = job.split(":")
     record = json.loads(path.read_text())
-    wanted = json.loads(json.dumps(_ham_train(args, int(seed), recipe).to_dict()))
-    if record.get("train_config") != wanted or record.get("size") != json.loads(
-        json.dumps(args.size)
-    ):
+    if kind == "hamapp":  # what the ham study checks before scoring it
+        cfg = _ham_config(args, int(rest[1]), "", rest[2]).to_dict()
+        wanted = {k: v for k, v in cfg.items() if k not in STUDY_IGNORED}
+        stored = {k: v for k, v in record.get("study_config", {}).items() if k in wanted}
+    else:
+        if kind == "hamrec":  # hamrec:<recipe>:<seed>
+            recipe, seed = rest[0], rest[1]
+        else:  # curve:<approach>:<fraction>:<seed>[:<recipe>]
+            recipe, seed = (rest[3] if len(rest) > 3 else "ce"), rest[2]
+        wanted = {"train_config": _ham_train(args, int(seed), recipe).to_dict(), "size": args.size}
+        if kind == "curve":
+            wanted["views"] = args.ham_views
+        stored = {k: record.get(k) for k in wanted}
+    if json.loads(json.dumps(stored)) != json.loads(json.dumps(wanted)):
+        differ = sorted(k for k in wanted if json.dumps(stored.get(k)) != json.dumps(wanted[k]))
         raise SystemExit(
-            f"{path} holds a finished run of other settings than this sweep's; give another "
-            f"--out, or move it away"
+            f"{path} holds a finished run whose settings ({', '.join(differ)}) are not this "
+            f"sweep's, or are not recorded; give another --out, or move it away"
         )
     print(f"{job}: finished before, kept", flush=True)
     return True
@@ -558,8 +599,6 @@ def sweep(args: argparse.Namespace) -> int:
         )
         if args.ham_recipes:
             jobs += [f"hamrec:{r}:{s}" for s in args.seeds for r in args.ham_recipes]
-            if args.resume:
-                jobs = [j for j in jobs if not _finished(j, args)]
         elif args.apart:  # each approach in a process of its own, then the studies score them
             apart = [_apart_job(a, s, "ce") for s in args.seeds for a in args.ham_approaches]
             apart_failed, apart_unfinished = _run_jobs(apart, args, deadline)
@@ -601,7 +640,8 @@ def sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The sweep's options (``argv``: default the command line), with --quick applied."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--jobs", type=int, default=1)
@@ -669,9 +709,10 @@ def main() -> int:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="hamrec: runs checkpoint every epoch (in <out>/<run>/train): go on from where a "
-        "stopped sweep (--time-limit, a crash, the machine's end) left them, and keep the runs "
-        "it finished; without it a run's leftover checkpoint is refused, never overwritten",
+        help="the training runs (hamrec:, hamapp:, curve:) checkpoint every epoch (in "
+        "<out>/<run>/train): go on from where a stopped sweep (--time-limit, a crash, the "
+        "machine's end) left them, and keep the runs it finished; without it a run's leftover "
+        "checkpoint is refused, never overwritten",
     )
     p.add_argument(
         "--time-limit",
@@ -728,12 +769,17 @@ def main() -> int:
         help="with --report: a Markdown file of hand-written notes (what was tried, limits), "
         "included under its own heading",
     )
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.quick:
         args.derma_epochs = args.ham_epochs = 1
         args.derma_model = args.ham_model = "simple_cnn"
         args.size, args.subsample, args.seeds = 32, 900, [0]
         args.curve_fractions = [0.5]
+    return args
+
+
+def main() -> int:
+    args = parse_args()
     if args.add_metadata:
         return rescore_metadata(args)
     if args.metadata_report:

@@ -333,6 +333,67 @@ def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
     assert json.loads((parts / "sweep.json").read_text())["unfinished_runs"] == 0
     # ...and refuses one finished with other settings instead of keeping or replacing it
     monkeypatch.setattr(sys, "argv", [*argv(parts, "--resume"), "--lr", "0.01"])
-    with pytest.raises(SystemExit, match="holds a finished run of other settings"):
+    with pytest.raises(SystemExit, match=r"holds a finished run whose settings \(train_config\)"):
         skin_sweep.main()
     assert json.loads((job / "result.json").read_text()) == resumed
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("job", ["hamapp:binary:0", "curve:diagnosis:0.5:0"])
+def test_approach_and_curve_jobs_stopped_part_way_go_on_to_the_same_result(
+    job: str, data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The study's other training jobs resume too: an approach trained apart and a
+    learning-curve point stopped after their first epoch end, with --resume, where an
+    uninterrupted run ends; a sweep with --resume keeps them, or refuses them when its
+    training settings differ."""
+    import json
+
+    from healthcnn.studies import skin_taxonomy
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    def argv(out: Path, *more: str) -> list[str]:
+        base = ["skin_sweep.py", "--threads", "1", "--ham-model", "simple_cnn", "--size", "32"]
+        base += ["--subsample", "900", "--ham-epochs", "2", "--seeds", "0"]
+        return [*base, "--out", str(out), "--data-dir", str(data_root), *more]
+
+    folder = job.replace(":", "-") + ("-ce" if job.startswith("hamapp") else "")
+
+    def result(out: Path) -> dict:
+        record = json.loads((out / folder / "result.json").read_text())
+        timing = ("seconds", "wall_seconds", "resumed_after_epoch", "job")
+        if "run" in record:
+            record["run"] = {k: v for k, v in record["run"].items() if k not in timing}
+        return {k: v for k, v in record.items() if k not in timing}
+
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    monkeypatch.setattr(sys, "argv", argv(whole, "--one", job))
+    assert skin_sweep.main() == 0
+
+    real_fit = skin_taxonomy.fit_model
+
+    def stop_after_one(*args, **kwargs):
+        def stop(trainer, record):
+            if record.epoch == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
+
+    monkeypatch.setattr(skin_taxonomy, "fit_model", stop_after_one)
+    monkeypatch.setattr(sys, "argv", argv(parts, "--one", job))
+    with pytest.raises(TrainingInterrupted):
+        skin_sweep.main()
+    monkeypatch.setattr(skin_taxonomy, "fit_model", real_fit)
+    with pytest.raises(SystemExit, match="holds the checkpoint of an earlier run"):
+        skin_sweep.main()
+    monkeypatch.setattr(sys, "argv", argv(parts, "--one", job, "--resume"))
+    assert skin_sweep.main() == 0
+    stored = json.loads((parts / folder / "result.json").read_text())
+    assert stored.get("run", stored)["resumed_after_epoch"] == 1
+    assert result(parts) == result(whole)
+    # what a sweep with --resume does with the finished run
+    assert skin_sweep._finished(job, skin_sweep.parse_args(argv(parts, "--resume")[1:]))
+    other = skin_sweep.parse_args(argv(parts, "--resume", "--lr", "0.01")[1:])
+    differ = "train" if job.startswith("hamapp") else "train_config"  # as each record keeps it
+    with pytest.raises(SystemExit, match=rf"holds a finished run whose settings \({differ}\)"):
+        skin_sweep._finished(job, other)

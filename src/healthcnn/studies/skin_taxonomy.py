@@ -274,7 +274,15 @@ def train_approach(
     """Train one approach; returns test/val class probabilities ``(N, K)`` over its training
     classes, the classes, the best epoch and the wall time (and with ``keep_fitted`` the
     :class:`Fitted` model under ``"fitted"``). With ``out_dir`` the training writes a checkpoint
-    there after every epoch, which ``resume=True`` goes on from."""
+    there after every epoch, which ``resume=True`` goes on from (then ``seconds`` counts the
+    epochs trained before too, and ``resumed_after_epoch`` says where it went on)."""
+    done = 0
+    if resume:
+        if out_dir is None:
+            raise ValueError("resume=True needs the out_dir the interrupted run wrote to")
+        from ..training.checkpoint import load_checkpoint
+
+        done = load_checkpoint(out_dir).epoch
     partition = prep.partitions[approach]
     task = _task(prep.tree, partition)
     train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
@@ -293,7 +301,10 @@ def train_approach(
         out[name] = task.class_columns(p)
     out["best_epoch"] = fitted.history.best_epoch
     out["epochs_run"] = len(fitted.history.epochs)
-    out["seconds"] = fitted.seconds
+    # the training time of the epochs run before, by the processes that ran them
+    out["seconds"] = fitted.seconds + sum(e.seconds for e in fitted.history.epochs[:done])
+    if done:
+        out["resumed_after_epoch"] = done
     if keep_fitted:
         out["fitted"] = fitted
     return out
@@ -357,15 +368,20 @@ def curve_point(
     approach: str,
     fraction: float,
     seed: int,
+    *,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """One learning-curve point: ``approach`` trained with ``seed`` on a seeded ``fraction`` of
     the training lesions (the taxonomy is refined and partitioned on that subset), scored on
-    the full test split."""
+    the full test split; ``out_dir`` and ``resume`` as for :func:`train_approach`."""
     sub = dict(parts, train=lesion_fraction(parts["train"], fraction, seed))
     prep = prepare_study(cfg, sub, base)
-    run = train_approach(prep, approach, cfg, seed)
+    run = train_approach(prep, approach, cfg, seed, out_dir=out_dir, resume=resume)
     point = _skin_eval.curve_point(prep, run, parts["test"], fraction, seed)
     point["seconds"] = round(run["seconds"], 2)
+    if "resumed_after_epoch" in run:
+        point["resumed_after_epoch"] = run["resumed_after_epoch"]
     return point
 
 
