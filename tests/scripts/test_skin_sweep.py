@@ -266,6 +266,28 @@ def test_apart_sweep_trains_each_approach_first_and_counts_its_failures(tmp_path
     assert passed[1][flag + 1 : flag + 3] == ["binary", "diagnosis"]
 
 
+def _stopped_after_one_epoch(monkeypatch, argv: list[str]) -> None:
+    """Run the sweep's job of ``argv`` and stop its training after the first epoch (as a time
+    limit, a crash or the machine's end would stop it); sys.argv stays ``argv``."""
+    from healthcnn.studies import skin_taxonomy
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    real_fit = skin_taxonomy.fit_model
+
+    def stop_after_one(*args, **kwargs):
+        def stop(trainer, record):
+            if record.epoch == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(skin_taxonomy, "fit_model", stop_after_one)
+        monkeypatch.setattr(sys, "argv", argv)
+        with pytest.raises(TrainingInterrupted):
+            skin_sweep.main()
+
+
 @pytest.mark.data
 def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
     data_root: Path, tmp_path: Path, monkeypatch
@@ -275,9 +297,6 @@ def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
     overwriting it, and --resume ends with what an uninterrupted run gives, bit for bit; a
     sweep with --resume keeps the runs it finished and refuses one of other settings."""
     import json
-
-    from healthcnn.studies import skin_taxonomy
-    from healthcnn.training import LambdaCallback, TrainingInterrupted
 
     def argv(out: Path, *more: str) -> list[str]:
         base = ["skin_sweep.py", "--ham-recipes", "ce", "--seeds", "0", "--threads", "1"]
@@ -290,20 +309,7 @@ def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
     reference = json.loads((whole / "hamrec-ce-0" / "result.json").read_text())
     assert "resumed_after_epoch" not in reference
 
-    real_fit = skin_taxonomy.fit_model
-
-    def stop_after_one(*args, **kwargs):
-        def stop(trainer, record):
-            if record.epoch == 1:
-                raise KeyboardInterrupt
-
-        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
-
-    monkeypatch.setattr(skin_taxonomy, "fit_model", stop_after_one)
-    monkeypatch.setattr(sys, "argv", argv(parts, "--one", "hamrec:ce:0"))
-    with pytest.raises(TrainingInterrupted):
-        skin_sweep.main()
-    monkeypatch.setattr(skin_taxonomy, "fit_model", real_fit)
+    _stopped_after_one_epoch(monkeypatch, argv(parts, "--one", "hamrec:ce:0"))
     job = parts / "hamrec-ce-0"
     assert not (job / "result.json").exists()
     assert json.loads((job / "train" / "checkpoint.json").read_text())["epoch"] == 1
@@ -349,9 +355,6 @@ def test_approach_and_curve_jobs_stopped_part_way_go_on_to_the_same_result(
     training settings differ."""
     import json
 
-    from healthcnn.studies import skin_taxonomy
-    from healthcnn.training import LambdaCallback, TrainingInterrupted
-
     def argv(out: Path, *more: str) -> list[str]:
         base = ["skin_sweep.py", "--threads", "1", "--ham-model", "simple_cnn", "--size", "32"]
         base += ["--subsample", "900", "--ham-epochs", "2", "--seeds", "0"]
@@ -370,20 +373,7 @@ def test_approach_and_curve_jobs_stopped_part_way_go_on_to_the_same_result(
     monkeypatch.setattr(sys, "argv", argv(whole, "--one", job))
     assert skin_sweep.main() == 0
 
-    real_fit = skin_taxonomy.fit_model
-
-    def stop_after_one(*args, **kwargs):
-        def stop(trainer, record):
-            if record.epoch == 1:
-                raise KeyboardInterrupt
-
-        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
-
-    monkeypatch.setattr(skin_taxonomy, "fit_model", stop_after_one)
-    monkeypatch.setattr(sys, "argv", argv(parts, "--one", job))
-    with pytest.raises(TrainingInterrupted):
-        skin_sweep.main()
-    monkeypatch.setattr(skin_taxonomy, "fit_model", real_fit)
+    _stopped_after_one_epoch(monkeypatch, argv(parts, "--one", job))
     with pytest.raises(SystemExit, match="holds the checkpoint of an earlier run"):
         skin_sweep.main()
     monkeypatch.setattr(sys, "argv", argv(parts, "--one", job, "--resume"))
