@@ -233,7 +233,7 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
                 f"study's; move it away or rerun the hamapp job with these settings"
             )
         runs[approach] = record["run"]
-    return run_study(cfg, runs=runs)
+    return run_study(cfg, runs=runs, resume=args.resume)
 
 
 def _job_settings(cfg) -> dict:
@@ -246,31 +246,16 @@ def _job_settings(cfg) -> dict:
 
 
 def _checkpoint_dir(folder: Path, settings: dict, resume: bool) -> tuple[Path, int]:
-    """The folder a hamrec job's training checkpoints every epoch into, and the epochs already
-    done there (0: a fresh start). A checkpoint left by an earlier run is gone on from with
-    ``resume`` (its job settings must be these) and refused without it, so that hours of
-    training are never overwritten by a rerun."""
-    from healthcnn.training.checkpoint import load_checkpoint
+    """The folder a training job checkpoints every epoch into, and the epochs already done
+    there (0: a fresh start); see :func:`healthcnn.studies._resume.checkpoint_folder`."""
+    from healthcnn.studies._resume import checkpoint_folder
 
     ckpt = folder / CHECKPOINT_DIR
-    settings_file = ckpt / "job.json"
-    if (ckpt / "checkpoint.json").is_file():
-        if not resume:
-            raise SystemExit(
-                f"{ckpt} holds the checkpoint of an earlier run of this job: pass --resume to "
-                f"go on from it, or move {folder} away to train it again from the start"
-            )
-        kept = json.loads(settings_file.read_text()) if settings_file.is_file() else None
-        if kept != settings:
-            differ = sorted(k for k in settings if (kept or {}).get(k) != settings[k])
-            raise SystemExit(
-                f"cannot resume {ckpt}: it was trained with other settings "
-                f"({', '.join(differ)}); move {folder} away to train with these"
-            )
-        return ckpt, load_checkpoint(ckpt).epoch
-    ckpt.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(settings_file, json.dumps(settings, indent=2))
-    return ckpt, 0
+    again = f"move {folder} away to train it again from the start"
+    try:
+        return ckpt, checkpoint_folder(ckpt, settings, resume, to_start_again=again)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
@@ -420,6 +405,7 @@ def run_one(job: str, args: argparse.Namespace) -> None:
 
     from healthcnn.inference.precision import PrecisionPolicy
     from healthcnn.studies._common import device_name
+    from healthcnn.studies._resume import remove_checkpoint_folder
 
     torch.set_num_threads(args.threads)
     if args.device.startswith("cuda"):
@@ -482,6 +468,7 @@ def run_one(job: str, args: argparse.Namespace) -> None:
     # atomic: a sweep stopping its jobs at the time limit never leaves half a result (which
     # --resume would read)
     atomic_write_text(folder / "result.json", json.dumps(record, indent=2, allow_nan=True))
+    remove_checkpoint_folder(folder / CHECKPOINT_DIR)  # finished: nothing to go on from
     print(f"done {job} in {record['wall_seconds']} s", flush=True)
 
 

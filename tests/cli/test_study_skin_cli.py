@@ -96,7 +96,9 @@ def test_full_study_defaults_are_the_measured_recipe(
     from healthcnn.studies import skin_taxonomy as st
 
     seen = []
-    monkeypatch.setattr(st, "run_study", lambda cfg, progress: seen.append(cfg) or {"ok": 1})
+    monkeypatch.setattr(
+        st, "run_study", lambda cfg, progress, resume: seen.append(cfg) or {"ok": 1}
+    )
     assert main(["study", "skin-taxonomy", "--out", str(tmp_path), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"ok": 1}
     (cfg,) = seen
@@ -131,7 +133,9 @@ def test_size_takes_a_side_width_x_height_or_stored(
     from healthcnn.studies import skin_taxonomy as st
 
     seen = []
-    monkeypatch.setattr(st, "run_study", lambda cfg, progress: seen.append(cfg) or {"ok": 1})
+    monkeypatch.setattr(
+        st, "run_study", lambda cfg, progress, resume: seen.append(cfg) or {"ok": 1}
+    )
     args = ["study", "skin-taxonomy", "--out", str(tmp_path), "--format", "json"]
     assert main([*args, "--size", given]) == 0
     assert seen[0].size == size
@@ -141,3 +145,40 @@ def test_size_takes_a_side_width_x_height_or_stored(
         main([*args, "--size", "200x150x3"])
     assert stop.value.code == 2
     assert "WIDTHxHEIGHT (200x150, the stored images)" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_checkpoints_left_by_an_interrupted_study_need_resume(
+    data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A study whose --out holds a network's checkpoint (as an interrupted run leaves it) is a
+    one-line error naming --resume, before any training; with --resume the study goes on from
+    it, finishes, and removes it."""
+    out = tmp_path / "skin"
+    args = ["study", "skin-taxonomy", "--quick", "--data-dir", str(data_root), "--out", str(out)]
+    assert main([*args, "--format", "json"]) == 0
+    capsys.readouterr()
+    assert not (out / "checkpoints").exists()  # a finished study leaves none
+    # the binary network's checkpoint, as an interrupted run of these settings leaves it
+    from healthcnn.studies._resume import checkpoint_folder
+    from healthcnn.studies.skin_taxonomy import (
+        network_settings,
+        prepare_study,
+        quick_config,
+        train_approach,
+    )
+
+    cfg = quick_config(str(out), str(data_root))
+    folder = out / "checkpoints" / "binary"
+    checkpoint_folder(folder, network_settings(cfg, "binary"), False, to_start_again="")
+    train_approach(prepare_study(cfg), "binary", cfg, cfg.seed, out_dir=folder)
+    study = (out / "study.json").read_bytes()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "holds checkpoints of an earlier run of the study (binary)" in err
+    )
+    assert "pass --resume" in err and (out / "study.json").read_bytes() == study
+    assert main([*args, "--resume", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["study"] == "skin-taxonomy"
+    assert not (out / "checkpoints").exists()

@@ -314,8 +314,7 @@ def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
     assert not (job / "result.json").exists()
     assert json.loads((job / "train" / "checkpoint.json").read_text())["epoch"] == 1
     kept = (job / "train" / "checkpoint.json").read_bytes()
-    with pytest.raises(SystemExit, match="holds the checkpoint of an earlier run of this job: "
-                       "pass --resume"):  # fmt: skip
+    with pytest.raises(SystemExit, match="holds the checkpoint of an earlier run: pass --resume"):
         skin_sweep.main()
     assert (job / "train" / "checkpoint.json").read_bytes() == kept  # nothing overwritten
     # other images than the checkpoint's: refused, whatever --resume says
@@ -332,6 +331,7 @@ def test_hamrec_job_stopped_part_way_goes_on_with_resume_to_the_same_network(
     assert resumed["scores"] == reference["scores"]
     assert resumed["best_epoch"] == reference["best_epoch"]
     assert resumed["seconds"] > 0
+    assert sorted(p.name for p in job.iterdir()) == ["result.json"]  # the checkpoint is gone
     # the sweep with --resume keeps the finished run (no job is started)...
     monkeypatch.setattr(sys, "argv", argv(parts, "--resume"))
     assert skin_sweep.main() == 0

@@ -447,3 +447,65 @@ def test_approaches_trained_apart_give_the_study_trained_in_one_process(
     with pytest.raises(ValueError, match=r"approaches \['melanoma'\] that this study"):
         run_study(later, runs={"melanoma": stored["binary"]})
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.data
+def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_results(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A study stopped in its second network's training (as a crash or the machine's end would
+    stop it) is refused without --resume, refused with --resume at other settings, and with it
+    ends where an uninterrupted study ends: the same scores, comparisons and learning curve;
+    its checkpoints are gone once the results are written."""
+    import dataclasses
+    import json
+
+    from healthcnn.studies import skin_taxonomy
+    from healthcnn.studies.skin_taxonomy import recipe_train_config
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    train = recipe_train_config("ce", epochs=2, batch_size=64, precision="fp32", augment="none")
+    cfg = quick_config(str(tmp_path / "whole"), str(data_root), train=train)
+    whole = run_study(cfg)
+    cfg = dataclasses.replace(cfg, out=str(tmp_path / "parts"))
+
+    real_fit, fits = skin_taxonomy.fit_model, []
+
+    def stop_the_second(*args, **kwargs):
+        fits.append(1)
+
+        def stop(trainer, record):
+            if len(fits) == 2 and record.epoch == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(skin_taxonomy, "fit_model", stop_the_second)
+        with pytest.raises(TrainingInterrupted):
+            run_study(cfg)
+    checkpoints = tmp_path / "parts" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["binary", "diagnosis"]
+    with pytest.raises(ValueError, match=r"holds checkpoints of an earlier run of the study "
+                       r"\(binary, diagnosis\): pass --resume"):  # fmt: skip
+        run_study(cfg)
+    with pytest.raises(ValueError, match=r"cannot resume .*binary: .*other settings \(size\)"):
+        run_study(dataclasses.replace(cfg, size=28), resume=True)
+    resumed = run_study(cfg, resume=True)
+    assert not checkpoints.exists()
+
+    def scores(result: dict) -> str:
+        timing = ("seconds", "resumed_after_epoch")
+        approaches = {
+            a: {k: v for k, v in r.items() if k not in timing}
+            for a, r in result["approaches"].items()
+        }
+        points = [
+            {k: v for k, v in p.items() if k not in timing}
+            for p in result["learning_curve"]["points"]
+        ]
+        kept = {"approaches": approaches, "comparisons": result["comparisons"], "curve": points}
+        return json.dumps(kept, sort_keys=True)  # as text, where NaN equals itself
+
+    assert scores(resumed) == scores(whole)
+    assert len(resumed["learning_curve"]["points"]) == 2

@@ -92,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also score the 7-way answers with the patient's age, sex and lesion site fused "
         "in (a model of the metadata file fitted on the training images), beside the image alone",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the checkpoints an interrupted run of this study left in "
+        "--out/checkpoints (each network checkpoints every epoch); without it they are refused, "
+        "never overwritten",
+    )
     p.set_defaults(func=_run)
 
 
@@ -155,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
             ),
             **common,
         )
-    result = run_study(cfg, progress=args.format == "text" and not args.quiet)
+    result = run_study(cfg, progress=args.format == "text" and not args.quiet, resume=args.resume)
     if args.format == "json":
         print(dumps(result))
     else:

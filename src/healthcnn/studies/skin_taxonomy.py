@@ -425,11 +425,29 @@ def approach_run_from_json(record: Mapping[str, Any], prep: Prepared, approach: 
     return run
 
 
+#: the settings of a study that change none of its networks' training (what a resumed
+#: study may change)
+_SCORING_ONLY = (
+    "out", "data_dir", "device", "approaches", "metadata", "views", "readers_csv",
+    "curve_fractions", "curve_seeds",
+)  # fmt: skip
+#: the folder under ``--out`` where a study's networks checkpoint while it runs
+CHECKPOINTS = "checkpoints"
+
+
+def network_settings(cfg: SkinStudyConfig, network: str) -> dict[str, Any]:
+    """What a checkpoint of one of the study's networks must share with a study that goes on
+    from it: every setting that changes its training, and which network it is."""
+    kept = {k: v for k, v in cfg.to_dict().items() if k not in _SCORING_ONLY}
+    return {**kept, "network": network}
+
+
 def run_study(
     cfg: SkinStudyConfig,
     *,
     progress: bool = False,
     runs: Mapping[str, Mapping[str, Any]] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run the whole study; writes ``study.json`` and ``report.html`` under ``cfg.out`` and
     returns the JSON-ready result.
@@ -437,15 +455,40 @@ def run_study(
     ``runs`` maps approaches already trained with ``cfg`` (each as written by
     :func:`approach_run_to_json`, e.g. by processes of their own on separate cores) to their
     results; those are scored instead of trained again, and the result lists them under
-    ``"trained_apart"``."""
+    ``"trained_apart"``.
+
+    Every network trained here checkpoints each epoch under ``<out>/checkpoints/`` (see
+    :mod:`._resume`); after an interruption, ``resume=True`` goes on from them (a network that
+    had finished is only scored again), and without it they are refused, never overwritten.
+    They are removed once the results are written."""
+    from ..training.checkpoint import CHECKPOINT_JSON
+    from ._resume import checkpoint_folder, remove_checkpoint_folder
+
     start = time.perf_counter()
     out = Path(cfg.out)
+    again = "give another --out (or remove that folder to train it again)"
+
+    used: list[Path] = []
+
+    def checkpointed(name: str) -> dict[str, Any]:
+        """Where network ``name`` checkpoints, and whether it goes on from an earlier run."""
+        folder = out / CHECKPOINTS / name
+        done = checkpoint_folder(folder, network_settings(cfg, name), resume, to_start_again=again)
+        used.append(folder)
+        return {"out_dir": folder, "resume": done > 0}
+
     given = dict(runs or {})
     unknown = sorted(set(given) - set(cfg.approaches))
     if unknown:  # before the data is loaded
         raise ValueError(
             f"runs given for approaches {unknown} that this study does not compare "
             f"(its approaches: {list(cfg.approaches)})"
+        )
+    left = sorted(f.parent.name for f in (out / CHECKPOINTS).glob(f"*/{CHECKPOINT_JSON}"))
+    if left and not resume:  # before hours of training, not when it reaches them
+        raise ValueError(
+            f"{out / CHECKPOINTS} holds checkpoints of an earlier run of the study "
+            f"({', '.join(left)}): pass --resume to go on from them, or {again}"
         )
     base = load_taxonomy(cfg.taxonomy)  # a bad taxonomy file fails before the data loads
     parts = load_parts(cfg)
@@ -467,17 +510,18 @@ def run_study(
 
         model = fit_metadata_model(prep.splits["train"].ham.meta, prep.base.leaves)
         meta_test = model.predict_proba(metadata_features(test.meta))
-    runs, evals = {}, {}
+    # the runs given are checked before any network trains, not after hours of it
+    runs = {a: approach_run_from_json(given[a], prep, a) for a in cfg.approaches if a in given}
+    evals = {}
     for approach in cfg.approaches:
-        if approach in given:
-            runs[approach] = approach_run_from_json(given[approach], prep, approach)
-        else:
+        if approach not in runs:
             n = len(prep.partitions[approach].classes)
             say(f"training approach {approach} ({n} classes)")
-            runs[approach] = train_approach(prep, approach, cfg, cfg.seed)
+            runs[approach] = train_approach(prep, approach, cfg, cfg.seed, **checkpointed(approach))
         evals[approach] = _skin_eval.evaluate(
             prep, runs[approach], test, readers=readers, metadata=meta_test
         )
+    runs = {a: runs[a] for a in cfg.approaches}  # the study's order, given or trained
     comparisons = _skin_eval.compare(prep, runs, test)
     val_auc = {a: _skin_eval.malignant_auc(prep, runs[a], prep.splits["val"].ham) for a in runs}
     chosen = max(val_auc, key=lambda a: (val_auc[a], -cfg.approaches.index(a)))
@@ -488,7 +532,8 @@ def run_study(
                 curve.append(_skin_eval.curve_point(prep, runs[chosen], test, fraction, s))
             else:
                 say(f"learning curve: {chosen}, {fraction:.3g} of the lesions, seed {s}")
-                curve.append(curve_point(cfg, base, parts, chosen, fraction, s))
+                where = checkpointed(f"curve-{chosen}-{fraction:g}-seed{s}")
+                curve.append(curve_point(cfg, base, parts, chosen, fraction, s, **where))
     result = {
         "study": "skin-taxonomy",
         "config": cfg.to_dict(),
@@ -526,6 +571,8 @@ def run_study(
     folder = data_root(cfg.data_dir) / "ham10000"
     write_result(out / "study.json", result, sorted(f for f in folder.rglob("*") if f.is_file()))
     _skin_report.write(out / "report.html", result)
+    for folder in used:  # the results are written: nothing is left to go on from
+        remove_checkpoint_folder(folder)
     return result
 
 

@@ -1,0 +1,90 @@
+"""The studies' networks trained so that an interruption loses at most one epoch.
+
+A study (or a sweep of them) trains its networks one after another for hours on a CPU. Each
+network's training writes a checkpoint after every epoch into a folder of its own (the
+Trainer's checkpoint: live and best weights, optimiser state, history), beside ``job.json``, the
+settings that must be the same for a run to go on from it: the images (size, split, subset),
+the network, its seed and the labels it learns. The Trainer itself compares its training
+settings and task when it resumes; ``job.json`` adds what the Trainer cannot see (a network of
+another image size loads the same weights).
+
+A folder that holds a checkpoint is gone on from with ``resume`` and refused without it, so
+that a rerun never overwrites hours of training; once a study has written its results, its
+checkpoint folders are removed (only the files the Trainer and this module write: a file of
+anyone else's in such a folder is left, and so is the folder).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_write_text
+from ..training.checkpoint import CHECKPOINT_JSON, load_checkpoint
+
+#: the settings a checkpoint folder was started with
+SETTINGS_FILE = "job.json"
+#: the files of a checkpoint folder that the Trainer and this module write
+_OWN = (CHECKPOINT_JSON, SETTINGS_FILE, "log.jsonl")
+
+
+def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` as JSON reads them back (tuples are lists), for comparison."""
+    return json.loads(json.dumps(dict(settings), sort_keys=True))
+
+
+def checkpoint_folder(
+    folder: str | Path, settings: Mapping[str, Any], resume: bool, *, to_start_again: str
+) -> int:
+    """Make ``folder`` ready for one network's checkpoints; returns the epochs already trained
+    there (0: a fresh start, after recording ``settings``).
+
+    A checkpoint left there is gone on from with ``resume`` (its recorded settings must be
+    ``settings``) and refused without it; ``to_start_again`` says, in the error, what else the
+    user can do (e.g. ``"give another --out"``). Both refusals are ``ValueError``.
+    """
+    folder = Path(folder)
+    plain = _plain(settings)
+    if (folder / CHECKPOINT_JSON).is_file():
+        if not resume:
+            raise ValueError(
+                f"{folder} holds the checkpoint of an earlier run: pass --resume to go on from "
+                f"it, or {to_start_again}"
+            )
+        path = folder / SETTINGS_FILE
+        kept = json.loads(path.read_text()) if path.is_file() else {}
+        if kept != plain:
+            differ = sorted(k for k in plain.keys() | kept.keys() if kept.get(k) != plain.get(k))
+            raise ValueError(
+                f"cannot resume {folder}: it was trained with other settings "
+                f"({', '.join(differ)}); {to_start_again}"
+            )
+        return load_checkpoint(folder).epoch
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / SETTINGS_FILE, json.dumps(plain, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def remove_checkpoint_folder(folder: str | Path) -> None:
+    """Remove what :func:`checkpoint_folder` and the Trainer wrote in ``folder`` (the
+    checkpoint, its weights, the log, the settings; the temporary files of a killed write),
+    then the folder and its parent if that leaves them empty; anything else stays."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        ours = path.name in _OWN or (
+            path.name.startswith("checkpoint-") and path.name.endswith(".safetensors")
+        )
+        temp = path.name.endswith(".tmp") and path.name.startswith(
+            (".checkpoint", f".{SETTINGS_FILE}.", ".log.jsonl.")
+        )
+        if path.is_file() and (ours or temp):
+            path.unlink()
+    for empty in (folder, folder.parent):
+        try:
+            empty.rmdir()
+        except OSError:  # not empty: something else is kept there
+            break
