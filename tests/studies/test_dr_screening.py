@@ -271,3 +271,59 @@ def test_quick_study_thresholds_come_from_validation_predictions(quick_study) ->
     ops = numbers["referable"]["operating_points"]
     fitted = OperatingPoint("sensitivity", 0.90).fit(y, s).threshold_
     assert math.isclose(ops["high_sensitivity"]["threshold"], fitted, rel_tol=1e-4)
+
+
+@pytest.mark.data
+def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The DR study stopped in its second network's training (after its first epoch, as a
+    crash or the machine's end would stop it) is refused without --resume before any
+    training, and with it ends where an uninterrupted study ends; its checkpoints are gone
+    once the results are written."""
+    import dataclasses
+    import json
+    import os
+
+    from healthcnn.studies import recipe as recipe_module
+    from healthcnn.studies.dr_screening import QUICK_RECIPE
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    train = dataclasses.replace(QUICK_RECIPE.train, epochs=2)
+    two_epochs = dataclasses.replace(QUICK_RECIPE, train=train)
+    cfg = StudyConfig(
+        out=str(tmp_path / "whole"), data_dir=os.environ.get("HEALTHCNN_DATA"),
+        recipe=two_epochs, ensemble_size=2, fractions=(0.5, 1.0), curve_seeds=2,
+        grader_ks=(1, 3), grader_replicates=5,
+    )  # fmt: skip
+    run_study(cfg)
+    cfg = dataclasses.replace(cfg, out=str(tmp_path / "parts"))
+    real_fit, fits = recipe_module.fit_model, []
+
+    def stop_the_second(*args, **kwargs):
+        fits.append(1)
+
+        def stop(trainer, record):
+            if len(fits) == 2 and record.epoch == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(recipe_module, "fit_model", stop_the_second)
+        with pytest.raises(TrainingInterrupted):
+            run_study(cfg)
+    checkpoints = tmp_path / "parts" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["grade-seed0", "grade-seed1"]
+    with pytest.raises(ValueError, match=r"holds checkpoints of an earlier run of the study "
+                       r"\(grade-seed0, grade-seed1\): pass --resume"):  # fmt: skip
+        run_study(cfg)
+    run_study(cfg, resume=True)
+    assert not checkpoints.exists()
+
+    def numbers(out: str) -> str:
+        study = json.loads((Path(out) / "study.json").read_text())
+        kept = ("grade", "referable", "ensemble", "learning_curve", "grade_sampling", "bundles")
+        return json.dumps({k: study[k] for k in kept}, sort_keys=True)
+
+    assert numbers(cfg.out) == numbers(str(tmp_path / "whole"))

@@ -150,16 +150,30 @@ USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
 
 
 def add_study_options(
-    p: argparse.ArgumentParser, *, quick: str, out_required: bool = True, device: bool = True
+    p: argparse.ArgumentParser,
+    *,
+    quick: str,
+    out_required: bool = True,
+    device: bool = True,
+    resume: bool = False,
 ) -> None:
     """The options every study command shares: where results go, the data root, the device,
-    the ``--quick`` smoke run (``quick`` says what it does) and the output format."""
+    the ``--quick`` smoke run (``quick`` says what it does) and the output format; with
+    ``resume``, ``--resume`` for a study whose networks checkpoint under ``--out``."""
     out_help = "output folder" if out_required else "folder for results.json (default: print only)"
     p.add_argument("--out", required=out_required, help=out_help)
     p.add_argument("--data-dir", help="data root (default $HEALTHCNN_DATA)")
     if device:
         p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quick", action="store_true", help=quick)
+    if resume:
+        p.add_argument(
+            "--resume",
+            action="store_true",
+            help="go on from the checkpoints an interrupted run of this study left in "
+            "--out/checkpoints (each network checkpoints every epoch); without it they are "
+            "refused, never overwritten",
+        )
     add_format_option(p)
     add_quiet_option(p)
 

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "DeLong), draw a learning curve over training fractions and simulate k graders per "
         "tuning image; writes bundles/, study.json and report.html to --out.",
     )
-    add_study_options(p, quick="seconds-long smoke run (tiny CNN)")
+    add_study_options(p, quick="seconds-long smoke run (tiny CNN)", resume=True)
     p.add_argument(
         "--data",
         default="retinamnist",
@@ -98,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     text = args.format == "text"
     show = text and not args.quiet
-    result = run_study(cfg, progress=(lambda m: print(m, file=sys.stderr)) if show else None)
+    say = (lambda m: print(m, file=sys.stderr)) if show else None
+    result = run_study(cfg, progress=say, resume=args.resume)
     summary = result.summary
     if not text:
         print(dumps(summary))

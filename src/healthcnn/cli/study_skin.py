@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "them at the 2-way and 7-way levels with DeLong CIs and paired tests, subgroups and a "
         "learning curve; writes study.json and report.html to --out.",
     )
-    add_study_options(p, quick="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch")
+    add_study_options(
+        p, quick="a seconds-long smoke run: 32 px, 700 lesions, small CNN, one epoch", resume=True
+    )
     p.add_argument(
         "--size",
         type=size_argument,
@@ -91,13 +93,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also score the 7-way answers with the patient's age, sex and lesion site fused "
         "in (a model of the metadata file fitted on the training images), beside the image alone",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="go on from the checkpoints an interrupted run of this study left in "
-        "--out/checkpoints (each network checkpoints every epoch); without it they are refused, "
-        "never overwritten",
     )
     p.set_defaults(func=_run)
 

@@ -16,10 +16,13 @@ anyone else's in such a folder is left, and so is the folder).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .._atomic import atomic_write_text
 from ..training.checkpoint import CHECKPOINT_JSON, load_checkpoint
@@ -88,3 +91,28 @@ def remove_checkpoint_folder(folder: str | Path) -> None:
             empty.rmdir()
         except OSError:  # not empty: something else is kept there
             break
+
+
+def data_fingerprint(*datasets: Any) -> str:
+    """SHA-256 over the images and labels (dtype, shape, bytes) of in-memory datasets: what a
+    network trained and was selected on, for :func:`checkpoint_folder`'s settings when the
+    data is not named by settings alone (a CSV of one's own photographs, a subset)."""
+    digest = hashlib.sha256()
+    for ds in datasets:
+        for tensor in (ds.images, ds.labels):
+            array = np.ascontiguousarray(tensor.numpy() if hasattr(tensor, "numpy") else tensor)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def refuse_leftovers(root: str | Path, resume: bool, *, to_start_again: str) -> None:
+    """Refuse (``ValueError``), before any training, a study whose checkpoint folder ``root``
+    holds checkpoints of an earlier run when it was not asked to ``resume``."""
+    root = Path(root)
+    left = sorted(f.parent.name for f in root.glob(f"*/{CHECKPOINT_JSON}"))
+    if left and not resume:
+        raise ValueError(
+            f"{root} holds checkpoints of an earlier run of the study ({', '.join(left)}): "
+            f"pass --resume to go on from them, or {to_start_again}"
+        )

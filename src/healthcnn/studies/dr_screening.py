@@ -43,6 +43,7 @@ from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
 from ..training.fit import SMALL_STEM_BELOW
 from ._common import device_name, est, write_result
+from ._resume import checkpoint_folder, data_fingerprint, refuse_leftovers, remove_checkpoint_folder
 from .dr_data import prepare_fundus_csv
 from .ensemble import average_probabilities, compare_single_vs_ensemble
 from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
@@ -59,6 +60,11 @@ REFERABLE_CHOICES = ("auto", "derived", "binary")
 DEFAULT_RECIPE = dataclasses.replace(
     candidate_recipe("ordinal-aug-cos-cutmix"), tta=True
 ).with_train(early_stopping_patience=10)
+
+#: the folder under the study's output where its networks checkpoint while it runs
+CHECKPOINTS = "checkpoints"
+#: what else a user can do when checkpoints are refused
+AGAIN = "give another --out (or remove that folder to train it again)"
 
 #: ``--quick``: a small CNN, one epoch, small subsets (pipeline checks, not accuracy)
 QUICK_RECIPE = Recipe(
@@ -269,17 +275,38 @@ class _Run:
     splits: dict[str, ArrayDataset]
     say: Callable[[str], None]
     bundles: list[Path] = field(default_factory=list)
+    resume: bool = False
+    #: the checkpoint folders of the networks trained (removed once the results are written)
+    checkpoints: list[Path] = field(default_factory=list)
 
     @property
     def y(self) -> dict[str, np.ndarray]:
         return {s: self.splits[s].labels.numpy() for s in SPLITS}
 
-    def fit(self, seed: int, train: ArrayDataset | None = None, **kw: Any) -> Member:
-        """One network of the recipe, model selection on val, scored on val and test."""
+    def fit(self, name: str, seed: int, train: ArrayDataset | None = None, **kw: Any) -> Member:
+        """Network ``name`` of the recipe, model selection on val, scored on val and test; it
+        checkpoints every epoch under ``<out>/checkpoints/<name>`` (see :mod:`._resume`)."""
         train = self.splits["train"] if train is None else train
         val, test = self.splits["val"], self.splits["test"]
+        folder = self.out / CHECKPOINTS / name
+        settings = {
+            "network": name,
+            "recipe": self.cfg.recipe.to_dict(),
+            "seed": seed,
+            "data": data_fingerprint(train, val),
+        }
+        done = checkpoint_folder(folder, settings, self.resume, to_start_again=AGAIN)
+        self.checkpoints.append(folder)
         return fit_member(
-            self.cfg.recipe, seed, train, val, {"test": test}, device=self.cfg.device, **kw
+            self.cfg.recipe,
+            seed,
+            train,
+            val,
+            {"test": test},
+            device=self.cfg.device,
+            out_dir=folder,
+            resume=done > 0,
+            **kw,
         )
 
     def save(self, member: Member, name: str) -> None:
@@ -326,7 +353,7 @@ def _ensemble(run: _Run) -> tuple[list[Member], dict[str, np.ndarray], dict[str,
     for i in range(cfg.ensemble_size):
         seed = cfg.seed + i
         run.say(f"ensemble member {i + 1}/{cfg.ensemble_size} (seed {seed})")
-        members.append(run.fit(seed))
+        members.append(run.fit(f"grade-seed{seed}", seed))
         run.save(members[-1], f"grade-seed{seed}")
     ens = {s: average_probabilities([m.scores[s] for m in members]) for s in ("val", "test")}
     single = members[0].scores
@@ -352,7 +379,7 @@ def _referable_step(run: _Run, ens: dict[str, np.ndarray]) -> tuple[dict, dict[s
         task = make_task(
             "binary", ("non-referable", "referable"), label_map=referable_dr(), name="referable DR"
         )
-        member = run.fit(cfg.seed, task=task)
+        member = run.fit("referable-binary", cfg.seed, task=task)
         binary = member.scores
         run.save(member, "referable-binary")
     candidates: dict[str, dict[str, np.ndarray]] = {}
@@ -371,7 +398,7 @@ def _image_sampling(run: _Run, members: list[Member]) -> dict[str, Any]:
 
     def fit_subset(seed: int, subset: ArrayDataset) -> dict[str, np.ndarray]:
         run.say(f"  learning curve: {len(subset)} images, seed {seed}")
-        return run.fit(seed, subset).scores
+        return run.fit(f"curve-{len(subset)}-seed{seed}", seed, subset).scores
 
     return learning_curve(
         fit_subset,
@@ -404,13 +431,22 @@ def _grade_sampling(run: _Run, chosen: dict[str, np.ndarray]) -> dict[str, Any]:
     )
 
 
-def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = None) -> StudyResult:
-    """Run the whole study (see the module docstring) and write its outputs."""
+def run_study(
+    config: StudyConfig, *, progress: Callable[[str], None] | None = None, resume: bool = False
+) -> StudyResult:
+    """Run the whole study (see the module docstring) and write its outputs.
+
+    Every network checkpoints each epoch under ``<out>/checkpoints/`` while the study runs;
+    after an interruption ``resume=True`` goes on from them (a network that had finished is
+    only scored again); without it they are refused before any training. They are removed
+    once the results are written."""
     start = time.perf_counter()
     cfg = config.effective()
     out = Path(cfg.out)
+    refuse_leftovers(out / CHECKPOINTS, resume, to_start_again=AGAIN)
     out.mkdir(parents=True, exist_ok=True)
     run = _prepare(cfg, out, progress or (lambda _msg: None))
+    run.resume = resume
     members, ens, ensemble = _ensemble(run)
     candidates, referable = _referable_step(run, ens)
     curve = _image_sampling(run, members)
@@ -447,6 +483,8 @@ def run_study(config: StudyConfig, *, progress: Callable[[str], None] | None = N
     from .dr_report import write_study_report
 
     report = write_study_report(out, numbers, run.bundles[0], data_dir=run.cfg.data_dir)
+    for folder in run.checkpoints:  # the results are written: nothing is left to go on from
+        remove_checkpoint_folder(folder)
     return StudyResult(out, numbers, run.bundles, report, time.perf_counter() - start)
 
 

@@ -187,9 +187,11 @@ class Member:
         return self.fitted.history
 
 
-def fit_spec(recipe: Recipe, seed: int, *, device: str = "cpu", progress=False) -> FitSpec:
+def fit_spec(
+    recipe: Recipe, seed: int, *, device: str = "cpu", progress=False, out_dir: Path | None = None
+) -> FitSpec:
     """The fit of ``recipe`` with ``seed``: its model (with the recipe's stem for ResNets),
-    upsampling, test-time views and hyper-parameters."""
+    upsampling, test-time views and hyper-parameters (checkpoints in ``out_dir``, if given)."""
     return FitSpec(
         model=recipe.model,
         train=dataclasses.replace(recipe.train, seed=seed),
@@ -198,6 +200,7 @@ def fit_spec(recipe: Recipe, seed: int, *, device: str = "cpu", progress=False) 
         tta=recipe.tta,
         device=device,
         progress=progress,
+        out_dir=out_dir,
     )
 
 
@@ -224,17 +227,20 @@ def fit_member(
     device: str = "cpu",
     progress: bool | None = False,
     task: Task | None = None,
+    out_dir: Path | None = None,
+    resume: bool = False,
 ) -> Member:
     """Train one network of ``recipe`` with ``seed`` (model selection on ``val``: the Trainer
     keeps the best-validation epoch) and compute probabilities on ``val`` and ``score_on``.
 
     ``task`` overrides the recipe's grade task (e.g. a binary referable-DR task whose label
-    map turns grades into referable / non-referable)."""
+    map turns grades into referable / non-referable). With ``out_dir`` the training
+    checkpoints there every epoch, and ``resume=True`` goes on from it."""
     start = time.perf_counter()
     if task is None:
         task = grade_task(recipe.task, tuple(train.classes))
-    spec = fit_spec(recipe, seed, device=device, progress=progress)
-    fitted = fit_model(spec, train, val, task)
+    spec = fit_spec(recipe, seed, device=device, progress=progress, out_dir=out_dir)
+    fitted = fit_model(spec, train, val, task, resume=resume)
     sets = {"val": val, **dict(score_on or {})}
     scores = {name: fitted.infer(ds, batch_size=256)[1] for name, ds in sets.items()}
     fitted.model = fitted.model.float().cpu().eval()

@@ -461,8 +461,7 @@ def run_study(
     :mod:`._resume`); after an interruption, ``resume=True`` goes on from them (a network that
     had finished is only scored again), and without it they are refused, never overwritten.
     They are removed once the results are written."""
-    from ..training.checkpoint import CHECKPOINT_JSON
-    from ._resume import checkpoint_folder, remove_checkpoint_folder
+    from ._resume import checkpoint_folder, refuse_leftovers, remove_checkpoint_folder
 
     start = time.perf_counter()
     out = Path(cfg.out)
@@ -484,12 +483,7 @@ def run_study(
             f"runs given for approaches {unknown} that this study does not compare "
             f"(its approaches: {list(cfg.approaches)})"
         )
-    left = sorted(f.parent.name for f in (out / CHECKPOINTS).glob(f"*/{CHECKPOINT_JSON}"))
-    if left and not resume:  # before hours of training, not when it reaches them
-        raise ValueError(
-            f"{out / CHECKPOINTS} holds checkpoints of an earlier run of the study "
-            f"({', '.join(left)}): pass --resume to go on from them, or {again}"
-        )
+    refuse_leftovers(out / CHECKPOINTS, resume, to_start_again=again)  # before any training
     base = load_taxonomy(cfg.taxonomy)  # a bad taxonomy file fails before the data loads
     parts = load_parts(cfg)
     prep = prepare_study(cfg, parts, base)
