@@ -24,7 +24,7 @@ subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
 ``docs/results-skin-recipes.md``.
 
 Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep keeps what it
-finished); a training run (hamrec, hamapp, curve) also checkpoints every epoch in
+finished); a training run (hamrec, hamapp, curve) also checkpoints as it trains in
 ``<out>/<run>/train/``, so that ``--resume`` goes on where a time limit, a crash or the end of
 a session stopped it (a network too long for one session trains over several).
 ``--report docs/results-skin.md`` summarises a result folder.
@@ -76,7 +76,7 @@ CURVE_FRACTIONS = (0.1, 0.25, 0.5)
 #: table, so that a recipe tried here is exactly what ``healthcnn study skin-taxonomy`` runs
 HAM_RECIPES = tuple(RECIPES)
 #: the subfolder of a training job's folder (hamrec, hamapp, curve) its training checkpoints
-#: into after every epoch
+#: into as it trains (at most once a minute, and after its last epoch)
 CHECKPOINT_DIR = "train"
 #: what a ham study ignores when it checks a run trained apart against its own settings: which
 #: approaches it compares and whether it scores the metadata change no network's training
@@ -246,8 +246,8 @@ def _job_settings(cfg) -> dict:
 
 
 def _checkpoint_dir(folder: Path, settings: dict, resume: bool) -> tuple[Path, int]:
-    """The folder a training job checkpoints every epoch into, and the epochs already done
-    there (0: a fresh start); see :func:`healthcnn.studies._resume.checkpoint_folder`."""
+    """The folder a training job checkpoints into, and the epochs already done there (0: a
+    fresh start); see :func:`healthcnn.studies._resume.checkpoint_folder`."""
     from healthcnn.studies._resume import checkpoint_folder
 
     ckpt = folder / CHECKPOINT_DIR
@@ -696,7 +696,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="the training runs (hamrec:, hamapp:, curve:) checkpoint every epoch (in "
+        help="the training runs (hamrec:, hamapp:, curve:) checkpoint as they train (in "
         "<out>/<run>/train): go on from where a stopped sweep (--time-limit, a crash, the "
         "machine's end) left them, and keep the runs it finished; without it a run's leftover "
         "checkpoint is refused, never overwritten",

@@ -269,9 +269,11 @@ def test_apart_sweep_trains_each_approach_first_and_counts_its_failures(tmp_path
 def _stopped_after_one_epoch(monkeypatch, argv: list[str]) -> None:
     """Run the sweep's job of ``argv`` and stop its training after the first epoch (as a time
     limit, a crash or the machine's end would stop it); sys.argv stays ``argv``."""
-    from healthcnn.studies import skin_taxonomy
+    from healthcnn.studies import _resume, skin_taxonomy
     from healthcnn.training import LambdaCallback, TrainingInterrupted
 
+    # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
+    monkeypatch.setattr(_resume, "CHECKPOINT_EVERY_S", 0.0)
     real_fit = skin_taxonomy.fit_model
 
     def stop_after_one(*args, **kwargs):

@@ -285,6 +285,7 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
     import json
     import os
 
+    from healthcnn.studies import _resume
     from healthcnn.studies import recipe as recipe_module
     from healthcnn.studies.dr_screening import QUICK_RECIPE
     from healthcnn.training import LambdaCallback, TrainingInterrupted
@@ -298,6 +299,8 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
     )  # fmt: skip
     run_study(cfg)
     cfg = dataclasses.replace(cfg, out=str(tmp_path / "parts"))
+    # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
+    monkeypatch.setattr(_resume, "CHECKPOINT_EVERY_S", 0.0)
     real_fit, fits = recipe_module.fit_model, []
 
     def stop_the_second(*args, **kwargs):

@@ -460,9 +460,12 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_results(
     import dataclasses
     import json
 
-    from healthcnn.studies import skin_taxonomy
+    from healthcnn.studies import _resume, skin_taxonomy
     from healthcnn.studies.skin_taxonomy import recipe_train_config
     from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
+    monkeypatch.setattr(_resume, "CHECKPOINT_EVERY_S", 0.0)
 
     train = recipe_train_config("ce", epochs=2, batch_size=64, precision="fp32", augment="none")
     cfg = quick_config(str(tmp_path / "whole"), str(data_root), train=train)

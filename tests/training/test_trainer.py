@@ -83,10 +83,10 @@ TASK = make_task("multiclass", CLASSES)
 TRAIN, VAL = make_ds(seed=0), make_ds(n=32, seed=1)
 
 
-def fit(config, *, model=None, out_dir=None, callbacks=(), resume=False, transform=flip):
+def fit(config, *, model=None, out_dir=None, callbacks=(), resume=False, transform=flip, every=0):
     model = make_model() if model is None else model
     trainer = Trainer(model, TASK, config, out_dir=out_dir, transform=transform,
-                      callbacks=callbacks, progress=False)  # fmt: skip
+                      callbacks=callbacks, progress=False, checkpoint_every=every)  # fmt: skip
     history = trainer.fit(TRAIN, VAL, resume=resume)
     return model, history, trainer
 
@@ -265,6 +265,29 @@ def test_resume_refuses_missing_checkpoint_and_changed_config(tmp_path):
         fit(cfg(epochs=2, lr=1e-2), out_dir=tmp_path, resume=True)
     _, history, _ = fit(cfg(epochs=2), out_dir=tmp_path, resume=True)  # more epochs is fine
     assert [r.epoch for r in history.epochs] == [1, 2]
+
+
+def test_checkpoints_at_most_every_so_many_seconds_and_always_at_the_end(
+    tmp_path, uninterrupted
+) -> None:
+    """With checkpoint_every, epochs inside the interval write no checkpoint (the log still
+    gets every epoch's line), the last epoch always does, and the weights are those of a run
+    that checkpointed every epoch; an interruption before the first checkpoint says nothing
+    was saved."""
+    ref_state, ref_history, _ = uninterrupted
+    model, history, _ = fit(RESUME_CFG, out_dir=tmp_path / "hourly", every=3600)
+    assert same(state(model), ref_state)
+    assert history.column("val_loss") == ref_history.column("val_loss")
+    assert load_checkpoint(tmp_path / "hourly").epoch == RESUME_CFG.epochs
+    lines = (tmp_path / "hourly" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+    with pytest.raises(TrainingInterrupted, match="nothing was saved") as info:
+        fit(RESUME_CFG, out_dir=tmp_path / "cut", every=3600, callbacks=[_stop_at(2)])
+    assert info.value.checkpoint is None
+    assert not (tmp_path / "cut" / "checkpoint.json").exists()
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="checkpoint_every must be seconds >= 0"):
+            fit(RESUME_CFG, out_dir=tmp_path / "bad", every=bad)
 
 
 @pytest.mark.parametrize("bf16_cpu", [False, True])

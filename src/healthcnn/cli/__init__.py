@@ -171,7 +171,7 @@ def add_study_options(
             "--resume",
             action="store_true",
             help="go on from the checkpoints an interrupted run of this study left in "
-            "--out/checkpoints (each network checkpoints every epoch); without it they are "
+            "--out/checkpoints (each network checkpoints as it trains); without it they are "
             "refused, never overwritten",
         )
     add_format_option(p)

@@ -1,7 +1,8 @@
 """The studies' networks trained so that an interruption loses at most one epoch.
 
 A study (or a sweep of them) trains its networks one after another for hours on a CPU. Each
-network's training writes a checkpoint after every epoch into a folder of its own (the
+network's training writes a checkpoint (at most one a minute, and after its last epoch; see
+:data:`CHECKPOINT_EVERY_S`) into a folder of its own (the
 Trainer's checkpoint: live and best weights, optimiser state, history), beside ``job.json``, the
 settings that must be the same for a run to go on from it: the images (size, split, subset),
 the network, its seed and the labels it learns. The Trainer itself compares its training
@@ -29,6 +30,11 @@ from ..training.checkpoint import CHECKPOINT_JSON, load_checkpoint
 
 #: the settings a checkpoint folder was started with
 SETTINGS_FILE = "job.json"
+#: seconds of training between a study network's checkpoints (and its last epoch): a
+#: ResNet-18 checkpoint with its optimiser state is about 180 MB and a second or two to write,
+#: as long as a whole epoch on a GPU at small sizes, so a checkpoint a minute costs little
+#: anywhere and an interruption loses at most a minute of training (or one epoch)
+CHECKPOINT_EVERY_S = 60.0
 #: the files of a checkpoint folder that the Trainer and this module write
 _OWN = (CHECKPOINT_JSON, SETTINGS_FILE, "log.jsonl")
 

@@ -285,7 +285,7 @@ class _Run:
 
     def fit(self, name: str, seed: int, train: ArrayDataset | None = None, **kw: Any) -> Member:
         """Network ``name`` of the recipe, model selection on val, scored on val and test; it
-        checkpoints every epoch under ``<out>/checkpoints/<name>`` (see :mod:`._resume`)."""
+        checkpoints under ``<out>/checkpoints/<name>`` as it trains (see :mod:`._resume`)."""
         train = self.splits["train"] if train is None else train
         val, test = self.splits["val"], self.splits["test"]
         folder = self.out / CHECKPOINTS / name
@@ -436,7 +436,7 @@ def run_study(
 ) -> StudyResult:
     """Run the whole study (see the module docstring) and write its outputs.
 
-    Every network checkpoints each epoch under ``<out>/checkpoints/`` while the study runs;
+    Every network checkpoints under ``<out>/checkpoints/`` as it trains (see :mod:`._resume`);
     after an interruption ``resume=True`` goes on from them (a network that had finished is
     only scored again); without it they are refused before any training. They are removed
     once the results are written."""

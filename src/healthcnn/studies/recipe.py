@@ -28,6 +28,7 @@ from ..tasks import DR_GRADES, Task, make_task
 from ..training import TrainConfig
 from ..training.fit import FitSpec, Fitted, fit_model
 from ..training.history import History
+from . import _resume
 
 TASK_KINDS = ("multiclass", "ordinal")
 
@@ -191,7 +192,8 @@ def fit_spec(
     recipe: Recipe, seed: int, *, device: str = "cpu", progress=False, out_dir: Path | None = None
 ) -> FitSpec:
     """The fit of ``recipe`` with ``seed``: its model (with the recipe's stem for ResNets),
-    upsampling, test-time views and hyper-parameters (checkpoints in ``out_dir``, if given)."""
+    upsampling, test-time views and hyper-parameters (checkpoints in ``out_dir``, if given,
+    at most one a minute: :data:`._resume.CHECKPOINT_EVERY_S`)."""
     return FitSpec(
         model=recipe.model,
         train=dataclasses.replace(recipe.train, seed=seed),
@@ -201,6 +203,7 @@ def fit_spec(
         device=device,
         progress=progress,
         out_dir=out_dir,
+        checkpoint_every=_resume.CHECKPOINT_EVERY_S,
     )
 
 
@@ -235,7 +238,7 @@ def fit_member(
 
     ``task`` overrides the recipe's grade task (e.g. a binary referable-DR task whose label
     map turns grades into referable / non-referable). With ``out_dir`` the training
-    checkpoints there every epoch, and ``resume=True`` goes on from it."""
+    checkpoints there as it trains, and ``resume=True`` goes on from it."""
     start = time.perf_counter()
     if task is None:
         task = grade_task(recipe.task, tuple(train.classes))

@@ -47,7 +47,7 @@ from ..tasks.taxonomy import (
 )
 from ..training import TrainConfig
 from ..training.fit import FitSpec, Fitted, fit_model
-from . import _skin_eval, _skin_report
+from . import _resume, _skin_eval, _skin_report
 from ._common import write_result
 
 APPROACHES = ("binary", "diagnosis", "partition")
@@ -273,9 +273,9 @@ def train_approach(
 ) -> dict[str, Any]:
     """Train one approach; returns test/val class probabilities ``(N, K)`` over its training
     classes, the classes, the best epoch and the wall time (and with ``keep_fitted`` the
-    :class:`Fitted` model under ``"fitted"``). With ``out_dir`` the training writes a checkpoint
-    there after every epoch, which ``resume=True`` goes on from (then ``seconds`` counts the
-    epochs trained before too, and ``resumed_after_epoch`` says where it went on)."""
+    :class:`Fitted` model under ``"fitted"``). With ``out_dir`` the training checkpoints there
+    as it trains (see :mod:`._resume`), which ``resume=True`` goes on from (then ``seconds``
+    counts the epochs trained before too, and ``resumed_after_epoch`` says where it went on)."""
     done = 0
     if resume:
         if out_dir is None:
@@ -292,6 +292,7 @@ def train_approach(
         model_kwargs=cfg.model_kwargs,
         device=cfg.device,
         out_dir=None if out_dir is None else Path(out_dir),
+        checkpoint_every=_resume.CHECKPOINT_EVERY_S,
     )
     fitted = fit_model(spec, train, val, task, resume=resume)
     views = flip_views(fitted) if cfg.views == "flips" else None
@@ -457,7 +458,7 @@ def run_study(
     results; those are scored instead of trained again, and the result lists them under
     ``"trained_apart"``.
 
-    Every network trained here checkpoints each epoch under ``<out>/checkpoints/`` (see
+    Every network trained here checkpoints under ``<out>/checkpoints/`` as it trains (see
     :mod:`._resume`); after an interruption, ``resume=True`` goes on from them (a network that
     had finished is only scored again), and without it they are refused, never overwritten.
     They are removed once the results are written."""

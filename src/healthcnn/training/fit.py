@@ -74,7 +74,8 @@ class FitSpec:
             registry options (e.g. inflated 2D weights); called after seeding.
         record: further preprocessing-record fields (``sampling_rate``, ``leads``, ``fundus``).
         device: ``"cpu"`` or ``"cuda"``; ``progress``: the Trainer's progress bar;
-        out_dir: checkpoints and ``log.jsonl`` (resumable), None for none.
+        out_dir: checkpoints and ``log.jsonl`` (resumable), None for none;
+            ``checkpoint_every``: seconds between checkpoints (0: every epoch; see the Trainer).
         num_workers, pin_memory: the DataLoader of data that is not an in-memory
             ``ArrayDataset`` (a streaming image folder, a user's own ``Dataset``).
     """
@@ -91,6 +92,7 @@ class FitSpec:
     device: str | torch.device = "cpu"
     progress: bool | None = False
     out_dir: str | Path | None = None
+    checkpoint_every: float = 0.0
     num_workers: int = 0
     pin_memory: bool = False
 
@@ -259,6 +261,7 @@ def fit_model(
         task,
         spec.train,
         out_dir=spec.out_dir,
+        checkpoint_every=spec.checkpoint_every,
         transform=_train_transform(spec, train, record),
         eval_transform=record.transform(),
         device=spec.device,

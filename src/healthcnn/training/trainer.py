@@ -104,6 +104,11 @@ class Trainer:
         config: hyper-parameters (default ``TrainConfig()``).
         out_dir: where ``checkpoint.json``/``.safetensors`` and ``log.jsonl`` go (None: nowhere;
             then nothing is resumable).
+        checkpoint_every: with ``out_dir``, seconds of training between checkpoints (0: after
+            every epoch); the last epoch is always checkpointed. A checkpoint of a ResNet-18
+            with its optimiser state is about 180 MB, so where epochs take a second or two (a
+            GPU, small images) a minute between them keeps the writing from costing more than
+            the training, and an interruption loses at most that minute (or one epoch).
         transform: training batch transform ``transform(x, generator=g)`` (augmentation).
         eval_transform: evaluation batch transform (deterministic, e.g. normalisation).
         device: ``"cpu"`` or ``"cuda"``.
@@ -128,6 +133,7 @@ class Trainer:
         progress: bool | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        checkpoint_every: float = 0.0,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -139,6 +145,10 @@ class Trainer:
         if not isinstance(self.config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(self.config).__name__}")
         self.out_dir = None if out_dir is None else Path(out_dir)
+        if not checkpoint_every >= 0:  # also refuses NaN
+            raise ValueError(f"checkpoint_every must be seconds >= 0, got {checkpoint_every}")
+        self.checkpoint_every = float(checkpoint_every)
+        self._last_save = 0.0
         self.transform = transform
         self.eval_transform = eval_transform
         self.device = torch.device(device)
@@ -249,6 +259,7 @@ class Trainer:
         history = History(monitor=cfg.monitor, mode=cfg.mode)
         self.best_state = None
         self._saved_epochs = 0
+        self._last_save = time.monotonic()  # the interval between checkpoints starts now
         start = 0
         if resume:
             if self.out_dir is None:
@@ -274,7 +285,9 @@ class Trainer:
                     if history.add(record):
                         self.best_state = _clone_state(self._evaluated())
                     history.stopped_early = self._should_stop(history)
-                    self._save(epoch + 1, history)
+                    last = epoch + 1 == cfg.epochs or history.stopped_early
+                    if last or time.monotonic() - self._last_save >= self.checkpoint_every:
+                        self._save(epoch + 1, history)
                     self.callbacks.on_epoch_end(self, record)
                 except KeyboardInterrupt:
                     saved = self._saved_epochs
@@ -586,6 +599,7 @@ class Trainer:
             return
         if self._dist is not None and not self._dist.is_main:
             self._saved_epochs = epochs_done  # rank 0 writes the checkpoint
+            self._last_save = time.monotonic()
             return
         cfg = self.config
         save_checkpoint(
@@ -604,9 +618,11 @@ class Trainer:
                 "history": history.to_dict(),
             },
         )
+        new = history.epochs[self._saved_epochs : epochs_done]  # since the last checkpoint
         self._saved_epochs = epochs_done
+        self._last_save = time.monotonic()
         with open(self.out_dir / LOG_JSONL, "a") as log:
-            log.write(dumps(history.epochs[-1].to_dict()) + "\n")
+            log.write("".join(dumps(r.to_dict()) + "\n" for r in new))
 
     def _restore(self, optimizer: torch.optim.Optimizer) -> tuple[int, History]:
         ckpt = load_checkpoint(self.out_dir)
