@@ -219,3 +219,62 @@ def test_training_precisions_per_approach_from_the_runs() -> None:
         "inflated3d": "fp32",
         "inflated3d:pretrain_2d": "bf16",
     }
+
+
+@pytest.mark.data
+def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The 3D study stopped in its second network's training (the inflated 3D network, after
+    the 2D slice pretraining it inflates) is refused without --resume before any training, and
+    with it ends where an uninterrupted study ends; its checkpoints are gone afterwards."""
+    import json
+
+    from healthcnn.studies import _resume, volumes
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+
+    cfg = VolumeStudyConfig(
+        size=16, seeds=(0,), approaches=("inflated3d",), epochs=2, batch_size=4,
+        pretrain_epochs=2, pretrain_slices=2, pretrain_batch_size=8, limit=4, precision="fp32",
+    )  # fmt: skip
+    whole = run_adrenal3d(cfg, data_dir=str(data_root), out=tmp_path / "whole")
+    # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
+    monkeypatch.setattr(volumes, "CHECKPOINT_EVERY_S", 0.0)
+    real_fit, fits = volumes.fit_model, []
+
+    def stop_the_second(*args, **kwargs):
+        fits.append(1)
+
+        def stop(trainer, record):
+            if len(fits) == 2 and record.epoch == 1:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
+
+    parts = tmp_path / "parts"
+    with monkeypatch.context() as patch:
+        patch.setattr(volumes, "fit_model", stop_the_second)
+        with pytest.raises(TrainingInterrupted):
+            run_adrenal3d(cfg, data_dir=str(data_root), out=parts)
+    names = ["inflated3d-seed0", "inflated3d-seed0-2d"]
+    assert sorted(p.name for p in (parts / _resume.CHECKPOINTS).iterdir()) == names
+    with pytest.raises(ValueError, match=r"holds checkpoints of an earlier run of the study "
+                       r"\(inflated3d-seed0, inflated3d-seed0-2d\): pass --resume"):  # fmt: skip
+        run_adrenal3d(cfg, data_dir=str(data_root), out=parts)
+    with pytest.raises(ValueError, match="--resume needs the output folder"):
+        run_adrenal3d(cfg, data_dir=str(data_root), resume=True)
+    resumed = run_adrenal3d(cfg, data_dir=str(data_root), out=parts, resume=True)
+    assert not (parts / _resume.CHECKPOINTS).exists()
+
+    def scores(result: dict) -> str:
+        def timing(key: str) -> bool:  # wall times (seconds, seconds_per_epoch) differ
+            return "seconds" in key
+
+        runs = [
+            {k: (v if k != "pretrain_2d" else {a: b for a, b in v.items() if not timing(a)})
+             for k, v in run.items() if not timing(k)}
+            for run in result["runs"]
+        ]  # fmt: skip
+        return json.dumps(runs, sort_keys=True)
+
+    assert scores(resumed) == scores(whole)

@@ -30,7 +30,7 @@ def register(study_subparsers: argparse._SubParsersAction) -> None:
 
     p = study_subparsers.add_parser("adrenal3d", help=_HELP, description=_HELP + ".")
     quick = "a few steps on 4 volumes per class and split at 16^3 (tests, smoke runs)"
-    add_study_options(p, quick=quick, out_required=False)
+    add_study_options(p, quick=quick, out_required=False, resume=True)
     p.add_argument("--size", type=int, help="resample the 64^3 volumes to SIZE^3 (default 32)")
     p.add_argument(
         "--seeds",
@@ -99,7 +99,11 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = _config(args)
     result = run_adrenal3d(
-        cfg, data_dir=args.data_dir, out=args.out, progress=None if args.quiet else _progress
+        cfg,
+        data_dir=args.data_dir,
+        out=args.out,
+        progress=None if args.quiet else _progress,
+        resume=args.resume,
     )
     return emit_study_result(result, args.format, args.out, _print_summary)
 

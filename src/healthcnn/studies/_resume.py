@@ -35,6 +35,10 @@ SETTINGS_FILE = "job.json"
 #: as long as a whole epoch on a GPU at small sizes, so a checkpoint a minute costs little
 #: anywhere and an interruption loses at most a minute of training (or one epoch)
 CHECKPOINT_EVERY_S = 60.0
+#: the folder under a study's output where its networks checkpoint while it runs
+CHECKPOINTS = "checkpoints"
+#: what else a user can do when a study's checkpoints are refused
+AGAIN = "give another --out (or remove that folder to train it again)"
 #: the files of a checkpoint folder that the Trainer and this module write
 _OWN = (CHECKPOINT_JSON, SETTINGS_FILE, "log.jsonl")
 
@@ -122,3 +126,40 @@ def refuse_leftovers(root: str | Path, resume: bool, *, to_start_again: str) -> 
             f"{root} holds checkpoints of an earlier run of the study ({', '.join(left)}): "
             f"pass --resume to go on from them, or {to_start_again}"
         )
+
+
+class Checkpoints:
+    """The checkpoint folders of one run of a study: ``<root>/<network name>``.
+
+    Made at the start of the run (leftovers of an earlier run are refused there unless
+    ``resume``, before any training); :meth:`folder` prepares one network's folder and gives
+    the ``out_dir``/``resume`` keywords for its fit; :meth:`remove` clears them all once the
+    study's results are written. With ``root`` None (a study that writes no files) nothing is
+    checkpointed.
+    """
+
+    def __init__(self, root: str | Path | None, resume: bool, *, to_start_again: str) -> None:
+        self.root = None if root is None else Path(root)
+        self.resume = resume
+        self.to_start_again = to_start_again
+        self.used: list[Path] = []
+        if self.root is not None:
+            refuse_leftovers(self.root, resume, to_start_again=to_start_again)
+        elif resume:
+            raise ValueError("--resume needs the output folder the interrupted run wrote to")
+
+    def folder(self, name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``{"out_dir": ..., "resume": ...}`` for network ``name`` (see
+        :func:`checkpoint_folder`; ``settings`` gets ``network: name``)."""
+        if self.root is None:
+            return {"out_dir": None, "resume": False}
+        folder = self.root / name
+        settings = {**settings, "network": name}
+        done = checkpoint_folder(folder, settings, self.resume, to_start_again=self.to_start_again)
+        self.used.append(folder)
+        return {"out_dir": folder, "resume": done > 0}
+
+    def remove(self) -> None:
+        """Remove every folder :meth:`folder` prepared (see :func:`remove_checkpoint_folder`)."""
+        for folder in self.used:
+            remove_checkpoint_folder(folder)

@@ -43,7 +43,7 @@ from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
 from ..training.fit import SMALL_STEM_BELOW
 from ._common import device_name, est, write_result
-from ._resume import checkpoint_folder, data_fingerprint, refuse_leftovers, remove_checkpoint_folder
+from ._resume import AGAIN, CHECKPOINTS, Checkpoints, data_fingerprint
 from .dr_data import prepare_fundus_csv
 from .ensemble import average_probabilities, compare_single_vs_ensemble
 from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
@@ -60,11 +60,6 @@ REFERABLE_CHOICES = ("auto", "derived", "binary")
 DEFAULT_RECIPE = dataclasses.replace(
     candidate_recipe("ordinal-aug-cos-cutmix"), tta=True
 ).with_train(early_stopping_patience=10)
-
-#: the folder under the study's output where its networks checkpoint while it runs
-CHECKPOINTS = "checkpoints"
-#: what else a user can do when checkpoints are refused
-AGAIN = "give another --out (or remove that folder to train it again)"
 
 #: ``--quick``: a small CNN, one epoch, small subsets (pipeline checks, not accuracy)
 QUICK_RECIPE = Recipe(
@@ -274,10 +269,8 @@ class _Run:
     data: str
     splits: dict[str, ArrayDataset]
     say: Callable[[str], None]
+    checkpoints: Checkpoints
     bundles: list[Path] = field(default_factory=list)
-    resume: bool = False
-    #: the checkpoint folders of the networks trained (removed once the results are written)
-    checkpoints: list[Path] = field(default_factory=list)
 
     @property
     def y(self) -> dict[str, np.ndarray]:
@@ -288,25 +281,14 @@ class _Run:
         checkpoints under ``<out>/checkpoints/<name>`` as it trains (see :mod:`._resume`)."""
         train = self.splits["train"] if train is None else train
         val, test = self.splits["val"], self.splits["test"]
-        folder = self.out / CHECKPOINTS / name
         settings = {
-            "network": name,
             "recipe": self.cfg.recipe.to_dict(),
             "seed": seed,
             "data": data_fingerprint(train, val),
         }
-        done = checkpoint_folder(folder, settings, self.resume, to_start_again=AGAIN)
-        self.checkpoints.append(folder)
+        where = self.checkpoints.folder(name, settings)
         return fit_member(
-            self.cfg.recipe,
-            seed,
-            train,
-            val,
-            {"test": test},
-            device=self.cfg.device,
-            out_dir=folder,
-            resume=done > 0,
-            **kw,
+            self.cfg.recipe, seed, train, val, {"test": test}, device=self.cfg.device, **where, **kw
         )
 
     def save(self, member: Member, name: str) -> None:
@@ -315,7 +297,9 @@ class _Run:
         self.bundles.append(save_member(member, self.out / "bundles" / name, meta, fundus=fundus))
 
 
-def _prepare(cfg: StudyConfig, out: Path, say: Callable[[str], None]) -> _Run:
+def _prepare(
+    cfg: StudyConfig, out: Path, say: Callable[[str], None], checkpoints: Checkpoints
+) -> _Run:
     """The splits (photographs preprocessed first), the stem fitted to the image size, and the
     quick subsets."""
     data, size = cfg.data, 28
@@ -343,7 +327,7 @@ def _prepare(cfg: StudyConfig, out: Path, say: Callable[[str], None]) -> _Run:
         )
     if cfg.quick:
         splits = _quick_splits(splits, cfg.seed)
-    return _Run(cfg, out, data, splits, say)
+    return _Run(cfg, out, data, splits, say, checkpoints)
 
 
 def _ensemble(run: _Run) -> tuple[list[Member], dict[str, np.ndarray], dict[str, Any]]:
@@ -443,10 +427,10 @@ def run_study(
     start = time.perf_counter()
     cfg = config.effective()
     out = Path(cfg.out)
-    refuse_leftovers(out / CHECKPOINTS, resume, to_start_again=AGAIN)
+    # leftovers of an earlier run are refused here, before any training
+    checkpoints = Checkpoints(out / CHECKPOINTS, resume, to_start_again=AGAIN)
     out.mkdir(parents=True, exist_ok=True)
-    run = _prepare(cfg, out, progress or (lambda _msg: None))
-    run.resume = resume
+    run = _prepare(cfg, out, progress or (lambda _msg: None), checkpoints)
     members, ens, ensemble = _ensemble(run)
     candidates, referable = _referable_step(run, ens)
     curve = _image_sampling(run, members)
@@ -483,8 +467,7 @@ def run_study(
     from .dr_report import write_study_report
 
     report = write_study_report(out, numbers, run.bundles[0], data_dir=run.cfg.data_dir)
-    for folder in run.checkpoints:  # the results are written: nothing is left to go on from
-        remove_checkpoint_folder(folder)
+    checkpoints.remove()  # the results are written: nothing is left to go on from
     return StudyResult(out, numbers, run.bundles, report, time.perf_counter() - start)
 
 

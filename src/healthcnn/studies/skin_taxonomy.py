@@ -432,8 +432,6 @@ _SCORING_ONLY = (
     "out", "data_dir", "device", "approaches", "metadata", "views", "readers_csv",
     "curve_fractions", "curve_seeds",
 )  # fmt: skip
-#: the folder under ``--out`` where a study's networks checkpoint while it runs
-CHECKPOINTS = "checkpoints"
 
 
 def network_settings(cfg: SkinStudyConfig, network: str) -> dict[str, Any]:
@@ -462,20 +460,8 @@ def run_study(
     :mod:`._resume`); after an interruption, ``resume=True`` goes on from them (a network that
     had finished is only scored again), and without it they are refused, never overwritten.
     They are removed once the results are written."""
-    from ._resume import checkpoint_folder, refuse_leftovers, remove_checkpoint_folder
-
     start = time.perf_counter()
     out = Path(cfg.out)
-    again = "give another --out (or remove that folder to train it again)"
-
-    used: list[Path] = []
-
-    def checkpointed(name: str) -> dict[str, Any]:
-        """Where network ``name`` checkpoints, and whether it goes on from an earlier run."""
-        folder = out / CHECKPOINTS / name
-        done = checkpoint_folder(folder, network_settings(cfg, name), resume, to_start_again=again)
-        used.append(folder)
-        return {"out_dir": folder, "resume": done > 0}
 
     given = dict(runs or {})
     unknown = sorted(set(given) - set(cfg.approaches))
@@ -484,7 +470,15 @@ def run_study(
             f"runs given for approaches {unknown} that this study does not compare "
             f"(its approaches: {list(cfg.approaches)})"
         )
-    refuse_leftovers(out / CHECKPOINTS, resume, to_start_again=again)  # before any training
+    # leftovers of an earlier run are refused here, before any training
+    checkpoints = _resume.Checkpoints(
+        out / _resume.CHECKPOINTS, resume, to_start_again=_resume.AGAIN
+    )
+
+    def checkpointed(name: str) -> dict[str, Any]:
+        """Where network ``name`` checkpoints, and whether it goes on from an earlier run."""
+        return checkpoints.folder(name, network_settings(cfg, name))
+
     base = load_taxonomy(cfg.taxonomy)  # a bad taxonomy file fails before the data loads
     parts = load_parts(cfg)
     prep = prepare_study(cfg, parts, base)
@@ -566,8 +560,7 @@ def run_study(
     folder = data_root(cfg.data_dir) / "ham10000"
     write_result(out / "study.json", result, sorted(f for f in folder.rglob("*") if f.is_file()))
     _skin_report.write(out / "report.html", result)
-    for folder in used:  # the results are written: nothing is left to go on from
-        remove_checkpoint_folder(folder)
+    checkpoints.remove()  # the results are written: nothing is left to go on from
     return result
 
 

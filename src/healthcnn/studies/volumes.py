@@ -48,6 +48,7 @@ from ..tasks import make_task
 from ..training import TrainConfig
 from ..training.fit import FitSpec, Fitted, fit_model
 from ._common import mean_sd, write_result
+from ._resume import AGAIN, CHECKPOINT_EVERY_S, CHECKPOINTS, Checkpoints, data_fingerprint
 
 APPROACHES = ("scratch3d", "inflated3d", "slices25d")
 DATASET = "adrenalmnist3d"
@@ -209,13 +210,30 @@ def build_model(approach: str, cfg: VolumeStudyConfig, state_2d: dict | None = N
         return create_model(name, spatial_dims=3, in_channels=1, num_classes=1, **options)
 
 
-def _fit(name, options, train_cfg, train, val, task, cfg) -> Fitted:
+def _fit(name, options, train_cfg, train, val, task, cfg, network=None, checkpoints=None):
     """``fit_model``: augmentation + [-1, 1] scaling; the best validation-AUC epoch is
-    restored."""
-    spec = FitSpec(model=name, train=train_cfg, model_kwargs=options, device=cfg.device)
+    restored. With ``checkpoints`` (a :class:`~._resume.Checkpoints`) the training of
+    ``network`` checkpoints as it goes and resumes where an interrupted run stopped."""
+    where: dict[str, Any] = {"out_dir": None, "resume": False}
+    if checkpoints is not None:
+        settings = {
+            "model": name,
+            "options": {k: v for k, v in options.items() if k != "weights"},  # from the 2D run
+            "train": train_cfg.to_dict(),
+            "data": data_fingerprint(train, val),
+        }
+        where = checkpoints.folder(network, settings)
+    spec = FitSpec(
+        model=name,
+        train=train_cfg,
+        model_kwargs=options,
+        device=cfg.device,
+        out_dir=where["out_dir"],
+        checkpoint_every=CHECKPOINT_EVERY_S,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", WeightAdaptationWarning)  # the inflation is the intent
-        return fit_model(spec, train, val, task)
+        return fit_model(spec, train, val, task, resume=where["resume"])
 
 
 def _score(fitted: Fitted, ds, cfg) -> tuple[np.ndarray, np.ndarray]:
@@ -252,13 +270,15 @@ def score_test(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -
     }
 
 
-def _pretrain_2d(seed, train, val, task, cfg) -> tuple[dict[str, Any], dict]:
+def _pretrain_2d(seed, train, val, task, cfg, checkpoints=None) -> tuple[dict[str, Any], dict]:
     """The 2D ResNet-18 on axial slices of the training volumes (validation slices pick its
     best epoch): its summary and its weights (float, CPU) for ``inflated3d``."""
     pre_cfg = cfg.train_config(seed, epochs=cfg.pretrain_epochs, batch_size=cfg.pretrain_batch_size)
     train_2d = axial_slice_dataset(train, cfg.pretrain_slices)
     val_2d = axial_slice_dataset(val, cfg.pretrain_slices)
-    fitted = _fit("resnet18", {"stem": cfg.stem}, pre_cfg, train_2d, val_2d, task, cfg)
+    name = f"inflated3d-seed{seed}-2d"
+    options = {"stem": cfg.stem}
+    fitted = _fit("resnet18", options, pre_cfg, train_2d, val_2d, task, cfg, name, checkpoints)
     history = fitted.history
     best = history.best_epoch
     summary = {
@@ -279,19 +299,24 @@ def run_approach(
     splits: dict[str, ArrayDataset],
     cfg: VolumeStudyConfig,
     progress: Progress | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> dict[str, Any]:
-    """Train one approach with one seed; its validation AUC, test metrics and test scores."""
+    """Train one approach with one seed; its validation AUC, test metrics and test scores
+    (with ``checkpoints``, each network's training checkpoints and resumes)."""
     say = progress or (lambda _line: None)
     train, val, test = splits["train"], splits["val"], splits["test"]
     task = make_task("binary", train.classes)
     record: dict[str, Any] = {"approach": approach, "seed": seed}
     state_2d = None
     if approach == "inflated3d":
-        record["pretrain_2d"], state_2d = _pretrain_2d(seed, train, val, task, cfg)
+        record["pretrain_2d"], state_2d = _pretrain_2d(seed, train, val, task, cfg, checkpoints)
         pre = record["pretrain_2d"]
         say(f"  2D slice pretraining: {pre['seconds']:.0f} s, best epoch {pre['best_epoch']}")
     name, options = model_spec(approach, cfg, state_2d)
-    fitted = _fit(name, options, cfg.train_config(seed), train, val, task, cfg)
+    network = f"{approach}-seed{seed}"
+    fitted = _fit(
+        name, options, cfg.train_config(seed), train, val, task, cfg, network, checkpoints
+    )
     history, seconds = fitted.history, fitted.seconds
     val_labels, val_scores = _score(fitted, val, cfg)
     labels, scores = _score(fitted, test, cfg)
@@ -405,10 +430,17 @@ def run_adrenal3d(
     data_dir: str | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Run the study; returns (and writes to ``<out>/results.json``) every number."""
+    """Run the study; returns (and writes to ``<out>/results.json``) every number.
+
+    With ``out``, every network checkpoints under ``<out>/checkpoints/`` as it trains (see
+    :mod:`._resume`); after an interruption ``resume=True`` goes on from them, and without it
+    they are refused before any training. They are removed once the results are written."""
     say = progress or (lambda _line: None)
     start = time.perf_counter()
+    root = None if out is None else Path(out) / CHECKPOINTS
+    checkpoints = Checkpoints(root, resume, to_start_again=AGAIN)  # leftovers refused here
     splits = load_volumes(cfg, data_dir)
     load_seconds = time.perf_counter() - start
     test_labels = splits["test"].labels.numpy().astype(np.int64)
@@ -433,7 +465,7 @@ def run_adrenal3d(
     total = len(cfg.seeds) * len(cfg.approaches)
     for i, (seed, approach) in enumerate(itertools.product(cfg.seeds, cfg.approaches), 1):
         say(f"run {i}/{total}: {approach}, seed {seed}")
-        run = run_approach(approach, seed, splits, cfg, progress)
+        run = run_approach(approach, seed, splits, cfg, progress, checkpoints)
         result["runs"].append(run)
         auc, acc = run["test"]["auc"], run["test"]["accuracy"]
         tuned = run["test_at_val_threshold"]
@@ -453,4 +485,5 @@ def run_adrenal3d(
         if out_dir is not None:
             read = data_files(DATASET, size=NATIVE_SIZE, data_dir=data_dir)
             write_result(out_dir / "results.json", result, read)
+    checkpoints.remove()  # the results are written: nothing is left to go on from
     return result
