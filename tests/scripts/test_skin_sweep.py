@@ -270,21 +270,13 @@ def _stopped_after_one_epoch(monkeypatch, argv: list[str]) -> None:
     """Run the sweep's job of ``argv`` and stop its training after the first epoch (as a time
     limit, a crash or the machine's end would stop it); sys.argv stays ``argv``."""
     from healthcnn.studies import _resume, skin_taxonomy
-    from healthcnn.training import LambdaCallback, TrainingInterrupted
+    from healthcnn.training import TrainingInterrupted
+    from interrupting import stop_nth_fit
 
     # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
     monkeypatch.setattr(_resume, "CHECKPOINT_EVERY_S", 0.0)
-    real_fit = skin_taxonomy.fit_model
-
-    def stop_after_one(*args, **kwargs):
-        def stop(trainer, record):
-            if record.epoch == 1:
-                raise KeyboardInterrupt
-
-        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
-
     with monkeypatch.context() as patch:
-        patch.setattr(skin_taxonomy, "fit_model", stop_after_one)
+        stop_nth_fit(patch, skin_taxonomy, nth=1)
         monkeypatch.setattr(sys, "argv", argv)
         with pytest.raises(TrainingInterrupted):
             skin_sweep.main()

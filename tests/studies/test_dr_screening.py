@@ -288,7 +288,8 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
     from healthcnn.studies import _resume
     from healthcnn.studies import recipe as recipe_module
     from healthcnn.studies.dr_screening import QUICK_RECIPE
-    from healthcnn.training import LambdaCallback, TrainingInterrupted
+    from healthcnn.training import TrainingInterrupted
+    from interrupting import stop_nth_fit
 
     train = dataclasses.replace(QUICK_RECIPE.train, epochs=2)
     two_epochs = dataclasses.replace(QUICK_RECIPE, train=train)
@@ -301,19 +302,8 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
     cfg = dataclasses.replace(cfg, out=str(tmp_path / "parts"))
     # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
     monkeypatch.setattr(_resume, "CHECKPOINT_EVERY_S", 0.0)
-    real_fit, fits = recipe_module.fit_model, []
-
-    def stop_the_second(*args, **kwargs):
-        fits.append(1)
-
-        def stop(trainer, record):
-            if len(fits) == 2 and record.epoch == 1:
-                raise KeyboardInterrupt
-
-        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
-
     with monkeypatch.context() as patch:
-        patch.setattr(recipe_module, "fit_model", stop_the_second)
+        stop_nth_fit(patch, recipe_module, nth=2)
         with pytest.raises(TrainingInterrupted):
             run_study(cfg)
     checkpoints = tmp_path / "parts" / "checkpoints"

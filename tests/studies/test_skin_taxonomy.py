@@ -462,7 +462,8 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_results(
 
     from healthcnn.studies import _resume, skin_taxonomy
     from healthcnn.studies.skin_taxonomy import recipe_train_config
-    from healthcnn.training import LambdaCallback, TrainingInterrupted
+    from healthcnn.training import TrainingInterrupted
+    from interrupting import stop_nth_fit
 
     # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
     monkeypatch.setattr(_resume, "CHECKPOINT_EVERY_S", 0.0)
@@ -472,19 +473,8 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_results(
     whole = run_study(cfg)
     cfg = dataclasses.replace(cfg, out=str(tmp_path / "parts"))
 
-    real_fit, fits = skin_taxonomy.fit_model, []
-
-    def stop_the_second(*args, **kwargs):
-        fits.append(1)
-
-        def stop(trainer, record):
-            if len(fits) == 2 and record.epoch == 1:
-                raise KeyboardInterrupt
-
-        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
-
     with monkeypatch.context() as patch:
-        patch.setattr(skin_taxonomy, "fit_model", stop_the_second)
+        stop_nth_fit(patch, skin_taxonomy, nth=2)
         with pytest.raises(TrainingInterrupted):
             run_study(cfg)
     checkpoints = tmp_path / "parts" / "checkpoints"

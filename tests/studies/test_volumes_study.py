@@ -231,7 +231,8 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
     import json
 
     from healthcnn.studies import _resume, volumes
-    from healthcnn.training import LambdaCallback, TrainingInterrupted
+    from healthcnn.training import TrainingInterrupted
+    from interrupting import stop_nth_fit
 
     cfg = VolumeStudyConfig(
         size=16, seeds=(0,), approaches=("inflated3d",), epochs=2, batch_size=4,
@@ -240,20 +241,9 @@ def test_study_interrupted_part_way_goes_on_with_resume_to_the_same_numbers(
     whole = run_adrenal3d(cfg, data_dir=str(data_root), out=tmp_path / "whole")
     # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
     monkeypatch.setattr(volumes, "CHECKPOINT_EVERY_S", 0.0)
-    real_fit, fits = volumes.fit_model, []
-
-    def stop_the_second(*args, **kwargs):
-        fits.append(1)
-
-        def stop(trainer, record):
-            if len(fits) == 2 and record.epoch == 1:
-                raise KeyboardInterrupt
-
-        return real_fit(*args, **kwargs, callbacks=(LambdaCallback(on_epoch_end=stop),))
-
     parts = tmp_path / "parts"
     with monkeypatch.context() as patch:
-        patch.setattr(volumes, "fit_model", stop_the_second)
+        stop_nth_fit(patch, volumes, nth=2)
         with pytest.raises(TrainingInterrupted):
             run_adrenal3d(cfg, data_dir=str(data_root), out=parts)
     names = ["inflated3d-seed0", "inflated3d-seed0-2d"]
