@@ -237,9 +237,10 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
 
 
 def _job_settings(cfg) -> dict:
-    """What a resumed hamrec job must share with the run it goes on from, beside the training
-    settings the Trainer compares itself: the images (size, split, subsample), the network
-    and the seed; the data's folder and the device may change between sessions."""
+    """What a resumed training job (hamrec, hamapp, curve) must share with the run it goes on
+    from, beside the training settings the Trainer compares itself: the images (size, split,
+    subsample), the network and the seed; the data's folder and the device may change between
+    sessions."""
     return {
         k: v for k, v in cfg.to_dict().items() if k not in ("out", "data_dir", "device", "train")
     }

@@ -1,13 +1,14 @@
-"""The studies' networks trained so that an interruption loses at most one epoch.
+"""The studies' networks trained so that an interruption loses at most a minute of training
+(or one epoch, where an epoch is longer).
 
 A study (or a sweep of them) trains its networks one after another for hours on a CPU. Each
 network's training writes a checkpoint (at most one a minute, and after its last epoch; see
-:data:`CHECKPOINT_EVERY_S`) into a folder of its own (the
-Trainer's checkpoint: live and best weights, optimiser state, history), beside ``job.json``, the
-settings that must be the same for a run to go on from it: the images (size, split, subset),
-the network, its seed and the labels it learns. The Trainer itself compares its training
-settings and task when it resumes; ``job.json`` adds what the Trainer cannot see (a network of
-another image size loads the same weights).
+:data:`CHECKPOINT_EVERY_S`) into a folder of its own (the Trainer's checkpoint: live and best
+weights, optimiser state, history), beside ``job.json``, the settings that must be the same for
+a run to go on from it: the images (size, split, subset, or a fingerprint of the data), the
+network, its seed and the labels it learns. The Trainer itself compares its training settings
+and task when it resumes; ``job.json`` adds what the Trainer cannot see (a network of another
+image size loads the same weights).
 
 A folder that holds a checkpoint is gone on from with ``resume`` and refused without it, so
 that a rerun never overwrites hours of training; once a study has written its results, its

@@ -22,13 +22,14 @@ class TrainingError(RuntimeError):
 
 
 class TrainingInterrupted(Exception):
-    """The run was interrupted (Ctrl-C). ``checkpoint`` holds the last completed epoch and can be
-    resumed with ``Trainer.fit(..., resume=True)``; it is None when the run had no ``out_dir`` or
-    no epoch had completed."""
+    """The run was interrupted (Ctrl-C). ``checkpoint`` holds the last checkpointed epoch
+    (``epochs_completed`` of them; every completed epoch unless the Trainer checkpoints at
+    intervals) and can be resumed with ``Trainer.fit(..., resume=True)``; it is None when the
+    run had no ``out_dir`` or had written no checkpoint yet."""
 
     def __init__(self, *, epochs_completed: int, checkpoint: Path | None) -> None:
         if checkpoint is None:
-            where = "nothing was saved (no out_dir or no completed epoch)"
+            where = "nothing was saved (no out_dir, or no checkpoint written yet)"
         else:
             where = f"resume from {checkpoint}"
         super().__init__(f"training interrupted after {epochs_completed} epoch(s); {where}")
