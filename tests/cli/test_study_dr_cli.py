@@ -59,3 +59,27 @@ def test_quick_study_then_predict_a_full_size_photo(
     code = main(["predict", str(out / "bundles" / "grade-seed0"), str(not_fundus)])
     err = capsys.readouterr().err
     assert code != 0 and "does not look like a fundus photograph" in err
+
+
+def test_precision_and_resume_reach_the_study(tmp_path: Path, monkeypatch) -> None:
+    """--precision overrides the recipe's (what a resume on a machine where auto means other
+    numerics needs) and --resume reaches run_study; without them the recipe's own and no
+    resume (nothing trained here)."""
+    from healthcnn.studies import dr_screening
+
+    seen = []
+
+    def fake(cfg, *, progress, resume):
+        seen.append((cfg, resume))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(dr_screening, "run_study", fake)
+    base = ["study", "dr-screening", "--out", str(tmp_path), "--quiet"]
+    for extra in ([], ["--precision", "fp32", "--resume"]):
+        with pytest.raises(SystemExit):
+            main([*base, *extra])
+    (plain, plain_resume), (named, named_resume) = seen
+    assert plain.recipe == dr_screening.DEFAULT_RECIPE and plain_resume is False
+    assert dr_screening.DEFAULT_RECIPE.train.precision == "auto"  # so the override shows
+    assert named.recipe.train.precision == "fp32" and named_resume is True
+    assert named.recipe == dr_screening.DEFAULT_RECIPE.with_train(precision="fp32")

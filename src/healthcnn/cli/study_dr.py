@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble-size", type=int, default=5)
     p.add_argument("--epochs", type=int, help="override the recipe's epochs (default 40)")
     p.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        help="override the recipe's precision (auto: bf16 where the device computes it "
+        "natively, else fp32); a resumed study must keep the numerics it began with",
+    )
+    p.add_argument(
         "--referable-model",
         choices=["auto", "derived", "binary"],
         default="auto",
@@ -73,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     recipe = DEFAULT_RECIPE
     if args.epochs is not None:
         recipe = recipe.with_train(epochs=args.epochs, warmup_epochs=min(2, args.epochs - 1))
+    if args.precision is not None:
+        recipe = recipe.with_train(precision=args.precision)
     from ..data.fundus import FundusConfig
 
     cfg = StudyConfig(
