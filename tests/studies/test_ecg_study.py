@@ -109,3 +109,42 @@ def test_ecg5000_study_end_to_end(data_root: Path) -> None:
         assert [f["n"] for f in seed["folds"]] == [250, 250]
     spread = result["summary"]["accuracy"]
     assert spread["n"] == 2 and spread["sd"] >= 0
+
+
+@pytest.mark.data
+def test_ecg5000_study_interrupted_part_way_goes_on_with_resume(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The ECG5000 study stopped in its second fold's training is refused without --resume
+    and with it ends where an uninterrupted study ends (the same out-of-fold numbers); its
+    checkpoints are gone afterwards."""
+    import json
+
+    from healthcnn.studies import _resume, ecg
+    from healthcnn.training import TrainingInterrupted
+    from interrupting import stop_nth_fit
+
+    cfg = CVConfig(model="simple_cnn", model_kwargs={"channels": (8, 16)}, epochs=2, folds=2,
+                   seeds=(0,), n_resamples=50)  # fmt: skip
+    whole = run_ecg5000(cfg, data_dir=str(data_root), out=tmp_path / "whole")
+    # a checkpoint every epoch, as on a CPU where an epoch is longer than the interval
+    monkeypatch.setattr(ecg, "CHECKPOINT_EVERY_S", 0.0)
+    parts = tmp_path / "parts"
+    with monkeypatch.context() as patch:
+        stop_nth_fit(patch, ecg, nth=2)
+        with pytest.raises(TrainingInterrupted):
+            run_ecg5000(cfg, data_dir=str(data_root), out=parts)
+    folders = sorted(p.name for p in (parts / _resume.CHECKPOINTS).iterdir())
+    assert folders == ["seed0-fold0", "seed0-fold1"]
+    with pytest.raises(ValueError, match=r"\(seed0-fold0, seed0-fold1\): pass --resume"):
+        run_ecg5000(cfg, data_dir=str(data_root), out=parts)
+    resumed = run_ecg5000(cfg, data_dir=str(data_root), out=parts, resume=True)
+    assert not (parts / _resume.CHECKPOINTS).exists()
+
+    def numbers(result: dict) -> str:
+        seeds = [{k: v for k, v in s.items() if "seconds" not in k} for s in result["per_seed"]]
+        for s in seeds:  # per-fold wall times differ between any two runs
+            s["folds"] = [{k: v for k, v in f.items() if "seconds" not in k} for f in s["folds"]]
+        return json.dumps({"per_seed": seeds, "summary": result["summary"]}, sort_keys=True)
+
+    assert numbers(resumed) == numbers(whole)

@@ -26,7 +26,7 @@ def register(study_subparsers: argparse._SubParsersAction) -> None:
     for name, help_text in _STUDIES.items():
         p = study_subparsers.add_parser(name, help=help_text, description=help_text + ".")
         quick = "a few steps on a small subset with a tiny model (tests, smoke runs)"
-        add_study_options(p, quick=quick, out_required=False, device=False)
+        add_study_options(p, quick=quick, out_required=False, device=False, resume=True)
         p.add_argument("--model", default="compact_resnet", help="registered model name")
         p.add_argument(
             "--set",
@@ -109,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         "data_dir": args.data_dir,
         "out": args.out,
         "progress": None if args.quiet else _progress,
+        "resume": args.resume,
     }
     if args.study_name == "ecg-af":
         records = ecg.QUICK_AF_RECORDS if args.quick else None

@@ -48,6 +48,7 @@ from ..tasks import Task, make_task
 from ..training import TrainConfig
 from ..training.fit import FitSpec, fit_model
 from ._common import est, quiet, spread, write_result
+from ._resume import AGAIN, CHECKPOINT_EVERY_S, CHECKPOINTS, Checkpoints, data_fingerprint
 
 #: the records ``--quick`` uses: the shortest of each CPSC 2021 patient (both classes present)
 QUICK_AF_RECORDS = ("data_101_6", "data_21_7", "data_35_6", "data_84_3", "data_8_4", "data_92_12")
@@ -123,15 +124,30 @@ def inner_validation(
     return train_idx, val_idx
 
 
-def _fit_fold(train, val, test, task: Task, cfg: CVConfig, seed: int, fold: int):
-    """Fit on one training fold (``val`` picks the epoch); its history and test predictions."""
+def _fit_fold(train, val, test, task: Task, cfg: CVConfig, seed: int, fold: int, checkpoints=None):
+    """Fit on one training fold (``val`` picks the epoch); its history and test predictions.
+    With ``checkpoints`` (a :class:`~._resume.Checkpoints`) the fit checkpoints as it trains
+    and goes on where an interrupted run stopped."""
+    train_cfg, init_seed = cfg.train_config(seed), seed * 1000 + fold
+    where: dict[str, Any] = {"out_dir": None, "resume": False}
+    if checkpoints is not None:
+        settings = {
+            "model": cfg.model,
+            "model_kwargs": dict(cfg.model_kwargs),
+            "train": train_cfg.to_dict(),
+            "init_seed": init_seed,
+            "data": data_fingerprint(train, val),
+        }
+        where = checkpoints.folder(f"seed{seed}-fold{fold}", settings)
     spec = FitSpec(
         model=cfg.model,
-        train=cfg.train_config(seed),
+        train=train_cfg,
         model_kwargs=cfg.model_kwargs,
-        init_seed=seed * 1000 + fold,  # initial weights per fold; the Trainer seeds the rest
+        init_seed=init_seed,  # initial weights per fold; the Trainer seeds the rest
+        out_dir=where["out_dir"],
+        checkpoint_every=CHECKPOINT_EVERY_S,
     )
-    fitted = quiet(fit_model, spec, train, val, task)
+    fitted = quiet(fit_model, spec, train, val, task, resume=where["resume"])
     return fitted.history, fitted.predict(test, batch_size=cfg.batch_size * 4)
 
 
@@ -143,8 +159,10 @@ def cross_validate(
     *,
     groups: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> dict[str, Any]:
-    """Out-of-fold scores of ``cfg.model`` on ``ds`` for one seed.
+    """Out-of-fold scores of ``cfg.model`` on ``ds`` for one seed (with ``checkpoints``, each
+    fold's fit checkpoints and resumes).
 
     Returns ``scores`` (rows in dataset order), ``fold`` (the test fold of each row), the
     per-fold seconds and best epochs.
@@ -161,7 +179,7 @@ def cross_validate(
         t0 = time.perf_counter()
         inner_tr, inner_val = inner_validation(labels[train_idx], cfg.val_fraction, seed + f)
         train, val = ds.subset(train_idx[inner_tr]), ds.subset(train_idx[inner_val])
-        history, pred = _fit_fold(train, val, ds.subset(test_idx), task, cfg, seed, f)
+        history, pred = _fit_fold(train, val, ds.subset(test_idx), task, cfg, seed, f, checkpoints)
         if scores is None:
             scores = np.zeros((len(ds), *pred.scores.shape[1:]), dtype=np.float64)
         scores[test_idx] = pred.scores
@@ -209,6 +227,13 @@ def _write(
     if out is not None:
         read = data_files(database, data_dir=data_dir)
         write_result(Path(out) / "results.json", result, read)
+
+
+def _checkpoints(out: str | Path | None, resume: bool) -> Checkpoints:
+    """Where a study's fold networks checkpoint (nowhere without ``out``); leftovers of an
+    earlier run are refused here unless ``resume``, before any data is read."""
+    root = None if out is None else Path(out) / CHECKPOINTS
+    return Checkpoints(root, resume, to_start_again=AGAIN)
 
 
 def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:
@@ -294,9 +319,12 @@ def run_ecg_af(
     window_s: float = 10.0,
     stride_s: float = 5.0,
     progress: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """AF vs non-AF on CPSC 2021 windows under leave-patients-out CV (see the module notes)."""
+    """AF vs non-AF on CPSC 2021 windows under leave-patients-out CV (see the module notes);
+    ``out`` and ``resume`` as for :func:`run_ecg5000`."""
     started = time.perf_counter()
+    checkpoints = _checkpoints(out, resume)
     ds = load_cpsc2021(data_dir, records=records, fs=fs, window_s=window_s, stride_s=stride_s)
     task = make_task("binary", ds.classes, name="atrial fibrillation")
     y = ds.labels.numpy()
@@ -304,7 +332,12 @@ def run_ecg_af(
     recs = [record_of(i) for i in ds.ids or []]
     per_seed = [
         _af_seed(
-            cross_validate(ds, task, cfg, seed, progress=progress), y, patients, recs, cfg, seed
+            cross_validate(ds, task, cfg, seed, progress=progress, checkpoints=checkpoints),
+            y,
+            patients,
+            recs,
+            cfg,
+            seed,
         )
         for seed in cfg.seeds
     ]
@@ -331,6 +364,7 @@ def run_ecg_af(
         "environment": _environment(started),
     }
     _write(out, result, "cpsc2021", data_dir)
+    checkpoints.remove()  # the results are written: nothing is left to go on from
     return result
 
 
@@ -340,12 +374,15 @@ def _multiclass_result(
     cfg: CVConfig,
     progress: Callable[[str], None] | None,
     groups: Sequence[str] | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> list[dict[str, Any]]:
     y = ds.labels.numpy()
     multilabel = y.ndim == 2
     per_seed = []
     for seed in cfg.seeds:
-        cv = cross_validate(ds, task, cfg, seed, groups=groups, progress=progress)
+        cv = cross_validate(
+            ds, task, cfg, seed, groups=groups, progress=progress, checkpoints=checkpoints
+        )
         s = cv["scores"]
         if multilabel:
             auc = quiet(roc_auc, y, s, ci="bootstrap", n_resamples=cfg.n_resamples, seed=seed)
@@ -395,12 +432,19 @@ def run_ecg5000(
     data_dir: str | None = None,
     out: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Five-class beat classification on ECG5000 TRAIN with stratified k-fold CV."""
+    """Five-class beat classification on ECG5000 TRAIN with stratified k-fold CV.
+
+    With ``out``, each fold's network checkpoints under ``<out>/checkpoints/`` as it trains
+    (see :mod:`._resume`); ``resume=True`` goes on from them after an interruption, and
+    without it they are refused before any training; they are removed once the results are
+    written."""
     started = time.perf_counter()
+    checkpoints = _checkpoints(out, resume)
     ds = load_ecg5000(data_dir)
     task = make_task("multiclass", ds.classes, name="ECG5000 beat class")
-    per_seed = _multiclass_result(ds, task, cfg, progress)
+    per_seed = _multiclass_result(ds, task, cfg, progress, checkpoints=checkpoints)
     result = {
         "study": "ecg5000",
         "data": {
@@ -419,6 +463,7 @@ def run_ecg5000(
         "environment": _environment(started),
     }
     _write(out, result, "ecg5000", data_dir)
+    checkpoints.remove()  # the results are written: nothing is left to go on from
     return result
 
 
@@ -430,12 +475,17 @@ def run_ecg_georgia(
     fs: float = 100.0,
     min_count: int = 5,
     progress: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """12-lead multi-label SNOMED-CT model on the 50 Georgia records (a pipeline check)."""
+    """12-lead multi-label SNOMED-CT model on the 50 Georgia records (a pipeline check);
+    ``out`` and ``resume`` as for :func:`run_ecg5000`."""
     started = time.perf_counter()
+    checkpoints = _checkpoints(out, resume)
     ds = load_georgia(data_dir, fs=fs, min_count=min_count)
     task = make_task("multilabel", ds.classes, name="SNOMED-CT diagnoses")
-    per_seed = _multiclass_result(ds, task, cfg, progress, groups=ds.groups)
+    per_seed = _multiclass_result(
+        ds, task, cfg, progress, groups=ds.groups, checkpoints=checkpoints
+    )
     result = {
         "study": "ecg-georgia",
         "data": {
@@ -452,4 +502,5 @@ def run_ecg_georgia(
         "environment": _environment(started),
     }
     _write(out, result, "cinc2021-georgia", data_dir)
+    checkpoints.remove()  # the results are written: nothing is left to go on from
     return result
