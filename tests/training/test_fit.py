@@ -58,3 +58,36 @@ def test_infer_averages_given_views_in_order() -> None:
     np.testing.assert_array_equal(mean, np.mean(each, axis=0))
     np.testing.assert_array_equal(fitted.infer(ds, views=[ev])[1], fitted.infer(ds)[1])
     assert not np.array_equal(mean, each[0])
+
+
+def test_a_resumed_fit_counts_the_time_of_the_epochs_trained_before(tmp_path) -> None:
+    """fit_model(resume=True) reports the recorded times of the epochs its checkpoint holds
+    plus its own, so a run split over sessions reports its whole training time."""
+    import json
+
+    import pytest
+
+    from healthcnn.training import LambdaCallback, TrainingInterrupted
+    from healthcnn.training.checkpoint import checkpoint_epoch
+
+    ds, task = _images(), make_task("multiclass", ["a", "b", "c"])
+    spec = _spec(train=TrainConfig(epochs=3, batch_size=8, precision="fp32"), out_dir=tmp_path)
+
+    def stop(trainer, record):
+        if record.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        fit_model(spec, ds, ds, task, callbacks=(LambdaCallback(on_epoch_end=stop),))
+    assert checkpoint_epoch(tmp_path) == 2
+    # as if each of the two epochs had taken 1000 s in an earlier session
+    path = tmp_path / "checkpoint.json"
+    doc = json.loads(path.read_text())
+    for epoch in doc["history"]["epochs"]:
+        epoch["seconds"] = 1000.0
+    path.write_text(json.dumps(doc))
+    fitted = fit_model(spec, ds, ds, task, resume=True)
+    assert [e.epoch for e in fitted.history.epochs] == [1, 2, 3]
+    assert 2000.0 + fitted.history.epochs[2].seconds <= fitted.seconds < 2100.0
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        checkpoint_epoch(tmp_path / "none")

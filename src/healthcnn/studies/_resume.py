@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_write_text
-from ..training.checkpoint import CHECKPOINT_JSON, load_checkpoint
+from ..training.checkpoint import CHECKPOINT_JSON, checkpoint_epoch
 
 #: the settings a checkpoint folder was started with
 SETTINGS_FILE = "job.json"
@@ -75,7 +75,7 @@ def checkpoint_folder(
                 f"cannot resume {folder}: it was trained with other settings "
                 f"({', '.join(differ)}); {to_start_again}"
             )
-        return load_checkpoint(folder).epoch
+        return checkpoint_epoch(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / SETTINGS_FILE, json.dumps(plain, indent=2, sort_keys=True) + "\n")
     return 0

@@ -280,9 +280,9 @@ def train_approach(
     if resume:
         if out_dir is None:
             raise ValueError("resume=True needs the out_dir the interrupted run wrote to")
-        from ..training.checkpoint import load_checkpoint
+        from ..training.checkpoint import checkpoint_epoch
 
-        done = load_checkpoint(out_dir).epoch
+        done = checkpoint_epoch(out_dir)
     partition = prep.partitions[approach]
     task = _task(prep.tree, partition)
     train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
@@ -302,8 +302,7 @@ def train_approach(
         out[name] = task.class_columns(p)
     out["best_epoch"] = fitted.history.best_epoch
     out["epochs_run"] = len(fitted.history.epochs)
-    # the training time of the epochs run before, by the processes that ran them
-    out["seconds"] = fitted.seconds + sum(e.seconds for e in fitted.history.epochs[:done])
+    out["seconds"] = fitted.seconds  # with the epochs trained before a resume
     if done:
         out["resumed_after_epoch"] = done
     if keep_fitted:

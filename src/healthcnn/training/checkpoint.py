@@ -169,6 +169,17 @@ def _read_info(path: Path) -> dict[str, Any]:
     return info
 
 
+def checkpoint_epoch(out_dir: str | Path) -> int:
+    """The epochs done in ``out_dir``'s checkpoint, from its JSON alone (checked as
+    :func:`load_checkpoint` checks it; the tensors are read and verified when it is loaded)."""
+    path = Path(out_dir) / CHECKPOINT_JSON
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no checkpoint to resume from: {path} does not exist (train without resume first)"
+        )
+    return int(_read_info(path)["epoch"])
+
+
 def load_checkpoint(out_dir: str | Path) -> Checkpoint:
     """Read ``out_dir/checkpoint.json`` and the tensors file it names (checking its SHA-256).
     A damaged or edited checkpoint is a ValueError naming the file and what is wrong."""

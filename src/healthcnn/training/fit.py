@@ -252,8 +252,16 @@ def fit_model(
 
     ``train`` and ``val`` are in-memory :class:`ArrayDataset` objects (the fast path) or any
     ``torch.utils.data.Dataset`` / ``DataLoader`` of ``(input, label)`` samples (read with
-    ``spec.num_workers`` processes; see :class:`~healthcnn.training.Trainer`)."""
+    ``spec.num_workers`` processes; see :class:`~healthcnn.training.Trainer`).
+
+    ``resume=True`` goes on from the checkpoint in ``spec.out_dir``; the ``seconds`` of the
+    result then count the epochs trained before too (their recorded times)."""
     start = time.perf_counter()
+    done = 0
+    if resume and spec.out_dir is not None:
+        from .checkpoint import checkpoint_epoch
+
+        done = checkpoint_epoch(spec.out_dir)
     record = preprocessing_for(spec, train)
     model, kwargs = build_network(spec, train, task)
     trainer = Trainer(
@@ -280,7 +288,7 @@ def fit_model(
         model_kwargs=kwargs,
         train_config=spec.train,
         device=spec.device,
-        seconds=time.perf_counter() - start,
+        seconds=time.perf_counter() - start + sum(e.seconds for e in history.epochs[:done]),
         precision=trainer.policy.name,
         num_workers=spec.num_workers,
     )
