@@ -88,6 +88,7 @@ def test_a_resumed_fit_counts_the_time_of_the_epochs_trained_before(tmp_path) ->
     path.write_text(json.dumps(doc))
     fitted = fit_model(spec, ds, ds, task, resume=True)
     assert [e.epoch for e in fitted.history.epochs] == [1, 2, 3]
+    assert fitted.resumed_after_epoch == 2
     assert 2000.0 + fitted.history.epochs[2].seconds <= fitted.seconds < 2100.0
     with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
         checkpoint_epoch(tmp_path / "none")

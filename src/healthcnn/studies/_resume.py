@@ -117,18 +117,6 @@ def data_fingerprint(*datasets: Any) -> str:
     return digest.hexdigest()
 
 
-def refuse_leftovers(root: str | Path, resume: bool, *, to_start_again: str) -> None:
-    """Refuse (``ValueError``), before any training, a study whose checkpoint folder ``root``
-    holds checkpoints of an earlier run when it was not asked to ``resume``."""
-    root = Path(root)
-    left = sorted(f.parent.name for f in root.glob(f"*/{CHECKPOINT_JSON}"))
-    if left and not resume:
-        raise ValueError(
-            f"{root} holds checkpoints of an earlier run of the study ({', '.join(left)}): "
-            f"pass --resume to go on from them, or {to_start_again}"
-        )
-
-
 class Checkpoints:
     """The checkpoint folders of one run of a study: ``<root>/<network name>``.
 
@@ -144,10 +132,21 @@ class Checkpoints:
         self.resume = resume
         self.to_start_again = to_start_again
         self.used: list[Path] = []
-        if self.root is not None:
-            refuse_leftovers(self.root, resume, to_start_again=to_start_again)
-        elif resume:
-            raise ValueError("--resume needs the output folder the interrupted run wrote to")
+        if self.root is None:
+            if resume:
+                raise ValueError("--resume needs the output folder the interrupted run wrote to")
+            return
+        left = sorted(f.parent.name for f in self.root.glob(f"*/{CHECKPOINT_JSON}"))
+        if left and not resume:  # before any training, not when it reaches them
+            raise ValueError(
+                f"{self.root} holds checkpoints of an earlier run of the study "
+                f"({', '.join(left)}): pass --resume to go on from them, or {to_start_again}"
+            )
+
+    @classmethod
+    def under(cls, out: str | Path | None, resume: bool) -> Checkpoints:
+        """A study's checkpoints in ``<out>/checkpoints`` (none without ``out``)."""
+        return cls(None if out is None else Path(out) / CHECKPOINTS, resume, to_start_again=AGAIN)
 
     def folder(self, name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
         """``{"out_dir": ..., "resume": ...}`` for network ``name`` (see

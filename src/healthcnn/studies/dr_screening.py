@@ -43,7 +43,7 @@ from ..tasks import make_task, referable_dr
 from ..training import TrainConfig
 from ..training.fit import SMALL_STEM_BELOW
 from ._common import device_name, est, write_result
-from ._resume import AGAIN, CHECKPOINTS, Checkpoints, data_fingerprint
+from ._resume import Checkpoints, data_fingerprint
 from .dr_data import prepare_fundus_csv
 from .ensemble import average_probabilities, compare_single_vs_ensemble
 from .grade_sampling import DEFAULT_KAPPA, GraderModel, simulate_grade_sampling
@@ -428,7 +428,7 @@ def run_study(
     cfg = config.effective()
     out = Path(cfg.out)
     # leftovers of an earlier run are refused here, before any training
-    checkpoints = Checkpoints(out / CHECKPOINTS, resume, to_start_again=AGAIN)
+    checkpoints = Checkpoints.under(out, resume)
     out.mkdir(parents=True, exist_ok=True)
     run = _prepare(cfg, out, progress or (lambda _msg: None), checkpoints)
     members, ens, ensemble = _ensemble(run)

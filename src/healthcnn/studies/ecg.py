@@ -48,7 +48,7 @@ from ..tasks import Task, make_task
 from ..training import TrainConfig
 from ..training.fit import FitSpec, fit_model
 from ._common import est, quiet, spread, write_result
-from ._resume import AGAIN, CHECKPOINT_EVERY_S, CHECKPOINTS, Checkpoints, data_fingerprint
+from ._resume import CHECKPOINT_EVERY_S, Checkpoints, data_fingerprint
 
 #: the records ``--quick`` uses: the shortest of each CPSC 2021 patient (both classes present)
 QUICK_AF_RECORDS = ("data_101_6", "data_21_7", "data_35_6", "data_84_3", "data_8_4", "data_92_12")
@@ -229,13 +229,6 @@ def _write(
         write_result(Path(out) / "results.json", result, read)
 
 
-def _checkpoints(out: str | Path | None, resume: bool) -> Checkpoints:
-    """Where a study's fold networks checkpoint (nowhere without ``out``); leftovers of an
-    earlier run are refused here unless ``resume``, before any data is read."""
-    root = None if out is None else Path(out) / CHECKPOINTS
-    return Checkpoints(root, resume, to_start_again=AGAIN)
-
-
 def _config_dict(cfg: CVConfig, **extra: Any) -> dict[str, Any]:
     d = asdict(cfg)
     d["seeds"] = list(cfg.seeds)
@@ -324,7 +317,7 @@ def run_ecg_af(
     """AF vs non-AF on CPSC 2021 windows under leave-patients-out CV (see the module notes);
     ``out`` and ``resume`` as for :func:`run_ecg5000`."""
     started = time.perf_counter()
-    checkpoints = _checkpoints(out, resume)
+    checkpoints = Checkpoints.under(out, resume)
     ds = load_cpsc2021(data_dir, records=records, fs=fs, window_s=window_s, stride_s=stride_s)
     task = make_task("binary", ds.classes, name="atrial fibrillation")
     y = ds.labels.numpy()
@@ -441,7 +434,7 @@ def run_ecg5000(
     without it they are refused before any training; they are removed once the results are
     written."""
     started = time.perf_counter()
-    checkpoints = _checkpoints(out, resume)
+    checkpoints = Checkpoints.under(out, resume)
     ds = load_ecg5000(data_dir)
     task = make_task("multiclass", ds.classes, name="ECG5000 beat class")
     per_seed = _multiclass_result(ds, task, cfg, progress, checkpoints=checkpoints)
@@ -480,7 +473,7 @@ def run_ecg_georgia(
     """12-lead multi-label SNOMED-CT model on the 50 Georgia records (a pipeline check);
     ``out`` and ``resume`` as for :func:`run_ecg5000`."""
     started = time.perf_counter()
-    checkpoints = _checkpoints(out, resume)
+    checkpoints = Checkpoints.under(out, resume)
     ds = load_georgia(data_dir, fs=fs, min_count=min_count)
     task = make_task("multilabel", ds.classes, name="SNOMED-CT diagnoses")
     per_seed = _multiclass_result(

@@ -276,13 +276,6 @@ def train_approach(
     :class:`Fitted` model under ``"fitted"``). With ``out_dir`` the training checkpoints there
     as it trains (see :mod:`._resume`), which ``resume=True`` goes on from (then ``seconds``
     counts the epochs trained before too, and ``resumed_after_epoch`` says where it went on)."""
-    done = 0
-    if resume:
-        if out_dir is None:
-            raise ValueError("resume=True needs the out_dir the interrupted run wrote to")
-        from ..training.checkpoint import checkpoint_epoch
-
-        done = checkpoint_epoch(out_dir)
     partition = prep.partitions[approach]
     task = _task(prep.tree, partition)
     train, val, test = (prep.splits[s].dataset for s in ("train", "val", "test"))
@@ -303,8 +296,8 @@ def train_approach(
     out["best_epoch"] = fitted.history.best_epoch
     out["epochs_run"] = len(fitted.history.epochs)
     out["seconds"] = fitted.seconds  # with the epochs trained before a resume
-    if done:
-        out["resumed_after_epoch"] = done
+    if fitted.resumed_after_epoch:
+        out["resumed_after_epoch"] = fitted.resumed_after_epoch
     if keep_fitted:
         out["fitted"] = fitted
     return out
@@ -470,9 +463,7 @@ def run_study(
             f"(its approaches: {list(cfg.approaches)})"
         )
     # leftovers of an earlier run are refused here, before any training
-    checkpoints = _resume.Checkpoints(
-        out / _resume.CHECKPOINTS, resume, to_start_again=_resume.AGAIN
-    )
+    checkpoints = _resume.Checkpoints.under(out, resume)
 
     def checkpointed(name: str) -> dict[str, Any]:
         """Where network ``name`` checkpoints, and whether it goes on from an earlier run."""

@@ -48,7 +48,7 @@ from ..tasks import make_task
 from ..training import TrainConfig
 from ..training.fit import FitSpec, Fitted, fit_model
 from ._common import mean_sd, write_result
-from ._resume import AGAIN, CHECKPOINT_EVERY_S, CHECKPOINTS, Checkpoints, data_fingerprint
+from ._resume import CHECKPOINT_EVERY_S, Checkpoints, data_fingerprint
 
 APPROACHES = ("scratch3d", "inflated3d", "slices25d")
 DATASET = "adrenalmnist3d"
@@ -439,8 +439,7 @@ def run_adrenal3d(
     they are refused before any training. They are removed once the results are written."""
     say = progress or (lambda _line: None)
     start = time.perf_counter()
-    root = None if out is None else Path(out) / CHECKPOINTS
-    checkpoints = Checkpoints(root, resume, to_start_again=AGAIN)  # leftovers refused here
+    checkpoints = Checkpoints.under(out, resume)  # leftovers refused here
     splits = load_volumes(cfg, data_dir)
     load_seconds = time.perf_counter() - start
     test_labels = splits["test"].labels.numpy().astype(np.int64)

@@ -117,6 +117,8 @@ class Fitted:
     seconds: float
     precision: str
     num_workers: int = 0
+    #: the epochs its checkpoint held when ``fit_model(resume=True)`` went on (0: a fresh fit)
+    resumed_after_epoch: int = 0
 
     def inference_policy(self, precision: str | None = None) -> PrecisionPolicy:
         """The policy :meth:`infer` scores at: ``precision``, else the training config's
@@ -291,4 +293,5 @@ def fit_model(
         seconds=time.perf_counter() - start + sum(e.seconds for e in history.epochs[:done]),
         precision=trainer.policy.name,
         num_workers=spec.num_workers,
+        resumed_after_epoch=done,
     )
