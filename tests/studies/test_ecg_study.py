@@ -117,9 +117,12 @@ def test_ecg5000_study_interrupted_part_way_goes_on_with_resume(
 ) -> None:
     """The ECG5000 study stopped in its second fold's training is refused without --resume
     and with it ends where an uninterrupted study ends (the same out-of-fold numbers); its
-    checkpoints are gone afterwards."""
+    checkpoints are gone afterwards. Begun with precision "auto", it is resumed naming what
+    auto gave here, as a resume on a machine where auto means other numerics must be."""
+    import dataclasses
     import json
 
+    from healthcnn.inference.precision import PrecisionPolicy
     from healthcnn.studies import _resume, ecg
     from healthcnn.training import TrainingInterrupted
     from interrupting import stop_nth_fit
@@ -138,7 +141,9 @@ def test_ecg5000_study_interrupted_part_way_goes_on_with_resume(
     assert folders == ["seed0-fold0", "seed0-fold1"]
     with pytest.raises(ValueError, match=r"\(seed0-fold0, seed0-fold1\): pass --resume"):
         run_ecg5000(cfg, data_dir=str(data_root), out=parts)
-    resumed = run_ecg5000(cfg, data_dir=str(data_root), out=parts, resume=True)
+    assert cfg.precision == "auto"
+    named = dataclasses.replace(cfg, precision=PrecisionPolicy.resolve("auto", "cpu").name)
+    resumed = run_ecg5000(named, data_dir=str(data_root), out=parts, resume=True)
     assert not (parts / _resume.CHECKPOINTS).exists()
 
     def numbers(result: dict) -> str:

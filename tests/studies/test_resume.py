@@ -59,6 +59,25 @@ def test_a_checkpoint_is_gone_on_from_only_with_resume_and_the_same_settings(
     assert checkpoint_folder(folder, dict(SETTINGS), resume=True, to_start_again=AGAIN) == 3
 
 
+def test_the_precision_setting_is_left_to_the_trainer(tmp_path: Path) -> None:
+    """A run begun with precision "auto" goes on where the user names what auto gave (the
+    Trainer compares the numerics, and its refusal on another machine says to name them);
+    every other training setting is still compared, at any depth."""
+    train = {"epochs": 4, "lr": 0.001, "precision": "auto"}
+    settings = {**SETTINGS, "recipe": {"name": "r", "train": train}}
+    folder = tmp_path / "net"
+    checkpoint_folder(folder, settings, resume=False, to_start_again=AGAIN)
+    _checkpoint(folder, 2)
+    for named in ("fp32", "bf16"):
+        now = {**settings, "recipe": {"name": "r", "train": {**train, "precision": named}}}
+        assert checkpoint_folder(folder, now, resume=True, to_start_again=AGAIN) == 2
+    # what was recorded is the settings the run began with
+    assert json.loads((folder / SETTINGS_FILE).read_text())["recipe"]["train"] == train
+    other = {**settings, "recipe": {"name": "r", "train": {**train, "lr": 0.01}}}
+    with pytest.raises(ValueError, match=r"other settings \(recipe\)"):
+        checkpoint_folder(folder, other, resume=True, to_start_again=AGAIN)
+
+
 def test_removal_takes_only_what_training_wrote(tmp_path: Path) -> None:
     root = tmp_path / "checkpoints"
     ours, shared = root / "binary", root / "diagnosis"

@@ -49,6 +49,18 @@ def _plain(settings: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(dict(settings), sort_keys=True))
 
 
+def _compared(settings: Any) -> Any:
+    """``settings`` without their ``precision`` entries (at any depth): the Trainer compares a
+    resumed network's precision itself, by the numerics it resolves to, so that a run begun
+    with ``"auto"`` goes on where it is named as what auto gave there (``"bf16"`` or
+    ``"fp32"``), as its refusal on another machine tells the user to do."""
+    if isinstance(settings, dict):
+        return {k: _compared(v) for k, v in settings.items() if k != "precision"}
+    if isinstance(settings, list):
+        return [_compared(v) for v in settings]
+    return settings
+
+
 def checkpoint_folder(
     folder: str | Path, settings: Mapping[str, Any], resume: bool, *, to_start_again: str
 ) -> int:
@@ -56,8 +68,9 @@ def checkpoint_folder(
     there (0: a fresh start, after recording ``settings``).
 
     A checkpoint left there is gone on from with ``resume`` (its recorded settings must be
-    ``settings``) and refused without it; ``to_start_again`` says, in the error, what else the
-    user can do (e.g. ``"give another --out"``). Both refusals are ``ValueError``.
+    ``settings``, precision aside: the Trainer compares that) and refused without it;
+    ``to_start_again`` says, in the error, what else the user can do (e.g. ``"give another
+    --out"``). Both refusals are ``ValueError``.
     """
     folder = Path(folder)
     plain = _plain(settings)
@@ -68,9 +81,10 @@ def checkpoint_folder(
                 f"it, or {to_start_again}"
             )
         path = folder / SETTINGS_FILE
-        kept = json.loads(path.read_text()) if path.is_file() else {}
-        if kept != plain:
-            differ = sorted(k for k in plain.keys() | kept.keys() if kept.get(k) != plain.get(k))
+        kept = _compared(json.loads(path.read_text()) if path.is_file() else {})
+        now = _compared(plain)
+        if kept != now:
+            differ = sorted(k for k in now.keys() | kept.keys() if kept.get(k) != now.get(k))
             raise ValueError(
                 f"cannot resume {folder}: it was trained with other settings "
                 f"({', '.join(differ)}); {to_start_again}"
