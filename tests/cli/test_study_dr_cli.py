@@ -24,6 +24,23 @@ def test_bad_target_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "sensitivity_target must be in (0, 1), got 1.5" in err
 
 
+@pytest.mark.parametrize(
+    "extra", [["--epochs", "3"], ["--precision", "fp32"], ["--epochs", "3", "--precision", "bf16"]]
+)
+def test_quick_refuses_the_full_recipes_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str]
+) -> None:
+    """--quick runs its own recipe: options that would set the full recipe's are refused in
+    one line naming them, before anything is read or trained, instead of being ignored."""
+    out = tmp_path / "dr"
+    code = main(["study", "dr-screening", "--quick", "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    named = [a for a in extra if a.startswith("--")]
+    assert code == 2 and err.count("\n") == 1
+    assert all(n in err for n in named) and "drop --quick" in err
+    assert not out.exists()
+
+
 @pytest.mark.data
 def test_quick_study_then_predict_a_full_size_photo(
     data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture

@@ -76,6 +76,12 @@ def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     from ..studies.dr_screening import DEFAULT_RECIPE, StudyConfig, run_study
 
+    if args.quick and (args.epochs is not None or args.precision is not None):
+        given = [f"--{k}" for k in ("epochs", "precision") if getattr(args, k) is not None]
+        raise ValueError(
+            f"{' and '.join(given)} set the full study's recipe, and --quick runs its own "
+            f"(one epoch of a small CNN): drop {' and '.join(given)} or drop --quick"
+        )
     recipe = DEFAULT_RECIPE
     if args.epochs is not None:
         recipe = recipe.with_train(epochs=args.epochs, warmup_epochs=min(2, args.epochs - 1))
