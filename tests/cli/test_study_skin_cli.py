@@ -37,6 +37,29 @@ def test_bad_curve_fractions(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert "--curve-fractions must be comma-separated numbers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--epochs", "64"],
+        ["--precision", "fp32"],
+        ["--size", "stored", "--model", "resnet50"],
+        ["--curve-fractions", "", "--lr", "0.01", "--logit-adjust", "0"],
+    ],
+)
+def test_quick_refuses_the_full_studys_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture, extra: list[str]
+) -> None:
+    """--quick runs a setting of its own: an option that would set the full study's images,
+    network, training or curve is refused in one line naming it (even at its default value),
+    before anything is read or written, instead of being ignored."""
+    out = tmp_path / "skin"
+    code = main(["study", "skin-taxonomy", "--quick", "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert all(flag in err for flag in extra if flag.startswith("--")) and "drop --quick" in err
+    assert not out.exists()
+
+
 @pytest.mark.data
 def test_quick_study_json(data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "skin"

@@ -17,6 +17,26 @@ from ..studies.skin_taxonomy import (
 from . import add_study_options, parse_numbers
 from .config import check_device
 
+#: the options that set the full study's images, network, training and learning curve, with
+#: their defaults; ``--quick`` runs a setting of its own and refuses them rather than ignore
+#: them (``--recipe``, ``--views``, ``--metadata``, ``--seed`` and the taxonomy still apply)
+_FULL = {
+    "size": DEFAULT_SIZE,
+    "model": "resnet18",
+    "max_class_size": 1000,
+    "epochs": DEFAULT_EPOCHS,
+    "batch_size": 128,
+    "lr": 1e-3,
+    "weight_decay": 0.05,
+    "augment": "strong",
+    "sampling": "none",
+    "class_weights": None,  # the recipe's
+    "logit_adjust": None,  # the recipe's
+    "precision": "auto",
+    "curve_fractions": "0.125,0.25,0.5,1",
+    "curve_seeds": "0,1,2",
+}
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -33,13 +53,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--size",
         type=size_argument,
-        default=DEFAULT_SIZE,
         help=f"image side in px (default {DEFAULT_SIZE}, the measured recipe's), WIDTHxHEIGHT "
         "(e.g. 100x75), or 'stored' for the stored 200x150 px images without resampling",
     )
-    p.add_argument("--model", default="resnet18")
+    p.add_argument("--model", help=f"registered model name (default {_FULL['model']})")
     p.add_argument("--taxonomy", default="ham10000", help="shipped name or a JSON file")
-    p.add_argument("--max-class-size", type=int, default=1000)
+    p.add_argument(
+        "--max-class-size",
+        type=int,
+        help=f"PartitionDisease's largest training class (default {_FULL['max_class_size']})",
+    )
     p.add_argument(
         "--no-refine", dest="refine", action="store_false", help="do not split leaves by body site"
     )
@@ -56,7 +79,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--epochs",
         type=int,
-        default=DEFAULT_EPOCHS,
         help=f"default {DEFAULT_EPOCHS}, the recipe chosen on validation",
     )
     p.add_argument(
@@ -66,27 +88,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"read each model's probabilities from the image alone (plain) or as the mean over "
         f"it and its three flips (flips); default {DEFAULT_VIEWS}, the recipe chosen on validation",
     )
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--augment", choices=["none", "basic", "strong"], default="strong")
+    p.add_argument("--batch-size", type=int, help=f"default {_FULL['batch_size']}")
+    p.add_argument("--lr", type=float, help=f"default {_FULL['lr']}")
+    p.add_argument("--weight-decay", type=float, help=f"default {_FULL['weight_decay']}")
+    p.add_argument(
+        "--augment", choices=["none", "basic", "strong"], help=f"default {_FULL['augment']}"
+    )
     p.add_argument(
         "--class-weights", choices=["none", "balanced"], help="default: the recipe's (none)"
     )
-    p.add_argument("--sampling", choices=["none", "balanced"], default="none")
+    p.add_argument("--sampling", choices=["none", "balanced"], help=f"default {_FULL['sampling']}")
     p.add_argument(
         "--logit-adjust",
         type=float,
         metavar="TAU",
         help="logit-adjusted loss with this tau (0: plain loss); default: the recipe's",
     )
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        help="default auto (bf16 where the device computes it natively, else fp32)",
+    )
     p.add_argument(
         "--curve-fractions",
-        default="0.125,0.25,0.5,1",
-        help="comma-separated fractions of the training lesions ('' for no curve)",
+        help=f"comma-separated fractions of the training lesions ('' for no curve; default "
+        f"{_FULL['curve_fractions']})",
     )
-    p.add_argument("--curve-seeds", default="0,1,2")
+    p.add_argument("--curve-seeds", help=f"default {_FULL['curve_seeds']}")
     p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
     p.add_argument(
         "--metadata",
@@ -124,6 +152,16 @@ def _run(args: argparse.Namespace) -> int:
         "views": args.views,
         "metadata": args.metadata,
     }
+    given = [k for k in _FULL if getattr(args, k) is not None]
+    if args.quick and given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ValueError(
+            f"--quick runs a setting of its own (32 px, 700 lesions, a small CNN, one epoch); "
+            f"{flags} set the full study's: drop them or drop --quick"
+        )
+    for key, default in _FULL.items():
+        if getattr(args, key) is None:
+            setattr(args, key, default)
     if args.quick:
         cfg = quick_config(args.out, args.data_dir, args.recipe, **common)
     else:
