@@ -748,7 +748,9 @@ def test_scores_differ_names_the_first_difference() -> None:
     assert skin_sweep_report.scores_differ({"x": "a"}, {"x": "b"}) == "x: 'a' stored, 'b' now"
 
 
-@pytest.mark.parametrize("round_, setting", [(11, "64px-16ep"), (12, "64px-32ep")])
+@pytest.mark.parametrize(
+    "round_, setting", [(11, "64px-16ep"), (12, "64px-32ep"), (13, "64px-64ep")]
+)
 def test_metadata_results_are_what_the_committed_copies_give(tmp_path, round_, setting) -> None:
     """A metadata round's generated blocks of docs/results-skin-recipes.md (the candidates and
     the seed ensemble), rewritten from its copies in docs/results-data/skin-metadata (which hold
