@@ -99,16 +99,20 @@ def test_quick_study_trains_the_chosen_recipe(data_root: Path, tmp_path: Path, c
     args = ["study", "skin-taxonomy", "--quick", "--data-dir", str(data_root), "--format", "json"]
     assert main([*args, "--out", str(tmp_path / "default")]) == 0
     config = json.loads(capsys.readouterr().out)["config"]
-    assert config["metadata"] is False  # the image alone unless asked
+    assert config["metadata"] is True  # the chosen recipe scores the metadata fused in
     train = config["train"]
     chosen = recipe_train_config(DEFAULT_RECIPE)
     assert (train["logit_adjust"], train["class_weights"]) == (
         chosen.logit_adjust,
         chosen.class_weights,
     )
-    assert main([*args, "--out", str(tmp_path / "la"), "--recipe", "logit-adjusted"]) == 0
-    train = json.loads(capsys.readouterr().out)["config"]["train"]
+    assert main([*args, "--out", str(tmp_path / "la"), "--recipe", "logit-adjusted",
+                 "--no-metadata"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    train = result["config"]["train"]
     assert train["logit_adjust"] == 1.0 and train["class_weights"] == "none"
+    assert result["config"]["metadata"] is False  # the image alone, switched off
+    assert all(ev.get("seven_way_metadata") is None for ev in result["approaches"].values())
 
 
 def test_full_study_defaults_are_the_measured_recipe(
@@ -129,6 +133,7 @@ def test_full_study_defaults_are_the_measured_recipe(
     assert cfg.train == st.recipe_train_config(st.DEFAULT_RECIPE, st.DEFAULT_EPOCHS)
     assert cfg.train.epochs == st.DEFAULT_EPOCHS
     assert cfg.views == st.DEFAULT_VIEWS == st.SkinStudyConfig(out="x").views == "flips"
+    assert cfg.metadata is st.DEFAULT_METADATA is st.SkinStudyConfig(out="x").metadata is True
     assert (
         main(
             [

@@ -115,13 +115,15 @@ def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) ->
     readers = tmp_path / "readers.csv"
     readers.write_text("reader,sensitivity,specificity\nderm A,0.7,0.6\nderm B,0.5,0.9\n")
     result = run_study(
-        quick_config(str(tmp_path / "out"), str(data_root), readers_csv=str(readers))
+        quick_config(
+            str(tmp_path / "out"), str(data_root), readers_csv=str(readers), metadata=False
+        )
     )
     saved = strict_json((tmp_path / "out" / "study.json").read_text())
     assert saved["approaches"].keys() == {"binary", "diagnosis", "partition"}
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Paired comparisons" in html and "Learning curve" in html
-    assert 'id="metadata"' not in html  # scored only when asked for
+    assert 'id="metadata"' not in html  # not scored with metadata=False
     assert all("seven_way_metadata" not in ev for ev in saved["approaches"].values())
     first_table = html.split("<table>")[1].split("</table>")[0]
     header_cells = first_table.split("</thead>")[0].count("<th class")
@@ -202,7 +204,8 @@ def test_quick_study_scores_the_metadata_beside_the_image(data_root: Path, tmp_p
     section = html.split('<section id="metadata">')[1].split("</section>")[0]
     assert section.count("<tr>") - 1 == 2  # the diagnosis approach: image, image + metadata
     lines = summarize(result)
-    assert any(line.strip().startswith("with age, sex and site: 7-way macro AUC") for line in lines)
+    chosen = "with age, sex and site (the recipe chosen on validation): 7-way macro AUC"
+    assert any(line.strip().startswith(chosen) for line in lines)
 
 
 @pytest.mark.data

@@ -8,6 +8,7 @@ from .._json import dumps
 from ..data.ham10000 import parse_image_size
 from ..studies.skin_taxonomy import (
     DEFAULT_EPOCHS,
+    DEFAULT_METADATA,
     DEFAULT_RECIPE,
     DEFAULT_SIZE,
     DEFAULT_VIEWS,
@@ -118,9 +119,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
     p.add_argument(
         "--metadata",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=DEFAULT_METADATA,
         help="also score the 7-way answers with the patient's age, sex and lesion site fused "
-        "in (a model of the metadata file fitted on the training images), beside the image alone",
+        "in (a model of the metadata file fitted on the training images), beside the image "
+        "alone; on by default, the recipe chosen on validation (--no-metadata: the image alone)",
     )
     p.set_defaults(func=_run)
 
