@@ -76,11 +76,11 @@ def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     from ..studies.dr_screening import DEFAULT_RECIPE, StudyConfig, run_study
 
-    if args.quick and (args.epochs is not None or args.precision is not None):
-        given = [f"--{k}" for k in ("epochs", "precision") if getattr(args, k) is not None]
+    given = " and ".join(f"--{k}" for k in ("epochs", "precision") if getattr(args, k) is not None)
+    if args.quick and given:
         raise ValueError(
-            f"{' and '.join(given)} set the full study's recipe, and --quick runs its own "
-            f"(one epoch of a small CNN): drop {' and '.join(given)} or drop --quick"
+            f"{given} set the full study's recipe, and --quick runs its own (one epoch of a "
+            f"small CNN): drop {given} or drop --quick"
         )
     recipe = DEFAULT_RECIPE
     if args.epochs is not None:

@@ -14,29 +14,22 @@ from ..studies.skin_taxonomy import (
     DEFAULT_VIEWS,
     RECIPES,
     VIEWS,
+    SkinStudyConfig,
+    recipe_train_config,
 )
 from . import add_study_options, parse_numbers
 from .config import check_device
 
-#: the options that set the full study's images, network, training and learning curve, with
-#: their defaults; ``--quick`` runs a setting of its own and refuses them rather than ignore
+#: the options that set the full study's images and curve (:class:`SkinStudyConfig`'s fields)
+#: and its training (:func:`recipe_train_config`'s settings); an option not given keeps their
+#: default, and ``--quick``, which runs a setting of its own, refuses them rather than ignore
 #: them (``--recipe``, ``--views``, ``--metadata``, ``--seed`` and the taxonomy still apply)
-_FULL = {
-    "size": DEFAULT_SIZE,
-    "model": "resnet18",
-    "max_class_size": 1000,
-    "epochs": DEFAULT_EPOCHS,
-    "batch_size": 128,
-    "lr": 1e-3,
-    "weight_decay": 0.05,
-    "augment": "strong",
-    "sampling": "none",
-    "class_weights": None,  # the recipe's
-    "logit_adjust": None,  # the recipe's
-    "precision": "auto",
-    "curve_fractions": "0.125,0.25,0.5,1",
-    "curve_seeds": "0,1,2",
-}
+_STUDY_OPTIONS = ("size", "model", "max_class_size", "curve_fractions", "curve_seeds")
+_TRAIN_OPTIONS = ("batch_size", "lr", "weight_decay", "augment", "sampling", "precision",
+                  "class_weights", "logit_adjust")  # fmt: skip
+#: the defaults the help names: the study's and the chosen recipe's own
+_STUDY = SkinStudyConfig(out="")
+_TRAIN = recipe_train_config()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,12 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"image side in px (default {DEFAULT_SIZE}, the measured recipe's), WIDTHxHEIGHT "
         "(e.g. 100x75), or 'stored' for the stored 200x150 px images without resampling",
     )
-    p.add_argument("--model", help=f"registered model name (default {_FULL['model']})")
+    p.add_argument("--model", help=f"registered model name (default {_STUDY.model})")
     p.add_argument("--taxonomy", default="ham10000", help="shipped name or a JSON file")
     p.add_argument(
         "--max-class-size",
         type=int,
-        help=f"PartitionDisease's largest training class (default {_FULL['max_class_size']})",
+        help=f"PartitionDisease's largest training class (default {_STUDY.max_class_size})",
     )
     p.add_argument(
         "--no-refine", dest="refine", action="store_false", help="do not split leaves by body site"
@@ -89,16 +82,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"read each model's probabilities from the image alone (plain) or as the mean over "
         f"it and its three flips (flips); default {DEFAULT_VIEWS}, the recipe chosen on validation",
     )
-    p.add_argument("--batch-size", type=int, help=f"default {_FULL['batch_size']}")
-    p.add_argument("--lr", type=float, help=f"default {_FULL['lr']}")
-    p.add_argument("--weight-decay", type=float, help=f"default {_FULL['weight_decay']}")
+    p.add_argument("--batch-size", type=int, help=f"default {_TRAIN.batch_size}")
+    p.add_argument("--lr", type=float, help=f"default {_TRAIN.lr}")
+    p.add_argument("--weight-decay", type=float, help=f"default {_TRAIN.weight_decay}")
     p.add_argument(
-        "--augment", choices=["none", "basic", "strong"], help=f"default {_FULL['augment']}"
+        "--augment", choices=["none", "basic", "strong"], help=f"default {_TRAIN.augment}"
     )
     p.add_argument(
         "--class-weights", choices=["none", "balanced"], help="default: the recipe's (none)"
     )
-    p.add_argument("--sampling", choices=["none", "balanced"], help=f"default {_FULL['sampling']}")
+    p.add_argument("--sampling", choices=["none", "balanced"], help=f"default {_TRAIN.sampling}")
     p.add_argument(
         "--logit-adjust",
         type=float,
@@ -113,9 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--curve-fractions",
         help=f"comma-separated fractions of the training lesions ('' for no curve; default "
-        f"{_FULL['curve_fractions']})",
+        f"{','.join(f'{x:g}' for x in _STUDY.curve_fractions)})",
     )
-    p.add_argument("--curve-seeds", help=f"default {_FULL['curve_seeds']}")
+    p.add_argument("--curve-seeds", help=f"default {','.join(map(str, _STUDY.curve_seeds))}")
     p.add_argument("--readers", help="CSV of reader,sensitivity,specificity (benign/malignant)")
     p.add_argument(
         "--metadata",
@@ -138,13 +131,7 @@ def size_argument(text: str) -> int | tuple[int, int]:
 
 def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
-    from ..studies.skin_taxonomy import (
-        SkinStudyConfig,
-        quick_config,
-        recipe_train_config,
-        run_study,
-        summarize,
-    )
+    from ..studies.skin_taxonomy import quick_config, run_study, summarize
 
     common = {
         "taxonomy": args.taxonomy,
@@ -155,47 +142,30 @@ def _run(args: argparse.Namespace) -> int:
         "views": args.views,
         "metadata": args.metadata,
     }
-    given = [k for k in _FULL if getattr(args, k) is not None]
+    given = [
+        k for k in (*_STUDY_OPTIONS, "epochs", *_TRAIN_OPTIONS) if getattr(args, k) is not None
+    ]
     if args.quick and given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ValueError(
             f"--quick runs a setting of its own (32 px, 700 lesions, a small CNN, one epoch); "
             f"{flags} set the full study's: drop them or drop --quick"
         )
-    for key, default in _FULL.items():
-        if getattr(args, key) is None:
-            setattr(args, key, default)
     if args.quick:
         cfg = quick_config(args.out, args.data_dir, args.recipe, **common)
     else:
+        study = {k: getattr(args, k) for k in _STUDY_OPTIONS if getattr(args, k) is not None}
+        for key, kind in (("curve_fractions", float), ("curve_seeds", int)):
+            if key in study:
+                flag = "--" + key.replace("_", "-")
+                study[key] = parse_numbers(study[key], kind, flag, allow_empty=True)
+        train = {k: getattr(args, k) for k in _TRAIN_OPTIONS if getattr(args, k) is not None}
+        epochs = DEFAULT_EPOCHS if args.epochs is None else args.epochs
         cfg = SkinStudyConfig(
             out=args.out,
             data_dir=args.data_dir,
-            size=args.size,
-            model=args.model,
-            max_class_size=args.max_class_size,
-            curve_fractions=parse_numbers(
-                args.curve_fractions, float, "--curve-fractions", allow_empty=True
-            ),
-            curve_seeds=parse_numbers(args.curve_seeds, int, "--curve-seeds", allow_empty=True),
-            train=recipe_train_config(
-                args.recipe,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                weight_decay=args.weight_decay,
-                augment=args.augment,
-                sampling=args.sampling,
-                precision=args.precision,
-                **{
-                    k: v
-                    for k, v in (
-                        ("class_weights", args.class_weights),
-                        ("logit_adjust", args.logit_adjust),
-                    )
-                    if v is not None
-                },
-            ),
+            train=recipe_train_config(args.recipe, epochs=epochs, **train),
+            **study,
             **common,
         )
     result = run_study(cfg, progress=args.format == "text" and not args.quiet, resume=args.resume)
