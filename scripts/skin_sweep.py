@@ -58,6 +58,7 @@ from healthcnn.studies.skin_taxonomy import (  # noqa: E402
     RECIPES,
     VIEWS,
     flip_views,
+    network_settings,
     recipe_train_config,
 )
 
@@ -193,8 +194,7 @@ def run_ham_approach(
     from healthcnn.studies.skin_taxonomy import approach_run_to_json, prepare_study, train_approach
 
     cfg = _ham_config(args, seed, "", recipe)
-    settings = {**_job_settings(cfg), "job": folder.name}
-    ckpt, done = _checkpoint_dir(folder, settings, args.resume)
+    ckpt, done = _checkpoint_dir(folder, network_settings(cfg, folder.name), args.resume)
     run = train_approach(prepare_study(cfg), approach, cfg, seed, out_dir=ckpt, resume=done > 0)
     return {
         "approach": approach,
@@ -236,19 +236,12 @@ def run_ham(seed: int, args: argparse.Namespace, folder: Path, recipe: str = "ce
     return run_study(cfg, runs=runs, resume=args.resume)
 
 
-def _job_settings(cfg) -> dict:
-    """What a resumed training job (hamrec, hamapp, curve) must share with the run it goes on
-    from, beside the training settings the Trainer compares itself: the images (size, split,
-    subsample), the network and the seed; the data's folder and the device may change between
-    sessions."""
-    return {
-        k: v for k, v in cfg.to_dict().items() if k not in ("out", "data_dir", "device", "train")
-    }
-
-
 def _checkpoint_dir(folder: Path, settings: dict, resume: bool) -> tuple[Path, int]:
     """The folder a training job checkpoints into, and the epochs already done there (0: a
-    fresh start); see :func:`healthcnn.studies._resume.checkpoint_folder`."""
+    fresh start); see :func:`healthcnn.studies._resume.checkpoint_folder`. ``settings`` are the
+    study's own for a network (``network_settings``, named by the job's folder), so a job goes
+    on exactly when a study would: scoring-only settings (approaches compared, metadata, views,
+    data folder, device) may change between sessions."""
     from healthcnn.studies._resume import checkpoint_folder
 
     ckpt = folder / CHECKPOINT_DIR
@@ -274,7 +267,7 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     # the plain view here; the flips are scored below, each kept apart
     cfg = dataclasses.replace(cfg, train=train, approaches=("diagnosis",), views="plain")
     folder = _job_folder(args.out, f"hamrec:{recipe}:{seed}")
-    ckpt, done = _checkpoint_dir(folder, _job_settings(cfg), args.resume)
+    ckpt, done = _checkpoint_dir(folder, network_settings(cfg, folder.name), args.resume)
     prep = prepare_study(cfg)
     run = train_approach(
         prep, "diagnosis", cfg, seed, keep_fitted=True, out_dir=ckpt, resume=done > 0
@@ -379,8 +372,7 @@ def run_curve(
     from healthcnn.tasks.taxonomy import load_taxonomy
 
     cfg = _ham_config(args, seed, "", recipe)
-    settings = {**_job_settings(cfg), "job": folder.name}
-    ckpt, done = _checkpoint_dir(folder, settings, args.resume)
+    ckpt, done = _checkpoint_dir(folder, network_settings(cfg, folder.name), args.resume)
     point = curve_point(
         cfg,
         load_taxonomy(cfg.taxonomy),

@@ -61,6 +61,37 @@ def test_sweep_defaults_are_the_study_recipe(monkeypatch) -> None:
     assert seen[0].curve_fractions == [0.1, 0.25, 0.5]
 
 
+def test_a_training_job_checkpoints_under_the_study_s_own_settings() -> None:
+    """A sweep's training job records the settings a study would for that network (one list
+    of them, ``network_settings``): what only changes the scoring (the approaches compared,
+    the views scored, the data's folder, the device, the precision's name) may differ when it
+    goes on in a later session; what changes the network (size, epochs, seed) may not."""
+    from healthcnn.studies._resume import _compared
+    from healthcnn.studies.skin_taxonomy import network_settings
+
+    def settings(*more: str) -> dict:
+        args = skin_sweep.parse_args(["--size", "64", "--ham-epochs", "64", *more])
+        cfg = skin_sweep._ham_config(args, 1, "", "ce")
+        return _compared(network_settings(cfg, "hamapp-binary-1-ce"))
+
+    first = settings("--precision", "auto", "--data-dir", "/a", "--device", "cpu")
+    later = ["--precision", "fp32", "--data-dir", "/b", "--device", "cuda", "--ham-views", "plain"]
+    assert settings(*later, "--ham-approaches", "binary") == first
+    for changed in (["--size", "128"], ["--ham-epochs", "32"], ["--lr", "0.01"]):
+        assert settings(*changed) != first, changed
+    assert (
+        _compared(
+            network_settings(
+                skin_sweep._ham_config(
+                    skin_sweep.parse_args(["--size", "64", "--ham-epochs", "64"]), 2, "", "ce"
+                ),
+                "hamapp-binary-1-ce",
+            )
+        )
+        != first
+    )  # another seed
+
+
 def test_size_reaches_each_job_in_its_command_line_form(monkeypatch) -> None:
     """The sweep hands ``--size`` on to its job processes: 'stored' and 64 survive the trip."""
     seen = []
