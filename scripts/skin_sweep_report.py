@@ -991,7 +991,9 @@ def recipe_curve_lines(curve: list[dict], full: list[dict]) -> list[str]:
     (``curve-*`` runs) and a 100% row from the recipe's ``hamrec`` runs ``full`` (which score no
     2-way AUC: that column says n/a there), read through the same views as the curve runs (their
     ``views``: ``flips`` takes the ``hamrec`` runs' flip-averaged scores; files written before the
-    study averaged flips have none and were ``plain``)."""
+    study averaged flips have none and were ``plain``). Curve runs that scored the metadata
+    fused in (all of them) add its macro AUC and balanced accuracy, the 100% row from the
+    ``hamrec`` runs' metadata scores (n/a where a run has none)."""
     views = {r.get("views", "plain") for r in curve}
     if len(views) > 1:
         raise SystemExit(
@@ -999,29 +1001,54 @@ def recipe_curve_lines(curve: list[dict], full: list[dict]) -> list[str]:
             "put each setting's curve-* runs in a folder of its own"
         )
     view = "tta" if views == {"flips"} else "plain"
+    # runs that scored the patient's age, sex and site fused in (the study's recipe since
+    # round 13) get those two columns too
+    fused = all("metadata" in r for r in curve)
     lines = [
         "| training lesions | images | seeds | 2-way AUC (benign/malignant) | 7-way macro AUC | "
-        "balanced acc, prior-corrected | balanced acc, argmax | s per run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+        "balanced acc, prior-corrected | balanced acc, argmax | "
+        + ("with age, sex and site: macro AUC | with age, sex and site: balanced acc, "
+           "prior-corrected | " if fused else "")
+        + "s per run |",
+        "|---|---|---|---|---|---|---|" + ("---|---|" if fused else "") + "---|",
+    ]  # fmt: skip
     for fraction in sorted({r["fraction"] for r in curve}):
         rs = sorted((r for r in curve if r["fraction"] == fraction), key=lambda r: r["seed"])
         ba = [r["balanced_accuracy"] for r in rs]
+        meta = [r["metadata"] for r in rs] if fused else []
+        with_meta = (
+            f"{_ms([m['macro_auc']['value'] for m in meta])} | "
+            f"{_ms([m['balanced_accuracy']['prior-corrected']['value'] for m in meta])} | "
+            if fused
+            else ""
+        )
         lines.append(
             f"| {fraction:.0%} ({statistics.mean(r['train_lesions'] for r in rs):,.0f}) | "
             f"{statistics.mean(r['train_images'] for r in rs):,.0f} | {len(rs)} | "
             f"{_ms([r['malignant_auc']['value'] for r in rs])} | "
             f"{_ms([r['macro_auc']['value'] for r in rs])} | "
             f"{_ms([b['prior-corrected']['value'] for b in ba])} | "
-            f"{_ms([b['argmax']['value'] for b in ba])} | "
+            f"{_ms([b['argmax']['value'] for b in ba])} | {with_meta}"
             f"{statistics.mean(r['seconds'] for r in rs):.0f} |"
         )
     if full:
         scores = [r["scores"][f"test_{view}"] for r in full]
+        with_meta = ""
+        if fused:  # the full runs' fused scores, where each has them (--add-metadata)
+            meta = [
+                (r.get("metadata") or {}).get("scores", {}).get(f"test_{view}", {}).get("fused")
+                for r in full
+            ]
+            with_meta = (
+                f"{_ms([m['macro_auc'] for m in meta])} | "
+                f"{_ms([m['balanced_accuracy']['prior-corrected'] for m in meta])} | "
+                if all(meta)
+                else "n/a | n/a | "
+            )
         lines.append(
             f"| 100% | | {len(full)} | n/a | {_ms([s['macro_auc'] for s in scores])} | "
             f"{_ms([s['balanced_accuracy']['prior-corrected'] for s in scores])} | "
-            f"{_ms([s['balanced_accuracy']['argmax'] for s in scores])} | "
+            f"{_ms([s['balanced_accuracy']['argmax'] for s in scores])} | {with_meta}"
             f"{statistics.mean(r['seconds'] for r in full):.0f} |"
         )
     return lines

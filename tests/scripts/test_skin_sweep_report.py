@@ -460,6 +460,29 @@ def test_recipe_curve_table_rows_follow_the_runs() -> None:
     lines = skin_sweep_report.recipe_curve_lines(curve, full)
     assert lines[4] == "| 100% | | 2 | n/a | 0.950 (sd 0.000) | 0.700 (sd 0.000) | " \
         "0.550 (sd 0.000) | 60 |"  # fmt: skip
+    # curve runs that scored the metadata fused in: two more columns, the 100% row's from the
+    # full runs' fused scores (n/a until every full run has them)
+    for r in curve:
+        r["metadata"] = {
+            "macro_auc": {"value": r["macro_auc"]["value"] + 0.01},
+            "balanced_accuracy": {
+                "argmax": {"value": 0.3},
+                "prior-corrected": {
+                    "value": r["balanced_accuracy"]["prior-corrected"]["value"] + 0.05
+                },
+            },
+        }
+    lines = skin_sweep_report.recipe_curve_lines(curve, full)
+    assert lines[0].count("with age, sex and site") == 2 and lines[1].count("---") == 10
+    assert lines[2] == "| 10% (515) | 700 | 2 | 0.780 (sd 0.000) | 0.800 (sd 0.000) | " \
+        "0.280 (sd 0.000) | 0.180 (sd 0.000) | 0.810 (sd 0.000) | 0.330 (sd 0.000) " \
+        "| 60 |"  # fmt: skip
+    assert lines[4].endswith("| 0.550 (sd 0.000) | n/a | n/a | 60 |")
+    for s, r in enumerate(full):
+        fused = {"macro_auc": 0.96 + s / 100, "balanced_accuracy": {"prior-corrected": 0.72}}
+        r["metadata"] = {"scores": {"test_tta": {"fused": fused}}}
+    lines = skin_sweep_report.recipe_curve_lines(curve, full)
+    assert lines[4].endswith("| 0.550 (sd 0.000) | 0.965 (sd 0.007) | 0.720 (sd 0.000) | 60 |")
     curve[0]["views"] = "plain"  # one setting per table: mixed views are refused
     with pytest.raises(SystemExit, match="different views"):
         skin_sweep_report.recipe_curve_lines(curve, full)

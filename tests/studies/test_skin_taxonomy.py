@@ -108,6 +108,38 @@ def test_curve_summary_t_interval() -> None:
     assert row["malignant_auc_mean"] == pytest.approx(0.82)
     assert row["seed_ci_low"] == pytest.approx(0.82 - half)
     assert row["delong_ci_high_mean"] == pytest.approx(0.87)
+    assert "macro_auc_mean" not in row  # a binary curve: no 7-way scores
+
+
+def test_curve_summary_means_the_seven_way_scores_with_and_without_the_metadata() -> None:
+    def point(seed: int, auc: float, ba: float, fused: bool) -> dict:
+        out = {
+            "fraction": 0.25,
+            "seed": seed,
+            "train_images": 50,
+            "malignant_auc": {"value": 0.8, "ci_low": 0.7, "ci_high": 0.9},
+            "macro_auc": {"value": auc},
+            "balanced_accuracy": {"argmax": {"value": 0.1}, "prior-corrected": {"value": ba}},
+        }
+        if fused:
+            out["metadata"] = {
+                "macro_auc": {"value": auc + 0.02},
+                "balanced_accuracy": {
+                    "argmax": {"value": 0.2},
+                    "prior-corrected": {"value": ba + 0.04},
+                },
+            }
+        return out
+
+    (row,) = _skin_eval.curve_summary([point(0, 0.90, 0.50, True), point(1, 0.92, 0.60, True)])
+    assert row["macro_auc_mean"] == pytest.approx(0.91)
+    assert row["balanced_accuracy_mean"] == pytest.approx(0.55)  # the prior-corrected rule
+    assert row["metadata_macro_auc_mean"] == pytest.approx(0.93)
+    assert row["metadata_balanced_accuracy_mean"] == pytest.approx(0.59)
+    # a point without the fusion: no fused mean of fewer seeds than the row counts
+    (row,) = _skin_eval.curve_summary([point(0, 0.90, 0.50, True), point(1, 0.92, 0.60, False)])
+    assert row["macro_auc_mean"] == pytest.approx(0.91)
+    assert "metadata_macro_auc_mean" not in row and "metadata_balanced_accuracy_mean" not in row
 
 
 @pytest.mark.data
@@ -158,11 +190,14 @@ def test_quick_study_end_to_end(data_root: Path, tmp_path: Path, strict_json) ->
 
 
 @pytest.mark.data
-def test_quick_study_scores_the_metadata_beside_the_image(data_root: Path, tmp_path: Path) -> None:
+def test_quick_study_scores_the_metadata_beside_the_image(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
     """With ``metadata`` on, each 7-way answer is also scored with the patient's age, sex and
     site fused in: the numbers are those of the fusion done by hand on the run's own test
     probabilities, the report and the CLI summary show them, the binary model has none."""
     from healthcnn.metrics import balanced_accuracy, roc_auc
+    from healthcnn.studies import skin_metadata
     from healthcnn.studies.skin_metadata import fit_metadata_model, fuse, metadata_features
     from healthcnn.studies.skin_taxonomy import (
         approach_run_to_json,
@@ -174,12 +209,20 @@ def test_quick_study_scores_the_metadata_beside_the_image(data_root: Path, tmp_p
     cfg = quick_config(
         str(tmp_path / "out"),
         str(data_root),
-        curve_fractions=(),
+        curve_fractions=(0.5, 1.0),
         approaches=("binary", "diagnosis"),
         metadata=True,
     )
     prep = prepare_study(cfg)
     run = train_approach(prep, "diagnosis", cfg, cfg.seed)
+    fitted_on = []  # the training images each metadata model is fitted on
+    real_fit = skin_metadata.fit_metadata_model
+
+    def recording_fit(train_meta, classes, **kw):
+        fitted_on.append(sorted(train_meta["image_id"]))
+        return real_fit(train_meta, classes, **kw)
+
+    monkeypatch.setattr(skin_metadata, "fit_metadata_model", recording_fit)
     result = run_study(cfg, runs={"diagnosis": approach_run_to_json(run)})
     assert result["approaches"]["binary"]["seven_way_metadata"] is None
     fused = result["approaches"]["diagnosis"]["seven_way_metadata"]
@@ -200,9 +243,29 @@ def test_quick_study_scores_the_metadata_beside_the_image(data_root: Path, tmp_p
     assert fused["macro_auc"]["value"] == pytest.approx(roc_auc(y, p, ci=None).value)
     assert fused["macro_auc"]["value"] != image["macro_auc"]["value"]
 
+    # the learning curve scores the study's recipe too: the whole training set's point has the
+    # study's fused numbers; the half's metadata model is fitted on the half's images alone
+    points = {p["fraction"]: p for p in result["learning_curve"]["points"]}
+    full = points[1.0]["metadata"]
+    assert full["macro_auc"]["value"] == pytest.approx(fused["macro_auc"]["value"])
+    assert full["balanced_accuracy"]["prior-corrected"]["value"] == pytest.approx(want)
+    whole = sorted(prep.splits["train"].ham.meta["image_id"])
+    assert fitted_on[0] == whole and len(fitted_on) == 2
+    assert set(fitted_on[1]) < set(whole) and len(fitted_on[1]) < 0.7 * len(whole)
+    half = points[0.5]["metadata"]
+    assert 0 < half["macro_auc"]["value"] <= 1
+    summary = {s["fraction"]: s for s in result["learning_curve"]["summary"]}
+    assert summary[1.0]["metadata_macro_auc_mean"] == pytest.approx(fused["macro_auc"]["value"])
+    assert summary[0.5]["metadata_balanced_accuracy_mean"] == pytest.approx(
+        half["balanced_accuracy"]["prior-corrected"]["value"]
+    )
+
     html = (tmp_path / "out" / "report.html").read_text()
     section = html.split('<section id="metadata">')[1].split("</section>")[0]
     assert section.count("<tr>") - 1 == 2  # the diagnosis approach: image, image + metadata
+    curve = html.split('<section id="curve">')[1].split("</section>")[0]
+    assert "with age, sex and site: balanced acc" in curve
+    assert "mean balanced acc (prior-corrected)" in curve
     lines = summarize(result)
     chosen = "with age, sex and site (the recipe chosen on validation): 7-way macro AUC"
     assert any(line.strip().startswith(chosen) for line in lines)

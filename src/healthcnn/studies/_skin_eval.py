@@ -334,7 +334,13 @@ def compare(prep, runs: Mapping[str, Mapping[str, Any]], ham: Ham10000) -> list[
     return out
 
 
-def curve_point(prep, run, ham: Ham10000, fraction: float, seed: int) -> dict[str, Any]:
+def curve_point(
+    prep, run, ham: Ham10000, fraction: float, seed: int, metadata: np.ndarray | None = None
+) -> dict[str, Any]:
+    """One learning-curve point of ``run`` on the images of ``ham``: the 2-way AUC, and for a
+    model that answers the 7 diagnoses their macro AUC and balanced accuracy by each decision
+    rule; with ``metadata`` (the metadata model's probabilities of the same images, fitted on
+    the point's own training images) those 7-way scores again with it fused in."""
     y = malignant_truth(prep, ham)
     s = level_probs(prep, run, "test", ("benign", "malignant"))[:, 1]
     seven = level_probs(prep, run, "test", list(prep.base.leaves))
@@ -355,12 +361,45 @@ def curve_point(prep, run, ham: Ham10000, fraction: float, seed: int) -> dict[st
             rule: est(quiet(balanced_accuracy, y7, decide(seven, prior, rule), ci=None))
             for rule in DECISION_RULES
         }
+        if metadata is not None:
+            from .skin_metadata import fuse
+
+            fused = fuse(seven, metadata, prior)
+            point["metadata"] = {
+                "macro_auc": est(roc_auc(y7, fused, ci=None)),
+                "balanced_accuracy": {
+                    rule: est(quiet(balanced_accuracy, y7, decide(fused, prior, rule), ci=None))
+                    for rule in DECISION_RULES
+                },
+            }
     return point
+
+
+#: the decision rule of the 7-way balanced accuracy a learning curve summarises (the study's
+#: recipe: chosen on validation, docs/results-skin-recipes.md)
+CURVE_RULE = "prior-corrected"
+
+
+def _seven_way_means(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean 7-way macro AUC and balanced accuracy (:data:`CURVE_RULE`) of curve points,
+    and the same with the metadata fused in; a score is left out unless every point has it."""
+    out = {}
+    for prefix, get in (("", lambda r: r), ("metadata_", lambda r: r.get("metadata"))):
+        if rows and all(get(r) and "macro_auc" in get(r) for r in rows):
+            out[f"{prefix}macro_auc_mean"] = float(
+                np.mean([get(r)["macro_auc"]["value"] for r in rows])
+            )
+            out[f"{prefix}balanced_accuracy_mean"] = float(
+                np.mean([get(r)["balanced_accuracy"][CURVE_RULE]["value"] for r in rows])
+            )
+    return out
 
 
 def curve_summary(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per fraction: mean test AUC over seeds with a t interval over seeds (the spread of
-    retraining), and the mean of the per-run DeLong intervals (the spread of the test set)."""
+    retraining), and the mean of the per-run DeLong intervals (the spread of the test set);
+    for a model that answers the 7 diagnoses, their mean macro AUC and balanced accuracy
+    (:data:`CURVE_RULE`), and with the metadata fused in where the points scored it."""
     out = []
     for f in sorted({p["fraction"] for p in points}):
         rows = [p for p in points if p["fraction"] == f]
@@ -381,6 +420,7 @@ def curve_summary(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "delong_ci_high_mean": float(
                     np.mean([r["malignant_auc"]["ci_high"] for r in rows])
                 ),
+                **_seven_way_means(rows),
             }
         )
     return out

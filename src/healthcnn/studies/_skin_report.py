@@ -16,6 +16,7 @@ from ..report._format import est_text, num, table
 from ..report.charts import roc_chart
 from ..report.html import CSS, write_report
 from ..report.svg import esc, line_chart
+from ._skin_eval import CURVE_RULE
 
 
 def _interval(lo: Any, hi: Any) -> str:
@@ -189,6 +190,17 @@ def _curve(result: Mapping[str, Any]) -> str:
         y_label="2-way test AUC",
         legend="lower right",
     ).render(description="test AUC against training-set size")
+    # the 7-way columns where every fraction has them (a binary curve has none)
+    extra = [
+        (key, head)
+        for key, head in (
+            ("macro_auc_mean", "mean 7-way macro AUC"),
+            ("balanced_accuracy_mean", f"mean balanced acc ({CURVE_RULE})"),
+            ("metadata_macro_auc_mean", "with age, sex and site: macro AUC"),
+            ("metadata_balanced_accuracy_mean", "with age, sex and site: balanced acc"),
+        )
+        if all(key in s for s in summary)
+    ]
     rows = [
         [
             num(s["fraction"], 3),
@@ -197,6 +209,7 @@ def _curve(result: Mapping[str, Any]) -> str:
             num(s["malignant_auc_mean"]),
             _interval(s["seed_ci_low"], s["seed_ci_high"]),
             _interval(s["delong_ci_low_mean"], s["delong_ci_high_mean"]),
+            *(num(s[key]) for key, _ in extra),
         ]
         for s in summary
     ]
@@ -208,6 +221,7 @@ def _curve(result: Mapping[str, Any]) -> str:
             "mean 2-way AUC",
             "t-interval over seeds",
             "mean DeLong CI",
+            *(head for _, head in extra),
         ],
         rows,
         numeric_from=0,

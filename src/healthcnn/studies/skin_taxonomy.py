@@ -372,15 +372,26 @@ def curve_point(
 ) -> dict[str, Any]:
     """One learning-curve point: ``approach`` trained with ``seed`` on a seeded ``fraction`` of
     the training lesions (the taxonomy is refined and partitioned on that subset), scored on
-    the full test split; ``out_dir`` and ``resume`` as for :func:`train_approach`."""
+    the full test split, with the metadata fused in too when ``cfg.metadata`` (its model
+    fitted on the same subset); ``out_dir`` and ``resume`` as for :func:`train_approach`."""
     sub = dict(parts, train=lesion_fraction(parts["train"], fraction, seed))
     prep = prepare_study(cfg, sub, base)
     run = train_approach(prep, approach, cfg, seed, out_dir=out_dir, resume=resume)
-    point = _skin_eval.curve_point(prep, run, parts["test"], fraction, seed)
+    meta_test = _metadata_probs(prep, parts["test"]) if cfg.metadata else None
+    point = _skin_eval.curve_point(prep, run, parts["test"], fraction, seed, meta_test)
     point["seconds"] = round(run["seconds"], 2)
     if "resumed_after_epoch" in run:
         point["resumed_after_epoch"] = run["resumed_after_epoch"]
     return point
+
+
+def _metadata_probs(prep: Prepared, ham: Ham10000) -> np.ndarray:
+    """The metadata model fitted on ``prep``'s training images, its probabilities of the images
+    of ``ham`` (diagnosis order)."""
+    from .skin_metadata import fit_metadata_model, metadata_features
+
+    model = fit_metadata_model(prep.splits["train"].ham.meta, prep.base.leaves)
+    return model.predict_proba(metadata_features(ham.meta))
 
 
 def approach_run_to_json(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -488,12 +499,7 @@ def run_study(
         if progress:
             print(f"[skin-taxonomy {time.perf_counter() - start:6.1f}s] {msg}", flush=True)
 
-    meta_test = None
-    if cfg.metadata:
-        from .skin_metadata import fit_metadata_model, metadata_features
-
-        model = fit_metadata_model(prep.splits["train"].ham.meta, prep.base.leaves)
-        meta_test = model.predict_proba(metadata_features(test.meta))
+    meta_test = _metadata_probs(prep, test) if cfg.metadata else None
     # the runs given are checked before any network trains, not after hours of it
     runs = {a: approach_run_from_json(given[a], prep, a) for a in cfg.approaches if a in given}
     evals = {}
@@ -513,7 +519,8 @@ def run_study(
     for fraction in cfg.curve_fractions:
         for s in cfg.curve_seeds:
             if fraction >= 1.0 and s == cfg.seed:
-                curve.append(_skin_eval.curve_point(prep, runs[chosen], test, fraction, s))
+                point = _skin_eval.curve_point(prep, runs[chosen], test, fraction, s, meta_test)
+                curve.append(point)
             else:
                 say(f"learning curve: {chosen}, {fraction:.3g} of the lesions, seed {s}")
                 where = checkpointed(f"curve-{chosen}-{fraction:g}-seed{s}")
