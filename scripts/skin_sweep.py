@@ -19,7 +19,8 @@ With ``--ham-recipes R ...`` the sweep runs only ``hamrec:<recipe>:<seed>`` jobs
 with and without flip averaging, and with the patient's age, sex and lesion site fused in
 (rounds 11-13: ``--metadata-report`` writes those scores and the seed ensemble,
 ``--add-metadata`` adds them to runs stored before, ``--docs-copy`` keeps the scores for
-docs/results-data); ``--recipe-report`` writes the runs (and those of other settings kept in
+docs/results-data; round 15: ``--fusion-report`` scores a fusion learned on validation against
+the product rule); ``--recipe-report`` writes the runs (and those of other settings kept in
 subfolders of ``--out``, e.g. ``128px-8ep/``) below the pre-registration in
 ``docs/results-skin-recipes.md``.
 
@@ -314,6 +315,15 @@ def run_ham_recipe(recipe: str, seed: int, args: argparse.Namespace) -> dict:
     out["train_config"] = cfg.train.to_dict()
     out["size"] = cfg.size
     return out
+
+
+def _lesions(args: argparse.Namespace) -> dict[str, str]:
+    """The lesion of each image id, from the data root's metadata file."""
+    from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, read_metadata
+    from healthcnn.data.root import data_root
+
+    meta = read_metadata(data_root(args.data_dir) / FOLDER / METADATA_FILE)
+    return {str(i): str(g) for i, g in zip(meta["image_id"], meta["lesion_id"], strict=True)}
 
 
 def rescore_metadata(args: argparse.Namespace) -> int:
@@ -733,6 +743,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "12: 32, 13: 64; each with its seed ensemble as round <n>b)",
     )
     p.add_argument(
+        "--fusion-report",
+        help="write round 15's results (image and metadata fused by the product rule or by a "
+        "fusion learned on validation, for the hamrec runs of --out with metadata "
+        "probabilities, and their seed ensemble) between its marks in this file "
+        "(docs/results-skin-recipes.md); lesions are read from --data-dir's metadata file",
+    )
+    p.add_argument(
         "--docs-copy",
         metavar="DEST",
         help="copy the hamrec runs of --out and their ensembles.json to DEST without the "
@@ -766,6 +783,11 @@ def main() -> int:
         from skin_sweep_report import write_metadata_report
 
         write_metadata_report(Path(args.out), Path(args.metadata_report), args.metadata_round)
+        return 0
+    if args.fusion_report:
+        from skin_sweep_report import write_fusion_report
+
+        write_fusion_report(Path(args.out), Path(args.fusion_report), lambda: _lesions(args))
         return 0
     if args.docs_copy:
         from skin_sweep_report import docs_copy

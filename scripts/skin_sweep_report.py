@@ -110,15 +110,17 @@ class Ensembles:
         return None
 
     def save(self) -> None:
-        """Write the entries computed in this report (nothing when none was: a report on the
-        copies never rewrites the summary)."""
+        """Write the entries computed in this report beside those stored before (nothing when
+        none was computed: a report on the copies never rewrites the summary)."""
         if self.path is None or not self.fresh:
             return
         from healthcnn._atomic import atomic_write_text
 
+        # the entries of other reports stay (each is used only for the very runs it names)
         record = {
-            "written_by": "scripts/skin_sweep.py --report / --recipe-report / --metadata-report",
-            "ensembles": dict(sorted(self.fresh.items())),
+            "written_by": "scripts/skin_sweep.py --report / --recipe-report / --metadata-report "
+            "/ --fusion-report",
+            "ensembles": dict(sorted({**self.stored, **self.fresh}.items())),
         }
         atomic_write_text(self.path, json.dumps(record, indent=1) + "\n")
 
@@ -568,10 +570,23 @@ def metadata_ensemble(records: list[dict], view: str, rule: str) -> dict:
     on each split (through ``view``), scored as it is and fused once with the metadata model's
     probabilities, under ``rule``.
     ``{"image" | "image + metadata": {split: {"balanced_accuracy", "macro_auc"}}}``."""
-    import numpy as np
-
     from healthcnn.studies._skin_eval import decide
     from healthcnn.studies.skin_metadata import fuse
+
+    prior = records[0]["train_prior"]
+    out: dict[str, dict] = {"image": {}, "image + metadata": {}}
+    for split in SPLIT_PAIR:
+        p_meta = _shared_metadata(records, split)
+        p, y = _mean_probabilities(records, split, view)
+        for inputs, q in (("image", p), ("image + metadata", fuse(p, p_meta, prior))):
+            out[inputs][split] = _ba_and_auc(y, q, decide(q, prior, rule))
+    return out
+
+
+def _shared_metadata(records: list[dict], split: str):
+    """The metadata model's probabilities on ``split``, which every record (seed) must share,
+    as it must share the images and labels (an ensemble averages the same images)."""
+    import numpy as np
 
     lacking = [r["seed"] for r in records if "probabilities" not in r.get("metadata", {})]
     if lacking:
@@ -579,30 +594,24 @@ def metadata_ensemble(records: list[dict], view: str, rule: str) -> dict:
             f"seeds {lacking} hold no metadata probabilities: run scripts/skin_sweep.py "
             "--add-metadata on their folder first"
         )
-    prior = records[0]["train_prior"]
-    out: dict[str, dict] = {"image": {}, "image + metadata": {}}
-    for split in SPLIT_PAIR:
-        first = records[0]
-        for r in records[1:]:
-            if r["labels"][split] != first["labels"][split] or r.get("image_ids", {}).get(
-                split
-            ) != first.get("image_ids", {}).get(split):
-                raise SystemExit(
-                    f"seeds {first['seed']} and {r['seed']} scored different {split} images: "
-                    "an ensemble averages the same images"
-                )
-        p_meta = np.asarray(first["metadata"]["probabilities"][split], dtype=np.float64)
-        for r in records[1:]:  # one metadata model: fitted on the same training images
-            other = np.asarray(r["metadata"]["probabilities"][split], dtype=np.float64)
-            if other.shape != p_meta.shape or np.abs(other - p_meta).max() > 1e-5:
-                raise SystemExit(
-                    f"seeds {first['seed']} and {r['seed']} hold different metadata "
-                    f"probabilities on {split}: not one metadata model"
-                )
-        p, y = _mean_probabilities(records, split, view)
-        for inputs, q in (("image", p), ("image + metadata", fuse(p, p_meta, prior))):
-            out[inputs][split] = _ba_and_auc(y, q, decide(q, prior, rule))
-    return out
+    first = records[0]
+    for r in records[1:]:
+        if r["labels"][split] != first["labels"][split] or r.get("image_ids", {}).get(
+            split
+        ) != first.get("image_ids", {}).get(split):
+            raise SystemExit(
+                f"seeds {first['seed']} and {r['seed']} scored different {split} images: "
+                "an ensemble averages the same images"
+            )
+    p_meta = np.asarray(first["metadata"]["probabilities"][split], dtype=np.float64)
+    for r in records[1:]:  # one metadata model: fitted on the same training images
+        other = np.asarray(r["metadata"]["probabilities"][split], dtype=np.float64)
+        if other.shape != p_meta.shape or np.abs(other - p_meta).max() > 1e-5:
+            raise SystemExit(
+                f"seeds {first['seed']} and {r['seed']} hold different metadata "
+                f"probabilities on {split}: not one metadata model"
+            )
+    return p_meta
 
 
 def _ba_and_auc(y, p, pred) -> dict:
@@ -764,6 +773,196 @@ def write_metadata_report(folder: Path, doc: Path, round_: int = 11) -> None:
     atomic_write_text(doc, text)
     ensembles.save()
     print(f"wrote rounds {round_} and {round_}b's results into {doc}")
+
+
+#: round 15's candidates, in the registered order (ties to the earlier): the fusion of image
+#: and metadata (the product rule, or learned on validation) and the decision rule
+FUSION_CANDIDATES = (
+    ("product", "prior-corrected"),
+    ("product", "argmax"),
+    ("learned", "prior-corrected"),
+    ("learned", "argmax"),
+)
+#: round 15's fixed settings: the learned fusion's L2 strength, the cross-fitting folds and
+#: the seed that deals the validation lesions into them, the view scored (flips)
+FUSION_C, FUSION_FOLDS, FUSION_FOLD_SEED, FUSION_VIEW = 1.0, 5, 0, "tta"
+FUSION_MARKS = tuple(
+    mark
+    for label in ("15", "15b")
+    for mark in (
+        f"<!-- round {label} results: generated by scripts/skin_sweep.py --fusion-report -->",
+        f"<!-- end of round {label} results -->",
+    )
+)
+
+
+def fusion_scores(records: list[dict], lesions) -> dict:
+    """Round 15's four candidates on the mean of ``records``' probabilities (one record: a
+    seed; several: their seed ensemble), through :data:`FUSION_VIEW`: the validation scores
+    (the learned fusion's cross-fitted over :data:`FUSION_FOLDS` folds of lesions) and the test
+    scores (the learned fusion fitted on the whole validation split). ``lesions()`` gives the
+    lesion of each image id (the metadata file's), read only here.
+    ``{"<fusion>:<rule>": {split: {"balanced_accuracy", "macro_auc"}}}``."""
+    from healthcnn.studies._skin_eval import decide
+    from healthcnn.studies.skin_metadata import (
+        LearnedFusion,
+        cross_fitted_fusion,
+        fuse,
+        fusion_folds,
+    )
+
+    prior = records[0]["train_prior"]
+    p_meta = {split: _shared_metadata(records, split) for split in SPLIT_PAIR}
+    (p_val, y_val), (p_test, y_test) = (
+        _mean_probabilities(records, split, FUSION_VIEW) for split in SPLIT_PAIR
+    )
+    lesion_of = lesions()
+    ids = records[0]["image_ids"]["val"]
+    absent = [i for i in ids if str(i) not in lesion_of]
+    if absent:
+        raise SystemExit(f"{len(absent)} validation images have no lesion id, e.g. {absent[:3]}")
+    folds = fusion_folds([lesion_of[str(i)] for i in ids], y_val, FUSION_FOLDS, FUSION_FOLD_SEED)
+    learned = LearnedFusion(FUSION_C).fit(p_val, p_meta["val"], y_val)
+    fused = {
+        "product": {
+            "val": fuse(p_val, p_meta["val"], prior),
+            "test": fuse(p_test, p_meta["test"], prior),
+        },
+        "learned": {
+            "val": cross_fitted_fusion(p_val, p_meta["val"], y_val, folds, FUSION_C),
+            "test": learned.predict_proba(p_test, p_meta["test"]),
+        },
+    }
+    labels = {"val": y_val, "test": y_test}
+    return {
+        f"{fusion}:{rule}": {
+            split: _ba_and_auc(labels[split], q, decide(q, prior, rule))
+            for split, q in fused[fusion].items()
+        }
+        for fusion, rule in FUSION_CANDIDATES
+    }
+
+
+def _fusion_key(what: str) -> str:
+    return f"fusion:C{FUSION_C:g}:k{FUSION_FOLDS}:s{FUSION_FOLD_SEED}:{FUSION_VIEW}:{what}"
+
+
+def fusion_section(records: list[dict], ensembles: Ensembles, lesions) -> tuple[list, list]:
+    """Round 15's generated results (every candidate per seed, the choice on validation, the
+    paired differences) and round 15b's (the seed ensemble fused by the chosen candidate)."""
+    rs = sorted((r for r in records if "metadata" in r), key=lambda r: r["seed"])
+    if not rs:
+        raise SystemExit("no hamrec run with metadata scores (run --add-metadata first)")
+    per_seed = []
+    for r in rs:
+        scores = ensembles.get(
+            _fusion_key(f"seed{r['seed']}"), [r], lambda r=r: fusion_scores([r], lesions)
+        )
+        if scores is None:
+            raise SystemExit(
+                f"seed {r['seed']}: round 15 needs the run's probabilities, or an entry of "
+                f"{ENSEMBLES} computed from this very run"
+            )
+        per_seed.append(scores)
+    names = [f"{f}:{u}" for f, u in FUSION_CANDIDATES]
+
+    def values(name: str, split: str, what: str) -> list[float]:
+        return [s[name][split][what] for s in per_seed]
+
+    val_ba = {n: statistics.mean(values(n, "val", "balanced_accuracy")) for n in names}
+    chosen = max(names, key=lambda n: (val_ba[n], -names.index(n)))
+    lines = [
+        "| fusion | decision rule | seeds | val balanced acc | val macro AUC | test balanced acc "
+        "| test macro AUC |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (fusion, rule), n in zip(FUSION_CANDIDATES, names, strict=True):
+        label = {"product": "product rule", "learned": "learned on validation"}[fusion]
+        lines.append(
+            f"| {f'**{label}**' if n == chosen else label} | {rule} | {len(rs)} "
+            f"| {val_ba[n]:.3f} | {statistics.mean(values(n, 'val', 'macro_auc')):.3f} "
+            f"| {_ms(values(n, 'test', 'balanced_accuracy'))} "
+            f"| {_ms(values(n, 'test', 'macro_auc'))} |"
+        )
+    seeds = ", ".join(str(r["seed"]) for r in rs)
+    lines += [
+        "",
+        f"Paired differences, learned minus product rule, per seed ({seeds}); the validation "
+        "scores of the learned fusion are cross-fitted:",
+        "",
+        "| decision rule | val balanced acc | test balanced acc | test macro AUC |",
+        "|---|---|---|---|",
+    ]
+    for rule in ("prior-corrected", "argmax"):
+        a, b = f"product:{rule}", f"learned:{rule}"
+
+        def diff(split: str, what: str, a=a, b=b) -> str:
+            d = [y - x for x, y in zip(values(a, split, what), values(b, split, what), strict=True)]
+            return f"{statistics.mean(d):+.3f} (" + ", ".join(f"{x:+.3f}" for x in d) + ")"
+
+        lines.append(
+            f"| {rule} | {diff('val', 'balanced_accuracy')} | "
+            f"{diff('test', 'balanced_accuracy')} | {diff('test', 'macro_auc')} |"
+        )
+    fusion, rule = chosen.split(":")
+    lines += [
+        "",
+        f"Chosen on mean validation balanced accuracy: **{fusion} fusion, {rule}** "
+        f"({val_ba[chosen]:.3f}). Test, mean of {len(rs)} seeds: balanced accuracy "
+        f"{statistics.mean(values(chosen, 'test', 'balanced_accuracy')):.3f}, macro AUC "
+        f"{statistics.mean(values(chosen, 'test', 'macro_auc')):.3f}.",
+        f"- Settings: C = {FUSION_C:g}, {FUSION_FOLDS} folds of validation lesions (seed "
+        f"{FUSION_FOLD_SEED}), flips; the networks: {_devices(rs)}, {_epochs(rs)} epochs.",
+    ]
+    if len(rs) < MIN_SEEDS:
+        lines.append(
+            f"- Only {len(rs)} seeds: with fewer than {MIN_SEEDS} the round chooses nothing; "
+            "the line above is what the rule would give."
+        )
+    ensemble = ensembles.get(_fusion_key("ensemble"), rs, lambda: fusion_scores(rs, lesions))
+    if ensemble is None:
+        return lines, [
+            "The seed ensemble needs the runs' probabilities: these result files hold none and "
+            f"no {ENSEMBLES} entry was computed from these very runs."
+        ]
+    pick = [chosen] if chosen == names[0] else [names[0], chosen]
+    more = [
+        f"Seed ensemble of {len(rs)} networks (seeds {seeds}), flips, fused by the chosen "
+        "candidate (a learned fusion fitted on the ensemble's validation probabilities), beside "
+        "the product rule:",
+        "",
+        "| fusion | decision rule | val balanced acc | val macro AUC | test balanced acc "
+        "| test macro AUC |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in pick:
+        f, u = n.split(":")
+        e = ensemble[n]
+        more.append(
+            f"| {f} | {u} | {e['val']['balanced_accuracy']:.3f} | {e['val']['macro_auc']:.3f} "
+            f"| {e['test']['balanced_accuracy']:.3f} | {e['test']['macro_auc']:.3f} |"
+        )
+    return lines, more
+
+
+def write_fusion_report(folder: Path, doc: Path, lesions) -> None:
+    """Write round 15's results and round 15b's between their marks in ``doc`` from the
+    hamrec runs in ``folder`` (their probabilities, or the ``ensembles.json`` entries a report
+    on them wrote); ``lesions()`` maps image ids to lesion ids (read only when computing)."""
+    records = _load_recipe_runs(folder)
+    if not doc.is_file():
+        raise SystemExit(f"{doc} does not exist (docs/results-skin-recipes.md)")
+    _one_setting(records)
+    ensembles = Ensembles(folder)
+    body, more = fusion_section(records, ensembles, lesions)
+    text = doc.read_text()
+    text = _between_marks(text, doc, FUSION_MARKS[0], FUSION_MARKS[1], body, "round-15")
+    text = _between_marks(text, doc, FUSION_MARKS[2], FUSION_MARKS[3], more, "round-15b")
+    from healthcnn._atomic import atomic_write_text
+
+    atomic_write_text(doc, text)
+    ensembles.save()
+    print(f"wrote rounds 15 and 15b's results into {doc}")
 
 
 def docs_copy(folder: Path, dest: Path) -> list[Path]:

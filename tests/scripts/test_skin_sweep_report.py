@@ -789,3 +789,111 @@ def test_metadata_results_are_what_the_committed_copies_give(tmp_path, round_, s
     assert "Chosen on mean validation balanced accuracy: **" in block
     assert "Seed ensemble of 3 networks" in block
     assert text == page.read_text()
+
+
+def _fusion_run(seed: int, n: int = 600) -> tuple[dict, dict]:
+    """A hamrec run of 3 classes whose image network is overconfident (its log-probabilities
+    times 6) beside a calibrated metadata model, with image ids and their lesions (two images
+    per lesion): where a fusion learned on validation should beat the product rule."""
+    import numpy as np
+
+    prior = np.array([0.6, 0.25, 0.15])
+    rng = np.random.default_rng(100)  # the same images and metadata for every seed
+    record = _hamrec("ce", seed, {}, {}, [], epochs=64)
+    record["classes"], record["train_prior"] = ["a", "b", "c"], prior.tolist()
+    lesions, meta_probs = {}, {}
+    for split in ("val", "test"):
+        y = np.repeat(rng.choice(3, size=n // 2, p=prior), 2)  # one label per lesion
+        ids = [f"{split}{i}" for i in range(n)]
+        lesions.update({i: f"{split}-lesion{k // 2}" for k, i in enumerate(ids)})
+        posts = []
+        for noise in (np.random.default_rng(seed + 7), rng):  # image (per seed), metadata
+            seen = np.where(noise.random(n) < 0.55, y, noise.integers(0, 3, n))
+            post = np.where(np.arange(3)[None, :] == seen[:, None], 0.55 + 0.45 / 3, 0.45 / 3)
+            post = post * prior
+            posts.append(post / post.sum(axis=1, keepdims=True))
+        sharp = posts[0] ** 6 / (posts[0] ** 6).sum(axis=1, keepdims=True)
+        record["labels"][split] = y.tolist()
+        record["image_ids"] = {**record.get("image_ids", {}), split: ids}
+        for view in ("plain", "tta"):
+            record["probabilities"][f"{split}_{view}"] = np.round(sharp, 6).tolist()
+        meta_probs[split] = np.round(posts[1], 6).tolist()
+    record["metadata"] = {"model": {"C": 1.0}, "scores": {}, "probabilities": meta_probs}
+    return record, lesions
+
+
+_FUSION_PAGE = (
+    "# plan\n\nround 15 registered\n\n{}\n\nSTALE\n\n{}\n\n## 15b\n\n{}\n{}\n\n## after\n"
+).format(*skin_sweep_report.FUSION_MARKS)
+
+
+def test_fusion_report_scores_the_learned_fusion_cross_fitted_and_keeps_it_for_the_copies(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    import numpy as np
+
+    from healthcnn.metrics import balanced_accuracy
+    from healthcnn.studies._skin_eval import decide
+    from healthcnn.studies.skin_metadata import cross_fitted_fusion, fusion_folds
+
+    folder, doc = tmp_path / "runs", tmp_path / "page.md"
+    runs = [_fusion_run(seed) for seed in range(3)]
+    lesions = runs[0][1]
+    for record, _ in runs:
+        _write(folder, f"hamrec-ce-{record['seed']}", record)
+    (folder / skin_sweep_report.ENSEMBLES).write_text(
+        json.dumps({"ensembles": {"metadata:tta:argmax": {"runs": [], "scores": {}}}})
+    )
+    doc.write_text(_FUSION_PAGE)
+    skin_sweep_report.write_fusion_report(folder, doc, lambda: lesions)
+    text = doc.read_text()
+    assert text.startswith("# plan\n\nround 15 registered\n\n") and text.endswith("\n## after\n")
+    assert "STALE" not in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "| 3 |" in line]
+    assert [r.split(" | ")[1] for r in rows] == ["prior-corrected", "argmax"] * 2
+    # the learned fusion's validation score, by hand: cross-fitted over 5 folds of lesions
+    record = runs[0][0]
+    y = np.array(record["labels"]["val"])
+    p = np.array(record["probabilities"]["val_tta"])
+    m = np.array(record["metadata"]["probabilities"]["val"])
+    folds = fusion_folds([lesions[i] for i in record["image_ids"]["val"]], y, 5, 0)
+    q = cross_fitted_fusion(p, m, y, folds, 1.0)
+    want = balanced_accuracy(y, decide(q, record["train_prior"], "prior-corrected"), ci=None)
+    stored = json.loads((folder / skin_sweep_report.ENSEMBLES).read_text())["ensembles"]
+    key = skin_sweep_report._fusion_key("seed0")
+    got = stored[key]["scores"]["learned:prior-corrected"]["val"]["balanced_accuracy"]
+    assert got == pytest.approx(want.value)
+    assert "metadata:tta:argmax" in stored  # another report's entry is kept
+    # the overconfident image is discounted: the learned fusion ranks better in every seed
+    scores = [stored[skin_sweep_report._fusion_key(f"seed{s}")]["scores"] for s in range(3)]
+    for sc in scores:
+        assert sc["learned:argmax"]["test"]["macro_auc"] > sc["product:argmax"]["test"]["macro_auc"]
+    # the choice: the best mean validation balanced accuracy, ties to the registered order
+    names = [f"{f}:{u}" for f, u in skin_sweep_report.FUSION_CANDIDATES]
+    mean = {n: np.mean([sc[n]["val"]["balanced_accuracy"] for sc in scores]) for n in names}
+    fusion, rule = max(names, key=lambda n: (mean[n], -names.index(n))).split(":")
+    assert f"Chosen on mean validation balanced accuracy: **{fusion} fusion, {rule}**" in text
+    assert "Seed ensemble of 3 networks (seeds 0, 1, 2)" in text
+    assert "Only" not in text
+
+    # the copies (no probabilities) give the same page from the stored entries, without
+    # reading the lesions; with no entry for these runs they are refused
+    copies = tmp_path / "copies"
+    skin_sweep_report.docs_copy(folder, copies)
+    doc.write_text(_FUSION_PAGE)
+
+    def unread():
+        raise AssertionError("the lesions are read only to compute")
+
+    skin_sweep_report.write_fusion_report(copies, doc, unread)
+    assert doc.read_text() == text
+    (copies / skin_sweep_report.ENSEMBLES).unlink()
+    with pytest.raises(SystemExit, match="seed 0: round 15 needs the run's probabilities"):
+        skin_sweep_report.write_fusion_report(copies, doc, unread)
+    assert doc.read_text() == text  # nothing half-written
+    doc.write_text("no marks\n")
+    with pytest.raises(SystemExit, match="must hold the two round-15 marks once each"):
+        skin_sweep_report.write_fusion_report(folder, doc, lambda: lesions)
+    assert doc.read_text() == "no marks\n"

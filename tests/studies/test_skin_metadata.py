@@ -118,6 +118,92 @@ def test_fusion_is_bayes_rule_under_conditional_independence():
     assert fused[0, 2] / fused[0, 0] == pytest.approx((0.1 / 0.6) * (0.5 / 0.2) / (0.25 / 0.5))
 
 
+def _independent_signals(n: int, seed: int = 0):
+    """Labels and two calibrated posteriors from signals independent given the label (the
+    product rule's assumption): each signal is the label with probability 0.6, else uniform."""
+    rng = np.random.default_rng(seed)
+    prior = np.array([0.5, 0.3, 0.2])
+    y = rng.choice(3, size=n, p=prior)
+    posts = []
+    for _ in range(2):
+        seen = np.where(rng.random(n) < 0.6, y, rng.integers(0, 3, n))
+        like = np.where(np.arange(3)[None, :] == seen[:, None], 0.6 + 0.4 / 3, 0.4 / 3)
+        post = like * prior
+        posts.append(post / post.sum(axis=1, keepdims=True))
+    return y, posts[0], posts[1], prior
+
+
+def test_learned_fusion_matches_scikit_learn_on_the_log_probabilities():
+    y, p_image, p_meta, _ = _independent_signals(600)
+    p_image = 0.9 * p_image + 0.1 * np.random.default_rng(1).dirichlet(np.ones(3), 600)
+    x = np.log(np.hstack([p_image, p_meta]))
+    ours = sm.LearnedFusion(C=1.0).fit(p_image, p_meta, y).predict_proba(p_image, p_meta)
+    np.testing.assert_allclose(ours, _sklearn_probs(x, y, x, 1.0), atol=1e-5)
+    # the features floor a zero probability (a stored probability rounded to 0)
+    zero = p_image.copy()
+    zero[0] = [1.0, 0.0, 0.0]
+    assert sm.fusion_features(zero, p_meta)[0, 1] == pytest.approx(math.log(sm.FUSION_FLOOR))
+
+
+def test_learned_fusion_recovers_the_product_rule_where_that_rule_is_right():
+    """With image and metadata independent given the label and both calibrated, the product
+    rule is the Bayes posterior; fitted on enough images, the learned fusion gives it back."""
+    y, p_image, p_meta, prior = _independent_signals(20_000)
+    learned = sm.LearnedFusion(C=1.0).fit(p_image, p_meta, y)
+    _, q_image, q_meta, _ = _independent_signals(2_000, seed=1)
+    product = sm.fuse(q_image, q_meta, prior)
+    assert np.abs(learned.predict_proba(q_image, q_meta) - product).max() < 0.03
+    # and where the image is overconfident (its log-probabilities doubled), it learns to
+    # discount it: closer to the Bayes posterior than the product rule is
+    sharp = q_image**2 / (q_image**2).sum(axis=1, keepdims=True)
+    train_sharp = p_image**2 / (p_image**2).sum(axis=1, keepdims=True)
+    refit = sm.LearnedFusion(C=1.0).fit(train_sharp, p_meta, y)
+    err_learned = np.abs(refit.predict_proba(sharp, q_meta) - product).max()
+    err_product = np.abs(sm.fuse(sharp, q_meta, prior) - product).max()
+    assert err_learned < 0.03 < err_product
+
+
+def test_fusion_folds_keep_lesions_whole_and_every_label_in_every_fold():
+    rng = np.random.default_rng(0)
+    lesions = [f"L{i}" for i in range(60) for _ in range(1 + i % 3)]  # 1-3 images each
+    labels = [int(g[1:]) % 4 for g in lesions]  # one label per lesion
+    folds = sm.fusion_folds(lesions, labels, k=5, seed=0)
+    by_lesion = {}
+    for g, f in zip(lesions, folds, strict=True):
+        by_lesion.setdefault(g, set()).add(int(f))
+    assert all(len(f) == 1 for f in by_lesion.values())  # a lesion never in two folds
+    for label in range(4):  # 15 lesions per label: 3 in each of the 5 folds
+        counts = np.bincount(
+            [next(iter(by_lesion[g])) for g in set(lesions) if int(g[1:]) % 4 == label], minlength=5
+        )
+        assert counts.tolist() == [3, 3, 3, 3, 3]
+    np.testing.assert_array_equal(folds, sm.fusion_folds(lesions, labels, k=5, seed=0))
+    assert not np.array_equal(folds, sm.fusion_folds(lesions, labels, k=5, seed=1))
+    shuffled = rng.permutation(len(lesions))  # the rows' order does not change a lesion's fold
+    again = sm.fusion_folds([lesions[i] for i in shuffled], [labels[i] for i in shuffled], 5, 0)
+    np.testing.assert_array_equal(again, folds[shuffled])
+    with pytest.raises(ValueError, match="one group per row"):
+        sm.fusion_folds(lesions[:-1], labels, 5)
+    with pytest.raises(ValueError, match="k >= 2"):
+        sm.fusion_folds(lesions, labels, 1)
+
+
+def test_cross_fitted_fusion_scores_each_fold_by_a_fusion_that_never_saw_it():
+    y, p_image, p_meta, _ = _independent_signals(500)
+    folds = np.arange(500) % 4
+    out = sm.cross_fitted_fusion(p_image, p_meta, y, folds, C=1.0)
+    for f in range(4):
+        held = folds == f
+        model = sm.LearnedFusion(1.0).fit(p_image[~held], p_meta[~held], y[~held])
+        np.testing.assert_allclose(out[held], model.predict_proba(p_image[held], p_meta[held]))
+    whole = sm.LearnedFusion(1.0).fit(p_image, p_meta, y).predict_proba(p_image, p_meta)
+    assert not np.allclose(out, whole)  # not the fusion fitted on every row
+    with pytest.raises(ValueError, match="one fold and one label per row"):
+        sm.cross_fitted_fusion(p_image, p_meta, y, folds[:-1])
+    with pytest.raises(ValueError, match=r"finite numbers in \[0, 1\]"):
+        sm.fusion_features(p_image * 2, p_meta)
+
+
 def test_fusion_rejects_mismatched_shapes_and_a_zero_prior():
     p = np.full((2, 3), 1 / 3)
     with pytest.raises(ValueError, match="must both be"):

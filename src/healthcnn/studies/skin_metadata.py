@@ -274,3 +274,88 @@ def metadata_scores(
         "scores": scores,
         "probabilities": kept,
     }
+
+
+#: the learned fusion takes logarithms of probabilities floored here (stored probabilities are
+#: rounded to 6 decimals, so a stored 0 is anything below 5e-7)
+FUSION_FLOOR = 1e-6
+
+
+def fusion_features(p_image: np.ndarray, p_meta: np.ndarray) -> np.ndarray:
+    """The learned fusion's features: the logarithms of the image's and of the metadata model's
+    class probabilities (each floored at :data:`FUSION_FLOOR`), side by side."""
+    p_image = np.asarray(p_image, dtype=np.float64)
+    p_meta = np.asarray(p_meta, dtype=np.float64)
+    if p_image.shape != p_meta.shape or p_image.ndim != 2:
+        raise ValueError(
+            f"probabilities of the image {p_image.shape} and of the metadata {p_meta.shape} "
+            "must both be (rows, classes)"
+        )
+    for name, p in (("image", p_image), ("metadata", p_meta)):
+        if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+            raise ValueError(f"the {name} probabilities must be finite numbers in [0, 1]")
+    return np.log(np.clip(np.hstack([p_image, p_meta]), FUSION_FLOOR, 1.0))
+
+
+class LearnedFusion:
+    """Image and metadata fused by a multinomial logistic regression of the diagnosis on
+    :func:`fusion_features`, fitted on images neither model trained on (the validation split):
+    it can weigh the two models, where :func:`fuse` takes both as calibrated and independent
+    given the diagnosis (the product rule is its special case of unit weights and intercepts
+    of minus the log prior). ``C`` as in :class:`MetadataModel`, which does the fitting."""
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.model = MetadataModel(C)
+
+    def fit(self, p_image: np.ndarray, p_meta: np.ndarray, labels: Sequence[int]) -> LearnedFusion:
+        p_image = np.asarray(p_image, dtype=np.float64)
+        self.model.fit(fusion_features(p_image, p_meta), labels, p_image.shape[1])
+        return self
+
+    def predict_proba(self, p_image: np.ndarray, p_meta: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(fusion_features(p_image, p_meta))
+
+
+def fusion_folds(groups: Sequence, labels: Sequence[int], k: int = 5, seed: int = 0) -> np.ndarray:
+    """A fold in ``[0, k)`` per row for cross-fitting: the rows of a group (a lesion) share a
+    fold, and the groups of each label (a group's label is its first row's) are dealt round
+    the folds in a seeded random order, so every fold holds every label that has >= k groups."""
+    groups = [str(g) for g in groups]
+    labels = np.asarray(labels)
+    if len(groups) != len(labels) or not len(groups):
+        raise ValueError(f"need one group per row: {len(groups)} groups, {len(labels)} labels")
+    if k < 2:
+        raise ValueError(f"cross-fitting needs k >= 2 folds, got {k}")
+    first: dict[str, int] = {}
+    for g, y in zip(groups, labels.tolist(), strict=True):
+        first.setdefault(g, y)
+    rng = np.random.default_rng(seed)
+    fold_of: dict[str, int] = {}
+    for y in sorted(set(first.values())):
+        members = sorted(g for g, v in first.items() if v == y)
+        for i, g in enumerate(rng.permutation(members).tolist()):
+            fold_of[g] = i % k
+    return np.array([fold_of[g] for g in groups], dtype=np.int64)
+
+
+def cross_fitted_fusion(
+    p_image: np.ndarray,
+    p_meta: np.ndarray,
+    labels: Sequence[int],
+    folds: np.ndarray,
+    C: float = 1.0,
+) -> np.ndarray:
+    """The :class:`LearnedFusion` probability of each row from a fusion fitted on the rows of
+    the other folds (so that a fusion fitted and scored on one split is scored honestly)."""
+    p_image = np.asarray(p_image, dtype=np.float64)
+    p_meta = np.asarray(p_meta, dtype=np.float64)
+    labels = np.asarray(labels)
+    folds = np.asarray(folds)
+    if not (len(p_image) == len(p_meta) == len(labels) == len(folds)):
+        raise ValueError("need one fold and one label per row of probabilities")
+    out = np.empty_like(p_image)
+    for f in np.unique(folds):
+        held = folds == f
+        model = LearnedFusion(C).fit(p_image[~held], p_meta[~held], labels[~held])
+        out[held] = model.predict_proba(p_image[held], p_meta[held])
+    return out
