@@ -926,10 +926,15 @@ def fusion_section(records: list[dict], ensembles: Ensembles, lesions) -> tuple[
             f"no {ENSEMBLES} entry was computed from these very runs."
         ]
     pick = [chosen] if chosen == names[0] else [names[0], chosen]
+    how = (
+        "(a learned fusion fitted on the ensemble's validation probabilities), beside the "
+        "product rule"
+        if fusion == "learned"
+        else f"({fusion} fusion, {rule})"
+    )
     more = [
         f"Seed ensemble of {len(rs)} networks (seeds {seeds}), flips, fused by the chosen "
-        "candidate (a learned fusion fitted on the ensemble's validation probabilities), beside "
-        "the product rule:",
+        f"candidate {how}:",
         "",
         "| fusion | decision rule | val balanced acc | val macro AUC | test balanced acc "
         "| test macro AUC |",

@@ -139,6 +139,8 @@ def test_learned_fusion_matches_scikit_learn_on_the_log_probabilities():
     x = np.log(np.hstack([p_image, p_meta]))
     ours = sm.LearnedFusion(C=1.0).fit(p_image, p_meta, y).predict_proba(p_image, p_meta)
     np.testing.assert_allclose(ours, _sklearn_probs(x, y, x, 1.0), atol=1e-5)
+    with pytest.warns(RuntimeWarning, match="the learned fusion did not converge in 1 "):
+        sm.LearnedFusion(max_iter=1).fit(p_image, p_meta, y)
     # the features floor a zero probability (a stored probability rounded to 0)
     zero = p_image.copy()
     zero[0] = [1.0, 0.0, 0.0]
