@@ -897,3 +897,25 @@ def test_fusion_report_scores_the_learned_fusion_cross_fitted_and_keeps_it_for_t
     with pytest.raises(SystemExit, match="must hold the two round-15 marks once each"):
         skin_sweep_report.write_fusion_report(folder, doc, lambda: lesions)
     assert doc.read_text() == "no marks\n"
+
+
+def test_fusion_results_are_what_the_committed_copies_give(tmp_path: Path) -> None:
+    """Round 15's generated blocks of docs/results-skin-recipes.md, rewritten from round 13's
+    copies in docs/results-data/skin-metadata/64px-64ep (the scores of every candidate per seed
+    and of the ensemble are kept in its ensembles.json: the copies hold no probabilities), are
+    the committed page; the lesions are not read."""
+    root = Path(__file__).resolve().parents[2]
+    page = root / "docs" / "results-skin-recipes.md"
+    doc = tmp_path / "page.md"
+    doc.write_text(page.read_text())
+    copies = root / "docs" / "results-data" / "skin-metadata" / "64px-64ep"
+
+    def unread():
+        raise AssertionError("the copies' scores are stored: nothing is computed")
+
+    skin_sweep_report.write_fusion_report(copies, doc, unread)
+    text = doc.read_text()
+    block = text[text.index(skin_sweep_report.FUSION_MARKS[0]) :]
+    assert "Chosen on mean validation balanced accuracy: **" in block
+    assert "Seed ensemble of 3 networks" in block
+    assert text == page.read_text()
