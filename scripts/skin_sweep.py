@@ -81,8 +81,10 @@ HAM_RECIPES = tuple(RECIPES)
 #: into as it trains (at most once a minute, and after its last epoch)
 CHECKPOINT_DIR = "train"
 #: what a ham study ignores when it checks a run trained apart against its own settings: which
-#: approaches it compares and whether it scores the metadata change no network's training
-STUDY_IGNORED = ("out", "approaches", "metadata")
+#: approaches it compares and whether it scores the metadata change no network's training, and
+#: the data's folder and the device may change between the sessions a seed's networks train in
+#: (as for a training job going on from its checkpoint)
+STUDY_IGNORED = ("out", "approaches", "metadata", "data_dir", "device")
 
 
 def _train_config(args: argparse.Namespace, epochs: int, seed: int, **extra):

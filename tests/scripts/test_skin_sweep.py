@@ -210,6 +210,16 @@ def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
         assert (fused is None) == (approach == "binary"), approach
         if fused:
             assert 0 < fused["macro_auc"]["value"] <= 1
+    # a study in a later session, with the data in another folder, scores the stored run
+    moved = tmp_path / "moved-data"
+    moved.symlink_to(data_root, target_is_directory=True)
+    later = [*common[:-1], str(moved)]
+    monkeypatch.setattr(sys, "argv", ["skin_sweep.py", "--one", "ham:0", *later])
+    assert skin_sweep.main() == 0
+    again = json.loads((tmp_path / "ham-0" / "result.json").read_text())
+    assert again["trained_apart"] == ["binary"]
+    binary = again["summary"]["binary"]["two_way_auc"]
+    assert binary == study["summary"]["binary"]["two_way_auc"]  # the stored run, scored again
     # other settings: a run stored for 2 epochs is refused by a 1-epoch study
     apart["study_config"]["train"]["epochs"] = 2
     folder = tmp_path / "hamapp-binary-0-ce"
