@@ -380,11 +380,14 @@ def rescore_metadata(args: argparse.Namespace) -> int:
 def run_curve(
     approach: str, fraction: float, seed: int, args: argparse.Namespace, recipe: str, folder: Path
 ) -> dict:
+    import numpy as np
+
     from healthcnn.studies.skin_taxonomy import curve_point, load_parts
     from healthcnn.tasks.taxonomy import load_taxonomy
 
     cfg = _ham_config(args, seed, "", recipe)
     ckpt, done = _checkpoint_dir(folder, network_settings(cfg, folder.name), args.resume)
+    kept: dict = {}
     point = curve_point(
         cfg,
         load_taxonomy(cfg.taxonomy),
@@ -394,7 +397,18 @@ def run_curve(
         seed,
         out_dir=ckpt,
         resume=done > 0,
+        kept=kept,
     )
+    # the network's probabilities (through --ham-views), so that a later way of scoring it
+    # (as the metadata was in round 13) does not need it trained again: at full precision
+    # (JSON keeps a float exactly), so that scoring them again gives the stored scores; the
+    # copies kept in docs/ drop them and the image ids
+    probs = kept.pop("probabilities")
+    if all(p is not None for p in probs.values()):
+        view = "tta" if args.ham_views == "flips" else "plain"  # named as the hamrec runs'
+        kept["probabilities"] = {
+            f"{s}_{view}": np.asarray(p, dtype=np.float64).tolist() for s, p in probs.items()
+        }
     return {
         "approach": approach,
         "recipe": recipe,
@@ -402,6 +416,7 @@ def run_curve(
         **point,
         "train_config": cfg.train.to_dict(),
         "size": cfg.size,
+        **kept,
     }
 
 
@@ -754,7 +769,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--docs-copy",
         metavar="DEST",
-        help="copy the hamrec runs of --out and their ensembles.json to DEST without the "
+        help="copy the hamrec and curve runs of --out and their ensembles.json to DEST without the "
         "probabilities and image ids (the copies kept in docs/results-data), and exit",
     )
     p.add_argument(

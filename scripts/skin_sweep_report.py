@@ -971,8 +971,8 @@ def write_fusion_report(folder: Path, doc: Path, lesions) -> None:
 
 
 def docs_copy(folder: Path, dest: Path) -> list[Path]:
-    """Copy the hamrec runs of ``folder`` (result files, same relative paths) and its
-    ``ensembles.json`` to ``dest`` without the probabilities and image ids (what
+    """Copy the hamrec and curve runs of ``folder`` (result files, same relative paths) and
+    its ``ensembles.json`` to ``dest`` without the probabilities and image ids (what
     docs/results-data keeps: the scores). Returns the files written."""
     from healthcnn._atomic import atomic_write_text
 
@@ -983,10 +983,13 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
             f"{folder}: the copies would replace or join the full result files; copy elsewhere"
         )
     written = []
-    for path in sorted(folder.glob("**/hamrec-*/result.json")):
+    paths = sorted(folder.glob("**/hamrec-*/result.json"))
+    paths += sorted(folder.glob("**/curve-*/result.json"))
+    for path in paths:
         record = json.loads(path.read_text())
         record.pop("probabilities", None)
         record.pop("image_ids", None)
+        record.pop("train_image_ids", None)
         if isinstance(record.get("metadata"), dict):
             record["metadata"].pop("probabilities", None)
         target = dest / path.relative_to(folder)
@@ -994,7 +997,7 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
         atomic_write_text(target, json.dumps(record, indent=2, allow_nan=True) + "\n")
         written.append(target)
     if not written:
-        raise SystemExit(f"no hamrec-*/result.json under {folder}")
+        raise SystemExit(f"no hamrec-*/result.json or curve-*/result.json under {folder}")
     if (folder / ENSEMBLES).is_file():
         atomic_write_text(dest / ENSEMBLES, (folder / ENSEMBLES).read_text())
         written.append(dest / ENSEMBLES)

@@ -422,3 +422,52 @@ def test_approach_and_curve_jobs_stopped_part_way_go_on_to_the_same_result(
     differ = "train" if job.startswith("hamapp") else "train_config"  # as each record keeps it
     with pytest.raises(SystemExit, match=rf"holds a finished run whose settings \({differ}\)"):
         skin_sweep._finished(job, other)
+
+
+@pytest.mark.data
+def test_curve_job_keeps_what_scoring_its_network_again_needs(
+    data_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A learning-curve run keeps its network's 7-way probabilities of the validation and test
+    images, their labels and ids, and its subset's training prior and images: from those alone
+    its stored scores come out again, the metadata fusion included (the metadata model refitted
+    on the subset's training images), so a later way of scoring needs no training; the copies
+    for docs/ drop the probabilities and ids."""
+    import json
+
+    import numpy as np
+
+    from healthcnn.data.ham10000 import FOLDER, METADATA_FILE, read_metadata
+    from healthcnn.metrics import balanced_accuracy, roc_auc
+    from healthcnn.studies._skin_eval import decide
+    from healthcnn.studies.skin_metadata import _by_id, fit_metadata_model, fuse, metadata_features
+
+    argv = ["skin_sweep.py", "--quick", "--threads", "1", "--out", str(tmp_path / "runs")]
+    argv += ["--data-dir", str(data_root), "--one", "curve:diagnosis:0.5:0"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert skin_sweep.main() == 0
+    record = json.loads((tmp_path / "runs" / "curve-diagnosis-0.5-0" / "result.json").read_text())
+    assert record["views"] == "flips" and set(record["probabilities"]) == {"val_tta", "test_tta"}
+    assert record["train_images"] == len(record["train_image_ids"])
+    y = np.array(record["labels"]["test"])
+    p = np.array(record["probabilities"]["test_tta"])
+    assert len(y) == len(p) == len(record["image_ids"]["test"])
+    prior = record["train_prior"]
+    assert roc_auc(y, p, ci=None).value == pytest.approx(record["macro_auc"]["value"], abs=1e-12)
+    ba = balanced_accuracy(y, decide(p, prior, "prior-corrected"), ci=None).value
+    assert ba == pytest.approx(record["balanced_accuracy"]["prior-corrected"]["value"])
+    meta = read_metadata(data_root / FOLDER / METADATA_FILE)
+    train_meta = _by_id(meta, record["train_image_ids"])
+    train_meta["dx"] = [meta["dx"][list(meta["image_id"]).index(i)] for i in train_meta["image_id"]]
+    model = fit_metadata_model(train_meta, record["classes"])
+    q = fuse(
+        p, model.predict_proba(metadata_features(_by_id(meta, record["image_ids"]["test"]))), prior
+    )
+    fused = record["metadata"]
+    assert roc_auc(y, q, ci=None).value == pytest.approx(fused["macro_auc"]["value"], abs=1e-9)
+    ba = balanced_accuracy(y, decide(q, prior, "prior-corrected"), ci=None).value
+    assert ba == pytest.approx(fused["balanced_accuracy"]["prior-corrected"]["value"])
+    copies = skin_sweep_report.docs_copy(tmp_path / "runs", tmp_path / "copies")
+    copy = json.loads(copies[0].read_text())
+    assert not {"probabilities", "image_ids", "train_image_ids"} & set(copy)
+    assert copy["metadata"] == record["metadata"] and copy["macro_auc"] == record["macro_auc"]

@@ -369,16 +369,33 @@ def curve_point(
     *,
     out_dir: str | Path | None = None,
     resume: bool = False,
+    kept: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One learning-curve point: ``approach`` trained with ``seed`` on a seeded ``fraction`` of
     the training lesions (the taxonomy is refined and partitioned on that subset), scored on
     the full test split, with the metadata fused in too when ``cfg.metadata`` (its model
-    fitted on the same subset); ``out_dir`` and ``resume`` as for :func:`train_approach`."""
+    fitted on the same subset); ``out_dir`` and ``resume`` as for :func:`train_approach`.
+
+    ``kept``, if given, is filled with what scoring the network again later needs (so that a
+    new way of scoring it does not mean training it again): its 7-way probabilities of the
+    validation and test images (diagnosis order; none for a binary model), their labels and
+    image ids, the subset's training prior and its training image ids."""
     sub = dict(parts, train=lesion_fraction(parts["train"], fraction, seed))
     prep = prepare_study(cfg, sub, base)
     run = train_approach(prep, approach, cfg, seed, out_dir=out_dir, resume=resume)
     meta_test = _metadata_probs(prep, parts["test"]) if cfg.metadata else None
     point = _skin_eval.curve_point(prep, run, parts["test"], fraction, seed, meta_test)
+    if kept is not None:
+        leaves = list(prep.base.leaves)
+        kept["classes"] = leaves
+        kept["train_prior"] = _skin_eval.train_prior(prep).tolist()
+        kept["train_image_ids"] = [str(i) for i in prep.splits["train"].ham.meta["image_id"]]
+        kept["labels"], kept["image_ids"], kept["probabilities"] = {}, {}, {}
+        for split in ("val", "test"):
+            meta = prep.splits[split].ham.meta
+            kept["labels"][split] = [leaves.index(d) for d in meta["dx"]]
+            kept["image_ids"][split] = [str(i) for i in meta["image_id"]]
+            kept["probabilities"][split] = _skin_eval.level_probs(prep, run, split, leaves)
     point["seconds"] = round(run["seconds"], 2)
     if "resumed_after_epoch" in run:
         point["resumed_after_epoch"] = run["resumed_after_epoch"]
