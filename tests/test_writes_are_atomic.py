@@ -58,6 +58,7 @@ ALLOWED = {
     ("scripts/skin_sweep_report.py", "write_report", "save"): "Ensembles.save writes atomically",
     ("scripts/skin_sweep_report.py", "write_recipe_report", "save"): "Ensembles.save (above)",
     ("scripts/skin_sweep_report.py", "write_metadata_report", "save"): "Ensembles.save (above)",
+    ("scripts/skin_sweep_report.py", "write_fusion_report", "save"): "Ensembles.save (above)",
 }
 
 #: the libraries' writers of files (a name as its call reads: ``x.save(...)``, ``np.savez(...)``)
