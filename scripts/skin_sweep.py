@@ -802,9 +802,13 @@ def main() -> int:
         write_metadata_report(Path(args.out), Path(args.metadata_report), args.metadata_round)
         return 0
     if args.fusion_report:
+        import functools
+
         from skin_sweep_report import write_fusion_report
 
-        write_fusion_report(Path(args.out), Path(args.fusion_report), lambda: _lesions(args))
+        # read once, and only if a score is computed (the copies' are stored)
+        lesions = functools.cache(lambda: _lesions(args))
+        write_fusion_report(Path(args.out), Path(args.fusion_report), lesions)
         return 0
     if args.docs_copy:
         from skin_sweep_report import docs_copy
