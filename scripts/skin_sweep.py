@@ -28,7 +28,9 @@ Every run writes ``<out>/<run>/result.json`` when it ends (an interrupted sweep 
 finished); a training run (hamrec, hamapp, curve) also checkpoints as it trains in
 ``<out>/<run>/train/``, so that ``--resume`` goes on where a time limit, a crash or the end of
 a session stopped it (a network too long for one session trains over several).
-``--report docs/results-skin.md`` summarises a result folder.
+``--report docs/results-skin.md`` summarises a result folder; ``--approaches-report
+docs/results-skin-recipes.md`` writes the ham studies of one setting (every seed, with the
+7-way answers with the metadata fused where scored) between their marks in that page.
 
     PYTHONPATH=src python scripts/skin_sweep.py --device cuda --jobs 8 --data-dir .gpu-data \\
         --out runs/skin-sweep
@@ -442,21 +444,16 @@ def run_one(job: str, args: argparse.Namespace) -> None:
         recipe = rest[1] if len(rest) > 1 else "ce"
         study = run_ham(int(rest[0]), args, folder, recipe)
         record = {"seed": int(rest[0]), "recipe": recipe, "study": "study.json"}
+        from skin_sweep_report import SEVEN_WAY_KEYS
+
         record["summary"] = {
             a: {
                 "val_malignant_auc": ev["val_malignant_auc"],
                 "two_way_auc": ev["two_way"]["auc"],
-                "seven_way": None
-                if not ev["seven_way"]
-                else {
-                    k: ev["seven_way"][k]
-                    for k in (
-                        "macro_auc",
-                        "balanced_accuracy",
-                        "balanced_accuracy_prior_corrected",
-                        "accuracy",
-                        "mel_vs_nv_auc",
-                    )
+                # the 7-way scores of the image alone, and with the metadata fused in
+                **{
+                    key: {k: ev[key][k] for k in SEVEN_WAY_KEYS} if ev.get(key) else None
+                    for key in ("seven_way", "seven_way_metadata")
                 },
                 "training_classes": ev["training_classes"],
                 "seconds": ev["seconds"],
@@ -767,6 +764,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(docs/results-skin-recipes.md); lesions are read from --data-dir's metadata file",
     )
     p.add_argument(
+        "--approaches-report",
+        help="write the three-approach study (the ham studies of --out, one setting: their "
+        "table, paired DeLong tests, and the 7-way answers with the metadata fused) between "
+        "its marks in this page (docs/results-skin-recipes.md)",
+    )
+    p.add_argument(
         "--docs-copy",
         metavar="DEST",
         help="copy the hamrec and curve runs of --out and their ensembles.json to DEST without the "
@@ -809,6 +812,11 @@ def main() -> int:
         # read once, and only if a score is computed (the copies' are stored)
         lesions = functools.cache(lambda: _lesions(args))
         write_fusion_report(Path(args.out), Path(args.fusion_report), lesions)
+        return 0
+    if args.approaches_report:
+        from skin_sweep_report import write_approaches_report
+
+        write_approaches_report(Path(args.out), Path(args.approaches_report))
         return 0
     if args.docs_copy:
         from skin_sweep_report import docs_copy

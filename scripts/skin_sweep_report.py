@@ -262,14 +262,78 @@ def _study_time(record: dict) -> str:
     return f"{record['wall_seconds']:.0f} s in the study's process; trained apart: {each}"
 
 
-def ham_section(records: list[dict]) -> list[str]:
+#: the 7-way scores of a study's summary, in the tables' column order
+SEVEN_WAY_KEYS = (
+    "macro_auc",
+    "balanced_accuracy",
+    "balanced_accuracy_prior_corrected",
+    "accuracy",
+    "mel_vs_nv_auc",
+)
+
+
+def _load_ham(folder: Path) -> list[dict]:
+    """The ham studies under ``folder``, each approach's summary with its 7-way scores with the
+    metadata fused in (``seven_way_metadata``) where the study scored them: from the summary,
+    or from the study's own ``study.json`` beside it (studies summarised before the summary
+    kept them); a study without them (scored before the metadata was) has none."""
+    records = []
+    for path in sorted(folder.glob("ham-*/result.json")):
+        record = json.loads(path.read_text())
+        study = path.parent / record.get("study", "study.json")
+        approaches = json.loads(study.read_text())["approaches"] if study.is_file() else {}
+        for a, s in record["summary"].items():
+            if "seven_way_metadata" not in s:
+                fused = approaches.get(a, {}).get("seven_way_metadata")
+                s["seven_way_metadata"] = {k: fused[k] for k in SEVEN_WAY_KEYS} if fused else None
+        records.append(record)
+    return records
+
+
+def _seven_way_cells(summaries: list[dict], key: str) -> list[str]:
+    """The 7-way columns (:data:`SEVEN_WAY_KEYS`) of ``summaries``' ``key`` scores (mean and
+    sd over those that have them), "n/a" where none has."""
+    sv = [s[key] for s in summaries if s.get(key)]
+    return [
+        _ms([x[k]["value"] if isinstance(x[k], dict) else x[k] for x in sv]) if sv else "n/a"
+        for k in SEVEN_WAY_KEYS
+    ]
+
+
+def _fused_lines(records: list[dict], approaches: list[str]) -> list[str]:
+    """The table of the 7-way scores with the patient's age, sex and site fused in (the chosen
+    recipe), over the seeds whose study scored them; nothing when none did."""
+    scored = [r for r in records if any(s.get("seven_way_metadata") for s in r["summary"].values())]
+    if not scored:
+        return []
+    seeds = ", ".join(str(r["seed"]) for r in scored)
+    lines = [
+        f"The 7-way answers with the patient's age, sex and lesion site fused in (the chosen "
+        f"recipe; the seeds whose study scored them: {seeds}):",
+        "",
+        "| approach | seeds | 7-way macro AUC | 7-way balanced acc (argmax) | balanced acc "
+        "(prior-corrected) | 7-way ACC | mel vs nv AUC |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for a in approaches:
+        s = [r["summary"][a] for r in scored if r["summary"][a].get("seven_way_metadata")]
+        if s:
+            cells = " | ".join(_seven_way_cells(s, "seven_way_metadata"))
+            lines.append(f"| {a} | {len(s)} | {cells} |")
+    return [*lines, ""]
+
+
+def ham_section(records: list[dict], heading: bool = True) -> list[str]:
     if not records:
         return ["No HAM10000 runs in this folder.", ""]
     approaches = list(records[0]["summary"])
-    lines = [
+    head = [
         "## HAM10000, lesion-level split (70/15/15 by lesion_id, stratified by diagnosis, "
         "split seed 0)",
         "",
+    ]
+    lines = [
+        *(head if heading else []),
         "| approach | training classes | seeds | 2-way AUC mean (sd) | 7-way macro AUC | "
         "7-way balanced acc (argmax) | balanced acc (prior-corrected) | 7-way ACC | "
         "mel vs nv AUC |",
@@ -277,26 +341,18 @@ def ham_section(records: list[dict]) -> list[str]:
     ]
     for a in approaches:
         s = [r["summary"][a] for r in records]
-        sv = [x["seven_way"] for x in s if x["seven_way"]]
-
-        def col(key: str, sv=sv) -> str:
-            return (
-                _ms([x[key]["value"] if isinstance(x[key], dict) else x[key] for x in sv])
-                if sv
-                else "n/a"
-            )
-
         lines.append(
             f"| {a} | {s[0]['training_classes']} | {len(s)} | "
-            f"{_ms([x['two_way_auc']['value'] for x in s])} | {col('macro_auc')} | "
-            f"{col('balanced_accuracy')} | {col('balanced_accuracy_prior_corrected')} | "
-            f"{col('accuracy')} | {col('mel_vs_nv_auc')} |"
+            f"{_ms([x['two_way_auc']['value'] for x in s])} | "
+            + " | ".join(_seven_way_cells(s, "seven_way"))
+            + " |"
         )
     lines.append(
         f"| {HAM_PUBLISHED['name']} | 7 | | | | {HAM_PUBLISHED['balanced_accuracy']} (own rule) "
         "| | | |"
     )
     lines += ["", f"Published row: {HAM_PUBLISHED['note']}.", ""]
+    lines += _fused_lines(records, approaches)
     lines += [*_ham_targets(records, approaches)]
     lines += ["", "Per seed, 2-way (benign vs malignant) test AUC with DeLong 95% CI:", ""]
     for r in records:
@@ -396,7 +452,7 @@ def _reproduce(total: dict | None) -> list[str]:
 
 
 def write_report(folder: Path, out: Path, notes: Path | None = None) -> None:
-    derma, ham, curve = _load(folder, "derma"), _load(folder, "ham"), _load(folder, "curve")
+    derma, ham, curve = _load(folder, "derma"), _load_ham(folder), _load(folder, "curve")
     if not (derma or ham or curve):
         raise SystemExit(f"no result.json files under {folder}")
     ensembles = Ensembles(folder)
@@ -443,6 +499,78 @@ RULE_ORDER = ("argmax", "prior-corrected", "prior-tuned")
 # the issue asks for every choice at >= 3 seeds: a setting cut short (fewer seeds finished) is
 # shown in the table but cannot be chosen
 MIN_SEEDS = 3
+
+
+#: the marks in docs/results-skin-recipes.md between which the three-approach study at the
+#: chosen recipe (64 px, 64 epochs) goes, every seed scored so far (rounds 7, 14, 16)
+APPROACHES_MARKS = (
+    "<!-- three-approach study at 64 epochs: generated by scripts/skin_sweep.py "
+    "--approaches-report -->",
+    "<!-- end of the three-approach study at 64 epochs -->",
+)
+
+
+#: what a study's config may vary between the seeds of one setting: where it ran and what it
+#: scored, and the seed itself (the training's precision is named in the table's device line)
+_SEED_VARIES = (
+    "out",
+    "data_dir",
+    "device",
+    "approaches",
+    "seed",
+    "curve_fractions",
+    "curve_seeds",
+    "readers_csv",
+    "metadata",
+)
+
+
+def _study_setting(config: dict) -> dict:
+    """A study's config without what its seeds of one setting may vary (:data:`_SEED_VARIES`,
+    and the training's seed and precision)."""
+    setting = {k: v for k, v in config.items() if k not in _SEED_VARIES}
+    setting["train"] = {k: v for k, v in config["train"].items() if k not in ("seed", "precision")}
+    return setting
+
+
+def write_approaches_report(folder: Path, doc: Path) -> None:
+    """Write the three-approach study of the ham studies in ``folder`` (their table, the
+    approach chosen on validation, each seed's 2-way AUCs and paired DeLong tests, and the
+    7-way answers with the metadata fused where scored) between :data:`APPROACHES_MARKS` in
+    ``doc``. The studies must share one setting (image size and epochs), so that seeds of
+    different recipes are never averaged."""
+    records = _load_ham(folder)
+    if not records:
+        raise SystemExit(f"no ham-*/result.json files under {folder}")
+    if not doc.is_file():
+        raise SystemExit(f"{doc} does not exist (docs/results-skin-recipes.md)")
+    settings = {}
+    for r in records:
+        study = folder / f"ham-{r['seed']}" / r.get("study", "study.json")
+        if not study.is_file():
+            raise SystemExit(f"{study} is missing: the study's settings are read from it")
+        settings[r["seed"]] = _study_setting(json.loads(study.read_text())["config"])
+    first = next(iter(settings.values()))
+    for seed, setting in settings.items():
+        if setting != first:
+            differ = sorted(
+                k for k in first.keys() | setting.keys() if first.get(k) != setting.get(k)
+            )
+            raise SystemExit(
+                f"the study of seed {seed} under {folder} has other settings ({', '.join(differ)}) "
+                "than the first: put each setting in a folder of its own"
+            )
+    text = _between_marks(
+        doc.read_text(),
+        doc,
+        *APPROACHES_MARKS,
+        ham_section(records, heading=False),
+        "three-approach",
+    )
+    from healthcnn._atomic import atomic_write_text
+
+    atomic_write_text(doc, text)
+    print(f"wrote the three-approach study ({len(records)} seeds) into {doc}")
 
 
 def add_prior_tuned(record: dict) -> dict:

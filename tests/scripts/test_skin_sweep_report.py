@@ -919,3 +919,92 @@ def test_fusion_results_are_what_the_committed_copies_give(tmp_path: Path) -> No
     assert "Chosen on mean validation balanced accuracy: **" in block
     assert "Seed ensemble of 3 networks" in block
     assert text == page.read_text()
+
+
+def _ham_study(folder: Path, seed: int, fused: dict[str, float] | None, epochs: int = 64) -> None:
+    """ham-<seed>: a summary without the fused scores and its study.json with them (as the
+    studies summarised before the summary kept them), of a 64 px study of ``epochs``."""
+    record = _ham(
+        seed,
+        {"binary": 0.8, "diagnosis": 0.82, "partition": 0.81},
+        {"diagnosis": 0.93, "partition": 0.92},
+        0.55 + seed / 100,
+    )
+    record["study"] = "study.json"
+    _write(folder, f"ham-{seed}", record)
+    approaches = {
+        a: {
+            "seven_way_metadata": None
+            if fused is None or a == "binary"
+            else {
+                "macro_auc": _est(fused[a]),
+                "balanced_accuracy": _est(0.6),
+                "balanced_accuracy_prior_corrected": _est(0.66),
+                "accuracy": _est(0.8),
+                "mel_vs_nv_auc": _est(0.9),
+                "per_class": "not in the table",
+            }
+        }
+        for a in ("binary", "diagnosis", "partition")
+    }
+    config = {
+        "size": 64,
+        "out": f"/somewhere/{seed}",
+        "device": "cpu",
+        "seed": seed,
+        "train": {"epochs": epochs, "seed": seed, "precision": ["auto", "fp32"][seed % 2]},
+    }
+    study = {"config": config, "approaches": approaches}
+    (folder / f"ham-{seed}" / "study.json").write_text(json.dumps(study))
+
+
+def test_approaches_report_writes_every_seed_and_the_fused_answers_between_its_marks(tmp_path):
+    """The three-approach study's block of the page: every seed in the table and the paired
+    tests, and the 7-way answers with the metadata fused over the seeds whose study scored them
+    (read from study.json where the summary lacks them); the rest of the page is kept."""
+    runs = tmp_path / "runs"
+    _ham_study(runs, 0, None)  # scored before the metadata was
+    _ham_study(runs, 1, {"diagnosis": 0.95, "partition": 0.94})
+    doc = tmp_path / "page.md"
+    mark, end = skin_sweep_report.APPROACHES_MARKS
+    doc.write_text(f"# Page\n\nkept above\n\n{mark}\nold\n{end}\n\nkept below\n")
+    skin_sweep_report.write_approaches_report(runs, doc)
+    text = doc.read_text()
+    assert text.startswith("# Page\n\nkept above\n\n" + mark) and "old" not in text
+    assert text.endswith(end + "\n\nkept below\n") and "## HAM10000" not in text
+    block = text.split(mark)[1].split(end)[0]
+    assert "| diagnosis | 7 | 2 | 0.850 (sd 0.000) | 0.930 (sd 0.000) | 0.555 (sd 0.007) |" in block
+    assert "(the chosen recipe; the seeds whose study scored them: 1):" in block
+    fused = block.split("seeds whose study scored them: 1):")[1]
+    assert "| diagnosis | 1 | 0.950 | 0.600 | 0.660 | 0.800 | 0.900 |" in fused
+    assert "| partition | 1 | 0.940 |" in fused and "| binary |" not in fused
+    assert "- seed 0, 2-way: partition - binary" in block and "- seed 1, 2-way:" in block
+    # a study of another schedule is never averaged with these
+    _ham_study(runs, 2, None, epochs=32)
+    with pytest.raises(SystemExit, match=r"seed 2 .* other settings \(train\)"):
+        skin_sweep_report.write_approaches_report(runs, doc)
+    assert doc.read_text() == text
+    # a page without the marks is refused, not written
+    bare = tmp_path / "bare.md"
+    bare.write_text("# no marks\n")
+    (runs / "ham-2" / "study.json").unlink()
+    with pytest.raises(SystemExit, match=r"ham-2/study\.json is missing"):
+        skin_sweep_report.write_approaches_report(runs, bare)
+    (runs / "ham-2" / "result.json").unlink()
+    (runs / "ham-2").rmdir()
+    with pytest.raises(SystemExit, match="three-approach marks"):
+        skin_sweep_report.write_approaches_report(runs, bare)
+    assert bare.read_text() == "# no marks\n"
+
+
+def test_approaches_block_is_what_the_committed_copies_give(tmp_path: Path) -> None:
+    """docs/results-skin-recipes.md's three-approach block at 64 epochs, rewritten from the
+    ham copies in docs/results-data/skin-recipes/64px-64ep, is the committed page."""
+    root = Path(__file__).resolve().parents[2]
+    page = root / "docs" / "results-skin-recipes.md"
+    doc = tmp_path / "page.md"
+    doc.write_text(page.read_text())
+    folder = root / "docs" / "results-data" / "skin-recipes" / "64px-64ep"
+    skin_sweep_report.write_approaches_report(folder, doc)
+    assert "- seed 0: binary 0.902 (0.885-0.919)" in doc.read_text()
+    assert doc.read_text() == page.read_text()
