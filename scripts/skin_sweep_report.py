@@ -1098,10 +1098,25 @@ def write_fusion_report(folder: Path, doc: Path, lesions) -> None:
     print(f"wrote rounds 15 and 15b's results into {doc}")
 
 
+#: what a copy of an approach trained apart (``hamapp``) says in place of its probabilities
+HAMAPP_NOTE = "copy without the per-image probabilities (run.val / run.test); *_rows counts them"
+
+
+def _hamapp_copy(record: dict) -> dict:
+    """An approach trained apart without its per-image probabilities: ``run.val_rows`` and
+    ``run.test_rows`` count them, and a note says so."""
+    run = {k: v for k, v in record["run"].items() if k not in ("val", "test")}
+    for split in ("val", "test"):
+        run[f"{split}_rows"] = len(record["run"][split])
+    return {**record, "run": run, "note": HAMAPP_NOTE}
+
+
 def docs_copy(folder: Path, dest: Path) -> list[Path]:
     """Copy the hamrec and curve runs of ``folder`` (result files, same relative paths) and
     its ``ensembles.json`` to ``dest`` without the probabilities and image ids (what
-    docs/results-data keeps: the scores). Returns the files written."""
+    docs/results-data keeps: the scores); the three-approach studies too (``ham-*``: their
+    result and study files, which hold scores only, and the ``hamapp-*`` approaches they
+    scored, without probabilities). Returns the files written."""
     from healthcnn._atomic import atomic_write_text
 
     src, to = folder.resolve(), dest.resolve()
@@ -1124,8 +1139,22 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(target, json.dumps(record, indent=2, allow_nan=True) + "\n")
         written.append(target)
+    for path in sorted(folder.glob("**/hamapp-*/result.json")):
+        target = dest / path.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        record = _hamapp_copy(json.loads(path.read_text()))
+        atomic_write_text(target, json.dumps(record, indent=2, allow_nan=True) + "\n")
+        written.append(target)
+    for path in sorted(folder.glob("**/ham-*/result.json")):
+        record = json.loads(path.read_text())
+        for source in (path, path.parent / record.get("study", "study.json")):
+            if source.is_file():
+                target = dest / source.relative_to(folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(target, source.read_text())
+                written.append(target)
     if not written:
-        raise SystemExit(f"no hamrec-*/result.json or curve-*/result.json under {folder}")
+        raise SystemExit(f"no hamrec-*, curve-*, hamapp-* or ham-* result.json under {folder}")
     if (folder / ENSEMBLES).is_file():
         atomic_write_text(dest / ENSEMBLES, (folder / ENSEMBLES).read_text())
         written.append(dest / ENSEMBLES)

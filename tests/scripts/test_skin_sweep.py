@@ -210,6 +210,26 @@ def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
         assert (fused is None) == (approach == "binary"), approach
         if fused:
             assert 0 < fused["macro_auc"]["value"] <= 1
+        # the summary keeps them beside the image alone's, for the approaches report
+        kept = study["summary"][approach]["seven_way_metadata"]
+        assert kept == (fused and {k: fused[k] for k in skin_sweep_report.SEVEN_WAY_KEYS})
+    # the docs copy keeps the study whole and the approach without its probabilities
+    copies = tmp_path.parent / f"{tmp_path.name}-copies"
+    written = skin_sweep_report.docs_copy(tmp_path, copies)
+    assert {p.relative_to(copies).as_posix() for p in written} == {
+        "hamapp-binary-0-ce/result.json",
+        "ham-0/result.json",
+        "ham-0/study.json",
+    }
+    for name in ("result.json", "study.json"):
+        assert (copies / "ham-0" / name).read_text() == (tmp_path / "ham-0" / name).read_text()
+    copy = json.loads((copies / "hamapp-binary-0-ce" / "result.json").read_text())
+    assert copy["run"]["test_rows"] == len(apart["run"]["test"]) and "test" not in copy["run"]
+    assert copy["run"]["val_rows"] == len(apart["run"]["val"]) and "val" not in copy["run"]
+    assert copy["note"] == skin_sweep_report.HAMAPP_NOTE
+    assert {k: v for k, v in copy.items() if k not in ("run", "note")} == {
+        k: v for k, v in apart.items() if k != "run"
+    }
     # a study in a later session, with the data in another folder, scores the stored run
     moved = tmp_path / "moved-data"
     moved.symlink_to(data_root, target_is_directory=True)
