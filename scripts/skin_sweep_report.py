@@ -537,8 +537,9 @@ def write_approaches_report(folder: Path, doc: Path) -> None:
     """Write the three-approach study of the ham studies in ``folder`` (their table, the
     approach chosen on validation, each seed's 2-way AUCs and paired DeLong tests, and the
     7-way answers with the metadata fused where scored) between :data:`APPROACHES_MARKS` in
-    ``doc``. The studies must share one setting (image size and epochs), so that seeds of
-    different recipes are never averaged."""
+    ``doc``. The studies must share one setting (their study.json configs equal but for
+    :func:`_study_setting`'s exceptions), so that seeds of different recipes are never
+    averaged."""
     records = _load_ham(folder)
     if not records:
         raise SystemExit(f"no ham-*/result.json files under {folder}")
