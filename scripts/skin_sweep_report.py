@@ -1103,13 +1103,21 @@ def write_fusion_report(folder: Path, doc: Path, lesions) -> None:
 HAMAPP_NOTE = "copy without the per-image probabilities (run.val / run.test); *_rows counts them"
 
 
+def _without_paths(config: dict, out: str) -> dict:
+    """A study's config as the docs keep it: the folders of the machine it ran on (its output
+    and data folders) are not the reader's, so ``out`` is the run's folder relative to the
+    copies and ``data_dir`` is dropped (None)."""
+    return {**config, "out": out, "data_dir": None}
+
+
 def _hamapp_copy(record: dict) -> dict:
-    """An approach trained apart without its per-image probabilities: ``run.val_rows`` and
-    ``run.test_rows`` count them, and a note says so."""
+    """An approach trained apart without its per-image probabilities (``run.val_rows`` and
+    ``run.test_rows`` count them, and a note says so) or the machine's folders."""
     run = {k: v for k, v in record["run"].items() if k not in ("val", "test")}
     for split in ("val", "test"):
         run[f"{split}_rows"] = len(record["run"][split])
-    return {**record, "run": run, "note": HAMAPP_NOTE}
+    config = _without_paths(record["study_config"], "")
+    return {**record, "study_config": config, "run": run, "note": HAMAPP_NOTE}
 
 
 def docs_copy(folder: Path, dest: Path) -> list[Path]:
@@ -1148,12 +1156,18 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
         written.append(target)
     for path in sorted(folder.glob("**/ham-*/result.json")):
         record = json.loads(path.read_text())
-        for source in (path, path.parent / record.get("study", "study.json")):
-            if source.is_file():
-                target = dest / source.relative_to(folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(target, source.read_text())
-                written.append(target)
+        target = dest / path.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, path.read_text())
+        written.append(target)
+        study = path.parent / record.get("study", "study.json")
+        if study.is_file():
+            kept = json.loads(study.read_text())
+            where = path.parent.relative_to(folder).as_posix()
+            kept["config"] = _without_paths(kept["config"], where)
+            target = dest / study.relative_to(folder)
+            atomic_write_text(target, json.dumps(kept, indent=1, allow_nan=True) + "\n")
+            written.append(target)
     if not written:
         raise SystemExit(f"no hamrec-*, curve-*, hamapp-* or ham-* result.json under {folder}")
     if (folder / ENSEMBLES).is_file():

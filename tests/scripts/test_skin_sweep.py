@@ -215,18 +215,30 @@ def test_ham_job_scores_an_approach_trained_apart_and_refuses_other_settings(
         assert kept == (fused and {k: fused[k] for k in skin_sweep_report.SEVEN_WAY_KEYS})
     # the docs copy keeps the study whole and the approach without its probabilities
     copies = tmp_path.parent / f"{tmp_path.name}-copies"
-    written = skin_sweep_report.docs_copy(tmp_path, copies)
-    assert {p.relative_to(copies).as_posix() for p in written} == {
+    copied = skin_sweep_report.docs_copy(tmp_path, copies)
+    assert {p.relative_to(copies).as_posix() for p in copied} == {
         "hamapp-binary-0-ce/result.json",
         "ham-0/result.json",
         "ham-0/study.json",
     }
-    for name in ("result.json", "study.json"):
-        assert (copies / "ham-0" / name).read_text() == (tmp_path / "ham-0" / name).read_text()
+    result = "ham-0/result.json"
+    assert (copies / result).read_text() == (tmp_path / result).read_text()
+    # the study whole, but for the machine's folders (a reader's are others)
+    kept = json.loads((copies / "ham-0" / "study.json").read_text())
+    assert kept["config"]["out"] == "ham-0" and kept["config"]["data_dir"] is None
+    assert str(tmp_path) not in json.dumps(kept) and str(data_root) not in json.dumps(kept)
+    for whole in (kept, written):
+        del whole["config"]["out"], whole["config"]["data_dir"]
+    assert kept == written
     copy = json.loads((copies / "hamapp-binary-0-ce" / "result.json").read_text())
+    assert copy["study_config"]["data_dir"] is None and copy["study_config"]["out"] == ""
     assert copy["run"]["test_rows"] == len(apart["run"]["test"]) and "test" not in copy["run"]
     assert copy["run"]["val_rows"] == len(apart["run"]["val"]) and "val" not in copy["run"]
     assert copy["note"] == skin_sweep_report.HAMAPP_NOTE
+    for record in (copy, apart):
+        record["study_config"] = {
+            k: v for k, v in record["study_config"].items() if k not in ("out", "data_dir")
+        }
     assert {k: v for k, v in copy.items() if k not in ("run", "note")} == {
         k: v for k, v in apart.items() if k != "run"
     }
