@@ -1125,7 +1125,8 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
     its ``ensembles.json`` to ``dest`` without the probabilities and image ids (what
     docs/results-data keeps: the scores); the three-approach studies too (``ham-*``: their
     result and study files, which hold scores only, and the ``hamapp-*`` approaches they
-    scored, without probabilities). Returns the files written."""
+    scored, without probabilities; both without the machine's folders, see
+    :func:`_without_paths`). Returns the files written."""
     from healthcnn._atomic import atomic_write_text
 
     src, to = folder.resolve(), dest.resolve()
