@@ -276,12 +276,16 @@ def _load_ham(folder: Path) -> list[dict]:
     """The ham studies under ``folder``, each approach's summary with its 7-way scores with the
     metadata fused in (``seven_way_metadata``) where the study scored them: from the summary,
     or from the study's own ``study.json`` beside it (studies summarised before the summary
-    kept them); a study without them (scored before the metadata was) has none."""
+    kept them); a study without them (scored before the metadata was) has none. Each record
+    also carries its study's ``config`` under ``study_config`` (None without a study.json),
+    so that the study file is read once."""
     records = []
     for path in sorted(folder.glob("ham-*/result.json")):
         record = json.loads(path.read_text())
         study = path.parent / record.get("study", "study.json")
-        approaches = json.loads(study.read_text())["approaches"] if study.is_file() else {}
+        whole = json.loads(study.read_text()) if study.is_file() else {}
+        record["study_config"] = whole.get("config")
+        approaches = whole.get("approaches", {})
         for a, s in record["summary"].items():
             if "seven_way_metadata" not in s:
                 fused = approaches.get(a, {}).get("seven_way_metadata")
@@ -547,10 +551,10 @@ def write_approaches_report(folder: Path, doc: Path) -> None:
         raise SystemExit(f"{doc} does not exist (docs/results-skin-recipes.md)")
     settings = {}
     for r in records:
-        study = folder / f"ham-{r['seed']}" / r.get("study", "study.json")
-        if not study.is_file():
+        if r["study_config"] is None:
+            study = folder / f"ham-{r['seed']}" / r.get("study", "study.json")
             raise SystemExit(f"{study} is missing: the study's settings are read from it")
-        settings[r["seed"]] = _study_setting(json.loads(study.read_text())["config"])
+        settings[r["seed"]] = _study_setting(r["study_config"])
     first = next(iter(settings.values()))
     for seed, setting in settings.items():
         if setting != first:
@@ -1156,10 +1160,11 @@ def docs_copy(folder: Path, dest: Path) -> list[Path]:
         atomic_write_text(target, json.dumps(record, indent=2, allow_nan=True) + "\n")
         written.append(target)
     for path in sorted(folder.glob("**/ham-*/result.json")):
-        record = json.loads(path.read_text())
+        text = path.read_text()
+        record = json.loads(text)
         target = dest / path.relative_to(folder)
         target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(target, path.read_text())
+        atomic_write_text(target, text)
         written.append(target)
         study = path.parent / record.get("study", "study.json")
         if study.is_file():
